@@ -1,0 +1,416 @@
+"""Classification losses, each with its analytic gradient next to its forward computation.
+
+Softmax family (a class axis, index or probability targets; DESIGN.md semantics 3-4):
+``softmax_cross_entropy`` (logits), ``categorical_cross_entropy`` (probabilities), ``softmax_focal_loss`` (logits).
+Element-wise family (binary and multi-label; semantics 5): ``binary_cross_entropy_with_logits``,
+``binary_cross_entropy``, ``sigmoid_focal_loss``, and the GAN losses built from them.
+
+``return_grad=True`` returns ``(loss, grad)``, where ``grad`` is the gradient of ``sum(loss)`` with respect to
+the first argument, in its shape and dtype.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .._reduce import elementwise, grad_scale, reduce, total_weight
+from .._validate import (
+    check_axis,
+    check_label_smoothing,
+    check_nonnegative_scalar,
+    check_reduction,
+    check_unit_interval,
+    check_weights,
+    class_targets,
+    compute_dtype,
+    float_array,
+    same_shape,
+    warn_if_not_normalized,
+)
+from ._kernels import Coefficients, _shift_rows, _weighted_sum, plan, run_rows, softmax_xent_block
+from .stable import sigmoid, softplus
+
+
+# --------------------------------------------------------------------------------------------- shared set-up
+@dataclass
+class _Rows:
+    x: np.ndarray  # the validated first argument, in its own layout
+    axis: int
+    rows: np.ndarray  # (n, K) view or copy with the class axis last
+    coef: Coefficients
+    batch_shape: tuple
+    reduction: str
+
+    @property
+    def compute_dtype(self) -> np.dtype:
+        return compute_dtype(self.x.dtype)
+
+
+def _as_rows(a: np.ndarray, axis: int) -> np.ndarray:
+    moved = np.moveaxis(a, axis, -1)
+    return moved.reshape(-1, moved.shape[-1])
+
+
+def _setup_rows(first, name: str, target, axis, class_weight, sample_weight, ignore_index, label_smoothing,
+                reduction) -> _Rows:
+    """Validate a softmax-family call once and express its targets and weights as per-row coefficients."""
+    x = float_array(first, name)
+    if x.ndim == 0:
+        raise ValueError(f"{name} must have a class axis, but got a scalar. Pass an array of shape (N, K).")
+    ax = check_axis(axis, x.ndim)
+    k = x.shape[ax]
+    if k == 0:
+        raise ValueError(f"{name} has 0 classes along axis {ax}; at least one class is needed.")
+    reduction = check_reduction(reduction)
+    e = check_label_smoothing(label_smoothing)
+    kind, t = class_targets(target, x.shape, ax, ignore_index)
+    batch = x.shape[:ax] + x.shape[ax + 1:]
+    w = check_weights(class_weight, "class_weight", (k,))
+    s = check_weights(sample_weight, "sample_weight", batch, broadcast=True)
+    s = np.ones(int(np.prod(batch)), np.float64) if s is None else np.broadcast_to(s, batch).reshape(-1)
+    w_total = float(k) if w is None else float(w.sum())
+    if kind == "index":
+        y = t.reshape(-1)
+        keep = y != ignore_index
+        y_safe = np.where(keep, y, 0)
+        s = s * keep
+        a_y = s * (1 - e) * (w[y_safe] if w is not None else 1.0)
+        u = s * (e / k) if e else None
+        o = a_y + (u * w_total if u is not None else 0.0)
+        coef = Coefficients(o=o, w=w, y=y_safe, a_y=a_y, u=u)
+    else:
+        probs = _as_rows(t, ax)
+        mass = probs @ w if w is not None else probs.sum(axis=1, dtype=np.float64)
+        o = s * ((1 - e) * mass.astype(np.float64) + e * w_total / k)
+        coef = Coefficients(o=o, w=w, probs=probs, s=s, smoothing=e)
+    return _Rows(x=x, axis=ax, rows=_as_rows(x, ax), coef=coef, batch_shape=batch, reduction=reduction)
+
+
+class _Gradient:
+    """Where a softmax-family gradient goes: ``out`` (possibly the input itself) or a fresh array."""
+
+    def __init__(self, rows: _Rows, out, return_grad: bool):
+        self.rows_view = None
+        self.out = out
+        if out is not None and not return_grad:
+            raise ValueError("out= receives the gradient, so it needs return_grad=True. Pass return_grad=True, "
+                             "or drop out=.")
+        if not return_grad:
+            return
+        x = rows.x
+        if out is not None:
+            if not isinstance(out, np.ndarray):
+                raise TypeError(f"out must be a NumPy array, but got {type(out).__name__}.")
+            if out.shape != x.shape or out.dtype != x.dtype:
+                raise ValueError(f"out must have the input's shape {x.shape} and dtype {x.dtype}, but got shape "
+                                 f"{out.shape} and dtype {out.dtype}. Allocate it with np.empty_like(input).")
+            if not out.flags.writeable:
+                raise ValueError("out is read-only; pass a writeable array.")
+            moved = np.moveaxis(out, rows.axis, -1)
+            self.moved = moved
+            self.rows_view = moved.reshape(rows.rows.shape) if moved.flags.c_contiguous else None
+        self.array = self.rows_view if self.rows_view is not None else np.empty(rows.rows.shape, x.dtype)
+        self.axis = rows.axis
+        self.moved_shape = np.moveaxis(x, rows.axis, -1).shape
+
+    def result(self) -> np.ndarray:
+        if self.out is None:
+            return np.moveaxis(self.array.reshape(self.moved_shape), -1, self.axis)
+        if self.rows_view is None:
+            self.moved[...] = self.array.reshape(self.moved_shape)
+        return self.out
+
+
+def _run_softmax_family(r: _Rows, out, return_grad: bool, block) -> tuple:
+    """Run ``block(r0, r1, scale, grad_rows, buffer) -> per-row loss`` over row blocks and reduce."""
+    grad = _Gradient(r, out, return_grad)
+    o_total = total_weight(r.coef.o)
+    scale = grad_scale(o_total, r.reduction)
+    n, k = r.rows.shape
+    cdt = r.compute_dtype
+    block_rows, threads = plan(n, k, cdt.itemsize)
+    g = grad.array if return_grad else None
+    losses = run_rows(n, block_rows, threads, lambda r0, r1, buf: block(r0, r1, scale, g, buf),
+                      lambda: np.empty((min(block_rows, n), k), cdt))
+    loss = reduce(losses.reshape(r.batch_shape), o_total, r.reduction, cdt)
+    return (loss, grad.result()) if return_grad else loss
+
+
+# --------------------------------------------------------------------------------------------- softmax family
+def softmax_cross_entropy(logits, target, *, axis: int = -1, class_weight=None, sample_weight=None,
+                          ignore_index: int = -100, label_smoothing: float = 0.0, reduction: str = "mean",
+                          return_grad: bool = False, out=None):
+    """Cross-entropy of softmax(logits) against class indices or probabilities.
+
+    With ``t'_i = (1 - e) t_i + e / K`` (``t_i`` one-hot for index targets), class weights ``w`` and sample weights
+    ``s``::
+
+        l_i = s_i * sum_c w_c t'_ic * (logsumexp(z_i) - z_ic)        o_i = s_i * sum_c w_c t'_ic
+        "mean" = sum_i l_i / sum_i o_i  (0 if sum_i o_i == 0),  "sum" = sum_i l_i,  "none" = l_i
+        d l_i / d z_i = o_i * softmax(z_i) - s_i * w * t'_i
+
+    ``target`` holds integer class indices (the shape of ``logits`` without ``axis``; ``ignore_index`` entries
+    give 0 loss and 0 weight) or probabilities (the shape of ``logits``). ``out=`` receives the gradient in place
+    and may be ``logits`` itself. Large 2-D inputs run on the blocked multi-threaded kernel (``_kernels.py``).
+
+    >>> x = np.array([[2.3, 2.1, 4.5], [4.2, 3.2, 5.1]])
+    >>> round(float(softmax_cross_entropy(x, np.array([1, 2]), class_weight=[25, 25, 100])), 6)
+    0.870484
+    >>> loss, grad = softmax_cross_entropy([[0.0, 0.0]], np.array([0]), return_grad=True)
+    >>> float(loss), grad.tolist()
+    (0.6931471805599453, [[-0.5, 0.5]])
+    """
+    r = _setup_rows(logits, "logits", target, axis, class_weight, sample_weight, ignore_index, label_smoothing,
+                    reduction)
+    return _run_softmax_family(
+        r, out, return_grad,
+        lambda r0, r1, scale, g, buf: softmax_xent_block(r.rows, r0, r1, r.coef, scale, g, buf))
+
+
+def categorical_cross_entropy(probs, target, *, axis: int = -1, class_weight=None, sample_weight=None,
+                              ignore_index: int = -100, label_smoothing: float = 0.0, reduction: str = "mean",
+                              eps: float | None = None, return_grad: bool = False, out=None):
+    """Cross-entropy of predicted probabilities ``P`` against class indices or probabilities.
+
+    The same semantics as ``softmax_cross_entropy`` with ``-log P_ic`` in place of ``logsumexp(z_i) - z_ic``::
+
+        l_i = s_i * sum_c w_c t'_ic * (-log P_ic)          d l_i / d P_ic = -s_i w_c t'_ic / P_ic
+
+    Probabilities are used as given: a zero on a target class gives ``+inf``. ``eps`` clips ``P`` to
+    ``[eps, 1 - eps]`` first (off by default; the gradient is then that of the clipped function). Values outside
+    [0, 1] raise ValueError; rows that do not sum to 1 give a UserWarning, as in scikit-learn.
+
+    >>> round(float(categorical_cross_entropy([[0.775, 0.116, 0.039, 0.070]], np.array([0]))), 6)
+    0.254892
+    """
+    r = _setup_rows(probs, "probs", target, axis, class_weight, sample_weight, ignore_index, label_smoothing,
+                    reduction)
+    check_unit_interval(r.x, "probs", "Pass probabilities, or use softmax_cross_entropy for logits.")
+    warn_if_not_normalized(r.x, "probs", r.axis)
+    if eps is not None and not 0 < check_nonnegative_scalar(eps, "eps") < 0.5:
+        raise ValueError(f"eps must be None (no clipping) or in (0, 0.5), but got {eps}.")
+    k = r.rows.shape[1]
+
+    def block(r0, r1, scale, g, buf):
+        p = buf[: r1 - r0]
+        np.copyto(p, r.rows[r0:r1], casting="unsafe")
+        if eps is not None:
+            inside = (p >= eps) & (p <= 1 - eps)
+            np.clip(p, eps, 1 - eps, out=p)
+        a = r.coef.dense(r0, r1, k, buf.dtype)
+        with np.errstate(divide="ignore"):
+            loss = _weighted_sum(a, -np.log(p)).sum(axis=1)
+        if g is not None:
+            with np.errstate(divide="ignore"):
+                grad = _weighted_sum(a, -scale / p)
+            if eps is not None:
+                grad *= inside
+            np.copyto(g[r0:r1], grad, casting="unsafe")
+        return loss
+
+    return _run_softmax_family(r, out, return_grad, block)
+
+
+def softmax_focal_loss(logits, target, *, gamma: float = 2.0, alpha=None, axis: int = -1, sample_weight=None,
+                       ignore_index: int = -100, label_smoothing: float = 0.0, reduction: str = "mean",
+                       return_grad: bool = False, out=None):
+    """Focal loss (Lin et al., 2017) on softmax probabilities, in log space.
+
+    ``alpha`` (None, a float, or one weight per class) plays the role of ``class_weight`` in
+    ``softmax_cross_entropy``, including the "mean" denominator. With ``p = softmax(z)``, ``q = 1 - p``::
+
+        l_i = s_i * sum_c alpha_c t'_ic * q_ic**gamma * (-log p_ic)
+        d l_i / d z_ij = A_ij G_ij - p_ij sum_c A_ic G_ic,   A = s alpha t',  G = q**gamma (gamma p log(p) / q - 1)
+
+    ``q = -expm1(log p)`` and ``log(p) / q -> -1`` as ``q -> 0``, so the gradient is finite at saturation for every
+    ``gamma >= 0``. ``gamma=0`` is exactly ``softmax_cross_entropy`` with ``class_weight=alpha``.
+
+    >>> z, y = np.array([[3.0, 0.0, 0.0]]), np.array([0])
+    >>> round(float(softmax_focal_loss(z, y, gamma=0.0)), 6) == round(float(softmax_cross_entropy(z, y)), 6)
+    True
+    """
+    gamma = check_nonnegative_scalar(gamma, "gamma")
+    x = float_array(logits, "logits")
+    if alpha is not None and np.ndim(alpha) == 0 and x.ndim:
+        alpha = np.full(x.shape[check_axis(axis, x.ndim)], check_nonnegative_scalar(alpha, "alpha"))
+    r = _setup_rows(x, "logits", target, axis, alpha, sample_weight, ignore_index, label_smoothing, reduction)
+    k = r.rows.shape[1]
+
+    def block(r0, r1, scale, g, buf):
+        z = buf[: r1 - r0]
+        np.copyto(z, r.rows[r0:r1], casting="unsafe")
+        _shift_rows(z, z)
+        logp = z - np.log(np.exp(z).sum(axis=1, keepdims=True))
+        p = np.exp(logp)
+        q = -np.expm1(logp)
+        qg = q**gamma
+        a = r.coef.dense(r0, r1, k, buf.dtype)
+        loss = _weighted_sum(a, qg * -logp).sum(axis=1)
+        if g is not None:
+            with np.errstate(divide="ignore", invalid="ignore"):
+                ratio = np.where(q > 0, logp / q, -1.0)
+                p_ratio = np.where(p == 0, 0.0, p * ratio)
+            ag = _weighted_sum(a, qg * (gamma * p_ratio - 1.0))
+            grad = ag - p * ag.sum(axis=1, keepdims=True)
+            grad *= scale
+            np.copyto(g[r0:r1], grad, casting="unsafe")
+        return loss
+
+    return _run_softmax_family(r, out, return_grad, block)
+
+
+# --------------------------------------------------------------------------------------------- element-wise family
+def _setup_elementwise(first, name: str, target, sample_weight, label_smoothing, reduction):
+    x = float_array(first, name)
+    reduction = check_reduction(reduction)
+    e = check_label_smoothing(label_smoothing)
+    t = float_array(target, "target")
+    same_shape(x, t, name, "target")
+    check_unit_interval(t, "target", "Binary targets are 0/1 labels or probabilities.")
+    cdt = compute_dtype(x.dtype)
+    t = t.astype(cdt, copy=False)
+    if e:
+        t = (1 - e) * t + e / 2
+    o = check_weights(sample_weight, "sample_weight", x.shape, broadcast=True)
+    return x, t, o, reduction, cdt
+
+
+def _elementwise_weight(w, name: str, shape: tuple, cdt) -> np.ndarray | float:
+    a = check_weights(w, name, shape, broadcast=True)
+    return 1.0 if a is None else a.astype(cdt)
+
+
+def binary_cross_entropy_with_logits(logits, target, *, pos_weight=None, sample_weight=None,
+                                     label_smoothing: float = 0.0, reduction: str = "mean",
+                                     return_grad: bool = False):
+    """Binary / multi-label cross-entropy from logits, element-wise, with soft targets allowed::
+
+        l = pos_weight * t' * softplus(-x) + (1 - t') * softplus(x)      t' = (1 - e) t + e / 2
+        d l / d x = (1 - t') * sigmoid(x) - pos_weight * t' * sigmoid(-x)
+
+    ``sample_weight`` broadcasts to the element shape; "mean" is ``sum(s * l) / sum(s)`` (the plain mean when
+    there are no weights). ``pos_weight`` is part of ``l``, as in PyTorch.
+
+    >>> round(float(binary_cross_entropy_with_logits([0.0, 2.0], [1.0, 0.0])), 6)
+    1.410038
+    """
+    x, t, o, reduction, cdt = _setup_elementwise(logits, "logits", target, sample_weight, label_smoothing,
+                                                 reduction)
+    pw = _elementwise_weight(pos_weight, "pos_weight", x.shape, cdt)
+    xc = x.astype(cdt, copy=False)
+    pos, neg = pw * t, 1 - t
+    loss = _weighted_sum(pos, softplus(-xc)) + _weighted_sum(neg, softplus(xc))
+    grad = neg * sigmoid(xc) - pos * sigmoid(-xc) if return_grad else None
+    return elementwise(loss, grad, o, reduction, x.dtype)
+
+
+def binary_cross_entropy(probs, target, *, pos_weight=None, sample_weight=None, label_smoothing: float = 0.0,
+                         reduction: str = "mean", eps: float | None = None, return_grad: bool = False):
+    """Binary / multi-label cross-entropy from probabilities ``p``, element-wise::
+
+        l = -(pos_weight * t' * log(p) + (1 - t') * log(1 - p))
+        d l / d p = -pos_weight * t' / p + (1 - t') / (1 - p)
+
+    Probabilities are used as given (PyTorch clamps each log at -100; this gives ``+inf``). ``eps`` clips ``p`` to
+    ``[eps, 1 - eps]``. Weights and "mean" as in ``binary_cross_entropy_with_logits``.
+
+    >>> round(float(binary_cross_entropy([0.5, 0.880797], [1.0, 0.0])), 5)
+    1.41004
+    """
+    x, t, o, reduction, cdt = _setup_elementwise(probs, "probs", target, sample_weight, label_smoothing,
+                                                 reduction)
+    check_unit_interval(x, "probs", "Pass probabilities, or use binary_cross_entropy_with_logits for logits.")
+    if eps is not None and not 0 < check_nonnegative_scalar(eps, "eps") < 0.5:
+        raise ValueError(f"eps must be None (no clipping) or in (0, 0.5), but got {eps}.")
+    pw = _elementwise_weight(pos_weight, "pos_weight", x.shape, cdt)
+    p = x.astype(cdt, copy=True)
+    if eps is not None:
+        inside = (p >= eps) & (p <= 1 - eps)
+        np.clip(p, eps, 1 - eps, out=p)
+    pos, neg = pw * t, 1 - t
+    with np.errstate(divide="ignore"):
+        loss = _weighted_sum(pos, -np.log(p)) + _weighted_sum(neg, -np.log1p(-p))
+        grad = _weighted_sum(pos, -1 / p) + _weighted_sum(neg, 1 / (1 - p)) if return_grad else None
+    if grad is not None and eps is not None:
+        grad *= inside
+    return elementwise(loss, grad, o, reduction, x.dtype)
+
+
+def sigmoid_focal_loss(logits, target, *, gamma: float = 2.0, alpha=None, sample_weight=None,
+                       label_smoothing: float = 0.0, reduction: str = "mean", return_grad: bool = False):
+    """Sigmoid focal loss (Lin et al., 2017; torchvision's formula), element-wise, in log space::
+
+        ce = t' softplus(-x) + (1 - t') softplus(x)         p = sigmoid(x),  m = p (1 - t') + (1 - p) t'
+        l = alpha_t * ce * m**gamma                         alpha_t = alpha t' + (1 - alpha)(1 - t')  (1 if None)
+        d l / d x = alpha_t * ((p - t') m**gamma + gamma ce (1 - 2 t') p (1 - p) m**(gamma - 1))
+
+    ``1 - p`` is computed as ``sigmoid(-x)`` and ``p (1 - p) m**(gamma - 1)`` is 0 where ``m = 0``, so the gradient
+    is finite at saturation for every ``gamma >= 0``. ``alpha`` is None, a float or an array in [0, 1]
+    broadcasting to the element shape. Weights and "mean" as in ``binary_cross_entropy_with_logits``.
+
+    >>> round(float(sigmoid_focal_loss([0.0], [1.0], gamma=2.0, alpha=0.25)), 6)  # 0.25 * log(2) * 0.5**2
+    0.043322
+    """
+    gamma = check_nonnegative_scalar(gamma, "gamma")
+    x, t, o, reduction, cdt = _setup_elementwise(logits, "logits", target, sample_weight, label_smoothing,
+                                                 reduction)
+    if alpha is None:
+        alpha_t = 1.0
+    else:
+        a = _elementwise_weight(alpha, "alpha", x.shape, cdt)
+        check_unit_interval(np.asarray(a), "alpha", "alpha weighs positives against negatives.")
+        alpha_t = a * t + (1 - a) * (1 - t)
+    xc = x.astype(cdt, copy=False)
+    p, q = sigmoid(xc), sigmoid(-xc)
+    ce = _weighted_sum(t, softplus(-xc)) + _weighted_sum(1 - t, softplus(xc))
+    m = p * (1 - t) + q * t
+    mg = m**gamma
+    loss = alpha_t * ce * mg
+    grad = None
+    if return_grad:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            bend = np.where(m > 0, p * q * m ** (gamma - 1), 0.0)
+        grad = alpha_t * (((1 - t) * p - t * q) * mg + _weighted_sum(gamma * (1 - 2 * t) * bend, ce))
+    return elementwise(loss, grad, o, reduction, x.dtype)
+
+
+def gan_discriminator_loss(real_logits, fake_logits, *, reduction: str = "mean", return_grad: bool = False):
+    """The discriminator's loss: ``BCE(real, 1) + BCE(fake, 0) = softplus(-D(x)) + softplus(D(G(z)))``.
+
+    ``reduction`` is "mean" (each term averaged over its own elements) or "sum". With ``return_grad``, the
+    gradient is ``(grad_real, grad_fake)``.
+
+    >>> round(float(gan_discriminator_loss([0.0], [0.0])), 6)  # 2 log 2
+    1.386294
+    """
+    if check_reduction(reduction) == "none":
+        raise ValueError("reduction='none' does not apply: real and fake logits may differ in shape. Use "
+                         "'mean' or 'sum', or binary_cross_entropy_with_logits for per-element losses.")
+    real = float_array(real_logits, "real_logits")
+    fake = float_array(fake_logits, "fake_logits")
+    parts = [binary_cross_entropy_with_logits(real, np.ones_like(real), reduction=reduction,
+                                              return_grad=return_grad),
+             binary_cross_entropy_with_logits(fake, np.zeros_like(fake), reduction=reduction,
+                                              return_grad=return_grad)]
+    if not return_grad:
+        return parts[0] + parts[1]
+    return parts[0][0] + parts[1][0], (parts[0][1], parts[1][1])
+
+
+def gan_generator_loss(fake_logits, *, non_saturating: bool = True, reduction: str = "mean",
+                       return_grad: bool = False):
+    """The generator's loss: ``BCE(fake, 1) = softplus(-D(G(z)))`` (non-saturating, Goodfellow et al. 2014), or
+    the minimax ``-BCE(fake, 0) = -softplus(D(G(z)))`` with ``non_saturating=False``.
+
+    >>> round(float(gan_generator_loss([0.0])), 6)
+    0.693147
+    """
+    fake = float_array(fake_logits, "fake_logits")
+    if non_saturating:
+        return binary_cross_entropy_with_logits(fake, np.ones_like(fake), reduction=reduction,
+                                                return_grad=return_grad)
+    result = binary_cross_entropy_with_logits(fake, np.zeros_like(fake), reduction=reduction,
+                                              return_grad=return_grad)
+    return (-result[0], -result[1]) if return_grad else -result

@@ -1,0 +1,90 @@
+"""Negative log-likelihood losses with PyTorch's argument meanings: Poisson and Gaussian.
+
+Each returns the loss, or ``(loss, grad)`` with ``return_grad=True``, ``grad`` being the gradient of the summed
+returned loss with respect to ``input``. Reductions are element-wise ("mean" is the plain mean).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .._reduce import elementwise
+from .._validate import check_nonnegative_scalar, check_reduction, compute_dtype, float_array, same_shape
+
+
+def poisson_nll(input, target, *, log_input: bool = True, full: bool = False, eps: float = 1e-8,
+                reduction: str = "mean", return_grad: bool = False):
+    """Poisson negative log-likelihood of counts ``target`` under rate ``input`` (PyTorch's ``poisson_nll_loss``)::
+
+        log_input=True:   l = exp(x) - t * x                 d l / d x = exp(x) - t
+        log_input=False:  l = x - t * log(x + eps)           d l / d x = 1 - t / (x + eps)
+        full=True adds Stirling's term  t log t - t + log(2 pi t) / 2  where t > 1.
+
+    >>> round(float(poisson_nll([0.0, 1.0], [1.0, 2.0])), 6)  # ((1 - 0) + (e - 2)) / 2
+    0.859141
+    """
+    x = float_array(input, "input")
+    t = float_array(target, "target")
+    same_shape(x, t, "input", "target")
+    reduction = check_reduction(reduction)
+    eps = check_nonnegative_scalar(eps, "eps")
+    if (t < 0).any():
+        raise ValueError(f"target must hold non-negative counts, but its smallest value is {t.min()}.")
+    cdt = compute_dtype(x.dtype)
+    xc, t = x.astype(cdt, copy=False), t.astype(cdt, copy=False)
+    if log_input:
+        rate = np.exp(xc)
+        loss = rate - t * xc
+        grad = rate - t
+    else:
+        if (xc < 0).any():
+            raise ValueError(f"input must be a non-negative rate when log_input=False, but its smallest value is "
+                             f"{xc.min()}. Pass log-rates with log_input=True instead.")
+        loss = xc - t * np.log(xc + eps)
+        grad = 1 - t / (xc + eps)
+    if full:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            stirling = t * np.log(t) - t + 0.5 * np.log(2 * np.pi * t)
+        loss = loss + np.where(t > 1, stirling, 0.0)
+    return elementwise(loss, grad if return_grad else None, None, reduction, x.dtype)
+
+
+def _variance_like(var, x: np.ndarray) -> np.ndarray:
+    v = float_array(var, "var")
+    if v.shape == x.shape or v.ndim == 0:
+        pass
+    elif x.ndim and v.shape == x.shape[:-1]:
+        v = v[..., None]
+    elif not (x.ndim and v.shape == x.shape[:-1] + (1,)):
+        raise ValueError(f"var must have the input's shape {x.shape}, that shape with the last dimension 1 or "
+                         f"dropped, or be a scalar, but got shape {v.shape}.")
+    if (v < 0).any():
+        raise ValueError(f"var must be non-negative, but its smallest value is {v.min()}.")
+    return v
+
+
+def gaussian_nll(input, target, var, *, full: bool = False, eps: float = 1e-6, reduction: str = "mean",
+                 return_grad: bool = False):
+    """Gaussian negative log-likelihood of ``target`` under ``N(input, var)`` (PyTorch's ``gaussian_nll_loss``)::
+
+        l = (log(v) + (x - t)**2 / v) / 2  (+ log(2 pi) / 2 if full)     v = max(var, eps)
+        d l / d x = (x - t) / v
+
+    ``var`` has the input's shape, or that shape with its last dimension 1 or dropped (one variance per row), or
+    is a scalar.
+
+    >>> round(float(gaussian_nll([1.0], [0.0], [1.0])), 6)
+    0.5
+    """
+    x = float_array(input, "input")
+    t = float_array(target, "target")
+    same_shape(x, t, "input", "target")
+    reduction = check_reduction(reduction)
+    eps = check_nonnegative_scalar(eps, "eps")
+    cdt = compute_dtype(x.dtype)
+    v = np.maximum(_variance_like(var, x).astype(cdt, copy=False), eps)
+    diff = x.astype(cdt, copy=False) - t.astype(cdt, copy=False)
+    loss = 0.5 * (np.log(v) + diff**2 / v)
+    if full:
+        loss = loss + 0.5 * np.log(2 * np.pi)
+    return elementwise(loss, diff / v if return_grad else None, None, reduction, x.dtype)

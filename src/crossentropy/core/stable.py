@@ -1,0 +1,121 @@
+"""Numerically stable primitives: logsumexp, softmax, log_softmax, sigmoid, log_sigmoid, softplus, xlogy.
+
+Conventions (docs/semantics.md):
+
+* float16 is computed in float32 and returned as float32; integers are computed in float64.
+* Each is exact in the sense of one rounding per step for |x| up to 1e4 (float32) and 1e300 (float64).
+* Infinite logits have a defined result: softmax is the limit of finite logits moving to +-inf at the same rate.
+  The +inf entries of a row share its mass equally; a row that is all -inf is uniform. NaN propagates.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .._validate import check_axis, compute_dtype, float_array
+
+
+def _prepared(x, name: str = "x") -> np.ndarray:
+    a = float_array(x, name)
+    return a.astype(compute_dtype(a.dtype), copy=False)
+
+
+def _shifted(x: np.ndarray, axis: int) -> tuple[np.ndarray, np.ndarray]:
+    """``(x - m, m)`` with ``m`` the max along ``axis`` (kept), and rows whose max is infinite replaced by the limit
+    pattern ``0`` where ``x == m`` and ``-inf`` elsewhere."""
+    m = np.max(x, axis=axis, keepdims=True)
+    with np.errstate(invalid="ignore"):
+        z = x - m
+    inf_rows = np.isinf(m)
+    if inf_rows.any():
+        limit = np.where(x == m, 0.0, -np.inf).astype(x.dtype)
+        z = np.where(inf_rows, limit, z)
+    return z, m
+
+
+def logsumexp(x, axis: int = -1, *, keepdims: bool = False) -> np.ndarray:
+    """``log(sum(exp(x)))`` along ``axis``, computed as ``m + log(sum(exp(x - m)))`` with ``m = max(x)``.
+
+    >>> float(logsumexp([1000.0, 1000.0]))  # 1000 + log 2, no overflow
+    1000.6931471805599
+    >>> float(logsumexp([-np.inf, 0.0]))
+    0.0
+    """
+    a = _prepared(x)
+    axis = check_axis(axis, a.ndim)
+    z, m = _shifted(a, axis)
+    with np.errstate(divide="ignore"):
+        out = np.log(np.sum(np.exp(z), axis=axis, keepdims=True)) + m
+    return out if keepdims else np.squeeze(out, axis=axis)
+
+
+def log_softmax(x, axis: int = -1) -> np.ndarray:
+    """``x - logsumexp(x)`` along ``axis``, never ``log(softmax(x))``.
+
+    >>> np.round(log_softmax([0.0, np.log(3.0)]), 6)  # log(1/4), log(3/4)
+    array([-1.386294, -0.287682])
+    """
+    a = _prepared(x)
+    axis = check_axis(axis, a.ndim)
+    z, _ = _shifted(a, axis)
+    with np.errstate(divide="ignore"):
+        return z - np.log(np.sum(np.exp(z), axis=axis, keepdims=True))
+
+
+def softmax(x, axis: int = -1) -> np.ndarray:
+    """``exp(x - logsumexp(x))``: a distribution along ``axis``.
+
+    >>> softmax([0.0, np.log(3.0)])
+    array([0.25, 0.75])
+    >>> softmax([np.inf, 1.0, np.inf])  # the +inf entries share the mass
+    array([0.5, 0. , 0.5])
+    """
+    a = _prepared(x)
+    axis = check_axis(axis, a.ndim)
+    e = np.exp(_shifted(a, axis)[0])
+    return e / np.sum(e, axis=axis, keepdims=True)
+
+
+def sigmoid(x) -> np.ndarray:
+    """``1 / (1 + exp(-x))``, evaluated through ``exp(-|x|)`` so it never overflows.
+
+    >>> sigmoid([-np.inf, 0.0, 800.0])
+    array([0. , 0.5, 1. ])
+    """
+    a = _prepared(x)
+    e = np.exp(-np.abs(a))
+    return np.where(a >= 0, 1.0 / (1.0 + e), e / (1.0 + e)).astype(a.dtype, copy=False)
+
+
+def softplus(x) -> np.ndarray:
+    """``log(1 + exp(x)) = max(x, 0) + log1p(exp(-|x|))``. Its derivative is ``sigmoid(x)``.
+
+    >>> [round(float(v), 6) for v in softplus([-1000.0, 0.0, 1000.0])]
+    [0.0, 0.693147, 1000.0]
+    """
+    a = _prepared(x)
+    return np.maximum(a, 0) + np.log1p(np.exp(-np.abs(a)))
+
+
+def log_sigmoid(x) -> np.ndarray:
+    """``log(sigmoid(x)) = -softplus(-x)``. Its derivative is ``sigmoid(-x)``.
+
+    >>> [round(float(v), 6) for v in log_sigmoid([-1000.0, 0.0])]
+    [-1000.0, -0.693147]
+    """
+    a = _prepared(x)
+    return np.minimum(a, 0) - np.log1p(np.exp(-np.abs(a)))
+
+
+def xlogy(x, y) -> np.ndarray:
+    """``x * log(y)``, with ``0 * log(y) = 0`` for any ``y`` that is not NaN (so ``0 log 0 = 0``), as SciPy's.
+
+    >>> xlogy([0.0, 2.0], [0.0, np.e])
+    array([0., 2.])
+    """
+    a, b = np.broadcast_arrays(_prepared(x, "x"), _prepared(y, "y"))
+    dtype = np.result_type(a, b)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out = a * np.log(b)
+    out = np.where((a == 0) & ~np.isnan(b), 0.0, out)
+    return out.astype(dtype, copy=False)
