@@ -20,7 +20,7 @@ test: $(STAMP)
 	$(BIN)/python -m pytest
 
 bench: $(STAMP)
-	$(BIN)/python benchmarks/bench_core.py
+	cd benchmarks && ../$(BIN)/python bench_core.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks

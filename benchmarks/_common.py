@@ -1,0 +1,84 @@
+"""Shared benchmark helpers: interleaved timing, peak-RSS sampling, CSV rows with machine, date and version."""
+
+from __future__ import annotations
+
+import csv
+import datetime
+import gc
+import os
+import platform
+import statistics
+import threading
+import time
+from pathlib import Path
+
+import crossentropy
+
+RESULTS = Path(__file__).parent / "results"
+
+
+def machine() -> str:
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            cpu = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    return f"{platform.node()}|{cpu}|{os.cpu_count()} cpus"
+
+
+def rss_bytes() -> int:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+class PeakRSS:
+    """Peak resident memory above the level at entry, sampled every millisecond on a side thread."""
+
+    def __enter__(self):
+        gc.collect()
+        self.base = self.peak = rss_bytes()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+        self._thread.start()
+        return self
+
+    def _sample(self):
+        while not self._stop.is_set():
+            self.peak = max(self.peak, rss_bytes())
+            time.sleep(0.001)
+
+    def __exit__(self, *exc):
+        self.peak = max(self.peak, rss_bytes())
+        self._stop.set()
+        self._thread.join()
+
+    @property
+    def extra(self) -> int:
+        return self.peak - self.base
+
+
+def interleaved(variants: dict, rounds: int) -> dict[str, float]:
+    """Median seconds of each callable over ``rounds`` rounds, the variants interleaved within each round."""
+    times: dict[str, list[float]] = {name: [] for name in variants}
+    for _ in range(rounds):
+        for name, fn in variants.items():
+            start = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - start)
+    return {name: statistics.median(ts) for name, ts in times.items()}
+
+
+def append_csv(name: str, rows: list[dict]) -> Path:
+    RESULTS.mkdir(exist_ok=True)
+    path = RESULTS / f"{name}.csv"
+    stamp = {"machine": machine(), "date": datetime.datetime.now().isoformat(timespec="seconds"),
+             "version": crossentropy.__version__}
+    rows = [{**stamp, **row} for row in rows]
+    new = not path.exists()
+    with path.open("a", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        if new:
+            writer.writeheader()
+        writer.writerows(rows)
+    return path
