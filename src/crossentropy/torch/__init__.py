@@ -1,0 +1,30 @@
+"""crossentropy for PyTorch: drop-in losses with exact gradients in every dtype, on CPU and CUDA.
+
+Swap ``torch.nn.functional.cross_entropy`` for ``crossentropy.torch.cross_entropy`` (and ``nn.CrossEntropyLoss``
+for ``crossentropy.torch.CrossEntropyLoss``); docs/semantics.md lists where the numbers differ.
+"""
+
+from .functional import (
+    binary_cross_entropy,
+    binary_cross_entropy_with_logits,
+    cross_entropy,
+    gaussian_nll_loss,
+    poisson_nll_loss,
+    sigmoid_focal_loss,
+    softmax_focal_loss,
+)
+from .modules import (
+    BCELoss,
+    BCEWithLogitsLoss,
+    CrossEntropyLoss,
+    GaussianNLLLoss,
+    PoissonNLLLoss,
+    SigmoidFocalLoss,
+    SoftmaxFocalLoss,
+)
+
+__all__ = [
+    "BCELoss", "BCEWithLogitsLoss", "CrossEntropyLoss", "GaussianNLLLoss", "PoissonNLLLoss", "SigmoidFocalLoss",
+    "SoftmaxFocalLoss", "binary_cross_entropy", "binary_cross_entropy_with_logits", "cross_entropy",
+    "gaussian_nll_loss", "poisson_nll_loss", "sigmoid_focal_loss", "softmax_focal_loss",
+]
