@@ -13,6 +13,7 @@ from .functional import (
     sigmoid_focal_loss,
     softmax_focal_loss,
 )
+from .linear import LinearCrossEntropyLoss, linear_cross_entropy
 from .modules import (
     BCELoss,
     BCEWithLogitsLoss,
@@ -22,9 +23,11 @@ from .modules import (
     SigmoidFocalLoss,
     SoftmaxFocalLoss,
 )
+from .parallel import vocab_parallel_cross_entropy, vocab_parallel_linear_cross_entropy
 
 __all__ = [
-    "BCELoss", "BCEWithLogitsLoss", "CrossEntropyLoss", "GaussianNLLLoss", "PoissonNLLLoss", "SigmoidFocalLoss",
-    "SoftmaxFocalLoss", "binary_cross_entropy", "binary_cross_entropy_with_logits", "cross_entropy",
-    "gaussian_nll_loss", "poisson_nll_loss", "sigmoid_focal_loss", "softmax_focal_loss",
+    "BCELoss", "BCEWithLogitsLoss", "CrossEntropyLoss", "GaussianNLLLoss", "LinearCrossEntropyLoss", "PoissonNLLLoss",
+    "SigmoidFocalLoss", "SoftmaxFocalLoss", "binary_cross_entropy", "binary_cross_entropy_with_logits",
+    "cross_entropy", "gaussian_nll_loss", "linear_cross_entropy", "poisson_nll_loss", "sigmoid_focal_loss",
+    "softmax_focal_loss", "vocab_parallel_cross_entropy", "vocab_parallel_linear_cross_entropy",
 ]

@@ -125,22 +125,26 @@ def softcap_chain(g: torch.Tensor, zc: torch.Tensor, softcap: float | None) -> t
     return g if softcap is None else g * (1 - (zc / softcap) ** 2)
 
 
-def forward_rows(x: torch.Tensor, coef: Coefficients, z_loss: float, softcap: float | None):
-    """Per-row loss and the saved statistics ``(lse, log_s)`` for rows ``x`` (any float dtype)."""
+def forward_rows(x: torch.Tensor, coef: Coefficients, z_loss: float, softcap: float | None,
+                 row_scale: torch.Tensor | None = None):
+    """Rows ``x`` (any float dtype) -> ``(loss, lse, grad)``, computed in float32/64. ``grad`` is the gradient of
+    ``sum_i row_scale_i l_i`` with respect to ``x`` when ``row_scale`` is given, else None."""
     z = capped(x.to(compute_dtype(x.dtype)), softcap)
     s, m = shifted_logits(z)
-    log_s = torch.log(torch.exp(s).sum(-1))
+    e = torch.exp(s)
+    total = e.sum(-1)
+    log_s = torch.log(total)
     lse = m + log_s
-    return row_loss(log_s, lse, linear_term(s, coef), coef, z_loss), lse, log_s
+    loss = row_loss(log_s, lse, linear_term(s, coef), coef, z_loss)
+    if row_scale is None:
+        return loss, lse, None
+    p = e / total[:, None]
+    return loss, lse, softcap_chain(row_grad(p, lse, coef, z_loss, row_scale), z, softcap)
 
 
-def backward_rows(x: torch.Tensor, coef: Coefficients, lse: torch.Tensor, log_s: torch.Tensor, z_loss: float,
-                  softcap: float | None, row_scale: torch.Tensor) -> torch.Tensor:
-    """Gradient of ``sum_i row_scale_i l_i`` with respect to the rows ``x``, in float32/64."""
-    z = capped(x.to(compute_dtype(x.dtype)), softcap)
-    s, _ = shifted_logits(z)
-    p = torch.exp(s - log_s[:, None])
-    return softcap_chain(row_grad(p, lse, coef, z_loss, row_scale), z, softcap)
+def as_rows(scale: torch.Tensor, n: int) -> torch.Tensor:
+    """A scalar or per-row scale as an ``(n,)`` tensor."""
+    return scale.expand(n) if scale.dim() == 0 else scale
 
 
 class CrossEntropyFunction(torch.autograd.Function):
@@ -149,22 +153,21 @@ class CrossEntropyFunction(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, target, weight, ignore_index, smoothing, reduction, z_loss, softcap):
         coef = coefficients(target, x.shape[-1], weight, ignore_index, smoothing, compute_dtype(x.dtype))
-        loss_rows, lse, log_s = forward_rows(x, coef, z_loss, softcap)
+        loss_rows, lse, _ = forward_rows(x, coef, z_loss, softcap)
         scale = reduction_scale(coef.o.sum(), reduction)
-        ctx.save_for_backward(x, target, weight, lse, log_s, scale)
-        ctx.options = (ignore_index, smoothing, reduction, z_loss, softcap)
+        ctx.save_for_backward(x, target, weight, scale)
+        ctx.options = (ignore_index, smoothing, z_loss, softcap)
         ctx.mark_non_differentiable(lse)
         return reduce_rows(loss_rows, scale, reduction), lse
 
     @staticmethod
     def backward(ctx, grad_loss, _grad_lse):
-        x, target, weight, lse, log_s, scale = ctx.saved_tensors
-        ignore_index, smoothing, reduction, z_loss, softcap = ctx.options
-        coef = coefficients(target, x.shape[-1], weight, ignore_index, smoothing, compute_dtype(x.dtype))
-        row_scale = grad_loss.to(lse.dtype) * scale
-        if row_scale.dim() == 0:
-            row_scale = row_scale.expand(x.shape[0])
-        g = backward_rows(x, coef, lse, log_s, z_loss, softcap, row_scale)
+        x, target, weight, scale = ctx.saved_tensors
+        ignore_index, smoothing, z_loss, softcap = ctx.options
+        cdt = compute_dtype(x.dtype)
+        coef = coefficients(target, x.shape[-1], weight, ignore_index, smoothing, cdt)
+        row_scale = as_rows(grad_loss.to(cdt) * scale, x.shape[0])
+        _, _, g = forward_rows(x, coef, z_loss, softcap, row_scale)
         return g.to(x.dtype), None, None, None, None, None, None, None
 
 
@@ -198,8 +201,7 @@ class SoftmaxFocalFunction(torch.autograd.Function):
         p_ratio = torch.where(p == 0, torch.zeros_like(p), p * ratio)
         ag = _masked(a, q.pow(gamma) * (gamma * p_ratio - 1))
         g = ag - p * ag.sum(-1, keepdim=True)
-        row_scale = grad_loss.to(cdt) * scale
-        g = g * (row_scale[:, None] if row_scale.dim() else row_scale)
+        g = g * as_rows(grad_loss.to(cdt) * scale, x.shape[0])[:, None]
         return g.to(x.dtype), None, None, None, None, None, None
 
 

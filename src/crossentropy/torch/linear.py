@@ -1,0 +1,164 @@
+"""Chunked linear + cross-entropy for large vocabularies: the logits ``input @ weight.T + bias`` are never held
+for more than one chunk of rows at a time.
+
+For "mean" and "sum", the gradients for ``input``, ``weight`` and ``bias`` are accumulated during the forward pass
+(the reduction's scale is known from the targets alone) and scaled by ``grad_output`` in backward, so no logits are
+recomputed. For "none", backward recomputes each chunk's logits, so any per-token ``grad_output`` is exact. Rows
+whose target is ``ignore_index`` are skipped; finding them reads the targets once on the host.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from ._autograd import as_rows, coefficients, compute_dtype, forward_rows, reduction_scale
+from .functional import _check_options, _check_tensor, _eager
+
+CHUNK_BYTES = 64 << 20  # the float32 logits of one chunk; a few chunk-sized temporaries live at once
+
+
+def default_chunk_size(vocab: int, itemsize: int = 4) -> int:
+    """Rows per chunk so that one chunk of logits takes about ``CHUNK_BYTES``."""
+    return max(1, CHUNK_BYTES // (vocab * max(itemsize, 4)))
+
+
+def _chunks(rows: torch.Tensor, chunk_size: int):
+    for start in range(0, rows.shape[0], chunk_size):
+        yield rows[start:start + chunk_size]
+
+
+def _chunk_logits(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
+    return x @ weight.T if bias is None else torch.addmm(bias, x, weight.T)
+
+
+def _zero_grads(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None):
+    cdt = compute_dtype(x.dtype)
+    return (torch.zeros(x.shape, dtype=cdt, device=x.device), torch.zeros(weight.shape, dtype=cdt, device=x.device),
+            None if bias is None else torch.zeros(bias.shape, dtype=cdt, device=x.device))
+
+
+def _chunk_pass(x, weight, bias, target, kept, options, loss_rows=None, grads=None, row_scale_of=None) -> None:
+    """One pass over the kept rows, a chunk at a time: write per-row losses into ``loss_rows`` and/or accumulate
+    the gradients of ``sum_i row_scale_i l_i`` into ``grads = (grad_x, grad_w, grad_b)``."""
+    ignore_index, smoothing, z_loss, softcap, chunk_size = options
+    cdt = compute_dtype(x.dtype)
+    for idx in _chunks(kept, chunk_size):
+        xc = x[idx]
+        coef = coefficients(target[idx], weight.shape[0], None, ignore_index, smoothing, cdt)
+        row_scale = None if grads is None else row_scale_of(idx)
+        loss, _, g = forward_rows(_chunk_logits(xc, weight, bias), coef, z_loss, softcap, row_scale)
+        if loss_rows is not None:
+            loss_rows[idx] = loss
+        if grads is not None:
+            grad_x, grad_w, grad_b = grads
+            grad_x[idx] = (g.to(weight.dtype) @ weight).to(cdt)
+            grad_w.addmm_(g.T, xc.to(cdt))
+            if grad_b is not None:
+                grad_b += g.sum(0)
+
+
+class LinearCrossEntropyFunction(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x, weight, bias, target, ignore_index, smoothing, reduction, z_loss, softcap, chunk_size):
+        cdt = compute_dtype(x.dtype)
+        options = (ignore_index, smoothing, z_loss, softcap, chunk_size)
+        scale = reduction_scale(coefficients(target, weight.shape[0], None, ignore_index, smoothing, cdt).o.sum(),
+                                reduction)
+        kept = torch.nonzero(target != ignore_index).squeeze(1)  # the one host read: skip ignored rows
+        loss_rows = torch.zeros(x.shape[0], dtype=cdt, device=x.device)
+        grads = _zero_grads(x, weight, bias) if reduction != "none" and any(ctx.needs_input_grad[:3]) else None
+        _chunk_pass(x, weight, bias, target, kept, options, loss_rows, grads, lambda idx: scale.expand(idx.shape[0]))
+        ctx.reduction = reduction
+        ctx.dtypes = (x.dtype, weight.dtype, None if bias is None else bias.dtype)
+        if grads is not None:  # "mean" / "sum": the gradients are final up to grad_output
+            ctx.save_for_backward(*grads)
+        else:
+            ctx.save_for_backward(x, weight, bias, target, kept)
+            ctx.options = options
+        return loss_rows if reduction == "none" else loss_rows.sum() * scale
+
+    @staticmethod
+    def backward(ctx, grad_out):
+        if ctx.reduction != "none":
+            g = grad_out.to(ctx.saved_tensors[0].dtype)
+            grads = tuple(None if t is None else t * g for t in ctx.saved_tensors)
+        else:  # recompute each chunk's logits and scale row i by grad_out[i]
+            x, weight, bias, target, kept = ctx.saved_tensors
+            grads = _zero_grads(x, weight, bias)
+            cdt = compute_dtype(x.dtype)
+            _chunk_pass(x, weight, bias, target, kept, ctx.options, grads=grads,
+                        row_scale_of=lambda idx: as_rows(grad_out[idx].to(cdt), idx.shape[0]))
+        return tuple(None if g is None else g.to(dtype) for g, dtype in zip(grads, ctx.dtypes, strict=True)) + \
+            (None,) * 7
+
+
+def linear_cross_entropy(input, weight, target, *, bias=None, ignore_index: int = -100, label_smoothing: float = 0.0,
+                         reduction: str = "mean", z_loss: float = 0.0, softcap: float | None = None,
+                         chunk_size: int | None = None):
+    """Cross-entropy of a linear layer's logits without materialising them.
+
+    Equals ``cross_entropy((input @ weight.T + bias).movedim(-1, 1), target, ...)`` (this library's
+    ``cross_entropy``, so with its semantics, z-loss and softcap) for ``input (..., D)``, ``weight (V, D)``,
+    ``bias (V,)`` and integer ``target (...)``, but holds at most ``chunk_size`` rows of logits at once.
+    ``chunk_size=None`` picks about 64 MiB of float32 logits per chunk. Gradients come back in the dtypes of
+    ``input``, ``weight`` and ``bias``, accumulated in float32 (float64 for float64 inputs).
+
+    >>> torch.manual_seed(0)  # doctest: +ELLIPSIS
+    <torch._C.Generator object at ...>
+    >>> x, w, y = torch.randn(5, 4), torch.randn(7, 4), torch.randint(0, 7, (5,))
+    >>> from crossentropy.torch import cross_entropy
+    >>> bool(torch.allclose(linear_cross_entropy(x, w, y, chunk_size=2), cross_entropy(x @ w.T, y)))
+    True
+    """
+    _check_tensor(input, "input")
+    _check_tensor(weight, "weight")
+    _check_tensor(target, "target", floating=False)
+    _check_options(reduction, label_smoothing, z_loss, softcap)
+    if input.dim() < 1 or weight.dim() != 2 or weight.shape[1] != input.shape[-1]:
+        raise ValueError(f"weight must have shape (V, D) with D = input.shape[-1] = "
+                         f"{input.shape[-1] if input.dim() else None}, but got {tuple(weight.shape)} for input "
+                         f"{tuple(input.shape)}.")
+    vocab = weight.shape[0]
+    if bias is not None:
+        _check_tensor(bias, "bias")
+        if bias.shape != (vocab,):
+            raise ValueError(f"bias must have shape ({vocab},), but got {tuple(bias.shape)}.")
+    if target.is_floating_point() or target.dtype == torch.bool:
+        raise TypeError(f"target must hold class indices (an integer tensor), but got dtype {target.dtype}.")
+    if tuple(target.shape) != tuple(input.shape[:-1]):
+        raise ValueError(f"target must have the input's shape without its last dim, {tuple(input.shape[:-1])}, "
+                         f"but got {tuple(target.shape)}.")
+    if isinstance(ignore_index, bool) or not isinstance(ignore_index, int):
+        raise TypeError(f"ignore_index must be an int, but got {type(ignore_index).__name__}.")
+    t = target.reshape(-1).long()
+    if _eager() and t.device.type == "cpu":
+        bad = ((t < 0) | (t >= vocab)) & (t != ignore_index)
+        if bool(bad.any()):
+            raise ValueError(f"target has class index {int(t[bad][0])}, outside [0, {vocab - 1}] for a vocabulary "
+                             f"of {vocab} (and not ignore_index={ignore_index}).")
+    if chunk_size is None:
+        chunk_size = default_chunk_size(vocab)
+    elif isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1:
+        raise ValueError(f"chunk_size must be a positive int or None (automatic), but got {chunk_size!r}.")
+    rows = input.reshape(-1, input.shape[-1])
+    loss = LinearCrossEntropyFunction.apply(rows, weight, bias, t, ignore_index, float(label_smoothing), reduction,
+                                            float(z_loss), softcap, chunk_size)
+    return loss.reshape(target.shape) if reduction == "none" else loss
+
+
+class LinearCrossEntropyLoss(nn.Module):
+    """Module form of ``linear_cross_entropy``: ``loss_fn(input, weight, target, bias=None)``."""
+
+    def __init__(self, ignore_index: int = -100, label_smoothing: float = 0.0, reduction: str = "mean", *,
+                 z_loss: float = 0.0, softcap: float | None = None, chunk_size: int | None = None):
+        super().__init__()
+        _check_options(reduction, label_smoothing, z_loss, softcap)
+        self.options = {"ignore_index": ignore_index, "label_smoothing": label_smoothing, "reduction": reduction,
+                        "z_loss": z_loss, "softcap": softcap, "chunk_size": chunk_size}
+
+    def forward(self, input, weight, target, bias=None):
+        return linear_cross_entropy(input, weight, target, bias=bias, **self.options)
+
+    def extra_repr(self) -> str:
+        return ", ".join(f"{k}={v!r}" for k, v in self.options.items())

@@ -1,0 +1,61 @@
+"""Worker for the 3-process gloo test of crossentropy.torch.parallel (spawned by test_parallel.py)."""
+
+import os
+
+import torch
+import torch.distributed as dist
+
+SPLIT = (300, 401, 322)  # V = 1023, uneven
+
+
+def case(seed: int = 0):
+    g = torch.Generator().manual_seed(seed)
+    n, d, vocab = 13, 8, sum(SPLIT)
+    x = torch.randn(n, d, generator=g, dtype=torch.float64)
+    w = torch.randn(vocab, d, generator=g, dtype=torch.float64) * 0.5
+    y = torch.randint(0, vocab, (n,), generator=g)
+    y[[2, 9]] = -100  # ignored targets
+    y[0], y[1], y[3] = 299, 300, 1022  # targets at the shard boundaries
+    return x, w, y
+
+
+def run(rank: int, world: int, port: int, out_dir: str, options: dict) -> None:
+    from crossentropy.torch import cross_entropy
+    from crossentropy.torch.parallel import vocab_parallel_cross_entropy, vocab_parallel_linear_cross_entropy
+
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
+    dist.init_process_group("gloo", rank=rank, world_size=world)
+    try:
+        x, w, y = case()
+        lo = sum(SPLIT[:rank])
+        shard = slice(lo, lo + SPLIT[rank])
+        g_out = torch.linspace(0.5, 1.5, x.shape[0], dtype=torch.float64)
+
+        def grad_out(loss):
+            return g_out if options["reduction"] == "none" else torch.ones((), dtype=torch.float64)
+
+        # single-process reference
+        xr, wr = x.clone().requires_grad_(), w.clone().requires_grad_()
+        logits_r = xr @ wr.T
+        logits_r.retain_grad()
+        ref = cross_entropy(logits_r, y, **options)
+        ref.backward(grad_out(ref))
+
+        # logits-shard version
+        shard_logits = (x @ w[shard].T).requires_grad_()
+        loss = vocab_parallel_cross_entropy(shard_logits, y, **options)
+        loss.backward(grad_out(loss))
+        # linear version
+        xl, wl = x.clone().requires_grad_(), w[shard].clone().requires_grad_()
+        loss_l = vocab_parallel_linear_cross_entropy(xl, wl, y, **options)
+        loss_l.backward(grad_out(loss_l))
+
+        torch.save({
+            "loss": (loss.detach(), ref.detach()),
+            "logits_grad": (shard_logits.grad, logits_r.grad[:, shard]),
+            "linear_loss": (loss_l.detach(), ref.detach()),
+            "input_grad": (xl.grad, xr.grad),
+            "weight_grad": (wl.grad, wr.grad[shard]),
+        }, os.path.join(out_dir, f"rank{rank}.pt"))
+    finally:
+        dist.destroy_process_group()
