@@ -332,3 +332,18 @@ X = torch.randn(2, 3)
 def test_bad_input(call, exc, message):
     with pytest.raises(exc, match=message):
         call()
+
+
+def test_infinite_and_nan_logits_match_the_numpy_core():
+    x = np.array([[np.inf, 0.0, np.inf], [-np.inf, -np.inf, -np.inf], [-np.inf, 1.0, 2.0], [1.0, 2.0, 3.0]])
+    y = np.array([0, 1, 2, 1])
+    xt = torch.tensor(x, requires_grad=True)
+    loss = cet.cross_entropy(xt, torch.tensor(y), reduction="none")
+    loss.sum().backward()
+    ref_loss, ref_grad = ce.softmax_cross_entropy(x, y, reduction="none", return_grad=True)
+    assert_close(loss.detach().numpy(), ref_loss)
+    assert_close(xt.grad.numpy(), ref_grad)
+    xn = torch.tensor([[float("nan"), 0.0], [0.0, 1.0]], requires_grad=True)
+    loss = cet.cross_entropy(xn, torch.tensor([1, 1]), reduction="none")
+    loss.sum().backward()
+    assert torch.isnan(loss[0]) and torch.isnan(xn.grad[0]).all() and torch.isfinite(xn.grad[1]).all()

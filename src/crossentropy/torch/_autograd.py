@@ -56,13 +56,16 @@ def coefficients(target: torch.Tensor, n_classes: int, weight: torch.Tensor | No
     return Coefficients(o=o, y=y, a_y=a_y, u=u, w=w)
 
 
-def shifted_logits(z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """``(z - max(z), max(z))`` row-wise; a row with an infinite max gets the limit pattern 0 at the max and -inf
-    elsewhere, as in the NumPy core."""
-    m = z.amax(-1, keepdim=True)
-    s = z - m
-    limit = torch.where(z == m, torch.zeros_like(z), torch.full_like(z, float("-inf")))
-    return torch.where(torch.isinf(m), limit, s), m.squeeze(-1)
+def shifted_logits(z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """``(s, m, nan_rows)``: ``s = z - max(z)`` row-wise (a new tensor), ``m`` the max, ``nan_rows`` NaN where a row
+    holds NaN and 0 elsewhere (add it to per-row results to propagate NaN).
+
+    A row with an infinite max gets the limit pattern of the NumPy core: 0 at the max and -inf elsewhere (``inf -
+    inf`` is NaN, which becomes 0 in one in-place pass; NaN rows are restored through ``nan_rows``).
+    """
+    m = z.amax(-1)
+    s = (z - m[:, None]).nan_to_num_(nan=0.0, posinf=float("inf"), neginf=float("-inf"))
+    return s, m, torch.where(torch.isnan(m), m, torch.zeros_like(m))
 
 
 def _masked(a: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
@@ -89,18 +92,19 @@ def row_loss(log_s: torch.Tensor, lse: torch.Tensor, linear: torch.Tensor, coef:
     return loss
 
 
-def row_grad(p: torch.Tensor, lse: torch.Tensor, coef: Coefficients, z_loss: float,
-             row_scale: torch.Tensor) -> torch.Tensor:
-    """``row_scale_i * (o_i (1 + 2 z_loss lse_i) p_i - a_i)``, in the dtype of ``p``."""
-    factor = coef.o * row_scale
+def row_grad_(e: torch.Tensor, total: torch.Tensor, lse: torch.Tensor, coef: Coefficients, z_loss: float,
+              row_scale: torch.Tensor) -> torch.Tensor:
+    """Turn ``e = exp(s)`` in place into ``row_scale_i * (o_i (1 + 2 z_loss lse_i) softmax_i - a_i)``."""
+    factor = coef.o * row_scale / total
     if z_loss:
         factor = factor * (1 + 2 * z_loss * lse)
-    g = p * factor[:, None]
+    g = e.mul_(factor[:, None])
     if coef.dense is not None:
-        return g - coef.dense * row_scale[:, None]
-    g = g.scatter_add(1, coef.y[:, None], -(coef.a_y * row_scale)[:, None])
+        return g.sub_(coef.dense * row_scale[:, None])
+    g.scatter_add_(1, coef.y[:, None], -(coef.a_y * row_scale)[:, None])
     if coef.u is not None:
-        g = g - (coef.u * row_scale)[:, None] * (coef.w if coef.w is not None else 1.0)
+        uniform = (coef.u * row_scale)[:, None]
+        g.sub_(uniform * coef.w if coef.w is not None else uniform)
     return g
 
 
@@ -122,24 +126,26 @@ def capped(x: torch.Tensor, softcap: float | None) -> torch.Tensor:
 
 def softcap_chain(g: torch.Tensor, zc: torch.Tensor, softcap: float | None) -> torch.Tensor:
     """d/dx of ``c tanh(x / c)`` is ``1 - (z / c)**2`` with ``z`` the capped logit."""
-    return g if softcap is None else g * (1 - (zc / softcap) ** 2)
+    return g if softcap is None else g.mul_(1 - (zc / softcap) ** 2)
 
 
 def forward_rows(x: torch.Tensor, coef: Coefficients, z_loss: float, softcap: float | None,
                  row_scale: torch.Tensor | None = None):
     """Rows ``x`` (any float dtype) -> ``(loss, lse, grad)``, computed in float32/64. ``grad`` is the gradient of
-    ``sum_i row_scale_i l_i`` with respect to ``x`` when ``row_scale`` is given, else None."""
+    ``sum_i row_scale_i l_i`` with respect to ``x`` when ``row_scale`` is given, else None. One full-size
+    tensor is allocated; every later pass works on it in place."""
     z = capped(x.to(compute_dtype(x.dtype)), softcap)
-    s, m = shifted_logits(z)
-    e = torch.exp(s)
+    s, m, nan_rows = shifted_logits(z)
+    linear = linear_term(s, coef)
+    e = s.exp_()
     total = e.sum(-1)
     log_s = torch.log(total)
     lse = m + log_s
-    loss = row_loss(log_s, lse, linear_term(s, coef), coef, z_loss)
+    loss = row_loss(log_s, lse, linear, coef, z_loss) + nan_rows
     if row_scale is None:
         return loss, lse, None
-    p = e / total[:, None]
-    return loss, lse, softcap_chain(row_grad(p, lse, coef, z_loss, row_scale), z, softcap)
+    g = row_grad_(e, total, lse, coef, z_loss, row_scale + nan_rows)
+    return loss, lse, softcap_chain(g, z, softcap)
 
 
 def as_rows(scale: torch.Tensor, n: int) -> torch.Tensor:
@@ -179,10 +185,10 @@ class SoftmaxFocalFunction(torch.autograd.Function):
         cdt = compute_dtype(x.dtype)
         coef = coefficients(target, x.shape[-1], alpha, ignore_index, smoothing, cdt)
         a = _dense(coef, x.shape[-1], cdt)
-        s, _ = shifted_logits(x.to(cdt))
+        s, _, nan_rows = shifted_logits(x.to(cdt))
         logp = s - torch.logsumexp(s, -1, keepdim=True)
         q = -torch.expm1(logp)
-        loss_rows = _masked(a, q.pow(gamma) * -logp).sum(-1)
+        loss_rows = _masked(a, q.pow(gamma) * -logp).sum(-1) + nan_rows
         scale = reduction_scale(coef.o.sum(), reduction)
         ctx.save_for_backward(x, target, alpha, scale)
         ctx.options = (ignore_index, smoothing, reduction, gamma)
@@ -194,14 +200,14 @@ class SoftmaxFocalFunction(torch.autograd.Function):
         ignore_index, smoothing, reduction, gamma = ctx.options
         cdt = compute_dtype(x.dtype)
         a = _dense(coefficients(target, x.shape[-1], alpha, ignore_index, smoothing, cdt), x.shape[-1], cdt)
-        s, _ = shifted_logits(x.to(cdt))
+        s, _, nan_rows = shifted_logits(x.to(cdt))
         logp = s - torch.logsumexp(s, -1, keepdim=True)
         p, q = torch.exp(logp), -torch.expm1(logp)
         ratio = torch.where(q > 0, logp / torch.where(q > 0, q, torch.ones_like(q)), -torch.ones_like(q))
         p_ratio = torch.where(p == 0, torch.zeros_like(p), p * ratio)
         ag = _masked(a, q.pow(gamma) * (gamma * p_ratio - 1))
         g = ag - p * ag.sum(-1, keepdim=True)
-        g = g * as_rows(grad_loss.to(cdt) * scale, x.shape[0])[:, None]
+        g = g * (as_rows(grad_loss.to(cdt) * scale, x.shape[0]) + nan_rows)[:, None]
         return g.to(x.dtype), None, None, None, None, None, None
 
 
