@@ -65,12 +65,13 @@ def test_chunked_equals_unchunked_for_every_chunk_size(chunk_size, reduction, se
 
 
 def test_gradcheck():
+    # gradcheck differentiates one graph many times, which "mean"/"sum" refuse (their gradients are made in
+    # forward and scaled in place); those are checked against autograd through the naive reference above.
     x, w, b, y = (t[:, :4] if t.dim() > 1 and t.shape[0] == 2 else t for t in _case(2))
     leaves = tuple(t.clone().requires_grad_() for t in (x, w, b))
-    for reduction in ("none", "mean"):
-        assert torch.autograd.gradcheck(
-            lambda a, c, d, r=reduction: linear_cross_entropy(a, c, y, bias=d, chunk_size=3, reduction=r,
-                                                 label_smoothing=0.1, z_loss=0.01, softcap=4.0), leaves)
+    assert torch.autograd.gradcheck(
+        lambda a, c, d: linear_cross_entropy(a, c, y, bias=d, chunk_size=3, reduction="none", label_smoothing=0.1,
+                                             z_loss=0.01, softcap=4.0), leaves)
 
 
 def test_all_ignored_and_low_precision():
@@ -92,7 +93,16 @@ def test_module_and_default_chunk():
     module = LinearCrossEntropyLoss(label_smoothing=0.1, chunk_size=3)
     torch.testing.assert_close(module(x, w, y, b), linear_cross_entropy(x, w, y, bias=b, label_smoothing=0.1))
     assert "chunk_size=3" in repr(module)
-    assert default_chunk_size(32768) * 32768 * 4 <= 64 << 20
+    assert default_chunk_size(32768) * 32768 * 4 <= 32 << 20
+
+
+def test_second_backward_is_refused_not_wrong():
+    x, w, b, y = _case(5)
+    xl = x.clone().requires_grad_()
+    loss = linear_cross_entropy(xl, w, y)
+    loss.backward(retain_graph=True)
+    with pytest.raises(RuntimeError, match=r"backward can run once"):
+        loss.backward()
 
 
 @pytest.mark.parametrize("call,exc,message", [

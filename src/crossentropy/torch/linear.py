@@ -2,9 +2,10 @@
 for more than one chunk of rows at a time.
 
 For "mean" and "sum", the gradients for ``input``, ``weight`` and ``bias`` are accumulated during the forward pass
-(the reduction's scale is known from the targets alone) and scaled by ``grad_output`` in backward, so no logits are
-recomputed. For "none", backward recomputes each chunk's logits, so any per-token ``grad_output`` is exact. Rows
-whose target is ``ignore_index`` are skipped; finding them reads the targets once on the host.
+(the reduction's scale is known from the targets alone) and scaled in place by ``grad_output`` in backward, so no
+logits are recomputed and no second copy of the gradients is made; such a loss can be backpropagated once (a
+second backward raises). For "none", backward recomputes each chunk's logits, so any per-token ``grad_output`` is
+exact. Rows whose target is ``ignore_index`` are skipped; finding them reads the targets once on the host.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from torch import nn
 from ._autograd import as_rows, coefficients, compute_dtype, forward_rows, reduction_scale
 from .functional import _check_options, _check_tensor, _eager
 
-CHUNK_BYTES = 64 << 20  # the float32 logits of one chunk; a few chunk-sized temporaries live at once
+CHUNK_BYTES = 32 << 20  # the float32 logits of one chunk; two chunk-sized tensors live at once
 
 
 def default_chunk_size(vocab: int, itemsize: int = 4) -> int:
@@ -69,7 +70,7 @@ class LinearCrossEntropyFunction(torch.autograd.Function):
         loss_rows = torch.zeros(x.shape[0], dtype=cdt, device=x.device)
         grads = _zero_grads(x, weight, bias) if reduction != "none" and any(ctx.needs_input_grad[:3]) else None
         _chunk_pass(x, weight, bias, target, kept, options, loss_rows, grads, lambda idx: scale.expand(idx.shape[0]))
-        ctx.reduction = reduction
+        ctx.reduction, ctx.consumed = reduction, False
         ctx.dtypes = (x.dtype, weight.dtype, None if bias is None else bias.dtype)
         if grads is not None:  # "mean" / "sum": the gradients are final up to grad_output
             ctx.save_for_backward(*grads)
@@ -80,9 +81,14 @@ class LinearCrossEntropyFunction(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, grad_out):
-        if ctx.reduction != "none":
+        if ctx.reduction != "none":  # scale the gradients made in forward in place: no second copy of them
+            if ctx.consumed:
+                raise RuntimeError("linear_cross_entropy computes its 'mean'/'sum' gradients in forward and scales "
+                                   "them in place, so backward can run once; recompute the loss to differentiate "
+                                   "it again, or use reduction='none'.")
+            ctx.consumed = True
             g = grad_out.to(ctx.saved_tensors[0].dtype)
-            grads = tuple(None if t is None else t * g for t in ctx.saved_tensors)
+            grads = tuple(None if t is None else t.mul_(g) for t in ctx.saved_tensors)
         else:  # recompute each chunk's logits and scale row i by grad_out[i]
             x, weight, bias, target, kept = ctx.saved_tensors
             grads = _zero_grads(x, weight, bias)
@@ -101,7 +107,7 @@ def linear_cross_entropy(input, weight, target, *, bias=None, ignore_index: int 
     Equals ``cross_entropy((input @ weight.T + bias).movedim(-1, 1), target, ...)`` (this library's
     ``cross_entropy``, so with its semantics, z-loss and softcap) for ``input (..., D)``, ``weight (V, D)``,
     ``bias (V,)`` and integer ``target (...)``, but holds at most ``chunk_size`` rows of logits at once.
-    ``chunk_size=None`` picks about 64 MiB of float32 logits per chunk. Gradients come back in the dtypes of
+    ``chunk_size=None`` picks about 32 MiB of float32 logits per chunk. Gradients come back in the dtypes of
     ``input``, ``weight`` and ``bias``, accumulated in float32 (float64 for float64 inputs).
 
     >>> torch.manual_seed(0)  # doctest: +ELLIPSIS
