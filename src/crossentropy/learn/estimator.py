@@ -1,0 +1,321 @@
+"""CrossEntropyClassifier: a scikit-learn estimator, a NumPy MLP trained with this library's losses and their
+analytic gradients (no torch).
+
+``hidden_layer_sizes=()`` is softmax regression (logistic regression for two classes). Two classes use one sigmoid
+output with binary cross-entropy; more use softmax cross-entropy. Hidden layers are ReLU, backpropagated by hand.
+
+Training is deterministic given ``random_state``. When a batch holds the whole data set (the default for up to
+200 samples), training is full-batch gradient descent on the weighted mean loss, so integer ``sample_weight``
+equals repeating samples. Without ``early_stopping``, training stops when the training loss has not improved by
+``tol`` for ``n_iter_no_change`` epochs, as scikit-learn's MLPClassifier; with it, on the validation cross-entropy,
+and the best weights are restored.
+"""
+
+from __future__ import annotations
+
+from numbers import Integral, Real
+
+import numpy as np
+from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
+from sklearn.model_selection import train_test_split
+from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.multiclass import _check_partial_fit_first_call, check_classification_targets
+from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
+
+from ..core.classification import (
+    binary_cross_entropy_with_logits,
+    sigmoid_focal_loss,
+    softmax_cross_entropy,
+    softmax_focal_loss,
+)
+from ..core.stable import log_sigmoid, log_softmax
+from ..core.weights import class_weights
+from .optim import OPTIMIZERS, SCHEDULES, make_optimizer, scheduled_lr
+
+
+class CrossEntropyClassifier(ClassifierMixin, BaseEstimator):
+    """A multi-layer perceptron classifier trained with cross-entropy (or focal loss).
+
+    Parameters
+    ----------
+    hidden_layer_sizes : tuple of int, default=(100,)
+        Sizes of the ReLU hidden layers; ``()`` gives softmax / logistic regression.
+    loss : {"cross_entropy", "focal"}, default="cross_entropy"
+    gamma : float, default=2.0
+        Focusing parameter of the focal loss.
+    label_smoothing : float in [0, 1), default=0.0
+    class_weight : None, "balanced", "effective_number" or dict, default=None
+        Per-class weights, from the training labels for the two named methods. They enter the loss and its
+        "mean" denominator (docs/semantics.md), and multiply ``sample_weight`` in ``fit``.
+    optimizer : {"sgd", "momentum", "adam", "adamw", "rmsprop"}, default="adam"
+    learning_rate : float, default=1e-3
+    lr_schedule : {"constant", "cosine", "step"}, default="constant"
+    weight_decay : float, default=1e-4
+        L2 penalty on the weights (decoupled for "adamw").
+    batch_size : int or "auto", default="auto"
+        ``min(200, n_samples)``.
+    max_epochs : int, default=200
+    tol : float, default=1e-4
+    n_iter_no_change : int, default=10
+    early_stopping : bool, default=False
+        Hold out ``validation_fraction`` of the training data (stratified), stop on its cross-entropy and restore
+        the best weights.
+    validation_fraction : float, default=0.1
+    random_state : int, RandomState or None, default=None
+    verbose : bool, default=False
+
+    Attributes
+    ----------
+    classes_, n_features_in_, coefs_, intercepts_, loss_curve_, validation_loss_curve_, best_loss_, n_iter_
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_iris
+    >>> X, y = load_iris(return_X_y=True)
+    >>> clf = CrossEntropyClassifier(hidden_layer_sizes=(), learning_rate=0.05, random_state=0).fit(X, y)
+    >>> clf.score(X, y) > 0.9
+    True
+    """
+
+    _parameter_constraints: dict = {
+        "hidden_layer_sizes": ["array-like"],
+        "loss": [StrOptions({"cross_entropy", "focal"})],
+        "gamma": [Interval(Real, 0, None, closed="left")],
+        "label_smoothing": [Interval(Real, 0, 1, closed="left")],
+        "class_weight": [None, dict, StrOptions({"balanced", "effective_number"})],
+        "optimizer": [StrOptions(set(OPTIMIZERS))],
+        "learning_rate": [Interval(Real, 0, None, closed="neither")],
+        "lr_schedule": [StrOptions(set(SCHEDULES))],
+        "weight_decay": [Interval(Real, 0, None, closed="left")],
+        "batch_size": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
+        "max_epochs": [Interval(Integral, 1, None, closed="left")],
+        "tol": [Interval(Real, 0, None, closed="left")],
+        "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
+        "early_stopping": ["boolean"],
+        "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
+        "random_state": ["random_state"],
+        "verbose": ["verbose"],
+    }
+
+    def __init__(self, hidden_layer_sizes=(100,), *, loss="cross_entropy", gamma=2.0, label_smoothing=0.0,
+                 class_weight=None, optimizer="adam", learning_rate=1e-3, lr_schedule="constant", weight_decay=1e-4,
+                 batch_size="auto", max_epochs=200, tol=1e-4, n_iter_no_change=10, early_stopping=False,
+                 validation_fraction=0.1, random_state=None, verbose=False):
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.loss = loss
+        self.gamma = gamma
+        self.label_smoothing = label_smoothing
+        self.class_weight = class_weight
+        self.optimizer = optimizer
+        self.learning_rate = learning_rate
+        self.lr_schedule = lr_schedule
+        self.weight_decay = weight_decay
+        self.batch_size = batch_size
+        self.max_epochs = max_epochs
+        self.tol = tol
+        self.n_iter_no_change = n_iter_no_change
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.random_state = random_state
+        self.verbose = verbose
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.classifier_tags.multi_class = True
+        return tags
+
+    # ----------------------------------------------------------------------------------------- the network
+    def _init_network(self, n_features: int, n_outputs: int, rng) -> None:
+        sizes = [n_features, *self._hidden(), n_outputs]
+        self.coefs_, self.intercepts_ = [], []
+        for fan_in, fan_out in zip(sizes[:-1], sizes[1:], strict=True):
+            bound = np.sqrt(6.0 / (fan_in + fan_out))  # Glorot uniform, as scikit-learn's MLP
+            self.coefs_.append(rng.uniform(-bound, bound, (fan_in, fan_out)))
+            self.intercepts_.append(rng.uniform(-bound, bound, fan_out))
+
+    def _hidden(self) -> list[int]:
+        sizes = np.atleast_1d(np.asarray(self.hidden_layer_sizes, dtype=object)).tolist() \
+            if len(self.hidden_layer_sizes) else []
+        if any(isinstance(s, bool) or not isinstance(s, Integral) or s < 1 for s in sizes):
+            raise ValueError(f"hidden_layer_sizes must be a tuple of positive ints (or () for a linear model), but "
+                             f"got {self.hidden_layer_sizes!r}.")
+        return [int(s) for s in sizes]
+
+    def _forward(self, X: np.ndarray) -> tuple[np.ndarray, list[np.ndarray]]:
+        """Logits and the activations of each layer's input."""
+        activations = [X]
+        h = X
+        for W, b in zip(self.coefs_[:-1], self.intercepts_[:-1], strict=True):
+            h = np.maximum(h @ W + b, 0.0)
+            activations.append(h)
+        return h @ self.coefs_[-1] + self.intercepts_[-1], activations
+
+    def _loss_and_grad(self, logits: np.ndarray, y: np.ndarray, sw: np.ndarray):
+        """Weighted mean loss and its gradient with respect to the logits (the core's analytic gradients)."""
+        opts = {"sample_weight": sw, "label_smoothing": self.label_smoothing, "return_grad": True}
+        if logits.shape[1] == 1:  # binary: one sigmoid output
+            target = y.astype(np.float64)[:, None]
+            sw2 = sw[:, None]
+            if self.loss == "focal":
+                return sigmoid_focal_loss(logits, target, gamma=self.gamma, **{**opts, "sample_weight": sw2})
+            return binary_cross_entropy_with_logits(logits, target, **{**opts, "sample_weight": sw2})
+        if self.loss == "focal":
+            return softmax_focal_loss(logits, y, gamma=self.gamma, alpha=self._class_weight, **opts)
+        return softmax_cross_entropy(logits, y, class_weight=self._class_weight, **opts)
+
+    def _backward(self, grad: np.ndarray, activations: list[np.ndarray]) -> list[np.ndarray]:
+        """Gradients of the loss for ``coefs_ + intercepts_`` from its gradient with respect to the logits."""
+        coef_grads, intercept_grads = [], []
+        for layer in range(len(self.coefs_) - 1, -1, -1):
+            a = activations[layer]
+            coef_grads.append(a.T @ grad)
+            intercept_grads.append(grad.sum(axis=0))
+            if layer:
+                grad = (grad @ self.coefs_[layer].T) * (a > 0)
+        return coef_grads[::-1] + intercept_grads[::-1]
+
+    # ----------------------------------------------------------------------------------------- training
+    def _encode(self, y: np.ndarray) -> np.ndarray:
+        return np.searchsorted(self.classes_, y)
+
+    def _resolve_class_weight(self, y_idx: np.ndarray, sw: np.ndarray) -> None:
+        """Class weights for the softmax loss (``_class_weight``) and their per-sample form for binary."""
+        k = len(self.classes_)
+        cw = self.class_weight
+        if cw is None:
+            weights = None
+        elif isinstance(cw, dict):
+            weights = np.ones(k)
+            for label, value in cw.items():
+                if label not in self.classes_:
+                    raise ValueError(f"class_weight has a weight for label {label!r}, which is not among the "
+                                     f"classes {self.classes_.tolist()}.")
+                weights[np.searchsorted(self.classes_, label)] = value
+        else:
+            weights = class_weights(y_idx[sw > 0], n_classes=k, method=cw)
+        self._class_weight = None if weights is None or k == 2 else weights
+        self._sample_class_weight = None if weights is None or k > 2 else weights
+
+    def _weights_for(self, y_idx: np.ndarray, sw: np.ndarray) -> np.ndarray:
+        return sw if self._sample_class_weight is None else sw * self._sample_class_weight[y_idx]
+
+    def _epoch(self, X, y_idx, sw, rng, batch_size) -> float:
+        n = X.shape[0]
+        order = rng.permutation(n) if batch_size < n else np.arange(n)
+        total_loss, total_weight = 0.0, 0.0
+        params = self.coefs_ + self.intercepts_
+        decay = [True] * len(self.coefs_) + [False] * len(self.intercepts_)
+        for start in range(0, n, batch_size):
+            idx = order[start:start + batch_size]
+            w = self._weights_for(y_idx[idx], sw[idx])
+            logits, activations = self._forward(X[idx])
+            loss, grad = self._loss_and_grad(logits, y_idx[idx], w)
+            batch_weight = float(w.sum())
+            if batch_weight == 0:
+                continue
+            self._optimizer.step(params, self._backward(grad, activations), decay)
+            total_loss += float(loss) * batch_weight
+            total_weight += batch_weight
+        return total_loss / total_weight if total_weight else 0.0
+
+    def _validation_loss(self, X, y_idx, sw) -> float:
+        logits, _ = self._forward(X)
+        loss, _ = self._loss_and_grad(logits, y_idx, self._weights_for(y_idx, sw))
+        return float(loss)
+
+    def _validate_fit_data(self, X, y, sample_weight, reset: bool):
+        X, y = validate_data(self, X, y, reset=reset, dtype=np.float64)
+        check_classification_targets(y)
+        sw = _check_sample_weight(sample_weight, X, dtype=np.float64, ensure_non_negative=True)
+        return X, y, sw
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y, sample_weight=None):
+        """Train from scratch on ``X`` (n_samples, n_features) and labels ``y``."""
+        X, y, sw = self._validate_fit_data(X, y, sample_weight, reset=True)
+        self.classes_ = np.unique(y)
+        if len(self.classes_) < 2:
+            raise ValueError(f"{type(self).__name__} needs samples of at least 2 classes in the data, but the data "
+                             f"contains only one class: {self.classes_[0]!r}.")
+        y_idx = self._encode(y)
+        rng = self._rng = check_random_state(self.random_state)  # partial_fit continues with it
+        self._resolve_class_weight(y_idx, sw)
+        self._init_network(X.shape[1], 1 if len(self.classes_) == 2 else len(self.classes_), rng)
+        self._optimizer = make_optimizer(self.optimizer, self.learning_rate, self.weight_decay)
+        self.loss_curve_, self.validation_loss_curve_ = [], []
+        self.best_loss_ = np.inf
+        if self.early_stopping:
+            split = train_test_split(X, y_idx, sw, test_size=self.validation_fraction, random_state=rng,
+                                     stratify=y_idx if np.bincount(y_idx).min() >= 2 else None)
+            X, X_val, y_idx, y_val, sw, sw_val = split
+        batch_size = min(200, X.shape[0]) if self.batch_size == "auto" else min(self.batch_size, X.shape[0])
+        best_params, stall = None, 0
+        for epoch in range(self.max_epochs):
+            self._optimizer.lr = scheduled_lr(self.lr_schedule, self.learning_rate, epoch, self.max_epochs)
+            train_loss = self._epoch(X, y_idx, sw, rng, batch_size)
+            self.loss_curve_.append(train_loss)
+            monitored = train_loss
+            if self.early_stopping:
+                monitored = self._validation_loss(X_val, y_val, sw_val)
+                self.validation_loss_curve_.append(monitored)
+            if self.verbose:
+                extra = f", validation loss {monitored:.6f}" if self.early_stopping else ""
+                print(f"epoch {epoch + 1}: loss {train_loss:.6f}{extra}")
+            if monitored < self.best_loss_ - self.tol:
+                stall = 0
+            else:
+                stall += 1
+            if monitored < self.best_loss_:
+                self.best_loss_ = monitored
+                if self.early_stopping:
+                    best_params = [p.copy() for p in self.coefs_ + self.intercepts_]
+            if stall >= self.n_iter_no_change:
+                break
+        self.n_iter_ = epoch + 1
+        if best_params is not None:
+            n_layers = len(self.coefs_)
+            self.coefs_, self.intercepts_ = best_params[:n_layers], best_params[n_layers:]
+        return self
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def partial_fit(self, X, y, classes=None, sample_weight=None):
+        """One epoch over ``X``, ``y``, continuing from the current weights. The first call needs ``classes``."""
+        first = _check_partial_fit_first_call(self, classes)
+        X, y, sw = self._validate_fit_data(X, y, sample_weight, reset=first)
+        if first:
+            if len(self.classes_) < 2:
+                raise ValueError(f"classes must hold at least 2 classes, but got {self.classes_.tolist()}.")
+            rng = self._rng = check_random_state(self.random_state)
+            self._resolve_class_weight(self._encode(y), sw)
+            self._init_network(X.shape[1], 1 if len(self.classes_) == 2 else len(self.classes_), rng)
+            self._optimizer = make_optimizer(self.optimizer, self.learning_rate, self.weight_decay)
+            self.loss_curve_, self.validation_loss_curve_, self.n_iter_, self.best_loss_ = [], [], 0, np.inf
+        unknown = np.setdiff1d(y, self.classes_)
+        if unknown.size:
+            raise ValueError(f"y has labels {unknown.tolist()} that are not in classes {self.classes_.tolist()} "
+                             f"given to the first partial_fit call.")
+        batch_size = min(200, X.shape[0]) if self.batch_size == "auto" else min(self.batch_size, X.shape[0])
+        loss = self._epoch(X, self._encode(y), sw, self._rng, batch_size)
+        self.loss_curve_.append(loss)
+        self.best_loss_ = min(self.best_loss_, loss)
+        self.n_iter_ += 1
+        return self
+
+    # ----------------------------------------------------------------------------------------- prediction
+    def predict_log_proba(self, X) -> np.ndarray:
+        """Log-probabilities from the logits in log space (log_softmax, or log_sigmoid of +-z), never log(proba)."""
+        check_is_fitted(self)
+        X = validate_data(self, X, reset=False, dtype=np.float64)
+        logits, _ = self._forward(X)
+        if logits.shape[1] == 1:
+            return np.hstack([log_sigmoid(-logits), log_sigmoid(logits)])
+        return log_softmax(logits)
+
+    def predict_proba(self, X) -> np.ndarray:
+        """Class probabilities, columns in the order of ``classes_``."""
+        return np.exp(self.predict_log_proba(X))
+
+    def predict(self, X) -> np.ndarray:
+        log_proba = self.predict_log_proba(X)
+        return self.classes_[np.argmax(log_proba, axis=1)]

@@ -1,0 +1,185 @@
+"""evaluate(y_true, proba) -> EvaluationReport: cross-entropy in nats and bits, perplexity, accuracy, Brier score,
+expected calibration error, confusion matrix and scikit-learn's classification report, as text, JSON-safe dict or
+plots.
+
+The cross-entropy numbers come from this library's core (no clipping); accuracy, Brier score, the confusion matrix
+and the classification report are scikit-learn's own.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from sklearn.metrics import accuracy_score, brier_score_loss, classification_report, confusion_matrix
+
+from .._validate import sum_tolerance
+from ..core.classification import categorical_cross_entropy
+
+ECE_BINS = 15
+
+
+def _check_inputs(y_true, proba, labels):
+    y = np.asarray(y_true)
+    p = np.asarray(proba, dtype=np.float64)
+    if y.ndim != 1:
+        raise ValueError(f"y_true must be a 1-D array of labels, but got shape {y.shape}.")
+    if p.ndim == 1:  # binary: the probability of the positive (second) class
+        p = np.column_stack([1 - p, p])
+    if p.ndim != 2:
+        raise ValueError(f"proba must have shape (n_samples, n_classes), or (n_samples,) for binary, but got "
+                         f"shape {np.asarray(proba).shape}.")
+    if p.shape[0] != y.shape[0]:
+        raise ValueError(f"y_true and proba must have the same number of samples, but got {y.shape[0]} labels and "
+                         f"{p.shape[0]} rows of probabilities.")
+    if y.shape[0] == 0:
+        raise ValueError("y_true is empty; evaluate needs at least one sample.")
+    if np.isnan(p).any():
+        raise ValueError("proba contains NaN; check the model's outputs.")
+    if p.min() < 0 or p.max() > 1:
+        raise ValueError(f"proba must hold probabilities in [0, 1], but its values range from {p.min():.6g} to "
+                         f"{p.max():.6g}. If these are logits, apply softmax (or pass --logits on the command line).")
+    sums = p.sum(axis=1)
+    tol = max(sum_tolerance(np.float32), 1e-6)
+    bad = np.abs(sums - 1) > tol
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise ValueError(f"each row of proba must be a distribution summing to 1, but row {i} sums to "
+                         f"{sums[i]:.6g}. Normalize the rows (p / p.sum(axis=1, keepdims=True)) or apply softmax.")
+    if labels is None:
+        present = np.unique(y)
+        if present.dtype.kind in "iu" and present.min() >= 0 and present.max() < p.shape[1]:
+            labels = np.arange(p.shape[1])
+        elif present.size == p.shape[1]:
+            labels = present
+        else:
+            raise ValueError(f"y_true has {present.size} distinct labels but proba has {p.shape[1]} columns; pass "
+                             f"labels= (the class of each column, in order).")
+    labels = np.asarray(labels)
+    if labels.shape != (p.shape[1],):
+        raise ValueError(f"labels must name one class per column of proba ({p.shape[1]}), but got {labels.size}.")
+    unknown = np.setdiff1d(y, labels)
+    if unknown.size:
+        raise ValueError(f"y_true has labels {unknown[:5].tolist()} that are not in labels {labels.tolist()}.")
+    index = {label: i for i, label in enumerate(labels.tolist())}
+    return y, p, labels, np.array([index[v] for v in y.tolist()], dtype=np.int64)
+
+
+def expected_calibration_error(y_index: np.ndarray, proba: np.ndarray, n_bins: int = ECE_BINS):
+    """ECE over ``n_bins`` equal-width bins of top-1 confidence (Guo et al., 2017): ``sum_b |B|/n |acc_b -
+    conf_b|``. A confidence ``c`` falls in bin ``min(floor(c * n_bins), n_bins - 1)``. Also returns per-bin
+    (confidence, accuracy, count) for reliability plots."""
+    conf = proba.max(axis=1)
+    correct = (proba.argmax(axis=1) == y_index).astype(np.float64)
+    bins = np.minimum((conf * n_bins).astype(np.int64), n_bins - 1)
+    counts = np.bincount(bins, minlength=n_bins)
+    conf_sum = np.bincount(bins, weights=conf, minlength=n_bins)
+    acc_sum = np.bincount(bins, weights=correct, minlength=n_bins)
+    ece = float(np.abs(acc_sum - conf_sum).sum() / len(conf))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return ece, conf_sum / counts, acc_sum / counts, counts
+
+
+@dataclass
+class EvaluationReport:
+    """Metrics of predicted probabilities against true labels. Cross-entropy is in nats (``log_loss``) and bits."""
+
+    n_samples: int
+    log_loss: float
+    log_loss_bits: float
+    perplexity: float
+    accuracy: float
+    brier_score: float
+    ece: float
+    labels: list
+    confusion_matrix: list
+    classification_report: dict
+    reliability: dict = field(repr=False)
+
+    def to_dict(self) -> dict:
+        """A JSON-safe dict (the classification report under "classification_report")."""
+        return {"n_samples": self.n_samples, "log_loss": self.log_loss, "log_loss_bits": self.log_loss_bits,
+                "perplexity": self.perplexity, "accuracy": self.accuracy, "brier_score": self.brier_score,
+                "ece": self.ece, "labels": [_json_label(v) for v in self.labels],
+                "confusion_matrix": self.confusion_matrix, "classification_report": self.classification_report}
+
+    def to_text(self, base=None) -> str:
+        """The classification report, then the cross-entropy (in bits when ``base=2``) and calibration."""
+        names = [str(v) for v in self.labels]
+        width = max(12, *(len(n) for n in names))
+        lines = [f"{'':>{width}s} {'precision':>9s} {'recall':>9s} {'f1-score':>9s} {'support':>9s}", ""]
+        for name in names:
+            r = self.classification_report[name]
+            lines.append(f"{name:>{width}s} {r['precision']:9.4f} {r['recall']:9.4f} {r['f1-score']:9.4f} "
+                         f"{int(r['support']):9d}")
+        lines.append("")
+        lines.append(f"{'accuracy':>{width}s} {'':9s} {'':9s} {self.accuracy:9.4f} {self.n_samples:9d}")
+        for avg in ("macro avg", "weighted avg"):
+            r = self.classification_report[avg]
+            lines.append(f"{avg:>{width}s} {r['precision']:9.4f} {r['recall']:9.4f} {r['f1-score']:9.4f} "
+                         f"{int(r['support']):9d}")
+        lines.append("")
+        if base == 2:
+            lines.append(f"cross-entropy (log loss)  {self.log_loss_bits:.4f} bits  ({self.log_loss:.4f} nats)")
+        else:
+            lines.append(f"cross-entropy (log loss)  {self.log_loss:.4f} nats  ({self.log_loss_bits:.4f} bits)")
+        lines.append(f"perplexity                {self.perplexity:.4f}")
+        lines.append(f"Brier score               {self.brier_score:.4f}")
+        lines.append(f"ECE ({ECE_BINS} bins)              {self.ece:.4f}")
+        return "\n".join(lines)
+
+    def plot(self, directory, estimator=None) -> list[Path]:
+        """Write reliability.png and confusion_matrix.png (and loss_curve.png for a fitted estimator with a
+        ``loss_curve_``) into ``directory``; return their paths."""
+        from . import plots
+
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        written = [plots.reliability(self.reliability, self.ece, directory / "reliability.png"),
+                   plots.confusion(np.asarray(self.confusion_matrix), [str(v) for v in self.labels],
+                                   directory / "confusion_matrix.png")]
+        if estimator is not None and getattr(estimator, "loss_curve_", None):
+            written.append(plots.loss_curve(estimator.loss_curve_, getattr(estimator, "validation_loss_curve_", []),
+                                            directory / "loss_curve.png"))
+        return written
+
+
+def _json_label(v):
+    return v.item() if isinstance(v, np.generic) else v
+
+
+def evaluate(y_true, proba, *, labels=None) -> EvaluationReport:
+    """Evaluate probabilities ``proba`` (n_samples, n_classes), or (n_samples,) for the positive class of a binary
+    problem, against ``y_true``. ``labels`` names the class of each column (default: 0..K-1 for integer labels,
+    else the sorted distinct labels of ``y_true``).
+
+    >>> report = evaluate([0, 1, 1], [[0.9, 0.1], [0.2, 0.8], [0.4, 0.6]])
+    >>> round(report.log_loss, 4), report.accuracy
+    (0.2798, 1.0)
+    """
+    y, p, labels, y_index = _check_inputs(y_true, proba, labels)
+    nats = float(categorical_cross_entropy(p, y_index))
+    ece, bin_conf, bin_acc, bin_count = expected_calibration_error(y_index, p)
+    if p.shape[1] == 2:
+        brier = float(brier_score_loss(y_index, p[:, 1]))
+    else:
+        brier = float(brier_score_loss(y_index, p, labels=np.arange(p.shape[1])))
+    y_pred = labels[p.argmax(axis=1)]
+    report = classification_report(y, y_pred, labels=labels, target_names=[str(v) for v in labels],
+                                   output_dict=True, zero_division=0)
+    return EvaluationReport(
+        n_samples=int(len(y)), log_loss=nats, log_loss_bits=nats / math.log(2), perplexity=float(math.exp(nats)),
+        accuracy=float(accuracy_score(y, y_pred)), brier_score=brier, ece=ece, labels=labels.tolist(),
+        confusion_matrix=confusion_matrix(y, y_pred, labels=labels).tolist(),
+        classification_report=_json_safe(report),
+        reliability={"confidence": bin_conf.tolist(), "accuracy": bin_acc.tolist(), "count": bin_count.tolist()})
+
+
+def _json_safe(obj):
+    if isinstance(obj, dict):
+        return {str(k): _json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, np.generic):
+        return obj.item()
+    return obj

@@ -1,0 +1,47 @@
+"""Explanations in cross-entropy: the examples a model finds hardest, and which features it relies on."""
+
+from __future__ import annotations
+
+import numpy as np
+from sklearn.inspection import permutation_importance
+
+from ..core.classification import categorical_cross_entropy
+from .evaluate import _check_inputs, _json_label
+
+
+def hardest_examples(y, proba, k: int = 5, *, labels=None) -> list[dict]:
+    """The ``k`` examples with the highest cross-entropy ``-log p(true class)``, in nats: likely label errors or
+    confusing inputs. Each is ``{"index", "label", "predicted", "p_true", "loss"}``.
+
+    >>> hardest_examples([0, 1], [[0.9, 0.1], [0.7, 0.3]], k=1)[0]["index"]
+    1
+    """
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
+        raise ValueError(f"k must be a positive int, but got {k!r}.")
+    y_arr, p, labels, y_index = _check_inputs(y, proba, labels)
+    losses = categorical_cross_entropy(p, y_index, reduction="none")
+    order = np.argsort(-losses, kind="stable")[:k]
+    return [{"index": int(i), "label": _json_label(labels[y_index[i]]), "predicted": _json_label(labels[p[i].argmax()]),
+             "p_true": float(p[i, y_index[i]]), "loss": float(losses[i])} for i in order]
+
+
+def cross_entropy_scorer(estimator, X, y) -> float:
+    """Minus the mean cross-entropy (nats) of ``estimator.predict_proba(X)``: higher is better, as scorers are."""
+    proba = estimator.predict_proba(X)
+    index = np.searchsorted(estimator.classes_, np.asarray(y))
+    return -float(categorical_cross_entropy(proba, index))
+
+
+def feature_importance(estimator, X, y, *, n_repeats: int = 5, random_state=0, feature_names=None) -> list[dict]:
+    """Permutation importance scored in cross-entropy: how much the mean cross-entropy (nats) rises when each
+    feature is shuffled (``sklearn.inspection.permutation_importance``), most important first. Each entry is
+    ``{"feature", "importance", "std"}``."""
+    result = permutation_importance(estimator, X, y, scoring=cross_entropy_scorer, n_repeats=n_repeats,
+                                    random_state=random_state)
+    n_features = len(result.importances_mean)
+    names = list(feature_names) if feature_names is not None else [f"x{i}" for i in range(n_features)]
+    if len(names) != n_features:
+        raise ValueError(f"feature_names must name {n_features} features, but got {len(names)}.")
+    order = np.argsort(-result.importances_mean, kind="stable")
+    return [{"feature": names[i], "importance": float(result.importances_mean[i]),
+             "std": float(result.importances_std[i])} for i in order]

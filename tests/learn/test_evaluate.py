@@ -1,0 +1,123 @@
+"""evaluate / EvaluationReport and explain against scikit-learn's metrics and direct computations."""
+
+import json
+
+import numpy as np
+import pytest
+from conftest import assert_close
+from hypothesis import given
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
+from sklearn.datasets import load_iris
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import accuracy_score, brier_score_loss, classification_report, confusion_matrix, log_loss
+
+import crossentropy as ce
+from crossentropy.learn import evaluate, expected_calibration_error, feature_importance, hardest_examples
+
+
+def _direct_ece(y, p, n_bins=15):
+    conf, pred = p.max(axis=1), p.argmax(axis=1)
+    total = 0.0
+    for b in range(n_bins):
+        lo, hi = b / n_bins, (b + 1) / n_bins
+        members = [i for i in range(len(y)) if (lo <= conf[i] < hi) or (b == n_bins - 1 and conf[i] == 1.0)]
+        if members:
+            acc = np.mean([pred[i] == y[i] for i in members])
+            total += len(members) / len(y) * abs(acc - np.mean(conf[members]))
+    return total
+
+
+@st.composite
+def predictions(draw):
+    n, k = draw(st.integers(2, 40)), draw(st.integers(2, 5))
+    logits = draw(arrays(np.float64, (n, k), elements=st.floats(-5, 5)))
+    y = draw(arrays(np.int64, n, elements=st.integers(0, k - 1)))
+    return y, ce.softmax(logits)
+
+
+@given(predictions())
+def test_equals_sklearn_and_direct_ece(case):
+    y, p = case
+    k = p.shape[1]
+    report = evaluate(y, p)
+    assert_close(report.log_loss, log_loss(y, p, labels=range(k)), rtol=1e-9)
+    assert_close(report.log_loss_bits, report.log_loss / np.log(2))
+    assert_close(report.perplexity, np.exp(report.log_loss))
+    assert report.accuracy == accuracy_score(y, p.argmax(axis=1))
+    assert report.confusion_matrix == confusion_matrix(y, p.argmax(axis=1), labels=range(k)).tolist()
+    expected = classification_report(y, p.argmax(axis=1), labels=range(k), output_dict=True, zero_division=0)
+    assert report.classification_report["macro avg"] == pytest.approx(expected["macro avg"])
+    assert_close(report.ece, _direct_ece(y, p), rtol=1e-9, atol=1e-12)
+    assert_close(report.brier_score, brier_score_loss(y, p, labels=range(k)), rtol=1e-9)
+    json.dumps(report.to_dict())  # JSON-safe
+
+
+def test_binary_brier_and_one_column_proba():
+    y = np.array([0, 1, 1, 0, 1])
+    p1 = np.array([0.1, 0.8, 0.6, 0.4, 0.3])
+    report = evaluate(y, p1)
+    assert_close(report.brier_score, brier_score_loss(y, p1))
+    assert_close(report.log_loss, log_loss(y, p1))
+    assert report.n_samples == 5
+
+
+def test_string_labels_and_text():
+    y = np.array(["cat", "dog", "dog"])
+    p = np.array([[0.8, 0.2], [0.3, 0.7], [0.6, 0.4]])
+    report = evaluate(y, p)
+    assert report.labels == ["cat", "dog"]
+    assert report.accuracy == pytest.approx(2 / 3)
+    text = report.to_text()
+    for word in ("precision", "recall", "f1-score", "support", "macro avg", "weighted avg", "nats", "bits", "ECE"):
+        assert word in text
+    assert report.to_text(base=2).index("bits") < report.to_text(base=2).index("nats")
+
+
+def test_golden_ece():
+    y = np.array([0, 0, 1, 1])
+    p = np.array([[0.9, 0.1], [0.9, 0.1], [0.9, 0.1], [0.2, 0.8]])
+    ece, _, _, counts = expected_calibration_error(y, p)
+    # bin of 0.9: 3 samples, accuracy 2/3, confidence 0.9; bin of 0.8: 1 sample, accuracy 1, confidence 0.8
+    assert_close(ece, 3 / 4 * abs(2 / 3 - 0.9) + 1 / 4 * abs(1 - 0.8))
+    assert counts.sum() == 4
+
+
+def test_plots_are_written(tmp_path):
+    X, y = load_iris(return_X_y=True)
+    model = ce.learn.CrossEntropyClassifier(hidden_layer_sizes=(), learning_rate=0.05, max_epochs=30,
+                                            random_state=0).fit(X, y)
+    paths = evaluate(y, model.predict_proba(X)).plot(tmp_path, estimator=model)
+    assert {p.name for p in paths} == {"reliability.png", "confusion_matrix.png", "loss_curve.png"}
+    for path in paths:
+        data = path.read_bytes()
+        assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 10_000
+
+
+def test_explain():
+    X, y = load_iris(return_X_y=True)
+    model = LogisticRegression(max_iter=500).fit(X, y)
+    proba = model.predict_proba(X)
+    hard = hardest_examples(y, proba, k=3)
+    losses = -np.log(proba[np.arange(len(y)), y])
+    assert [h["index"] for h in hard] == list(np.argsort(-losses)[:3])
+    assert_close([h["loss"] for h in hard], np.sort(losses)[::-1][:3])
+    importance = feature_importance(model, X, y, n_repeats=3, feature_names=["sl", "sw", "pl", "pw"])
+    assert importance[0]["feature"] in {"pl", "pw"}  # petal measurements carry iris
+    assert importance[0]["importance"] > 0.1
+    assert [d["importance"] for d in importance] == sorted(d["importance"] for d in importance)[::-1]
+
+
+@pytest.mark.parametrize("call,message", [
+    (lambda: evaluate([0, 1], [[0.5, 0.5]]), r"same number of samples, but got 2 labels and 1 rows"),
+    (lambda: evaluate([0, 1], [[0.5, 0.6], [0.5, 0.5]]), r"row 0 sums to 1.1. Normalize the rows"),
+    (lambda: evaluate([0, 1], [[1.5, -0.5], [0.5, 0.5]]), r"proba must hold probabilities in \[0, 1\].*logits"),
+    (lambda: evaluate([0, 1], [[np.nan, 0.5], [0.5, 0.5]]), r"proba contains NaN"),
+    (lambda: evaluate([], np.zeros((0, 2))), r"y_true is empty"),
+    (lambda: evaluate(["a", "b", "c"], [[0.5, 0.5]] * 3), r"pass labels="),
+    (lambda: evaluate([0, 5], [[0.5, 0.5]] * 2, labels=[0, 1]), r"y_true has labels \[5\]"),
+    (lambda: hardest_examples([0, 1], [[0.5, 0.5]] * 2, k=0), r"k must be a positive int"),
+])
+def test_bad_input(call, message):
+    with pytest.raises(ValueError, match=message):
+        call()
