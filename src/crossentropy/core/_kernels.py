@@ -150,17 +150,22 @@ def _shift_rows(src: np.ndarray, dst: np.ndarray) -> None:
     pattern 0 at the max and -inf elsewhere (see stable.py)."""
     m = src.max(axis=1, keepdims=True)
     inf_rows = np.flatnonzero(np.isinf(m[:, 0]))
-    limit = np.where(src[inf_rows] == m[inf_rows], 0.0, -np.inf) if inf_rows.size else None
+    if not inf_rows.size:
+        np.subtract(src, m, out=dst)
+        return
+    limit = np.where(src[inf_rows] == m[inf_rows], 0.0, -np.inf)
     with np.errstate(invalid="ignore"):
         np.subtract(src, m, out=dst)
-    if limit is not None:
-        dst[inf_rows] = limit
+    dst[inf_rows] = limit
 
 
-def _weighted_sum(a: np.ndarray | None, x: np.ndarray) -> np.ndarray:
-    """``a * x`` with ``0 * x = 0`` even where ``x`` is infinite (a zero target on a -inf logit costs nothing)."""
-    with np.errstate(invalid="ignore"):
-        return np.where(a == 0, 0.0, a * x)
+def _weighted_sum(a: np.ndarray, x) -> np.ndarray:
+    """``a * x`` with ``0 * x = 0`` even where ``x`` is infinite (a zero target on a -inf logit costs nothing):
+    the products where ``a == 0`` are never computed."""
+    a = np.asarray(a)
+    x = np.asarray(x)
+    out = np.zeros(np.broadcast_shapes(a.shape, x.shape), dtype=np.result_type(a, x))
+    return np.multiply(a, x, out=out, where=a != 0)
 
 
 def softmax_xent_block(z: np.ndarray, r0: int, r1: int, coef: Coefficients, scale: float,

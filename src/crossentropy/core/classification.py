@@ -48,8 +48,16 @@ class _Rows:
         return compute_dtype(self.x.dtype)
 
 
+def _class_axis_last(a: np.ndarray, axis: int) -> np.ndarray:
+    return a if axis == a.ndim - 1 else np.moveaxis(a, axis, -1)
+
+
+def _class_axis_back(a: np.ndarray, axis: int) -> np.ndarray:
+    return a if axis == a.ndim - 1 else np.moveaxis(a, -1, axis)
+
+
 def _as_rows(a: np.ndarray, axis: int) -> np.ndarray:
-    moved = np.moveaxis(a, axis, -1)
+    moved = _class_axis_last(a, axis)
     return moved.reshape(-1, moved.shape[-1])
 
 
@@ -108,16 +116,16 @@ class _Gradient:
                                  f"{out.shape} and dtype {out.dtype}. Allocate it with np.empty_like(input).")
             if not out.flags.writeable:
                 raise ValueError("out is read-only; pass a writeable array.")
-            moved = np.moveaxis(out, rows.axis, -1)
+            moved = _class_axis_last(out, rows.axis)
             self.moved = moved
             self.rows_view = moved.reshape(rows.rows.shape) if moved.flags.c_contiguous else None
         self.array = self.rows_view if self.rows_view is not None else np.empty(rows.rows.shape, x.dtype)
         self.axis = rows.axis
-        self.moved_shape = np.moveaxis(x, rows.axis, -1).shape
+        self.moved_shape = rows.batch_shape + (x.shape[rows.axis],)
 
     def result(self) -> np.ndarray:
         if self.out is None:
-            return np.moveaxis(self.array.reshape(self.moved_shape), -1, self.axis)
+            return _class_axis_back(self.array.reshape(self.moved_shape), self.axis)
         if self.rows_view is None:
             self.moved[...] = self.array.reshape(self.moved_shape)
         return self.out

@@ -147,7 +147,9 @@ class CrossEntropyClassifier(ClassifierMixin, BaseEstimator):
         activations = [X]
         h = X
         for W, b in zip(self.coefs_[:-1], self.intercepts_[:-1], strict=True):
-            h = np.maximum(h @ W + b, 0.0)
+            h = h @ W
+            h += b
+            np.maximum(h, 0.0, out=h)
             activations.append(h)
         return h @ self.coefs_[-1] + self.intercepts_[-1], activations
 
@@ -172,7 +174,8 @@ class CrossEntropyClassifier(ClassifierMixin, BaseEstimator):
             coef_grads.append(a.T @ grad)
             intercept_grads.append(grad.sum(axis=0))
             if layer:
-                grad = (grad @ self.coefs_[layer].T) * (a > 0)
+                grad = grad @ self.coefs_[layer].T
+                grad *= a > 0
         return coef_grads[::-1] + intercept_grads[::-1]
 
     # ----------------------------------------------------------------------------------------- training

@@ -74,10 +74,14 @@ class Adam(Optimizer):
     def _update(self, p, g, s):
         m = s.setdefault("m", np.zeros_like(p))
         v = s.setdefault("v", np.zeros_like(p))
-        m += (1 - self.beta1) * (g - m)
-        v += (1 - self.beta2) * (g * g - v)
+        m *= self.beta1
+        m += (1 - self.beta1) * g
+        v *= self.beta2
+        v += (1 - self.beta2) * g * g
         lr_t = self.lr * math.sqrt(1 - self.beta2**self.t) / (1 - self.beta1**self.t)
-        p -= lr_t * m / (np.sqrt(v) + self.eps)
+        denom = np.sqrt(v)
+        denom += self.eps
+        p -= lr_t * m / denom
 
 
 class AdamW(Adam):
