@@ -14,13 +14,13 @@ $(STAMP): pyproject.toml constraints.txt
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/crossentropy info --p 1,0,0,0 --q 0.775,0.116,0.039,0.070 --base 2
+	$(BIN)/crossentropy train --data digits
 
 test: $(STAMP)
 	$(BIN)/python -m pytest
 
 bench: $(STAMP)
-	cd benchmarks && ../$(BIN)/python bench_core.py
+	cd benchmarks && ../$(BIN)/python bench_core.py && ../$(BIN)/python bench_learn.py && ../$(BIN)/python bench_linear.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks

@@ -1,13 +1,20 @@
 """The ``crossentropy`` command: a thin shell over the library.
 
-Bad input becomes one line on stderr and exit status 2, never a traceback.
+    crossentropy train --data digits            train, evaluate and explain; write a run directory
+    crossentropy eval --proba P --labels Y      evaluate another model's predictions
+    crossentropy info --p 1,0 --q 0.7,0.3       entropy, cross-entropy and KL of two distributions
+    crossentropy bench [--quick]                run the benchmark suite
+
+Bad input becomes one line on stderr and exit status 2, never a traceback. Existing files are never overwritten.
 """
 
 from __future__ import annotations
 
 import argparse
+import datetime
 import json
 import sys
+from pathlib import Path
 
 import numpy as np
 
@@ -37,6 +44,7 @@ def _units(base) -> str:
     return names[base] if base in names else f"log-base-{base:g} units"
 
 
+# ------------------------------------------------------------------------------------------------ info
 def cmd_info(args) -> int:
     kw = {"base": args.base, "normalize": args.normalize}
     h_p = float(entropy(args.p, **kw))
@@ -54,10 +62,181 @@ def cmd_info(args) -> int:
     return 0
 
 
+# ------------------------------------------------------------------------------------------------ output dirs
+def _new_run_dir(args) -> Path:
+    """``--out`` (refused if it exists and is not empty, unless --force), or a fresh
+    ``runs/<data>-<model>-<timestamp>`` with a numeric suffix if that exists."""
+    if args.out:
+        out = Path(args.out)
+        if out.exists() and (not out.is_dir() or any(out.iterdir())) and not args.force:
+            raise UsageError(f"--out {out} already exists and is not empty; choose a new directory, or pass --force "
+                             f"to write into it")
+    else:
+        stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+        base = Path("runs") / f"{Path(args.data).stem}-{args.model}-{stamp}"
+        out, n = base, 1
+        while out.exists():
+            n += 1
+            out = base.with_name(f"{base.name}-{n}")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        probe = out / ".crossentropy-write-test"
+        probe.touch()
+        probe.unlink()
+    except OSError as exc:
+        raise UsageError(f"cannot write to {out}: {exc.strerror or exc}") from None
+    return out
+
+
+def _refuse_existing(directory: Path, names: list[str], force: bool) -> None:
+    clash = [n for n in names if (directory / n).exists()]
+    if clash and not force:
+        raise UsageError(f"{directory} already holds {', '.join(clash)}; choose another --out or pass --force")
+
+
+# ------------------------------------------------------------------------------------------------ train
+def _progress(total: int, quiet: bool):
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    return Progress(TextColumn("[bold]training"), BarColumn(), MofNCompleteColumn(), TextColumn("epochs"),
+                    TextColumn("{task.fields[losses]}"), TimeElapsedColumn(), disable=quiet, transient=False)
+
+
+def cmd_train(args) -> int:
+    from .learn.data import load_dataset
+    from .learn.persist import save_model
+    from .learn.workflow import train
+
+    data = load_dataset(args.data, args.target)
+    out = _new_run_dir(args)
+    total = args.epochs or (30 if args.model == "cnn" else 200)
+    print(f"{data.name}: {data.X.shape[0]} samples, {data.X.shape[1]} features, {len(np.unique(data.y))} classes; "
+          f"model {args.model}, loss {args.loss}; writing to {out}")
+    with _progress(total, args.quiet) as progress:
+        task = progress.add_task("train", total=total, losses="")
+
+        def on_epoch(epoch, train_loss, val_loss):
+            shown = f"train {train_loss:.4f}" + (f"  val {val_loss:.4f}" if val_loss is not None else "")
+            progress.update(task, completed=epoch, losses=shown + " nats")
+
+        result = train(data, model=args.model, loss=args.loss, label_smoothing=args.label_smoothing,
+                       class_weight=None if args.class_weight == "none" else args.class_weight,
+                       optimizer=args.optimizer, learning_rate=args.lr, epochs=args.epochs,
+                       batch_size=args.batch_size, seed=args.seed, test_size=args.test_size, callback=on_epoch)
+    clf = result.classifier
+    report = result.report
+    stopped = f" (early stop at epoch {clf.n_iter_}, best validation loss {clf.best_loss_:.4f})" \
+        if args.model != "cnn" and clf.n_iter_ < total else ""
+    print(f"\ntrained on {result.n_train} samples in {result.train_seconds:.2f} s{stopped}; "
+          f"test set: {result.n_test} samples\n")
+    print(report.to_text(base=args.base))
+    print(f"{'accuracy':26s}{report.accuracy:.4f}\n")
+    print("hardest test examples (highest cross-entropy):")
+    print(f"  {'row':>6s} {'true':>12s} {'predicted':>12s} {'p(true)':>9s} {'loss (nats)':>12s}")
+    for h in result.hardest:
+        print(f"  {h['index']:6d} {str(h['label']):>12s} {str(h['predicted']):>12s} {h['p_true']:9.4f} "
+              f"{h['loss']:12.4f}")
+    metrics = {**report.to_dict(), "hardest_examples": result.hardest, "dataset": data.name, "model": args.model,
+               "train_seconds": result.train_seconds, "epochs": int(clf.n_iter_), "n_train": result.n_train,
+               "n_test": result.n_test, "loss_curve": list(clf.loss_curve_),
+               "validation_loss_curve": list(clf.validation_loss_curve_)}
+    (out / "metrics.json").write_text(json.dumps(metrics, indent=2))
+    save_model(result.model, out, metadata={"dataset": data.name, "features": data.feature_names})
+    written = ["metrics.json", "model.npz", "model.json"] + [p.name for p in report.plot(out, estimator=clf)]
+    print(f"\nwrote {', '.join(written)} to {out}")
+    return 0
+
+
+# ------------------------------------------------------------------------------------------------ eval
+def cmd_eval(args) -> int:
+    from .core.stable import sigmoid, softmax
+    from .learn.data import load_array
+    from .learn.evaluate import evaluate
+
+    scores = load_array(args.proba, "--proba")
+    labels = load_array(args.labels, "--labels")
+    if labels.ndim != 1:
+        raise UsageError(f"--labels must hold one label per row, but {args.labels} has shape {labels.shape}")
+    if scores.dtype.kind not in "fiu":
+        raise UsageError(f"--proba must hold numbers, but {args.proba} has text in it")
+    if args.logits:
+        scores = sigmoid(scores) if scores.ndim == 1 else softmax(scores)
+    report = evaluate(labels, scores)
+    if args.out:
+        out = Path(args.out)
+        _refuse_existing(out, ["reliability.png", "confusion_matrix.png"], args.force)
+        try:
+            out.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise UsageError(f"cannot write to {out}: {exc.strerror or exc}") from None
+    if args.json:
+        print(json.dumps(report.to_dict()))
+    else:
+        print(report.to_text(base=args.base))
+        print(f"{'accuracy':26s}{report.accuracy:.4f}")
+    if args.out:
+        paths = report.plot(args.out)
+        print(f"wrote {', '.join(p.name for p in paths)} to {args.out}", file=sys.stderr if args.json else sys.stdout)
+    return 0
+
+
+# ------------------------------------------------------------------------------------------------ bench
+def cmd_bench(args) -> int:
+    import subprocess
+
+    folder = Path(__file__).resolve().parents[2] / "benchmarks"
+    if not (folder / "bench_core.py").exists():
+        raise UsageError("the benchmark suite ships with the source checkout (benchmarks/); run this from a clone")
+    runs = [["bench_core.py", "--quick"], ["bench_learn.py", "--rounds", "1"], ["bench_linear.py", "--quick"]] \
+        if args.quick else [["bench_core.py"], ["bench_learn.py"], ["bench_linear.py"]]
+    for script in runs:
+        print(f"== {' '.join(script)}", flush=True)
+        code = subprocess.run([sys.executable, *script], cwd=folder).returncode
+        if code:
+            return code
+    return 0
+
+
+# ------------------------------------------------------------------------------------------------ parser
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="crossentropy", description="Cross-entropy done right: train, evaluate, explain.")
     parser.add_argument("--version", action="version", version=f"crossentropy {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    train = sub.add_parser("train", help="train a classifier with cross-entropy, then report and explain it",
+                           description="Train on a bundled data set or a CSV/Parquet file, evaluate on a held-out "
+                                       "25%%, and write metrics.json, the model (npz + json) and plots.")
+    train.add_argument("--data", default="digits",
+                       help="digits, iris, wine, breast_cancer, or a .csv/.parquet path (default: digits)")
+    train.add_argument("--target", help="the label column, for a CSV/Parquet file")
+    train.add_argument("--model", choices=["softmax", "mlp", "cnn"], default="mlp",
+                       help="softmax regression, an MLP (default), or a small CNN for digits (needs torch)")
+    train.add_argument("--loss", choices=["cross_entropy", "focal"], default="cross_entropy")
+    train.add_argument("--label-smoothing", type=float, default=0.0, metavar="E")
+    train.add_argument("--class-weight", choices=["none", "balanced", "effective_number"], default="none")
+    train.add_argument("--optimizer", choices=["sgd", "momentum", "adam", "adamw", "rmsprop"], default="adam")
+    train.add_argument("--lr", type=float, help="learning rate (default: 1e-3, 1e-2 for softmax)")
+    train.add_argument("--epochs", type=int, help="maximum epochs (default: 200; 30 for cnn)")
+    train.add_argument("--batch-size", type=int, help="mini-batch size (default: min(200, n); 64 for cnn)")
+    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--test-size", type=float, default=0.25, help="held-out share (default: 0.25)")
+    train.add_argument("--base", type=float, choices=[2.0], help="2: report cross-entropy in bits first")
+    train.add_argument("--out", help="run directory (default: runs/<data>-<model>-<timestamp>)")
+    train.add_argument("--force", action="store_true", help="write into an existing, non-empty --out")
+    train.add_argument("--quiet", action="store_true", help="no progress bar")
+    train.set_defaults(func=cmd_train)
+
+    ev = sub.add_parser("eval", help="evaluate predicted probabilities against labels",
+                        description="Report cross-entropy (nats and bits), accuracy, Brier score, ECE, the confusion "
+                                    "matrix and the classification report for another model's predictions.")
+    ev.add_argument("--proba", required=True, help="N x K probabilities, or N for binary (.csv, .npy, .parquet)")
+    ev.add_argument("--labels", required=True, help="N true labels (.csv, .npy, .parquet)")
+    ev.add_argument("--logits", action="store_true", help="--proba holds logits: apply softmax (sigmoid if 1-D)")
+    ev.add_argument("--json", action="store_true", help="print the metrics as JSON")
+    ev.add_argument("--out", help="write reliability.png and confusion_matrix.png here")
+    ev.add_argument("--force", action="store_true", help="overwrite plots already in --out")
+    ev.add_argument("--base", type=float, choices=[2.0], help="2: report cross-entropy in bits first")
+    ev.set_defaults(func=cmd_eval)
 
     info = sub.add_parser("info", help="entropy, cross-entropy and KL divergence of two distributions",
                           description="Print H(P), H(P,Q) and KL(P||Q) and check H(P,Q) = H(P) + KL(P||Q).")
@@ -67,6 +246,11 @@ def build_parser() -> argparse.ArgumentParser:
     info.add_argument("--normalize", action="store_true", help="rescale P and Q to sum to 1")
     info.add_argument("--json", action="store_true", help="print JSON")
     info.set_defaults(func=cmd_info)
+
+    bench = sub.add_parser("bench", help="run the benchmark suite (benchmarks/)",
+                           description="Run bench_core, bench_learn and bench_linear; --quick for small sizes.")
+    bench.add_argument("--quick", action="store_true", help="small sizes, few rounds")
+    bench.set_defaults(func=cmd_bench)
     return parser
 
 
@@ -76,9 +260,11 @@ def main(argv: list[str] | None = None) -> int:
         return args.func(args)
     except (UsageError, ValueError, TypeError, OSError) as exc:
         message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        print(f"crossentropy: error: {message}" if not message.startswith("crossentropy") else message,
-              file=sys.stderr)
+        print(message if message.startswith("crossentropy") else f"crossentropy: error: {message}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("crossentropy: interrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

@@ -64,6 +64,9 @@ class CrossEntropyClassifier(ClassifierMixin, BaseEstimator):
     validation_fraction : float, default=0.1
     random_state : int, RandomState or None, default=None
     verbose : bool, default=False
+    callback : callable or None, default=None
+        Called after each epoch of ``fit`` as ``callback(epoch, train_loss, validation_loss)`` (the validation loss
+        is None without ``early_stopping``); for progress displays.
 
     Attributes
     ----------
@@ -96,12 +99,13 @@ class CrossEntropyClassifier(ClassifierMixin, BaseEstimator):
         "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
+        "callback": [None, callable],
     }
 
     def __init__(self, hidden_layer_sizes=(100,), *, loss="cross_entropy", gamma=2.0, label_smoothing=0.0,
                  class_weight=None, optimizer="adam", learning_rate=1e-3, lr_schedule="constant", weight_decay=1e-4,
                  batch_size="auto", max_epochs=200, tol=1e-4, n_iter_no_change=10, early_stopping=False,
-                 validation_fraction=0.1, random_state=None, verbose=False):
+                 validation_fraction=0.1, random_state=None, verbose=False, callback=None):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.loss = loss
         self.gamma = gamma
@@ -119,6 +123,7 @@ class CrossEntropyClassifier(ClassifierMixin, BaseEstimator):
         self.validation_fraction = validation_fraction
         self.random_state = random_state
         self.verbose = verbose
+        self.callback = callback
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -265,6 +270,8 @@ class CrossEntropyClassifier(ClassifierMixin, BaseEstimator):
             if self.verbose:
                 extra = f", validation loss {monitored:.6f}" if self.early_stopping else ""
                 print(f"epoch {epoch + 1}: loss {train_loss:.6f}{extra}")
+            if self.callback is not None:
+                self.callback(epoch + 1, train_loss, monitored if self.early_stopping else None)
             if monitored < self.best_loss_ - self.tol:
                 stall = 0
             else:

@@ -122,12 +122,12 @@ class EvaluationReport:
                          f"{int(r['support']):9d}")
         lines.append("")
         if base == 2:
-            lines.append(f"cross-entropy (log loss)  {self.log_loss_bits:.4f} bits  ({self.log_loss:.4f} nats)")
+            ce = f"{self.log_loss_bits:.4f} bits  ({self.log_loss:.4f} nats)"
         else:
-            lines.append(f"cross-entropy (log loss)  {self.log_loss:.4f} nats  ({self.log_loss_bits:.4f} bits)")
-        lines.append(f"perplexity                {self.perplexity:.4f}")
-        lines.append(f"Brier score               {self.brier_score:.4f}")
-        lines.append(f"ECE ({ECE_BINS} bins)              {self.ece:.4f}")
+            ce = f"{self.log_loss:.4f} nats  ({self.log_loss_bits:.4f} bits)"
+        for name, value in (("cross-entropy (log loss)", ce), ("perplexity", f"{self.perplexity:.4f}"),
+                            ("Brier score", f"{self.brier_score:.4f}"), (f"ECE ({ECE_BINS} bins)", f"{self.ece:.4f}")):
+            lines.append(f"{name:26s}{value}")
         return "\n".join(lines)
 
     def plot(self, directory, estimator=None) -> list[Path]:

@@ -1,0 +1,124 @@
+"""A small PyTorch CNN for square grayscale images (such as scikit-learn's 8x8 digits), trained with
+``crossentropy.torch``'s losses. Needs the ``torch`` extra; this is the only module of ``learn`` that imports it.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.model_selection import train_test_split
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import check_is_fitted, validate_data
+from torch import nn
+
+from ..core.weights import class_weights
+from ..torch import cross_entropy, softmax_focal_loss
+
+
+def build_network(side: int, n_classes: int) -> nn.Sequential:
+    """conv(16) - relu - conv(32) - relu - maxpool(2) - linear(64) - relu - linear(K), for ``side x side`` inputs."""
+    pooled = side // 2
+    return nn.Sequential(
+        nn.Conv2d(1, 16, 3, padding=1), nn.ReLU(), nn.Conv2d(16, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Flatten(), nn.Linear(32 * pooled * pooled, 64), nn.ReLU(), nn.Linear(64, n_classes))
+
+
+class CNNClassifier(ClassifierMixin, BaseEstimator):
+    """A convolutional classifier for flattened square images ``X (n, side * side)``, trained with
+    ``crossentropy.torch.cross_entropy`` (or its focal loss) and Adam / AdamW / SGD.
+
+    Holds out ``validation_fraction`` (stratified) to report a validation loss each epoch and keeps the weights of
+    the best epoch. ``callback(epoch, train_loss, validation_loss)`` is called after each epoch.
+    """
+
+    def __init__(self, *, epochs=30, learning_rate=1e-3, batch_size=64, optimizer="adam", weight_decay=1e-4,
+                 loss="cross_entropy", gamma=2.0, label_smoothing=0.0, class_weight=None, validation_fraction=0.1,
+                 random_state=0, callback=None):
+        self.epochs = epochs
+        self.learning_rate = learning_rate
+        self.batch_size = batch_size
+        self.optimizer = optimizer
+        self.weight_decay = weight_decay
+        self.loss = loss
+        self.gamma = gamma
+        self.label_smoothing = label_smoothing
+        self.class_weight = class_weight
+        self.validation_fraction = validation_fraction
+        self.random_state = random_state
+        self.callback = callback
+
+    def _images(self, X) -> torch.Tensor:
+        return torch.as_tensor(X, dtype=torch.float32).reshape(-1, 1, self.side_, self.side_)
+
+    def _loss(self, logits, y, weight):
+        if self.loss == "focal":
+            return softmax_focal_loss(logits, y, gamma=self.gamma, alpha=weight, label_smoothing=self.label_smoothing)
+        return cross_entropy(logits, y, weight, label_smoothing=self.label_smoothing)
+
+    def fit(self, X, y):
+        X, y = validate_data(self, X, y, dtype=np.float32)
+        check_classification_targets(y)
+        side = math.isqrt(X.shape[1])
+        if side * side != X.shape[1] or side < 2:
+            raise ValueError(f"the cnn model needs square images flattened to side*side features, but X has "
+                             f"{X.shape[1]} features. Use --model mlp for tabular data.")
+        optimizers = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW, "sgd": torch.optim.SGD}
+        if self.optimizer not in optimizers:
+            raise ValueError(f"the cnn model supports optimizer adam, adamw or sgd, but got {self.optimizer!r}.")
+        self.side_ = side
+        self.classes_, y_idx = np.unique(y, return_inverse=True)
+        if len(self.classes_) < 2:
+            raise ValueError("CNNClassifier needs samples of at least 2 classes.")
+        torch.manual_seed(self.random_state)
+        X_train, X_val, y_train, y_val = train_test_split(X, y_idx, test_size=self.validation_fraction,
+                                                          stratify=y_idx, random_state=self.random_state)
+        weight = None
+        if self.class_weight is not None:
+            weight = torch.as_tensor(class_weights(y_train, n_classes=len(self.classes_), method=self.class_weight),
+                                     dtype=torch.float32)
+        self.network_ = build_network(side, len(self.classes_))
+        opt = optimizers[self.optimizer](self.network_.parameters(), lr=self.learning_rate,
+                                         weight_decay=self.weight_decay)
+        xt, yt = self._images(X_train), torch.as_tensor(y_train)
+        xv, yv = self._images(X_val), torch.as_tensor(y_val)
+        generator = torch.Generator().manual_seed(self.random_state)
+        self.loss_curve_, self.validation_loss_curve_ = [], []
+        best = (math.inf, None)
+        for epoch in range(self.epochs):
+            self.network_.train()
+            total = 0.0
+            for idx in torch.randperm(len(yt), generator=generator).split(self.batch_size):
+                opt.zero_grad()
+                loss = self._loss(self.network_(xt[idx]), yt[idx], weight)
+                loss.backward()
+                opt.step()
+                total += float(loss.detach()) * len(idx)
+            self.network_.eval()
+            with torch.no_grad():
+                val = float(self._loss(self.network_(xv), yv, weight))
+            self.loss_curve_.append(total / len(yt))
+            self.validation_loss_curve_.append(val)
+            if val < best[0]:
+                best = (val, {k: v.clone() for k, v in self.network_.state_dict().items()})
+            if self.callback is not None:
+                self.callback(epoch + 1, self.loss_curve_[-1], val)
+        self.network_.load_state_dict(best[1])
+        self.best_loss_, self.n_iter_ = best[0], self.epochs
+        return self
+
+    def predict_log_proba(self, X) -> np.ndarray:
+        check_is_fitted(self)
+        X = validate_data(self, X, reset=False, dtype=np.float32)
+        self.network_.eval()
+        with torch.no_grad():
+            return torch.log_softmax(self.network_(self._images(X)).double(), dim=1).numpy()
+
+    def predict_proba(self, X) -> np.ndarray:
+        return np.exp(self.predict_log_proba(X))
+
+    def predict(self, X) -> np.ndarray:
+        log_proba = self.predict_log_proba(X)
+        return self.classes_[log_proba.argmax(axis=1)]
