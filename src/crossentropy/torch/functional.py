@@ -55,6 +55,48 @@ def _eager() -> bool:
     return not torch.compiler.is_compiling()
 
 
+def _checkable(t: torch.Tensor) -> bool:
+    return _eager() and t.device.type == "cpu"
+
+
+def _check_unit_interval(t: torch.Tensor, name: str, hint: str = "") -> None:
+    if _checkable(t) and bool(((t < 0) | (t > 1)).any()):
+        raise ValueError(f"{name} must hold probabilities in [0, 1], but its values range from {float(t.min())} to "
+                         f"{float(t.max())}.{hint}")
+
+
+def _check_nonnegative(t: torch.Tensor, name: str, expected: str = "be non-negative") -> None:
+    if _checkable(t) and bool((t < 0).any()):
+        raise ValueError(f"{name} must {expected}, but its smallest value is {float(t.min())}.")
+
+
+def _check_ignore_index(ignore_index) -> None:
+    if isinstance(ignore_index, bool) or not isinstance(ignore_index, int):
+        raise TypeError(f"ignore_index must be an int, but got {type(ignore_index).__name__}.")
+
+
+def _check_class_indices(t: torch.Tensor, n_classes: int, ignore_index: int, what: str) -> None:
+    """Every index in [0, n_classes) or equal to ``ignore_index``."""
+    _check_ignore_index(ignore_index)
+    if _checkable(t):
+        bad = ((t < 0) | (t >= n_classes)) & (t != ignore_index)
+        if bool(bad.any()):
+            raise ValueError(f"target has class index {int(t[bad][0])}, outside [0, {n_classes - 1}] for {what} "
+                             f"(and not ignore_index={ignore_index}).")
+
+
+def _index_target_last_dim(target, input: torch.Tensor, ignore_index: int) -> torch.Tensor:
+    """Integer targets for an input whose class (vocabulary) dim is the last one; returns them flat, as long."""
+    _check_tensor(target, "target", floating=False)
+    if target.is_floating_point() or target.dtype == torch.bool:
+        raise TypeError(f"target must hold class indices (an integer tensor), but got dtype {target.dtype}.")
+    if tuple(target.shape) != tuple(input.shape[:-1]):
+        raise ValueError(f"target must have the input's shape without its last dim, {tuple(input.shape[:-1])}, "
+                         f"but got {tuple(target.shape)}.")
+    _check_ignore_index(ignore_index)
+    return target.reshape(-1).long()
+
+
 def _check_weight(weight, n_classes: int, name: str = "weight") -> torch.Tensor | None:
     if weight is None:
         return None
@@ -62,8 +104,7 @@ def _check_weight(weight, n_classes: int, name: str = "weight") -> torch.Tensor 
     if weight.shape != (n_classes,):
         raise ValueError(f"{name} must have shape ({n_classes},), one weight per class, but got "
                          f"{tuple(weight.shape)}.")
-    if _eager() and weight.device.type == "cpu" and bool((weight < 0).any()):
-        raise ValueError(f"{name} must be non-negative, but its smallest value is {float(weight.min())}.")
+    _check_nonnegative(weight, name)
     return weight
 
 
@@ -71,8 +112,6 @@ def _class_rows(input, target, ignore_index: int, loss_name: str):
     """Validate a class-dim-1 call; return ``(rows (n, C), target rows, batch shape, unbatched)``."""
     _check_tensor(input, "input")
     _check_tensor(target, "target", floating=False)
-    if isinstance(ignore_index, bool) or not isinstance(ignore_index, int):
-        raise TypeError(f"ignore_index must be an int, but got {type(ignore_index).__name__}.")
     if input.dim() == 0:
         raise ValueError(f"{loss_name}: input must have a class dim: (C,), (N, C) or (N, C, d1, ...), but got a "
                          f"scalar.")
@@ -86,9 +125,7 @@ def _class_rows(input, target, ignore_index: int, loss_name: str):
         if t.shape != x.shape:
             raise ValueError(f"target holds probabilities, so it must have the input's shape {tuple(input.shape)}, "
                              f"but got {tuple(target.shape)}. Pass class indices as an integer (long) tensor.")
-        if _eager() and t.device.type == "cpu" and bool(((t < 0) | (t > 1)).any()):
-            raise ValueError(f"target must hold probabilities in [0, 1], but its values range from "
-                             f"{float(t.min())} to {float(t.max())}.")
+        _check_unit_interval(t, "target")
         return rows, t.movedim(1, -1).reshape(-1, n_classes), batch, unbatched
     if target.dtype in (torch.bool, torch.complex64, torch.complex128):
         raise TypeError(f"target must be class indices (an integer tensor) or probabilities (a float tensor), "
@@ -97,12 +134,7 @@ def _class_rows(input, target, ignore_index: int, loss_name: str):
         raise ValueError(f"target holds class indices, so it must have the input's shape without dim 1, {batch}, "
                          f"but got {tuple(target.shape)}.")
     t = t.reshape(-1).long()
-    if _eager() and t.device.type == "cpu":
-        bad = ((t < 0) | (t >= n_classes)) & (t != ignore_index)
-        if bool(bad.any()):
-            value = int(t[bad][0])
-            raise ValueError(f"target has class index {value}, outside [0, {n_classes - 1}] for {n_classes} classes "
-                             f"(and not ignore_index={ignore_index}). Check the labels, or the class dim (1).")
+    _check_class_indices(t, n_classes, ignore_index, f"{n_classes} classes (the class dim is 1)")
     return rows, t, batch, unbatched
 
 
@@ -175,16 +207,19 @@ def _loss_dtype(x: torch.Tensor) -> torch.dtype:
 
 
 # --------------------------------------------------------------------------------------------- element-wise family
-def _elementwise_inputs(input, target, label_smoothing: float, reduction: str, name: str):
+def _check_pair(input, target, reduction: str, label_smoothing: float = 0.0) -> None:
+    """Float ``input`` and ``target`` of one shape, and valid options."""
     _check_tensor(input, "input")
     _check_tensor(target, "target")
     _check_options(reduction, label_smoothing)
     if target.shape != input.shape:
         raise ValueError(f"target must have the same shape as input, {tuple(input.shape)}, but got "
                          f"{tuple(target.shape)}.")
-    if _eager() and target.device.type == "cpu" and bool(((target < 0) | (target > 1)).any()):
-        raise ValueError(f"{name}: target must hold probabilities in [0, 1], but its values range from "
-                         f"{float(target.min())} to {float(target.max())}.")
+
+
+def _elementwise_inputs(input, target, label_smoothing: float, reduction: str, name: str):
+    _check_pair(input, target, reduction, label_smoothing)
+    _check_unit_interval(target, f"{name}: target")
     cdt = compute_dtype(input.dtype)
     t = target.to(cdt)
     if label_smoothing:
@@ -202,8 +237,7 @@ def _broadcast_weight(w, shape: torch.Size, name: str) -> torch.Tensor | None:
     except RuntimeError:
         raise ValueError(f"{name} must broadcast to the input's shape {tuple(shape)}, but got {tuple(w.shape)}.") \
             from None
-    if _eager() and w.device.type == "cpu" and bool((w < 0).any()):
-        raise ValueError(f"{name} must be non-negative, but its smallest value is {float(w.min())}.")
+    _check_nonnegative(w, name)
     return w
 
 
@@ -254,9 +288,7 @@ def binary_cross_entropy(input, target, weight=None, reduction: str = "mean", *,
     inf
     """
     x, t = _elementwise_inputs(input, target, label_smoothing, reduction, "binary_cross_entropy")
-    if _eager() and input.device.type == "cpu" and bool(((input < 0) | (input > 1)).any()):
-        raise ValueError(f"input must hold probabilities in [0, 1], but its values range from {float(input.min())} "
-                         f"to {float(input.max())}. Use binary_cross_entropy_with_logits for logits.")
+    _check_unit_interval(input, "input", " Use binary_cross_entropy_with_logits for logits.")
     weight = _broadcast_weight(weight, input.shape, "weight")
     if eps is not None:
         if not 0 < eps < 0.5:
@@ -302,14 +334,8 @@ def poisson_nll_loss(input, target, log_input: bool = True, full: bool = False, 
     >>> round(float(poisson_nll_loss(torch.tensor([0.0, 1.0]), torch.tensor([1.0, 2.0]))), 6)
     0.859141
     """
-    _check_tensor(input, "input")
-    _check_tensor(target, "target")
-    _check_options(reduction)
-    if target.shape != input.shape:
-        raise ValueError(f"target must have the same shape as input, {tuple(input.shape)}, but got "
-                         f"{tuple(target.shape)}.")
-    if _eager() and target.device.type == "cpu" and bool((target < 0).any()):
-        raise ValueError(f"target must hold non-negative counts, but its smallest value is {float(target.min())}.")
+    _check_pair(input, target, reduction)
+    _check_nonnegative(target, "target", "hold non-negative counts")
     cdt = compute_dtype(input.dtype)
     x, t = input.to(cdt), target.to(cdt)
     loss = torch.exp(x) - t * x if log_input else x - t * torch.log(x + eps)
@@ -327,21 +353,15 @@ def gaussian_nll_loss(input, target, var, full: bool = False, eps: float = 1e-6,
     >>> float(gaussian_nll_loss(torch.tensor([1.0]), torch.tensor([0.0]), torch.tensor([1.0])))
     0.5
     """
-    _check_tensor(input, "input")
-    _check_tensor(target, "target")
+    _check_pair(input, target, reduction)
     _check_tensor(var, "var")
-    _check_options(reduction)
-    if target.shape != input.shape:
-        raise ValueError(f"target must have the same shape as input, {tuple(input.shape)}, but got "
-                         f"{tuple(target.shape)}.")
     if var.shape != input.shape:
         if input.dim() and var.shape == input.shape[:-1]:
             var = var.unsqueeze(-1)
         elif not (input.dim() and var.shape == input.shape[:-1] + (1,)) and var.dim() != 0:
             raise ValueError(f"var must have the input's shape {tuple(input.shape)}, that shape with the last "
                              f"dimension 1 or dropped, or be a scalar, but got {tuple(var.shape)}.")
-    if _eager() and var.device.type == "cpu" and bool((var < 0).any()):
-        raise ValueError(f"var must be non-negative, but its smallest value is {float(var.min())}.")
+    _check_nonnegative(var, "var")
     cdt = compute_dtype(input.dtype)
     v = var.to(cdt).clone()
     with torch.no_grad():

@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from ._autograd import as_rows, coefficients, compute_dtype, forward_rows, reduction_scale
-from .functional import _check_options, _check_tensor, _eager
+from .functional import _check_class_indices, _check_options, _check_tensor, _index_target_last_dim
 
 CHUNK_BYTES = 32 << 20  # the float32 logits of one chunk; two chunk-sized tensors live at once
 
@@ -119,7 +119,6 @@ def linear_cross_entropy(input, weight, target, *, bias=None, ignore_index: int 
     """
     _check_tensor(input, "input")
     _check_tensor(weight, "weight")
-    _check_tensor(target, "target", floating=False)
     _check_options(reduction, label_smoothing, z_loss, softcap)
     if input.dim() < 1 or weight.dim() != 2 or weight.shape[1] != input.shape[-1]:
         raise ValueError(f"weight must have shape (V, D) with D = input.shape[-1] = "
@@ -130,19 +129,8 @@ def linear_cross_entropy(input, weight, target, *, bias=None, ignore_index: int 
         _check_tensor(bias, "bias")
         if bias.shape != (vocab,):
             raise ValueError(f"bias must have shape ({vocab},), but got {tuple(bias.shape)}.")
-    if target.is_floating_point() or target.dtype == torch.bool:
-        raise TypeError(f"target must hold class indices (an integer tensor), but got dtype {target.dtype}.")
-    if tuple(target.shape) != tuple(input.shape[:-1]):
-        raise ValueError(f"target must have the input's shape without its last dim, {tuple(input.shape[:-1])}, "
-                         f"but got {tuple(target.shape)}.")
-    if isinstance(ignore_index, bool) or not isinstance(ignore_index, int):
-        raise TypeError(f"ignore_index must be an int, but got {type(ignore_index).__name__}.")
-    t = target.reshape(-1).long()
-    if _eager() and t.device.type == "cpu":
-        bad = ((t < 0) | (t >= vocab)) & (t != ignore_index)
-        if bool(bad.any()):
-            raise ValueError(f"target has class index {int(t[bad][0])}, outside [0, {vocab - 1}] for a vocabulary "
-                             f"of {vocab} (and not ignore_index={ignore_index}).")
+    t = _index_target_last_dim(target, input, ignore_index)
+    _check_class_indices(t, vocab, ignore_index, f"a vocabulary of {vocab}")
     if chunk_size is None:
         chunk_size = default_chunk_size(vocab)
     elif isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1:

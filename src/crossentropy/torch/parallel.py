@@ -13,7 +13,7 @@ import torch
 import torch.distributed as dist
 
 from ._autograd import as_rows, compute_dtype, reduction_scale
-from .functional import _check_options, _check_tensor
+from .functional import _check_options, _check_tensor, _index_target_last_dim
 
 
 def _vocab_offset(shard_size: int, group, device) -> tuple[torch.Tensor, torch.Tensor]:
@@ -86,15 +86,8 @@ def _check(logits_or_input, target, ignore_index, label_smoothing, reduction, z_
     if not dist.is_available() or not dist.is_initialized():
         raise RuntimeError(f"{name} needs torch.distributed: call torch.distributed.init_process_group first.")
     _check_tensor(logits_or_input, "input" if name.endswith("linear_cross_entropy") else "logits_shard")
-    _check_tensor(target, "target", floating=False)
     _check_options(reduction, label_smoothing, z_loss)
-    if target.is_floating_point() or target.dtype == torch.bool:
-        raise TypeError(f"target must hold class indices (an integer tensor), but got dtype {target.dtype}.")
-    if tuple(target.shape) != tuple(logits_or_input.shape[:-1]):
-        raise ValueError(f"target must have the shape of the input without its last dim, "
-                         f"{tuple(logits_or_input.shape[:-1])}, but got {tuple(target.shape)}.")
-    if isinstance(ignore_index, bool) or not isinstance(ignore_index, int):
-        raise TypeError(f"ignore_index must be an int, but got {type(ignore_index).__name__}.")
+    return _index_target_last_dim(target, logits_or_input, ignore_index)
 
 
 def vocab_parallel_cross_entropy(logits_shard, target, *, group=None, ignore_index: int = -100,
@@ -105,9 +98,9 @@ def vocab_parallel_cross_entropy(logits_shard, target, *, group=None, ignore_ind
     ``logits_shard (..., V_rank)`` and the full-vocabulary integer ``target (...)`` (the same on every rank).
     The gradient flows to this rank's shard only; backward needs no communication.
     """
-    _check(logits_shard, target, ignore_index, label_smoothing, reduction, z_loss, "vocab_parallel_cross_entropy")
+    t = _check(logits_shard, target, ignore_index, label_smoothing, reduction, z_loss, "vocab_parallel_cross_entropy")
     rows = logits_shard.reshape(-1, logits_shard.shape[-1])
-    loss = VocabParallelCrossEntropyFunction.apply(rows, target.reshape(-1).long(), group, ignore_index,
+    loss = VocabParallelCrossEntropyFunction.apply(rows, t, group, ignore_index,
                                                    float(label_smoothing), reduction, float(z_loss))
     return loss.reshape(target.shape) if reduction == "none" else loss
 
