@@ -100,9 +100,9 @@ def check_weights(w, name: str, shape: tuple, *, broadcast: bool = False) -> np.
 
 def check_unit_interval(x: np.ndarray, name: str, hint: str = "") -> None:
     """Raise unless every non-NaN value of ``x`` lies in [0, 1]."""
-    if x.size == 0:
+    if x.size == 0 or np.isnan(x).all():
         return
-    lo, hi = np.nanmin(x) if not np.isnan(x).all() else 0.0, np.nanmax(x) if not np.isnan(x).all() else 0.0
+    lo, hi = np.nanmin(x), np.nanmax(x)
     if lo < 0 or hi > 1:
         raise ValueError(f"{name} must hold probabilities in [0, 1], but its values range from {lo} to {hi}."
                          + (f" {hint}" if hint else ""))

@@ -95,7 +95,7 @@ def _refuse_existing(directory: Path, names: list[str], force: bool) -> None:
 
 
 # ------------------------------------------------------------------------------------------------ train
-def _progress(total: int, quiet: bool):
+def _progress(quiet: bool):
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     return Progress(TextColumn("[bold]training"), BarColumn(), MofNCompleteColumn(), TextColumn("epochs"),
@@ -112,7 +112,7 @@ def cmd_train(args) -> int:
     total = args.epochs or (30 if args.model == "cnn" else 200)
     print(f"{data.name}: {data.X.shape[0]} samples, {data.X.shape[1]} features, {len(np.unique(data.y))} classes; "
           f"model {args.model}, loss {args.loss}; writing to {out}")
-    with _progress(total, args.quiet) as progress:
+    with _progress(args.quiet) as progress:
         task = progress.add_task("train", total=total, losses="")
 
         def on_epoch(epoch, train_loss, val_loss):

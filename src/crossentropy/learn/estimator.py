@@ -140,8 +140,7 @@ class CrossEntropyClassifier(ClassifierMixin, BaseEstimator):
             self.intercepts_.append(rng.uniform(-bound, bound, fan_out))
 
     def _hidden(self) -> list[int]:
-        sizes = np.atleast_1d(np.asarray(self.hidden_layer_sizes, dtype=object)).tolist() \
-            if len(self.hidden_layer_sizes) else []
+        sizes = list(self.hidden_layer_sizes)
         if any(isinstance(s, bool) or not isinstance(s, Integral) or s < 1 for s in sizes):
             raise ValueError(f"hidden_layer_sizes must be a tuple of positive ints (or () for a linear model), but "
                              f"got {self.hidden_layer_sizes!r}.")

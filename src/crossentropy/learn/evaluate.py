@@ -42,7 +42,7 @@ def _check_inputs(y_true, proba, labels):
         raise ValueError(f"proba must hold probabilities in [0, 1], but its values range from {p.min():.6g} to "
                          f"{p.max():.6g}. If these are logits, apply softmax (or pass --logits on the command line).")
     sums = p.sum(axis=1)
-    tol = max(sum_tolerance(np.float32), 1e-6)
+    tol = sum_tolerance(np.float32)  # predictions are often saved as float32
     bad = np.abs(sums - 1) > tol
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
