@@ -78,6 +78,11 @@ def _new_run_dir(args) -> Path:
         while out.exists():
             n += 1
             out = base.with_name(f"{base.name}-{n}")
+    return _writable_dir(out)
+
+
+def _writable_dir(out: Path) -> Path:
+    """Create ``out`` if needed and prove it writable, before any work is done."""
     try:
         out.mkdir(parents=True, exist_ok=True)
         probe = out / ".crossentropy-write-test"
@@ -165,10 +170,7 @@ def cmd_eval(args) -> int:
     if args.out:
         out = Path(args.out)
         _refuse_existing(out, ["reliability.png", "confusion_matrix.png"], args.force)
-        try:
-            out.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise UsageError(f"cannot write to {out}: {exc.strerror or exc}") from None
+        _writable_dir(out)
     if args.json:
         print(json.dumps(report.to_dict()))
     else:

@@ -231,6 +231,19 @@ class CrossEntropyClassifier(ClassifierMixin, BaseEstimator):
         loss, _ = self._loss_and_grad(logits, y_idx, self._weights_for(y_idx, sw))
         return float(loss)
 
+    def _start(self, n_features: int, y_idx: np.ndarray, sw: np.ndarray):
+        """Fresh weights, optimizer and curves for ``fit`` or a first ``partial_fit``; returns the random state,
+        which later ``partial_fit`` calls continue with."""
+        rng = self._rng = check_random_state(self.random_state)
+        self._resolve_class_weight(y_idx, sw)
+        self._init_network(n_features, 1 if len(self.classes_) == 2 else len(self.classes_), rng)
+        self._optimizer = make_optimizer(self.optimizer, self.learning_rate, self.weight_decay)
+        self.loss_curve_, self.validation_loss_curve_, self.best_loss_ = [], [], np.inf
+        return rng
+
+    def _batch_size(self, n: int) -> int:
+        return min(200, n) if self.batch_size == "auto" else min(self.batch_size, n)
+
     def _validate_fit_data(self, X, y, sample_weight, reset: bool):
         X, y = validate_data(self, X, y, reset=reset, dtype=np.float64)
         check_classification_targets(y)
@@ -246,17 +259,12 @@ class CrossEntropyClassifier(ClassifierMixin, BaseEstimator):
             raise ValueError(f"{type(self).__name__} needs samples of at least 2 classes in the data, but the data "
                              f"contains only one class: {self.classes_[0]!r}.")
         y_idx = self._encode(y)
-        rng = self._rng = check_random_state(self.random_state)  # partial_fit continues with it
-        self._resolve_class_weight(y_idx, sw)
-        self._init_network(X.shape[1], 1 if len(self.classes_) == 2 else len(self.classes_), rng)
-        self._optimizer = make_optimizer(self.optimizer, self.learning_rate, self.weight_decay)
-        self.loss_curve_, self.validation_loss_curve_ = [], []
-        self.best_loss_ = np.inf
+        rng = self._start(X.shape[1], y_idx, sw)
         if self.early_stopping:
             split = train_test_split(X, y_idx, sw, test_size=self.validation_fraction, random_state=rng,
                                      stratify=y_idx if np.bincount(y_idx).min() >= 2 else None)
             X, X_val, y_idx, y_val, sw, sw_val = split
-        batch_size = min(200, X.shape[0]) if self.batch_size == "auto" else min(self.batch_size, X.shape[0])
+        batch_size = self._batch_size(X.shape[0])
         best_params, stall = None, 0
         for epoch in range(self.max_epochs):
             self._optimizer.lr = scheduled_lr(self.lr_schedule, self.learning_rate, epoch, self.max_epochs)
@@ -295,16 +303,13 @@ class CrossEntropyClassifier(ClassifierMixin, BaseEstimator):
         if first:
             if len(self.classes_) < 2:
                 raise ValueError(f"classes must hold at least 2 classes, but got {self.classes_.tolist()}.")
-            rng = self._rng = check_random_state(self.random_state)
-            self._resolve_class_weight(self._encode(y), sw)
-            self._init_network(X.shape[1], 1 if len(self.classes_) == 2 else len(self.classes_), rng)
-            self._optimizer = make_optimizer(self.optimizer, self.learning_rate, self.weight_decay)
-            self.loss_curve_, self.validation_loss_curve_, self.n_iter_, self.best_loss_ = [], [], 0, np.inf
+            self._start(X.shape[1], self._encode(y), sw)
+            self.n_iter_ = 0
         unknown = np.setdiff1d(y, self.classes_)
         if unknown.size:
             raise ValueError(f"y has labels {unknown.tolist()} that are not in classes {self.classes_.tolist()} "
                              f"given to the first partial_fit call.")
-        batch_size = min(200, X.shape[0]) if self.batch_size == "auto" else min(self.batch_size, X.shape[0])
+        batch_size = self._batch_size(X.shape[0])
         loss = self._epoch(X, self._encode(y), sw, self._rng, batch_size)
         self.loss_curve_.append(loss)
         self.best_loss_ = min(self.best_loss_, loss)

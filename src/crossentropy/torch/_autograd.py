@@ -227,12 +227,16 @@ class SigmoidFocalFunction(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx, x, t, alpha_t, gamma):
-        cdt = compute_dtype(x.dtype)
-        xc = x.to(cdt)
+    def _terms(x, t):
+        """``(ce, p, q, m)``: the BCE, ``sigmoid(x)``, ``1 - p`` computed as ``sigmoid(-x)``, and ``1 - p_t``."""
+        xc = x.to(compute_dtype(x.dtype))
         ce = _masked(t, torch.nn.functional.softplus(-xc)) + _masked(1 - t, torch.nn.functional.softplus(xc))
         p, q = torch.sigmoid(xc), torch.sigmoid(-xc)
-        m = p * (1 - t) + q * t
+        return ce, p, q, p * (1 - t) + q * t
+
+    @staticmethod
+    def forward(ctx, x, t, alpha_t, gamma):
+        ce, _, _, m = SigmoidFocalFunction._terms(x, t)
         ctx.save_for_backward(x, t, alpha_t)
         ctx.gamma = gamma
         return alpha_t * ce * m.pow(gamma)
@@ -242,10 +246,7 @@ class SigmoidFocalFunction(torch.autograd.Function):
         x, t, alpha_t = ctx.saved_tensors
         gamma = ctx.gamma
         cdt = compute_dtype(x.dtype)
-        xc = x.to(cdt)
-        ce = _masked(t, torch.nn.functional.softplus(-xc)) + _masked(1 - t, torch.nn.functional.softplus(xc))
-        p, q = torch.sigmoid(xc), torch.sigmoid(-xc)
-        m = p * (1 - t) + q * t
+        ce, p, q, m = SigmoidFocalFunction._terms(x, t)
         m_safe = torch.where(m > 0, m, torch.ones_like(m))
         bend = torch.where(m > 0, p * q * m_safe.pow(gamma - 1), torch.zeros_like(m))
         g = alpha_t * (((1 - t) * p - t * q) * m.pow(gamma) + _masked(gamma * (1 - 2 * t) * bend, ce))
