@@ -29,13 +29,15 @@ from .core.information import (
 from .core.likelihood import gaussian_nll, poisson_nll
 from .core.stable import log_sigmoid, log_softmax, logsumexp, sigmoid, softmax, softplus, xlogy
 from .core.weights import class_weights, one_hot, smooth_labels
+from .rules.errors import InputError, InputTypeError, InputValueError
 
 __version__ = "0.1.0"
 
 __all__ = [
     "binary_cross_entropy", "binary_cross_entropy_with_logits", "categorical_cross_entropy", "class_weights",
     "cross_entropy", "entropy", "gan_discriminator_loss", "gan_generator_loss", "gaussian_cross_entropy",
-    "gaussian_entropy", "gaussian_kl", "gaussian_nll", "get_num_threads", "js_divergence", "kl_divergence",
+    "gaussian_entropy", "gaussian_kl", "gaussian_nll", "get_num_threads", "InputError", "InputTypeError",
+    "InputValueError", "js_divergence", "kl_divergence",
     "log_sigmoid", "log_softmax", "logsumexp", "num_threads", "one_hot", "perplexity", "poisson_nll",
     "set_num_threads", "sigmoid", "sigmoid_focal_loss", "smooth_labels", "softmax", "softmax_cross_entropy",
     "softmax_focal_loss", "softplus", "xlogy",

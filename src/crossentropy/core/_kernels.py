@@ -24,6 +24,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..rules.errors import InputValueError
+
 BLOCK_BYTES = 1 << 20  # one block of the compute buffer: fits in a 1-2 MiB L2 with the logits streaming past
 SMALL_ELEMENTS = 1 << 16  # below this, pool overhead outweighs the work
 
@@ -40,7 +42,7 @@ def _default_threads() -> int:
         except ValueError:
             n = 0
         if n < 1:
-            raise ValueError(f"CROSSENTROPY_NUM_THREADS must be a positive integer, but is {env!r}.")
+            raise InputValueError(f"CROSSENTROPY_NUM_THREADS must be a positive integer, but is {env!r}.")
         return n
     try:
         return len(os.sched_getaffinity(0))
@@ -56,7 +58,7 @@ def get_num_threads() -> int:
 def set_num_threads(n: int | None) -> None:
     """Use ``n`` threads (``None`` restores the default: ``CROSSENTROPY_NUM_THREADS`` or the available cores)."""
     if n is not None and (isinstance(n, bool) or not isinstance(n, int) or n < 1):
-        raise ValueError(f"num_threads must be a positive int or None, but got {n!r}.")
+        raise InputValueError(f"num_threads must be a positive int or None, but got {n!r}.")
     _config["threads"] = n
 
 

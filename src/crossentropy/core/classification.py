@@ -29,6 +29,7 @@ from .._validate import (
     same_shape,
     warn_if_not_normalized,
 )
+from ..rules.errors import InputTypeError, InputValueError
 from ._kernels import Coefficients, _shift_rows, _weighted_sum, plan, run_rows, softmax_xent_block
 from .stable import sigmoid, softplus
 
@@ -66,11 +67,11 @@ def _setup_rows(first, name: str, target, axis, class_weight, sample_weight, ign
     """Validate a softmax-family call once and express its targets and weights as per-row coefficients."""
     x = float_array(first, name)
     if x.ndim == 0:
-        raise ValueError(f"{name} must have a class axis, but got a scalar. Pass an array of shape (N, K).")
+        raise InputValueError(f"{name} must have a class axis, but got a scalar. Pass an array of shape (N, K).")
     ax = check_axis(axis, x.ndim)
     k = x.shape[ax]
     if k == 0:
-        raise ValueError(f"{name} has 0 classes along axis {ax}; at least one class is needed.")
+        raise InputValueError(f"{name} has 0 classes along axis {ax}; at least one class is needed.")
     reduction = check_reduction(reduction)
     e = check_label_smoothing(label_smoothing)
     kind, t = class_targets(target, x.shape, ax, ignore_index)
@@ -103,19 +104,19 @@ class _Gradient:
         self.rows_view = None
         self.out = out
         if out is not None and not return_grad:
-            raise ValueError("out= receives the gradient, so it needs return_grad=True. Pass return_grad=True, "
+            raise InputValueError("out= receives the gradient, so it needs return_grad=True. Pass return_grad=True, "
                              "or drop out=.")
         if not return_grad:
             return
         x = rows.x
         if out is not None:
             if not isinstance(out, np.ndarray):
-                raise TypeError(f"out must be a NumPy array, but got {type(out).__name__}.")
+                raise InputTypeError(f"out must be a NumPy array, but got {type(out).__name__}.")
             if out.shape != x.shape or out.dtype != x.dtype:
-                raise ValueError(f"out must have the input's shape {x.shape} and dtype {x.dtype}, but got shape "
+                raise InputValueError(f"out must have the input's shape {x.shape} and dtype {x.dtype}, but got shape "
                                  f"{out.shape} and dtype {out.dtype}. Allocate it with np.empty_like(input).")
             if not out.flags.writeable:
-                raise ValueError("out is read-only; pass a writeable array.")
+                raise InputValueError("out is read-only; pass a writeable array.")
             moved = _class_axis_last(out, rows.axis)
             self.moved = moved
             self.rows_view = moved.reshape(rows.rows.shape) if moved.flags.c_contiguous else None
@@ -198,7 +199,7 @@ def categorical_cross_entropy(probs, target, *, axis: int = -1, class_weight=Non
     check_unit_interval(r.x, "probs", "Pass probabilities, or use softmax_cross_entropy for logits.")
     warn_if_not_normalized(r.x, "probs", r.axis)
     if eps is not None and not 0 < check_nonnegative_scalar(eps, "eps") < 0.5:
-        raise ValueError(f"eps must be None (no clipping) or in (0, 0.5), but got {eps}.")
+        raise InputValueError(f"eps must be None (no clipping) or in (0, 0.5), but got {eps}.")
     k = r.rows.shape[1]
 
     def block(r0, r1, scale, g, buf):
@@ -331,7 +332,7 @@ def binary_cross_entropy(probs, target, *, pos_weight=None, sample_weight=None, 
                                                  reduction)
     check_unit_interval(x, "probs", "Pass probabilities, or use binary_cross_entropy_with_logits for logits.")
     if eps is not None and not 0 < check_nonnegative_scalar(eps, "eps") < 0.5:
-        raise ValueError(f"eps must be None (no clipping) or in (0, 0.5), but got {eps}.")
+        raise InputValueError(f"eps must be None (no clipping) or in (0, 0.5), but got {eps}.")
     pw = _elementwise_weight(pos_weight, "pos_weight", x.shape, cdt)
     p = x.astype(cdt, copy=True)
     if eps is not None:
@@ -394,7 +395,7 @@ def gan_discriminator_loss(real_logits, fake_logits, *, reduction: str = "mean",
     1.386294
     """
     if check_reduction(reduction) == "none":
-        raise ValueError("reduction='none' does not apply: real and fake logits may differ in shape. Use "
+        raise InputValueError("reduction='none' does not apply: real and fake logits may differ in shape. Use "
                          "'mean' or 'sum', or binary_cross_entropy_with_logits for per-element losses.")
     real = float_array(real_logits, "real_logits")
     fake = float_array(fake_logits, "fake_logits")

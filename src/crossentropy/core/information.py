@@ -12,13 +12,14 @@ from __future__ import annotations
 import numpy as np
 
 from .._validate import check_axis, check_distribution, check_nonnegative_scalar
+from ..rules.errors import InputValueError
 from .stable import _prepared, xlogy
 
 
 def _distribution(p, name: str, axis: int, normalize: bool) -> tuple[np.ndarray, int]:
     a = _prepared(p, name)
     if a.ndim == 0:
-        raise ValueError(f"{name} must be a distribution with at least one dimension, but got a scalar.")
+        raise InputValueError(f"{name} must be a distribution with at least one dimension, but got a scalar.")
     ax = check_axis(axis, a.ndim)
     return check_distribution(a, name, ax, normalize=normalize), ax
 
@@ -27,7 +28,7 @@ def _pair(p, q, axis: int, normalize: bool) -> tuple[np.ndarray, np.ndarray, int
     a, ax = _distribution(p, "p", axis, normalize)
     b, _ = _distribution(q, "q", axis, normalize)
     if a.shape != b.shape:
-        raise ValueError(f"q must have the same shape as p, {a.shape}, but got {b.shape}.")
+        raise InputValueError(f"q must have the same shape as p, {a.shape}, but got {b.shape}.")
     return a, b, ax
 
 
@@ -36,7 +37,7 @@ def _in_base(value: np.ndarray, base) -> np.ndarray:
         return value
     b = check_nonnegative_scalar(base, "base", positive=True)
     if b == 1:
-        raise ValueError("base must be a positive number other than 1 (2 gives bits), but got 1.")
+        raise InputValueError("base must be a positive number other than 1 (2 gives bits), but got 1.")
     return value / np.log(b)
 
 
@@ -119,7 +120,7 @@ def perplexity(p, q=None, *, axis: int = -1, normalize: bool = False):
 def _variance(v, name: str) -> np.ndarray:
     a = _prepared(v, name)
     if (a <= 0).any() or np.isinf(a).any():
-        raise ValueError(f"{name} must be a positive, finite variance, but its smallest value is {np.min(a)}. "
+        raise InputValueError(f"{name} must be a positive, finite variance, but its smallest value is {np.min(a)}. "
                          f"Pass a variance (sigma**2), not a log-variance.")
     return a
 

@@ -10,6 +10,7 @@ import numpy as np
 
 from .._reduce import elementwise
 from .._validate import check_nonnegative_scalar, check_reduction, compute_dtype, float_array, same_shape
+from ..rules.errors import InputValueError
 
 
 def poisson_nll(input, target, *, log_input: bool = True, full: bool = False, eps: float = 1e-8,
@@ -29,7 +30,7 @@ def poisson_nll(input, target, *, log_input: bool = True, full: bool = False, ep
     reduction = check_reduction(reduction)
     eps = check_nonnegative_scalar(eps, "eps")
     if (t < 0).any():
-        raise ValueError(f"target must hold non-negative counts, but its smallest value is {t.min()}.")
+        raise InputValueError(f"target must hold non-negative counts, but its smallest value is {t.min()}.")
     cdt = compute_dtype(x.dtype)
     xc, t = x.astype(cdt, copy=False), t.astype(cdt, copy=False)
     if log_input:
@@ -38,7 +39,7 @@ def poisson_nll(input, target, *, log_input: bool = True, full: bool = False, ep
         grad = rate - t
     else:
         if (xc < 0).any():
-            raise ValueError(f"input must be a non-negative rate when log_input=False, but its smallest value is "
+            raise InputValueError(f"input must be a non-negative rate when log_input=False, but its smallest value is "
                              f"{xc.min()}. Pass log-rates with log_input=True instead.")
         loss = xc - t * np.log(xc + eps)
         grad = 1 - t / (xc + eps)
@@ -56,10 +57,10 @@ def _variance_like(var, x: np.ndarray) -> np.ndarray:
     elif x.ndim and v.shape == x.shape[:-1]:
         v = v[..., None]
     elif not (x.ndim and v.shape == x.shape[:-1] + (1,)):
-        raise ValueError(f"var must have the input's shape {x.shape}, that shape with the last dimension 1 or "
+        raise InputValueError(f"var must have the input's shape {x.shape}, that shape with the last dimension 1 or "
                          f"dropped, or be a scalar, but got shape {v.shape}.")
     if (v < 0).any():
-        raise ValueError(f"var must be non-negative, but its smallest value is {v.min()}.")
+        raise InputValueError(f"var must be non-negative, but its smallest value is {v.min()}.")
     return v
 
 

@@ -7,6 +7,7 @@ import warnings
 import numpy as np
 
 from .._validate import check_label_smoothing, check_nonnegative_scalar
+from ..rules.errors import InputTypeError, InputValueError
 
 METHODS = ("balanced", "effective_number")
 
@@ -14,20 +15,20 @@ METHODS = ("balanced", "effective_number")
 def _labels(labels, n_classes) -> tuple[np.ndarray, int]:
     y = np.asarray(labels)
     if y.dtype.kind not in "iu":
-        raise TypeError(f"labels must be integer class indices, but got dtype {y.dtype}. Encode string or "
+        raise InputTypeError(f"labels must be integer class indices, but got dtype {y.dtype}. Encode string or "
                         f"float labels first, e.g. with np.unique(labels, return_inverse=True).")
     y = y.reshape(-1)
     if y.size and y.min() < 0:
-        raise ValueError(f"labels must be non-negative class indices, but the smallest is {y.min()}.")
+        raise InputValueError(f"labels must be non-negative class indices, but the smallest is {y.min()}.")
     top = int(y.max()) + 1 if y.size else 0
     if n_classes is None:
         n_classes = top
     elif isinstance(n_classes, bool) or not isinstance(n_classes, (int, np.integer)) or n_classes < 1:
-        raise ValueError(f"n_classes must be a positive int or None, but got {n_classes!r}.")
+        raise InputValueError(f"n_classes must be a positive int or None, but got {n_classes!r}.")
     elif top > n_classes:
-        raise ValueError(f"labels contain class {top - 1}, but n_classes={n_classes}. Raise n_classes.")
+        raise InputValueError(f"labels contain class {top - 1}, but n_classes={n_classes}. Raise n_classes.")
     if n_classes == 0:
-        raise ValueError("labels is empty, so there are no classes to weigh.")
+        raise InputValueError("labels is empty, so there are no classes to weigh.")
     return y, int(n_classes)
 
 
@@ -45,7 +46,7 @@ def class_weights(labels, *, n_classes: int | None = None, method: str = "balanc
     """
     y, k = _labels(labels, n_classes)
     if method not in METHODS:
-        raise ValueError(f"method must be 'balanced' or 'effective_number', but got {method!r}.")
+        raise InputValueError(f"method must be 'balanced' or 'effective_number', but got {method!r}.")
     counts = np.bincount(y, minlength=k).astype(np.float64)
     present = counts > 0
     if not present.all():
@@ -57,7 +58,7 @@ def class_weights(labels, *, n_classes: int | None = None, method: str = "balanc
     else:
         beta = check_nonnegative_scalar(beta, "beta")
         if not 0 <= beta < 1:
-            raise ValueError(f"beta must be in [0, 1), but got {beta}. Typical values are 0.9 to 0.9999.")
+            raise InputValueError(f"beta must be in [0, 1), but got {beta}. Typical values are 0.9 to 0.9999.")
         w[present] = (1 - beta) / -np.expm1(counts[present] * np.log(beta)) if beta > 0 else 1.0
         w *= present.sum() / w.sum()
     return w
@@ -72,9 +73,9 @@ def one_hot(index, n_classes: int, *, dtype=np.float64) -> np.ndarray:
     """
     i = np.asarray(index)
     if i.dtype.kind not in "iu":
-        raise TypeError(f"index must hold integers, but got dtype {i.dtype}.")
+        raise InputTypeError(f"index must hold integers, but got dtype {i.dtype}.")
     if i.size and (i.min() < 0 or i.max() >= n_classes):
-        raise ValueError(f"index values must lie in [0, {n_classes - 1}], but range from {i.min()} to {i.max()}.")
+        raise InputValueError(f"index values must lie in [0, {n_classes - 1}], but range from {i.min()} to {i.max()}.")
     return np.eye(n_classes, dtype=dtype)[i]
 
 

@@ -15,6 +15,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from torch import nn
 
 from ..core.weights import class_weights
+from ..rules.errors import InputValueError
 from ..torch import cross_entropy, softmax_focal_loss
 
 
@@ -63,15 +64,15 @@ class CNNClassifier(ClassifierMixin, BaseEstimator):
         check_classification_targets(y)
         side = math.isqrt(X.shape[1])
         if side * side != X.shape[1] or side < 2:
-            raise ValueError(f"the cnn model needs square images flattened to side*side features, but X has "
+            raise InputValueError(f"the cnn model needs square images flattened to side*side features, but X has "
                              f"{X.shape[1]} features. Use --model mlp for tabular data.")
         optimizers = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW, "sgd": torch.optim.SGD}
         if self.optimizer not in optimizers:
-            raise ValueError(f"the cnn model supports optimizer adam, adamw or sgd, but got {self.optimizer!r}.")
+            raise InputValueError(f"the cnn model supports optimizer adam, adamw or sgd, but got {self.optimizer!r}.")
         self.side_ = side
         self.classes_, y_idx = np.unique(y, return_inverse=True)
         if len(self.classes_) < 2:
-            raise ValueError("CNNClassifier needs samples of at least 2 classes.")
+            raise InputValueError("CNNClassifier needs samples of at least 2 classes.")
         torch.manual_seed(self.random_state)
         X_train, X_val, y_train, y_val = train_test_split(X, y_idx, test_size=self.validation_fraction,
                                                           stratify=y_idx, random_state=self.random_state)

@@ -9,6 +9,8 @@ from pathlib import Path
 import numpy as np
 from sklearn import datasets as sk_datasets
 
+from ..rules.errors import InputValueError
+
 BUNDLED = {"digits": sk_datasets.load_digits, "iris": sk_datasets.load_iris, "wine": sk_datasets.load_wine,
            "breast_cancer": sk_datasets.load_breast_cancer}
 
@@ -34,21 +36,22 @@ def load_dataset(source: str, target: str | None = None) -> Dataset:
         return Dataset(source, bunch.data.astype(np.float64), y, features, images=source == "digits")
     path = Path(source)
     if not path.suffix:
-        raise ValueError(f"unknown data set {source!r}: use one of {', '.join(BUNDLED)}, or a .csv or .parquet file.")
+        raise InputValueError(f"unknown data set {source!r}: use one of {', '.join(BUNDLED)}, or a .csv or "
+                              f".parquet file.")
     frame = _read_table(path)
     if target is None:
-        raise ValueError(f"--target is required with a file: name the label column, one of {list(frame.columns)}.")
+        raise InputValueError(f"--target is required with a file: name the label column, one of {list(frame.columns)}.")
     if target not in frame.columns:
-        raise ValueError(f"column {target!r} is not in {path.name}; its columns are {list(frame.columns)}.")
+        raise InputValueError(f"column {target!r} is not in {path.name}; its columns are {list(frame.columns)}.")
     features = frame.drop(columns=[target])
     if features.shape[1] == 0:
-        raise ValueError(f"{path.name} has no feature columns besides the target {target!r}.")
+        raise InputValueError(f"{path.name} has no feature columns besides the target {target!r}.")
     text = [c for c in features.columns if features[c].dtype.kind not in "iufb"]
     if text:
-        raise ValueError(f"feature columns must be numeric, but {text} are not; encode them (e.g. one-hot) first.")
+        raise InputValueError(f"feature columns must be numeric, but {text} are not; encode them (e.g. one-hot) first.")
     y = frame[target].to_numpy()
     if frame[target].isna().any():
-        raise ValueError(f"the target column {target!r} has missing values; drop or fill those rows.")
+        raise InputValueError(f"the target column {target!r} has missing values; drop or fill those rows.")
     return Dataset(path.stem, features.to_numpy(dtype=np.float64), y, [str(c) for c in features.columns], False)
 
 
@@ -56,7 +59,7 @@ def _read_table(path: Path):
     import pandas as pd
 
     if not path.exists():
-        raise ValueError(f"no such file: {path}")
+        raise InputValueError(f"no such file: {path}")
     suffix = path.suffix.lower()
     try:
         if suffix == ".csv":
@@ -64,8 +67,8 @@ def _read_table(path: Path):
         if suffix in (".parquet", ".pq"):
             return pd.read_parquet(path)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, OSError, ImportError) as exc:
-        raise ValueError(f"cannot read {path}: {str(exc).splitlines()[0]}") from None
-    raise ValueError(f"{path.name}: unsupported file type {suffix!r}; use .csv, .parquet or .npy.")
+        raise InputValueError(f"cannot read {path}: {str(exc).splitlines()[0]}") from None
+    raise InputValueError(f"{path.name}: unsupported file type {suffix!r}; use .csv, .parquet or .npy.")
 
 
 def load_array(path_text: str, name: str) -> np.ndarray:
@@ -74,17 +77,17 @@ def load_array(path_text: str, name: str) -> np.ndarray:
     path = Path(path_text)
     if path.suffix.lower() == ".npy":
         if not path.exists():
-            raise ValueError(f"no such file for {name}: {path}")
+            raise InputValueError(f"no such file for {name}: {path}")
         try:
             array = np.load(path, allow_pickle=False)
         except ValueError as exc:
-            raise ValueError(f"cannot read {name} from {path}: {exc}") from None
+            raise InputValueError(f"cannot read {name} from {path}: {exc}") from None
     else:
         import pandas as pd
 
         if path.suffix.lower() == ".csv":
             if not path.exists():
-                raise ValueError(f"no such file for {name}: {path}")
+                raise InputValueError(f"no such file for {name}: {path}")
             frame = pd.read_csv(path, header=None)
             if len(frame) > 1 and not _numeric(frame.iloc[0]) and _numeric(frame.iloc[1]):
                 frame = frame.iloc[1:]
@@ -96,7 +99,7 @@ def load_array(path_text: str, name: str) -> np.ndarray:
     if array.ndim == 2 and array.shape[1] == 1:
         array = array[:, 0]
     if array.ndim not in (1, 2) or array.shape[0] == 0:
-        raise ValueError(f"{name} must be a non-empty 1-D or 2-D table, but {path} holds shape {array.shape}.")
+        raise InputValueError(f"{name} must be a non-empty 1-D or 2-D table, but {path} holds shape {array.shape}.")
     return array
 
 

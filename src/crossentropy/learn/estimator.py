@@ -31,6 +31,7 @@ from ..core.classification import (
 )
 from ..core.stable import log_sigmoid, log_softmax
 from ..core.weights import class_weights
+from ..rules.errors import InputValueError
 from .optim import OPTIMIZERS, SCHEDULES, make_optimizer, scheduled_lr
 
 
@@ -142,7 +143,8 @@ class CrossEntropyClassifier(ClassifierMixin, BaseEstimator):
     def _hidden(self) -> list[int]:
         sizes = list(self.hidden_layer_sizes)
         if any(isinstance(s, bool) or not isinstance(s, Integral) or s < 1 for s in sizes):
-            raise ValueError(f"hidden_layer_sizes must be a tuple of positive ints (or () for a linear model), but "
+            raise InputValueError(f"hidden_layer_sizes must be a tuple of positive ints (or () for a linear "
+                                  f"model), but "
                              f"got {self.hidden_layer_sizes!r}.")
         return [int(s) for s in sizes]
 
@@ -196,7 +198,7 @@ class CrossEntropyClassifier(ClassifierMixin, BaseEstimator):
             weights = np.ones(k)
             for label, value in cw.items():
                 if label not in self.classes_:
-                    raise ValueError(f"class_weight has a weight for label {label!r}, which is not among the "
+                    raise InputValueError(f"class_weight has a weight for label {label!r}, which is not among the "
                                      f"classes {self.classes_.tolist()}.")
                 weights[np.searchsorted(self.classes_, label)] = value
         else:
@@ -256,7 +258,8 @@ class CrossEntropyClassifier(ClassifierMixin, BaseEstimator):
         X, y, sw = self._validate_fit_data(X, y, sample_weight, reset=True)
         self.classes_ = np.unique(y)
         if len(self.classes_) < 2:
-            raise ValueError(f"{type(self).__name__} needs samples of at least 2 classes in the data, but the data "
+            raise InputValueError(f"{type(self).__name__} needs samples of at least 2 classes in the data, "
+                                  f"but the data "
                              f"contains only one class: {self.classes_[0]!r}.")
         y_idx = self._encode(y)
         rng = self._start(X.shape[1], y_idx, sw)
@@ -302,12 +305,12 @@ class CrossEntropyClassifier(ClassifierMixin, BaseEstimator):
         X, y, sw = self._validate_fit_data(X, y, sample_weight, reset=first)
         if first:
             if len(self.classes_) < 2:
-                raise ValueError(f"classes must hold at least 2 classes, but got {self.classes_.tolist()}.")
+                raise InputValueError(f"classes must hold at least 2 classes, but got {self.classes_.tolist()}.")
             self._start(X.shape[1], self._encode(y), sw)
             self.n_iter_ = 0
         unknown = np.setdiff1d(y, self.classes_)
         if unknown.size:
-            raise ValueError(f"y has labels {unknown.tolist()} that are not in classes {self.classes_.tolist()} "
+            raise InputValueError(f"y has labels {unknown.tolist()} that are not in classes {self.classes_.tolist()} "
                              f"given to the first partial_fit call.")
         batch_size = self._batch_size(X.shape[0])
         loss = self._epoch(X, self._encode(y), sw, self._rng, batch_size)

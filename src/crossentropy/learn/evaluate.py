@@ -17,6 +17,7 @@ from sklearn.metrics import accuracy_score, brier_score_loss, classification_rep
 
 from .._validate import sum_tolerance
 from ..core.classification import categorical_cross_entropy
+from ..rules.errors import InputValueError
 
 ECE_BINS = 15
 
@@ -25,28 +26,28 @@ def _check_inputs(y_true, proba, labels):
     y = np.asarray(y_true)
     p = np.asarray(proba, dtype=np.float64)
     if y.ndim != 1:
-        raise ValueError(f"y_true must be a 1-D array of labels, but got shape {y.shape}.")
+        raise InputValueError(f"y_true must be a 1-D array of labels, but got shape {y.shape}.")
     if p.ndim == 1:  # binary: the probability of the positive (second) class
         p = np.column_stack([1 - p, p])
     if p.ndim != 2:
-        raise ValueError(f"proba must have shape (n_samples, n_classes), or (n_samples,) for binary, but got "
+        raise InputValueError(f"proba must have shape (n_samples, n_classes), or (n_samples,) for binary, but got "
                          f"shape {np.asarray(proba).shape}.")
     if p.shape[0] != y.shape[0]:
-        raise ValueError(f"y_true and proba must have the same number of samples, but got {y.shape[0]} labels and "
+        raise InputValueError(f"y_true and proba must have the same number of samples, but got {y.shape[0]} labels and "
                          f"{p.shape[0]} rows of probabilities.")
     if y.shape[0] == 0:
-        raise ValueError("y_true is empty; evaluate needs at least one sample.")
+        raise InputValueError("y_true is empty; evaluate needs at least one sample.")
     if np.isnan(p).any():
-        raise ValueError("proba contains NaN; check the model's outputs.")
+        raise InputValueError("proba contains NaN; check the model's outputs.")
     if p.min() < 0 or p.max() > 1:
-        raise ValueError(f"proba must hold probabilities in [0, 1], but its values range from {p.min():.6g} to "
+        raise InputValueError(f"proba must hold probabilities in [0, 1], but its values range from {p.min():.6g} to "
                          f"{p.max():.6g}. If these are logits, apply softmax (or pass --logits on the command line).")
     sums = p.sum(axis=1)
     tol = sum_tolerance(np.float32)  # predictions are often saved as float32
     bad = np.abs(sums - 1) > tol
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
-        raise ValueError(f"each row of proba must be a distribution summing to 1, but row {i} sums to "
+        raise InputValueError(f"each row of proba must be a distribution summing to 1, but row {i} sums to "
                          f"{sums[i]:.6g}. Normalize the rows (p / p.sum(axis=1, keepdims=True)) or apply softmax.")
     if labels is None:
         present = np.unique(y)
@@ -55,14 +56,14 @@ def _check_inputs(y_true, proba, labels):
         elif present.size == p.shape[1]:
             labels = present
         else:
-            raise ValueError(f"y_true has {present.size} distinct labels but proba has {p.shape[1]} columns; pass "
+            raise InputValueError(f"y_true has {present.size} distinct labels but proba has {p.shape[1]} columns; pass "
                              f"labels= (the class of each column, in order).")
     labels = np.asarray(labels)
     if labels.shape != (p.shape[1],):
-        raise ValueError(f"labels must name one class per column of proba ({p.shape[1]}), but got {labels.size}.")
+        raise InputValueError(f"labels must name one class per column of proba ({p.shape[1]}), but got {labels.size}.")
     unknown = np.setdiff1d(y, labels)
     if unknown.size:
-        raise ValueError(f"y_true has labels {unknown[:5].tolist()} that are not in labels {labels.tolist()}.")
+        raise InputValueError(f"y_true has labels {unknown[:5].tolist()} that are not in labels {labels.tolist()}.")
     index = {label: i for i, label in enumerate(labels.tolist())}
     return y, p, labels, np.array([index[v] for v in y.tolist()], dtype=np.int64)
 

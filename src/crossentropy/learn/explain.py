@@ -6,6 +6,7 @@ import numpy as np
 from sklearn.inspection import permutation_importance
 
 from ..core.classification import categorical_cross_entropy
+from ..rules.errors import InputValueError
 from .evaluate import _check_inputs, _json_label
 
 
@@ -17,7 +18,7 @@ def hardest_examples(y, proba, k: int = 5, *, labels=None) -> list[dict]:
     1
     """
     if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
-        raise ValueError(f"k must be a positive int, but got {k!r}.")
+        raise InputValueError(f"k must be a positive int, but got {k!r}.")
     y_arr, p, labels, y_index = _check_inputs(y, proba, labels)
     losses = categorical_cross_entropy(p, y_index, reduction="none")
     order = np.argsort(-losses, kind="stable")[:k]
@@ -41,7 +42,7 @@ def feature_importance(estimator, X, y, *, n_repeats: int = 5, random_state=0, f
     n_features = len(result.importances_mean)
     names = list(feature_names) if feature_names is not None else [f"x{i}" for i in range(n_features)]
     if len(names) != n_features:
-        raise ValueError(f"feature_names must name {n_features} features, but got {len(names)}.")
+        raise InputValueError(f"feature_names must name {n_features} features, but got {len(names)}.")
     order = np.argsort(-result.importances_mean, kind="stable")
     return [{"feature": names[i], "importance": float(result.importances_mean[i]),
              "std": float(result.importances_std[i])} for i in order]

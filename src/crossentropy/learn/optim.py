@@ -11,6 +11,8 @@ import math
 
 import numpy as np
 
+from ..rules.errors import InputValueError
+
 OPTIMIZERS = ("sgd", "momentum", "adam", "adamw", "rmsprop")
 SCHEDULES = ("constant", "cosine", "step")
 
@@ -20,9 +22,9 @@ class Optimizer:
 
     def __init__(self, lr: float, weight_decay: float = 0.0):
         if not lr > 0:
-            raise ValueError(f"learning_rate must be positive, but got {lr}.")
+            raise InputValueError(f"learning_rate must be positive, but got {lr}.")
         if not weight_decay >= 0:
-            raise ValueError(f"weight_decay must be non-negative, but got {weight_decay}.")
+            raise InputValueError(f"weight_decay must be non-negative, but got {weight_decay}.")
         self.lr, self.weight_decay, self.t = lr, weight_decay, 0
         self.state: list[dict] | None = None
 
@@ -106,7 +108,7 @@ class RMSProp(Optimizer):
 def make_optimizer(name: str, lr: float, weight_decay: float = 0.0) -> Optimizer:
     classes = {"sgd": SGD, "momentum": Momentum, "adam": Adam, "adamw": AdamW, "rmsprop": RMSProp}
     if name not in classes:
-        raise ValueError(f"optimizer must be one of {', '.join(OPTIMIZERS)}, but got {name!r}.")
+        raise InputValueError(f"optimizer must be one of {', '.join(OPTIMIZERS)}, but got {name!r}.")
     return classes[name](lr, weight_decay)
 
 
@@ -126,4 +128,4 @@ def scheduled_lr(schedule: str, base_lr: float, epoch: int, total_epochs: int) -
         return base_lr * (1 + math.cos(math.pi * min(epoch, total_epochs) / total_epochs)) / 2
     if schedule == "step":
         return base_lr * 0.1 ** (epoch // max(1, total_epochs // 3))
-    raise ValueError(f"lr_schedule must be one of {', '.join(SCHEDULES)}, but got {schedule!r}.")
+    raise InputValueError(f"lr_schedule must be one of {', '.join(SCHEDULES)}, but got {schedule!r}.")

@@ -14,6 +14,7 @@ import numpy as np
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
 
+from ..rules.errors import InputTypeError, InputValueError
 from .estimator import CrossEntropyClassifier
 
 FORMAT = "crossentropy-model"
@@ -23,7 +24,7 @@ def _parts(model):
     if isinstance(model, Pipeline):
         steps = [step for _, step in model.steps]
         if len(steps) != 2 or not isinstance(steps[0], StandardScaler):
-            raise TypeError("save_model takes a classifier or a StandardScaler + classifier pipeline.")
+            raise InputTypeError("save_model takes a classifier or a StandardScaler + classifier pipeline.")
         return steps[0], steps[1]
     return None, model
 
@@ -48,7 +49,7 @@ def save_model(model, directory, *, metadata: dict | None = None) -> tuple[Path,
             arrays[f"net.{name}"] = tensor.detach().cpu().numpy()
         extra = {"side": clf.side_}
     else:
-        raise TypeError(f"save_model does not know how to save a {kind}.")
+        raise InputTypeError(f"save_model does not know how to save a {kind}.")
     params = {k: v for k, v in clf.get_params().items() if k != "callback"}
     info = {"format": FORMAT, "version": 1, "kind": kind, "params": params, "scaled": scaler is not None,
             "classes": [_json_value(c) for c in clf.classes_], "n_features_in": int(clf.n_features_in_),
@@ -68,10 +69,10 @@ def load_model(directory):
         info = json.loads((directory / "model.json").read_text())
         arrays = dict(np.load(directory / "model.npz", allow_pickle=False))
     except FileNotFoundError as exc:
-        raise ValueError(f"{directory} has no saved model ({exc.filename} is missing); pass a run directory "
+        raise InputValueError(f"{directory} has no saved model ({exc.filename} is missing); pass a run directory "
                          f"written by 'crossentropy train'.") from None
     if info.get("format") != FORMAT:
-        raise ValueError(f"{directory / 'model.json'} is not a crossentropy model file.")
+        raise InputValueError(f"{directory / 'model.json'} is not a crossentropy model file.")
     classes = np.array(info["classes"])
     if info["kind"] == "CrossEntropyClassifier":
         clf = CrossEntropyClassifier(**{k: tuple(v) if k == "hidden_layer_sizes" else v

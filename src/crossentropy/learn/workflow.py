@@ -10,6 +10,7 @@ from sklearn.model_selection import train_test_split
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
+from ..rules.errors import InputValueError
 from .data import Dataset
 from .estimator import CrossEntropyClassifier
 from .evaluate import EvaluationReport, evaluate
@@ -36,12 +37,13 @@ def build_classifier(model: str, *, loss="cross_entropy", label_smoothing=0.0, c
                      learning_rate=None, epochs=None, batch_size=None, seed=0, callback=None):
     """The classifier for ``--model``: softmax regression, the default MLP, or the torch CNN."""
     if model not in MODELS:
-        raise ValueError(f"model must be one of {', '.join(MODELS)}, but got {model!r}.")
+        raise InputValueError(f"model must be one of {', '.join(MODELS)}, but got {model!r}.")
     if model == "cnn":
         try:
             from .cnn import CNNClassifier
         except ImportError:
-            raise ValueError("the cnn model needs PyTorch: install the torch extra (pip install 'crossentropy[torch]')"
+            raise InputValueError("the cnn model needs PyTorch: install the torch extra (pip install "
+                                  "'crossentropy[torch]')"
                              ".") from None
         return CNNClassifier(epochs=epochs or 30, learning_rate=learning_rate or 1e-3, batch_size=batch_size or 64,
                              optimizer=optimizer, loss=loss, label_smoothing=label_smoothing,
@@ -56,10 +58,11 @@ def build_classifier(model: str, *, loss="cross_entropy", label_smoothing=0.0, c
 def train(data: Dataset, *, model: str = "mlp", test_size: float = 0.25, seed: int = 0, **options) -> TrainResult:
     """Fit ``model`` on a stratified ``1 - test_size`` share of ``data`` and evaluate it on the rest."""
     if model == "cnn" and not data.images:
-        raise ValueError(f"the cnn model needs image data (digits), but {data.name!r} is tabular; use --model mlp.")
+        raise InputValueError(f"the cnn model needs image data (digits), but {data.name!r} is tabular; use "
+                              f"--model mlp.")
     classes, counts = np.unique(data.y, return_counts=True)
     if len(classes) < 2:
-        raise ValueError(f"{data.name} has a single class ({classes[0]!r}); a classifier needs at least two.")
+        raise InputValueError(f"{data.name} has a single class ({classes[0]!r}); a classifier needs at least two.")
     stratify = data.y if counts.min() >= 2 else None
     X_train, X_test, y_train, y_test, _, rows_test = train_test_split(
         data.X, data.y, np.arange(len(data.y)), test_size=test_size, stratify=stratify, random_state=seed)

@@ -18,6 +18,7 @@ from __future__ import annotations
 import torch
 
 from .._validate import REDUCTIONS
+from ..rules.errors import InputTypeError, InputValueError
 from ._autograd import (
     CrossEntropyFunction,
     SigmoidFocalFunction,
@@ -30,23 +31,24 @@ from ._autograd import (
 # --------------------------------------------------------------------------------------------- validation
 def _check_tensor(x, name: str, *, floating: bool = True) -> torch.Tensor:
     if not isinstance(x, torch.Tensor):
-        raise TypeError(f"{name} must be a torch.Tensor, but got {type(x).__name__}. Wrap it with torch.as_tensor.")
+        raise InputTypeError(f"{name} must be a torch.Tensor, but got {type(x).__name__}. Wrap it with "
+                             f"torch.as_tensor.")
     if floating and not x.is_floating_point():
-        raise TypeError(f"{name} must be a floating-point tensor, but got dtype {x.dtype}. Convert it with "
+        raise InputTypeError(f"{name} must be a floating-point tensor, but got dtype {x.dtype}. Convert it with "
                         f"{name}.float().")
     return x
 
 
 def _check_options(reduction, label_smoothing=0.0, z_loss=0.0, softcap=None) -> None:
     if reduction not in REDUCTIONS:
-        raise ValueError(f"reduction must be one of 'none', 'sum' or 'mean', but got {reduction!r}.")
+        raise InputValueError(f"reduction must be one of 'none', 'sum' or 'mean', but got {reduction!r}.")
     if not isinstance(label_smoothing, (int, float)) or not 0.0 <= label_smoothing < 1.0:
-        raise ValueError(f"label_smoothing must be in [0, 1), but got {label_smoothing!r}. Use e.g. 0.1; 0 turns "
+        raise InputValueError(f"label_smoothing must be in [0, 1), but got {label_smoothing!r}. Use e.g. 0.1; 0 turns "
                          f"smoothing off.")
     if not isinstance(z_loss, (int, float)) or not z_loss >= 0:
-        raise ValueError(f"z_loss must be a non-negative float (e.g. 1e-4), but got {z_loss!r}.")
+        raise InputValueError(f"z_loss must be a non-negative float (e.g. 1e-4), but got {z_loss!r}.")
     if softcap is not None and (not isinstance(softcap, (int, float)) or not softcap > 0):
-        raise ValueError(f"softcap must be None or a positive float (e.g. 30.0), but got {softcap!r}.")
+        raise InputValueError(f"softcap must be None or a positive float (e.g. 30.0), but got {softcap!r}.")
 
 
 def _eager() -> bool:
@@ -61,18 +63,19 @@ def _checkable(t: torch.Tensor) -> bool:
 
 def _check_unit_interval(t: torch.Tensor, name: str, hint: str = "") -> None:
     if _checkable(t) and bool(((t < 0) | (t > 1)).any()):
-        raise ValueError(f"{name} must hold probabilities in [0, 1], but its values range from {float(t.min())} to "
+        raise InputValueError(f"{name} must hold probabilities in [0, 1], but its values range from "
+                              f"{float(t.min())} to "
                          f"{float(t.max())}.{hint}")
 
 
 def _check_nonnegative(t: torch.Tensor, name: str, expected: str = "be non-negative") -> None:
     if _checkable(t) and bool((t < 0).any()):
-        raise ValueError(f"{name} must {expected}, but its smallest value is {float(t.min())}.")
+        raise InputValueError(f"{name} must {expected}, but its smallest value is {float(t.min())}.")
 
 
 def _check_ignore_index(ignore_index) -> None:
     if isinstance(ignore_index, bool) or not isinstance(ignore_index, int):
-        raise TypeError(f"ignore_index must be an int, but got {type(ignore_index).__name__}.")
+        raise InputTypeError(f"ignore_index must be an int, but got {type(ignore_index).__name__}.")
 
 
 def _check_class_indices(t: torch.Tensor, n_classes: int, ignore_index: int, what: str) -> None:
@@ -81,7 +84,7 @@ def _check_class_indices(t: torch.Tensor, n_classes: int, ignore_index: int, wha
     if _checkable(t):
         bad = ((t < 0) | (t >= n_classes)) & (t != ignore_index)
         if bool(bad.any()):
-            raise ValueError(f"target has class index {int(t[bad][0])}, outside [0, {n_classes - 1}] for {what} "
+            raise InputValueError(f"target has class index {int(t[bad][0])}, outside [0, {n_classes - 1}] for {what} "
                              f"(and not ignore_index={ignore_index}).")
 
 
@@ -89,9 +92,9 @@ def _index_target_last_dim(target, input: torch.Tensor, ignore_index: int) -> to
     """Integer targets for an input whose class (vocabulary) dim is the last one; returns them flat, as long."""
     _check_tensor(target, "target", floating=False)
     if target.is_floating_point() or target.dtype == torch.bool:
-        raise TypeError(f"target must hold class indices (an integer tensor), but got dtype {target.dtype}.")
+        raise InputTypeError(f"target must hold class indices (an integer tensor), but got dtype {target.dtype}.")
     if tuple(target.shape) != tuple(input.shape[:-1]):
-        raise ValueError(f"target must have the input's shape without its last dim, {tuple(input.shape[:-1])}, "
+        raise InputValueError(f"target must have the input's shape without its last dim, {tuple(input.shape[:-1])}, "
                          f"but got {tuple(target.shape)}.")
     _check_ignore_index(ignore_index)
     return target.reshape(-1).long()
@@ -102,7 +105,7 @@ def _check_weight(weight, n_classes: int, name: str = "weight") -> torch.Tensor 
         return None
     _check_tensor(weight, name)
     if weight.shape != (n_classes,):
-        raise ValueError(f"{name} must have shape ({n_classes},), one weight per class, but got "
+        raise InputValueError(f"{name} must have shape ({n_classes},), one weight per class, but got "
                          f"{tuple(weight.shape)}.")
     _check_nonnegative(weight, name)
     return weight
@@ -113,7 +116,7 @@ def _class_rows(input, target, ignore_index: int, loss_name: str):
     _check_tensor(input, "input")
     _check_tensor(target, "target", floating=False)
     if input.dim() == 0:
-        raise ValueError(f"{loss_name}: input must have a class dim: (C,), (N, C) or (N, C, d1, ...), but got a "
+        raise InputValueError(f"{loss_name}: input must have a class dim: (C,), (N, C) or (N, C, d1, ...), but got a "
                          f"scalar.")
     unbatched = input.dim() == 1
     x = input.unsqueeze(0) if unbatched else input
@@ -123,15 +126,16 @@ def _class_rows(input, target, ignore_index: int, loss_name: str):
     rows = x.movedim(1, -1).reshape(-1, n_classes)
     if target.is_floating_point():
         if t.shape != x.shape:
-            raise ValueError(f"target holds probabilities, so it must have the input's shape {tuple(input.shape)}, "
+            raise InputValueError(f"target holds probabilities, so it must have the input's shape "
+                                  f"{tuple(input.shape)}, "
                              f"but got {tuple(target.shape)}. Pass class indices as an integer (long) tensor.")
         _check_unit_interval(t, "target")
         return rows, t.movedim(1, -1).reshape(-1, n_classes), batch, unbatched
     if target.dtype in (torch.bool, torch.complex64, torch.complex128):
-        raise TypeError(f"target must be class indices (an integer tensor) or probabilities (a float tensor), "
+        raise InputTypeError(f"target must be class indices (an integer tensor) or probabilities (a float tensor), "
                         f"but got dtype {target.dtype}.")
     if tuple(t.shape) != batch:
-        raise ValueError(f"target holds class indices, so it must have the input's shape without dim 1, {batch}, "
+        raise InputValueError(f"target holds class indices, so it must have the input's shape without dim 1, {batch}, "
                          f"but got {tuple(target.shape)}.")
     t = t.reshape(-1).long()
     _check_class_indices(t, n_classes, ignore_index, f"{n_classes} classes (the class dim is 1)")
@@ -189,7 +193,7 @@ def softmax_focal_loss(input, target, gamma: float = 2.0, alpha=None, ignore_ind
     _check_gamma(gamma)
     if alpha is not None and not isinstance(alpha, torch.Tensor):
         if not isinstance(alpha, (int, float)) or alpha < 0:
-            raise ValueError(f"alpha must be None, a non-negative float or a per-class tensor, but got {alpha!r}.")
+            raise InputValueError(f"alpha must be None, a non-negative float or a per-class tensor, but got {alpha!r}.")
         alpha = torch.full((rows.shape[1],), float(alpha), dtype=compute_dtype(rows.dtype), device=rows.device)
     alpha = _check_weight(alpha, rows.shape[1], "alpha")
     loss = SoftmaxFocalFunction.apply(rows, t, alpha, ignore_index, float(label_smoothing), reduction, float(gamma))
@@ -198,7 +202,8 @@ def softmax_focal_loss(input, target, gamma: float = 2.0, alpha=None, ignore_ind
 
 def _check_gamma(gamma) -> None:
     if isinstance(gamma, bool) or not isinstance(gamma, (int, float)) or not gamma >= 0:
-        raise ValueError(f"gamma must be a non-negative float (2.0 is the usual focal setting), but got {gamma!r}.")
+        raise InputValueError(f"gamma must be a non-negative float (2.0 is the usual focal setting), but "
+                              f"got {gamma!r}.")
 
 
 def _loss_dtype(x: torch.Tensor) -> torch.dtype:
@@ -213,7 +218,7 @@ def _check_pair(input, target, reduction: str, label_smoothing: float = 0.0) -> 
     _check_tensor(target, "target")
     _check_options(reduction, label_smoothing)
     if target.shape != input.shape:
-        raise ValueError(f"target must have the same shape as input, {tuple(input.shape)}, but got "
+        raise InputValueError(f"target must have the same shape as input, {tuple(input.shape)}, but got "
                          f"{tuple(target.shape)}.")
 
 
@@ -235,7 +240,7 @@ def _broadcast_weight(w, shape: torch.Size, name: str) -> torch.Tensor | None:
         if torch.broadcast_shapes(w.shape, shape) != shape:
             raise RuntimeError
     except RuntimeError:
-        raise ValueError(f"{name} must broadcast to the input's shape {tuple(shape)}, but got {tuple(w.shape)}.") \
+        raise InputValueError(f"{name} must broadcast to the input's shape {tuple(shape)}, but got {tuple(w.shape)}.") \
             from None
     _check_nonnegative(w, name)
     return w
@@ -292,7 +297,7 @@ def binary_cross_entropy(input, target, weight=None, reduction: str = "mean", *,
     weight = _broadcast_weight(weight, input.shape, "weight")
     if eps is not None:
         if not 0 < eps < 0.5:
-            raise ValueError(f"eps must be None (no clipping) or in (0, 0.5), but got {eps}.")
+            raise InputValueError(f"eps must be None (no clipping) or in (0, 0.5), but got {eps}.")
         x = x.clamp(eps, 1 - eps)
     one = torch.ones_like(x)
     log_p = torch.log(torch.where(t > 0, x, one))  # the double where keeps 0 * log 0 and its gradient at 0
@@ -320,7 +325,7 @@ def sigmoid_focal_loss(input, target, gamma: float = 2.0, alpha: float | None = 
         alpha_t = torch.ones((), dtype=x.dtype, device=x.device)
     else:
         if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not 0 <= alpha <= 1:
-            raise ValueError(f"alpha must be None or a float in [0, 1] (0.25 is usual), but got {alpha!r}.")
+            raise InputValueError(f"alpha must be None or a float in [0, 1] (0.25 is usual), but got {alpha!r}.")
         alpha_t = alpha * t + (1 - alpha) * (1 - t)
     loss = SigmoidFocalFunction.apply(input, t, alpha_t, float(gamma))
     return _reduce_elementwise(loss, weight, reduction, x.dtype)
@@ -359,7 +364,7 @@ def gaussian_nll_loss(input, target, var, full: bool = False, eps: float = 1e-6,
         if input.dim() and var.shape == input.shape[:-1]:
             var = var.unsqueeze(-1)
         elif not (input.dim() and var.shape == input.shape[:-1] + (1,)) and var.dim() != 0:
-            raise ValueError(f"var must have the input's shape {tuple(input.shape)}, that shape with the last "
+            raise InputValueError(f"var must have the input's shape {tuple(input.shape)}, that shape with the last "
                              f"dimension 1 or dropped, or be a scalar, but got {tuple(var.shape)}.")
     _check_nonnegative(var, "var")
     cdt = compute_dtype(input.dtype)

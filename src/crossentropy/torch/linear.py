@@ -13,6 +13,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from ..rules.errors import InputValueError
 from ._autograd import as_rows, coefficients, compute_dtype, forward_rows, reduction_scale
 from .functional import _check_class_indices, _check_options, _check_tensor, _index_target_last_dim
 
@@ -121,20 +122,20 @@ def linear_cross_entropy(input, weight, target, *, bias=None, ignore_index: int 
     _check_tensor(weight, "weight")
     _check_options(reduction, label_smoothing, z_loss, softcap)
     if input.dim() < 1 or weight.dim() != 2 or weight.shape[1] != input.shape[-1]:
-        raise ValueError(f"weight must have shape (V, D) with D = input.shape[-1] = "
+        raise InputValueError(f"weight must have shape (V, D) with D = input.shape[-1] = "
                          f"{input.shape[-1] if input.dim() else None}, but got {tuple(weight.shape)} for input "
                          f"{tuple(input.shape)}.")
     vocab = weight.shape[0]
     if bias is not None:
         _check_tensor(bias, "bias")
         if bias.shape != (vocab,):
-            raise ValueError(f"bias must have shape ({vocab},), but got {tuple(bias.shape)}.")
+            raise InputValueError(f"bias must have shape ({vocab},), but got {tuple(bias.shape)}.")
     t = _index_target_last_dim(target, input, ignore_index)
     _check_class_indices(t, vocab, ignore_index, f"a vocabulary of {vocab}")
     if chunk_size is None:
         chunk_size = default_chunk_size(vocab)
     elif isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1:
-        raise ValueError(f"chunk_size must be a positive int or None (automatic), but got {chunk_size!r}.")
+        raise InputValueError(f"chunk_size must be a positive int or None (automatic), but got {chunk_size!r}.")
     rows = input.reshape(-1, input.shape[-1])
     loss = LinearCrossEntropyFunction.apply(rows, weight, bias, t, ignore_index, float(label_smoothing), reduction,
                                             float(z_loss), softcap, chunk_size)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import torch
 import torch.distributed as dist
 
+from ..rules.errors import InputValueError
 from ._autograd import as_rows, compute_dtype, reduction_scale
 from .functional import _check_options, _check_tensor, _index_target_last_dim
 
@@ -114,7 +115,7 @@ def vocab_parallel_linear_cross_entropy(input, weight_shard, target, *, group=No
     _check(input, target, ignore_index, label_smoothing, reduction, z_loss, "vocab_parallel_linear_cross_entropy")
     _check_tensor(weight_shard, "weight_shard")
     if weight_shard.dim() != 2 or weight_shard.shape[1] != input.shape[-1]:
-        raise ValueError(f"weight_shard must have shape (V_rank, D) with D = {input.shape[-1]}, but got "
+        raise InputValueError(f"weight_shard must have shape (V_rank, D) with D = {input.shape[-1]}, but got "
                          f"{tuple(weight_shard.shape)}.")
     logits = torch.nn.functional.linear(_AllReduceGrad.apply(input, group), weight_shard, bias_shard)
     return vocab_parallel_cross_entropy(logits, target, group=group, ignore_index=ignore_index,
