@@ -5,7 +5,7 @@
 0.3677
 """
 
-from .core._kernels import get_num_threads, num_threads, set_num_threads
+from .core.threads import get_num_threads, num_threads, set_num_threads
 from .core.classification import (
     binary_cross_entropy,
     binary_cross_entropy_with_logits,

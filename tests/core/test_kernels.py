@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
 import crossentropy as ce
-from crossentropy.core import _kernels
+from crossentropy.core import threads as _kernels
 
 
 def _run(x, target, block_bytes, threads, **opts):

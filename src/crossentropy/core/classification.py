@@ -15,13 +15,23 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .._reduce import elementwise, grad_scale, reduce, total_weight
-from .._validate import (
-    check_axis,
+from ..rules.elementwise import bce_with_logits, bce_with_probs, sigmoid_focal
+from ..rules.errors import InputTypeError, InputValueError
+from ..rules.options import (
+    check_eps,
+    check_gamma,
+    check_ignore_index,
     check_label_smoothing,
-    check_nonnegative_scalar,
+    check_nonnegative,
     check_reduction,
+    check_total_weight,
     check_unit_interval,
+)
+from ..rules.reduction import reduction_scale
+from ..rules.targets import Coefficients, index_coefficients, probability_coefficients, smooth
+from ..rules.xp import NUMPY
+from ._inputs import (
+    check_axis,
     check_weights,
     class_targets,
     compute_dtype,
@@ -29,9 +39,9 @@ from .._validate import (
     same_shape,
     warn_if_not_normalized,
 )
-from ..rules.errors import InputTypeError, InputValueError
-from ._kernels import Coefficients, _shift_rows, _weighted_sum, plan, run_rows, softmax_xent_block
-from .stable import sigmoid, softplus
+from ._kernels import categorical_block, focal_block, softmax_xent_block
+from ._outputs import elementwise, reduced
+from .threads import plan, run_rows
 
 
 # --------------------------------------------------------------------------------------------- shared set-up
@@ -43,6 +53,7 @@ class _Rows:
     coef: Coefficients
     batch_shape: tuple
     reduction: str
+    total_weight: float | None
 
     @property
     def compute_dtype(self) -> np.dtype:
@@ -63,8 +74,8 @@ def _as_rows(a: np.ndarray, axis: int) -> np.ndarray:
 
 
 def _setup_rows(first, name: str, target, axis, class_weight, sample_weight, ignore_index, label_smoothing,
-                reduction) -> _Rows:
-    """Validate a softmax-family call once and express its targets and weights as per-row coefficients."""
+                reduction, total_weight=None, weight_name: str = "class_weight") -> _Rows:
+    """Validate a softmax-family call once and express its targets and weights as the rules' coefficients."""
     x = float_array(first, name)
     if x.ndim == 0:
         raise InputValueError(f"{name} must have a class axis, but got a scalar. Pass an array of shape (N, K).")
@@ -74,27 +85,21 @@ def _setup_rows(first, name: str, target, axis, class_weight, sample_weight, ign
         raise InputValueError(f"{name} has 0 classes along axis {ax}; at least one class is needed.")
     reduction = check_reduction(reduction)
     e = check_label_smoothing(label_smoothing)
+    ignore_index = check_ignore_index(ignore_index)
+    total_weight = check_total_weight(NUMPY, total_weight, reduction)
     kind, t = class_targets(target, x.shape, ax, ignore_index)
     batch = x.shape[:ax] + x.shape[ax + 1:]
-    w = check_weights(class_weight, "class_weight", (k,))
+    w = check_weights(class_weight, weight_name, (k,))
     s = check_weights(sample_weight, "sample_weight", batch, broadcast=True)
-    s = np.ones(int(np.prod(batch)), np.float64) if s is None else np.broadcast_to(s, batch).reshape(-1)
-    w_total = float(k) if w is None else float(w.sum())
+    s = None if s is None else np.ascontiguousarray(np.broadcast_to(s, batch)).reshape(-1)
+    options = {"w": w, "s": s, "smoothing": e, "dtype": np.float64,
+               "normalize": reduction == "mean" and total_weight is None}
     if kind == "index":
-        y = t.reshape(-1)
-        keep = y != ignore_index
-        y_safe = np.where(keep, y, 0)
-        s = s * keep
-        a_y = s * (1 - e) * (w[y_safe] if w is not None else 1.0)
-        u = s * (e / k) if e else None
-        o = a_y + (u * w_total if u is not None else 0.0)
-        coef = Coefficients(o=o, w=w, y=y_safe, a_y=a_y, u=u)
+        coef = index_coefficients(NUMPY, t.reshape(-1), k, ignore_index=ignore_index, **options)
     else:
-        probs = _as_rows(t, ax)
-        mass = probs @ w if w is not None else probs.sum(axis=1, dtype=np.float64)
-        o = s * ((1 - e) * mass.astype(np.float64) + e * w_total / k)
-        coef = Coefficients(o=o, w=w, probs=probs, s=s, smoothing=e)
-    return _Rows(x=x, axis=ax, rows=_as_rows(x, ax), coef=coef, batch_shape=batch, reduction=reduction)
+        coef = probability_coefficients(NUMPY, _as_rows(t, ax), k, **options)
+    return _Rows(x=x, axis=ax, rows=_as_rows(x, ax), coef=coef, batch_shape=batch, reduction=reduction,
+                 total_weight=total_weight)
 
 
 class _Gradient:
@@ -105,7 +110,7 @@ class _Gradient:
         self.out = out
         if out is not None and not return_grad:
             raise InputValueError("out= receives the gradient, so it needs return_grad=True. Pass return_grad=True, "
-                             "or drop out=.")
+                                  "or drop out=.")
         if not return_grad:
             return
         x = rows.x
@@ -113,10 +118,16 @@ class _Gradient:
             if not isinstance(out, np.ndarray):
                 raise InputTypeError(f"out must be a NumPy array, but got {type(out).__name__}.")
             if out.shape != x.shape or out.dtype != x.dtype:
-                raise InputValueError(f"out must have the input's shape {x.shape} and dtype {x.dtype}, but got shape "
-                                 f"{out.shape} and dtype {out.dtype}. Allocate it with np.empty_like(input).")
+                raise InputValueError(f"out must have the input's shape {x.shape} and dtype {x.dtype}, but got "
+                                      f"shape {out.shape} and dtype {out.dtype}. Allocate it with "
+                                      f"np.empty_like(input).")
             if not out.flags.writeable:
                 raise InputValueError("out is read-only; pass a writeable array.")
+            if np.shares_memory(out, x) and not (out.__array_interface__["data"] == x.__array_interface__["data"]
+                                                 and out.strides == x.strides):
+                raise InputValueError("out overlaps the input without being the input itself, so writing the "
+                                      "gradient would corrupt logits not yet read. Pass out=logits (in place) or a "
+                                      "separate array.")
             moved = _class_axis_last(out, rows.axis)
             self.moved = moved
             self.rows_view = moved.reshape(rows.rows.shape) if moved.flags.c_contiguous else None
@@ -135,34 +146,37 @@ class _Gradient:
 def _run_softmax_family(r: _Rows, out, return_grad: bool, block) -> tuple:
     """Run ``block(r0, r1, scale, grad_rows, buffer) -> per-row loss`` over row blocks and reduce."""
     grad = _Gradient(r, out, return_grad)
-    o_total = total_weight(r.coef.o)
-    scale = grad_scale(o_total, r.reduction)
+    scale = float(reduction_scale(NUMPY, r.reduction, NUMPY.total(r.coef.o), r.total_weight))
     n, k = r.rows.shape
     cdt = r.compute_dtype
     block_rows, threads = plan(n, k, cdt.itemsize)
     g = grad.array if return_grad else None
     losses = run_rows(n, block_rows, threads, lambda r0, r1, buf: block(r0, r1, scale, g, buf),
                       lambda: np.empty((min(block_rows, n), k), cdt))
-    loss = reduce(losses.reshape(r.batch_shape), o_total, r.reduction, cdt)
+    loss = reduced(losses.reshape(r.batch_shape), r.reduction, scale, cdt)
     return (loss, grad.result()) if return_grad else loss
 
 
 # --------------------------------------------------------------------------------------------- softmax family
 def softmax_cross_entropy(logits, target, *, axis: int = -1, class_weight=None, sample_weight=None,
                           ignore_index: int = -100, label_smoothing: float = 0.0, reduction: str = "mean",
-                          return_grad: bool = False, out=None):
+                          total_weight=None, return_grad: bool = False, out=None):
     """Cross-entropy of softmax(logits) against class indices or probabilities.
 
     With ``t'_i = (1 - e) t_i + e / K`` (``t_i`` one-hot for index targets), class weights ``w`` and sample weights
     ``s``::
 
         l_i = s_i * sum_c w_c t'_ic * (logsumexp(z_i) - z_ic)        o_i = s_i * sum_c w_c t'_ic
-        "mean" = sum_i l_i / sum_i o_i  (0 if sum_i o_i == 0),  "sum" = sum_i l_i,  "none" = l_i
+        "mean" = sum_i l_i / W  (0 if W == 0),  "sum" = sum_i l_i,  "none" = l_i
         d l_i / d z_i = o_i * softmax(z_i) - s_i * w * t'_i
+
+    ``W`` is ``sum_i o_i``, or ``total_weight`` when given: the weight of the whole batch across micro-batches
+    (``crossentropy.total_weight``), so that summing micro-batch gradients gives the global mean's gradient.
 
     ``target`` holds integer class indices (the shape of ``logits`` without ``axis``; ``ignore_index`` entries
     give 0 loss and 0 weight) or probabilities (the shape of ``logits``). ``out=`` receives the gradient in place
-    and may be ``logits`` itself. Large 2-D inputs run on the blocked multi-threaded kernel (``_kernels.py``).
+    and may be ``logits`` itself. The rows run on the compiled kernel where it is built, else on the blocked
+    multi-threaded NumPy kernel (docs/design.md).
 
     >>> x = np.array([[2.3, 2.1, 4.5], [4.2, 3.2, 5.1]])
     >>> round(float(softmax_cross_entropy(x, np.array([1, 2]), class_weight=[25, 25, 100])), 6)
@@ -172,7 +186,7 @@ def softmax_cross_entropy(logits, target, *, axis: int = -1, class_weight=None, 
     (0.6931471805599453, [[-0.5, 0.5]])
     """
     r = _setup_rows(logits, "logits", target, axis, class_weight, sample_weight, ignore_index, label_smoothing,
-                    reduction)
+                    reduction, total_weight)
     return _run_softmax_family(
         r, out, return_grad,
         lambda r0, r1, scale, g, buf: softmax_xent_block(r.rows, r0, r1, r.coef, scale, g, buf))
@@ -180,7 +194,7 @@ def softmax_cross_entropy(logits, target, *, axis: int = -1, class_weight=None, 
 
 def categorical_cross_entropy(probs, target, *, axis: int = -1, class_weight=None, sample_weight=None,
                               ignore_index: int = -100, label_smoothing: float = 0.0, reduction: str = "mean",
-                              eps: float | None = None, return_grad: bool = False, out=None):
+                              eps: float | None = None, total_weight=None, return_grad: bool = False, out=None):
     """Cross-entropy of predicted probabilities ``P`` against class indices or probabilities.
 
     The same semantics as ``softmax_cross_entropy`` with ``-log P_ic`` in place of ``logsumexp(z_i) - z_ic``::
@@ -195,36 +209,19 @@ def categorical_cross_entropy(probs, target, *, axis: int = -1, class_weight=Non
     0.254892
     """
     r = _setup_rows(probs, "probs", target, axis, class_weight, sample_weight, ignore_index, label_smoothing,
-                    reduction)
-    check_unit_interval(r.x, "probs", "Pass probabilities, or use softmax_cross_entropy for logits.")
+                    reduction, total_weight)
+    check_unit_interval(NUMPY, r.x, "probs", "Pass probabilities, or use softmax_cross_entropy for logits.")
     warn_if_not_normalized(r.x, "probs", r.axis)
-    if eps is not None and not 0 < check_nonnegative_scalar(eps, "eps") < 0.5:
-        raise InputValueError(f"eps must be None (no clipping) or in (0, 0.5), but got {eps}.")
-    k = r.rows.shape[1]
+    eps = check_eps(eps)
+    return _run_softmax_family(
+        r, out, return_grad,
+        lambda r0, r1, scale, g, buf: categorical_block(r.rows, r0, r1, r.coef, scale, g, buf, eps=eps))
 
-    def block(r0, r1, scale, g, buf):
-        p = buf[: r1 - r0]
-        np.copyto(p, r.rows[r0:r1], casting="unsafe")
-        if eps is not None:
-            inside = (p >= eps) & (p <= 1 - eps)
-            np.clip(p, eps, 1 - eps, out=p)
-        a = r.coef.dense(r0, r1, k, buf.dtype)
-        with np.errstate(divide="ignore"):
-            loss = _weighted_sum(a, -np.log(p)).sum(axis=1)
-        if g is not None:
-            with np.errstate(divide="ignore"):
-                grad = _weighted_sum(a, -scale / p)
-            if eps is not None:
-                grad *= inside
-            np.copyto(g[r0:r1], grad, casting="unsafe")
-        return loss
-
-    return _run_softmax_family(r, out, return_grad, block)
 
 
 def softmax_focal_loss(logits, target, *, gamma: float = 2.0, alpha=None, axis: int = -1, sample_weight=None,
                        ignore_index: int = -100, label_smoothing: float = 0.0, reduction: str = "mean",
-                       return_grad: bool = False, out=None):
+                       total_weight=None, return_grad: bool = False, out=None):
     """Focal loss (Lin et al., 2017) on softmax probabilities, in log space.
 
     ``alpha`` (None, a float, or one weight per class) plays the role of ``class_weight`` in
@@ -240,34 +237,16 @@ def softmax_focal_loss(logits, target, *, gamma: float = 2.0, alpha=None, axis: 
     >>> round(float(softmax_focal_loss(z, y, gamma=0.0)), 6) == round(float(softmax_cross_entropy(z, y)), 6)
     True
     """
-    gamma = check_nonnegative_scalar(gamma, "gamma")
+    gamma = check_gamma(gamma)
     x = float_array(logits, "logits")
     if alpha is not None and np.ndim(alpha) == 0 and x.ndim:
-        alpha = np.full(x.shape[check_axis(axis, x.ndim)], check_nonnegative_scalar(alpha, "alpha"))
-    r = _setup_rows(x, "logits", target, axis, alpha, sample_weight, ignore_index, label_smoothing, reduction)
-    k = r.rows.shape[1]
+        alpha = np.full(x.shape[check_axis(axis, x.ndim)], check_nonnegative(alpha, "alpha"))
+    r = _setup_rows(x, "logits", target, axis, alpha, sample_weight, ignore_index, label_smoothing, reduction,
+                    total_weight, weight_name="alpha")
+    return _run_softmax_family(
+        r, out, return_grad,
+        lambda r0, r1, scale, g, buf: focal_block(r.rows, r0, r1, r.coef, scale, g, buf, gamma=gamma))
 
-    def block(r0, r1, scale, g, buf):
-        z = buf[: r1 - r0]
-        np.copyto(z, r.rows[r0:r1], casting="unsafe")
-        _shift_rows(z, z)
-        logp = z - np.log(np.exp(z).sum(axis=1, keepdims=True))
-        p = np.exp(logp)
-        q = -np.expm1(logp)
-        qg = q**gamma
-        a = r.coef.dense(r0, r1, k, buf.dtype)
-        loss = _weighted_sum(a, qg * -logp).sum(axis=1)
-        if g is not None:
-            with np.errstate(divide="ignore", invalid="ignore"):
-                ratio = np.where(q > 0, logp / q, -1.0)
-                p_ratio = np.where(p == 0, 0.0, p * ratio)
-            ag = _weighted_sum(a, qg * (gamma * p_ratio - 1.0))
-            grad = ag - p * ag.sum(axis=1, keepdims=True)
-            grad *= scale
-            np.copyto(g[r0:r1], grad, casting="unsafe")
-        return loss
-
-    return _run_softmax_family(r, out, return_grad, block)
 
 
 # --------------------------------------------------------------------------------------------- element-wise family
@@ -277,18 +256,16 @@ def _setup_elementwise(first, name: str, target, sample_weight, label_smoothing,
     e = check_label_smoothing(label_smoothing)
     t = float_array(target, "target")
     same_shape(x, t, name, "target")
-    check_unit_interval(t, "target", "Binary targets are 0/1 labels or probabilities.")
+    check_unit_interval(NUMPY, t, "target", "Binary targets are 0/1 labels or probabilities.")
     cdt = compute_dtype(x.dtype)
-    t = t.astype(cdt, copy=False)
-    if e:
-        t = (1 - e) * t + e / 2
+    t = smooth(t.astype(cdt, copy=False), e, 2)
     o = check_weights(sample_weight, "sample_weight", x.shape, broadcast=True)
     return x, t, o, reduction, cdt
 
 
-def _elementwise_weight(w, name: str, shape: tuple, cdt) -> np.ndarray | float:
+def _elementwise_weight(w, name: str, shape: tuple, cdt) -> np.ndarray | None:
     a = check_weights(w, name, shape, broadcast=True)
-    return 1.0 if a is None else a.astype(cdt)
+    return None if a is None else a.astype(cdt)
 
 
 def binary_cross_entropy_with_logits(logits, target, *, pos_weight=None, sample_weight=None,
@@ -300,7 +277,7 @@ def binary_cross_entropy_with_logits(logits, target, *, pos_weight=None, sample_
         d l / d x = (1 - t') * sigmoid(x) - pos_weight * t' * sigmoid(-x)
 
     ``sample_weight`` broadcasts to the element shape; "mean" is ``sum(s * l) / sum(s)`` (the plain mean when
-    there are no weights). ``pos_weight`` is part of ``l``, as in PyTorch.
+    there are no weights, 0 for an empty input). ``pos_weight`` is part of ``l``, as in PyTorch.
 
     >>> round(float(binary_cross_entropy_with_logits([0.0, 2.0], [1.0, 0.0])), 6)
     1.410038
@@ -308,10 +285,7 @@ def binary_cross_entropy_with_logits(logits, target, *, pos_weight=None, sample_
     x, t, o, reduction, cdt = _setup_elementwise(logits, "logits", target, sample_weight, label_smoothing,
                                                  reduction)
     pw = _elementwise_weight(pos_weight, "pos_weight", x.shape, cdt)
-    xc = x.astype(cdt, copy=False)
-    pos, neg = pw * t, 1 - t
-    loss = _weighted_sum(pos, softplus(-xc)) + _weighted_sum(neg, softplus(xc))
-    grad = neg * sigmoid(xc) - pos * sigmoid(-xc) if return_grad else None
+    loss, grad = bce_with_logits(NUMPY, x.astype(cdt, copy=False), t, pw, grad=return_grad)
     return elementwise(loss, grad, o, reduction, x.dtype)
 
 
@@ -330,18 +304,14 @@ def binary_cross_entropy(probs, target, *, pos_weight=None, sample_weight=None, 
     """
     x, t, o, reduction, cdt = _setup_elementwise(probs, "probs", target, sample_weight, label_smoothing,
                                                  reduction)
-    check_unit_interval(x, "probs", "Pass probabilities, or use binary_cross_entropy_with_logits for logits.")
-    if eps is not None and not 0 < check_nonnegative_scalar(eps, "eps") < 0.5:
-        raise InputValueError(f"eps must be None (no clipping) or in (0, 0.5), but got {eps}.")
+    check_unit_interval(NUMPY, x, "probs", "Pass probabilities, or use binary_cross_entropy_with_logits for logits.")
+    eps = check_eps(eps)
     pw = _elementwise_weight(pos_weight, "pos_weight", x.shape, cdt)
     p = x.astype(cdt, copy=True)
     if eps is not None:
         inside = (p >= eps) & (p <= 1 - eps)
         np.clip(p, eps, 1 - eps, out=p)
-    pos, neg = pw * t, 1 - t
-    with np.errstate(divide="ignore"):
-        loss = _weighted_sum(pos, -np.log(p)) + _weighted_sum(neg, -np.log1p(-p))
-        grad = _weighted_sum(pos, -1 / p) + _weighted_sum(neg, 1 / (1 - p)) if return_grad else None
+    loss, grad = bce_with_probs(NUMPY, p, t, pw, grad=return_grad)
     if grad is not None and eps is not None:
         grad *= inside
     return elementwise(loss, grad, o, reduction, x.dtype)
@@ -356,32 +326,21 @@ def sigmoid_focal_loss(logits, target, *, gamma: float = 2.0, alpha=None, sample
         d l / d x = alpha_t * ((p - t') m**gamma + gamma ce (1 - 2 t') p (1 - p) m**(gamma - 1))
 
     ``1 - p`` is computed as ``sigmoid(-x)`` and ``p (1 - p) m**(gamma - 1)`` is 0 where ``m = 0``, so the gradient
-    is finite at saturation for every ``gamma >= 0``. ``alpha`` is None, a float or an array in [0, 1]
-    broadcasting to the element shape. Weights and "mean" as in ``binary_cross_entropy_with_logits``.
+    is finite at saturation for every ``gamma >= 0``; ``alpha_t = 0`` drops an element even where ``ce`` is
+    infinite. ``alpha`` is None, a float or an array in [0, 1] broadcasting to the element shape (one alpha per
+    class for ``(N, C)`` multi-label logits). Weights and "mean" as in ``binary_cross_entropy_with_logits``.
 
     >>> round(float(sigmoid_focal_loss([0.0], [1.0], gamma=2.0, alpha=0.25)), 6)  # 0.25 * log(2) * 0.5**2
     0.043322
     """
-    gamma = check_nonnegative_scalar(gamma, "gamma")
+    gamma = check_gamma(gamma)
     x, t, o, reduction, cdt = _setup_elementwise(logits, "logits", target, sample_weight, label_smoothing,
                                                  reduction)
-    if alpha is None:
-        alpha_t = 1.0
-    else:
+    a = None
+    if alpha is not None:
         a = _elementwise_weight(alpha, "alpha", x.shape, cdt)
-        check_unit_interval(np.asarray(a), "alpha", "alpha weighs positives against negatives.")
-        alpha_t = a * t + (1 - a) * (1 - t)
-    xc = x.astype(cdt, copy=False)
-    p, q = sigmoid(xc), sigmoid(-xc)
-    ce = _weighted_sum(t, softplus(-xc)) + _weighted_sum(1 - t, softplus(xc))
-    m = p * (1 - t) + q * t
-    mg = m**gamma
-    loss = alpha_t * ce * mg
-    grad = None
-    if return_grad:
-        with np.errstate(divide="ignore", invalid="ignore"):
-            bend = np.where(m > 0, p * q * m ** (gamma - 1), 0.0)
-        grad = alpha_t * (((1 - t) * p - t * q) * mg + _weighted_sum(gamma * (1 - 2 * t) * bend, ce))
+        check_unit_interval(NUMPY, a, "alpha", "alpha weighs positives against negatives.")
+    loss, grad = sigmoid_focal(NUMPY, x.astype(cdt, copy=False), t, a, gamma=gamma, grad=return_grad)
     return elementwise(loss, grad, o, reduction, x.dtype)
 
 

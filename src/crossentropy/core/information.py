@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._validate import check_axis, check_distribution, check_nonnegative_scalar
 from ..rules.errors import InputValueError
+from ..rules.options import check_positive
+from ._inputs import check_axis, check_distribution
 from .stable import _prepared, xlogy
 
 
@@ -35,7 +36,7 @@ def _pair(p, q, axis: int, normalize: bool) -> tuple[np.ndarray, np.ndarray, int
 def _in_base(value: np.ndarray, base) -> np.ndarray:
     if base is None:
         return value
-    b = check_nonnegative_scalar(base, "base", positive=True)
+    b = check_positive(base, "base", example="2")
     if b == 1:
         raise InputValueError("base must be a positive number other than 1 (2 gives bits), but got 1.")
     return value / np.log(b)

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._reduce import elementwise
-from .._validate import check_nonnegative_scalar, check_reduction, compute_dtype, float_array, same_shape
 from ..rules.errors import InputValueError
+from ..rules.options import check_nonnegative, check_reduction
+from ._inputs import compute_dtype, float_array, same_shape
+from ._outputs import elementwise
 
 
 def poisson_nll(input, target, *, log_input: bool = True, full: bool = False, eps: float = 1e-8,
@@ -28,7 +29,7 @@ def poisson_nll(input, target, *, log_input: bool = True, full: bool = False, ep
     t = float_array(target, "target")
     same_shape(x, t, "input", "target")
     reduction = check_reduction(reduction)
-    eps = check_nonnegative_scalar(eps, "eps")
+    eps = check_nonnegative(eps, "eps")
     if (t < 0).any():
         raise InputValueError(f"target must hold non-negative counts, but its smallest value is {t.min()}.")
     cdt = compute_dtype(x.dtype)
@@ -81,7 +82,7 @@ def gaussian_nll(input, target, var, *, full: bool = False, eps: float = 1e-6, r
     t = float_array(target, "target")
     same_shape(x, t, "input", "target")
     reduction = check_reduction(reduction)
-    eps = check_nonnegative_scalar(eps, "eps")
+    eps = check_nonnegative(eps, "eps")
     cdt = compute_dtype(x.dtype)
     v = np.maximum(_variance_like(var, x).astype(cdt, copy=False), eps)
     diff = x.astype(cdt, copy=False) - t.astype(cdt, copy=False)

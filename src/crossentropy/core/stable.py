@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._validate import check_axis, compute_dtype, float_array
+from ..rules.limits import shift_by_max
+from ..rules.xp import NUMPY
+from ._inputs import check_axis, compute_dtype, float_array
 
 
 def _prepared(x, name: str = "x") -> np.ndarray:
@@ -21,16 +23,9 @@ def _prepared(x, name: str = "x") -> np.ndarray:
 
 
 def _shifted(x: np.ndarray, axis: int) -> tuple[np.ndarray, np.ndarray]:
-    """``(x - m, m)`` with ``m`` the max along ``axis`` (kept), and rows whose max is infinite replaced by the limit
-    pattern ``0`` where ``x == m`` and ``-inf`` elsewhere."""
-    m = np.max(x, axis=axis, keepdims=True)
-    with np.errstate(invalid="ignore"):
-        z = x - m
-    inf_rows = np.isinf(m)
-    if inf_rows.any():
-        limit = np.where(x == m, 0.0, -np.inf).astype(x.dtype)
-        z = np.where(inf_rows, limit, z)
-    return z, m
+    """``(x - m, m)`` with ``m`` the max along ``axis`` (kept), under the rules' infinite-logit limit rule."""
+    z, m = shift_by_max(NUMPY, np.moveaxis(x, axis, -1))
+    return np.moveaxis(z, -1, axis), np.moveaxis(m, -1, axis)
 
 
 def logsumexp(x, axis: int = -1, *, keepdims: bool = False) -> np.ndarray:
@@ -82,9 +77,7 @@ def sigmoid(x) -> np.ndarray:
     >>> sigmoid([-np.inf, 0.0, 800.0])
     array([0. , 0.5, 1. ])
     """
-    a = _prepared(x)
-    e = np.exp(-np.abs(a))
-    return np.where(a >= 0, 1.0 / (1.0 + e), e / (1.0 + e)).astype(a.dtype, copy=False)
+    return NUMPY.sigmoid(_prepared(x))
 
 
 def softplus(x) -> np.ndarray:
@@ -93,8 +86,7 @@ def softplus(x) -> np.ndarray:
     >>> [round(float(v), 6) for v in softplus([-1000.0, 0.0, 1000.0])]
     [0.0, 0.693147, 1000.0]
     """
-    a = _prepared(x)
-    return np.maximum(a, 0) + np.log1p(np.exp(-np.abs(a)))
+    return NUMPY.softplus(_prepared(x))
 
 
 def log_sigmoid(x) -> np.ndarray:

@@ -6,8 +6,9 @@ import warnings
 
 import numpy as np
 
-from .._validate import check_label_smoothing, check_nonnegative_scalar
 from ..rules.errors import InputTypeError, InputValueError
+from ..rules.options import check_label_smoothing, check_nonnegative
+from ..rules.targets import smooth
 
 METHODS = ("balanced", "effective_number")
 
@@ -56,7 +57,7 @@ def class_weights(labels, *, n_classes: int | None = None, method: str = "balanc
     if method == "balanced":
         w[present] = y.size / (present.sum() * counts[present])
     else:
-        beta = check_nonnegative_scalar(beta, "beta")
+        beta = check_nonnegative(beta, "beta")
         if not 0 <= beta < 1:
             raise InputValueError(f"beta must be in [0, 1), but got {beta}. Typical values are 0.9 to 0.9999.")
         w[present] = (1 - beta) / -np.expm1(counts[present] * np.log(beta)) if beta > 0 else 1.0
@@ -87,4 +88,4 @@ def smooth_labels(target, label_smoothing: float, *, axis: int = -1) -> np.ndarr
     """
     e = check_label_smoothing(label_smoothing)
     t = np.asarray(target, dtype=np.float64)
-    return (1 - e) * t + e / t.shape[axis]
+    return smooth(t, e, t.shape[axis])

@@ -1,7 +1,7 @@
-"""Every argument check and error message of the NumPy API.
+"""NumPy inputs: array-likes coerced to ndarrays, shapes and distributions checked.
 
-Public functions validate once, at their entry, through these helpers. Each error names the argument, says what
-was expected and what came, and how to fix it. Nothing here uses ``assert``.
+The option checks and their messages, shared with torch, live in the rules layer (``crossentropy.rules.options``);
+this module only turns NumPy array-likes into arrays. Public functions validate once, at their entry.
 """
 
 from __future__ import annotations
@@ -11,9 +11,9 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from .rules.errors import InputTypeError, InputValueError
-
-REDUCTIONS = ("none", "sum", "mean")
+from ..rules.errors import InputTypeError, InputValueError
+from ..rules.options import check_class_indices, check_finite_nonnegative, check_ignore_index, check_unit_interval
+from ..rules.xp import NUMPY
 
 
 def _describe(x: np.ndarray) -> str:
@@ -51,31 +51,6 @@ def check_axis(axis, ndim: int, name: str = "axis") -> int:
     return int(axis) % ndim
 
 
-def check_reduction(reduction) -> str:
-    if reduction not in REDUCTIONS:
-        raise InputValueError(f"reduction must be one of 'none', 'sum' or 'mean', but got {reduction!r}.")
-    return reduction
-
-
-def check_label_smoothing(value) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.floating, np.integer)):
-        raise InputTypeError(f"label_smoothing must be a float in [0, 1), but got {type(value).__name__}.")
-    if not 0.0 <= float(value) < 1.0:
-        raise InputValueError(f"label_smoothing must be in [0, 1), but got {value}. "
-                         f"Use e.g. label_smoothing=0.1; 0 turns smoothing off.")
-    return float(value)
-
-
-def check_nonnegative_scalar(value, name: str, *, positive: bool = False) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.floating, np.integer)):
-        raise InputTypeError(f"{name} must be a real number, but got {type(value).__name__}.")
-    v = float(value)
-    if not np.isfinite(v) or v < 0 or (positive and v == 0):
-        kind = "a positive" if positive else "a non-negative"
-        raise InputValueError(f"{name} must be {kind} finite number, but got {value}.")
-    return v
-
-
 def check_weights(w, name: str, shape: tuple, *, broadcast: bool = False) -> np.ndarray | None:
     """A non-negative, finite weight array of ``shape`` (or broadcastable to it), as float64; None stays None."""
     if w is None:
@@ -92,22 +67,8 @@ def check_weights(w, name: str, shape: tuple, *, broadcast: bool = False) -> np.
                              f"give a shape that broadcasts to {shape}.")
     elif a.shape != tuple(shape):
         raise InputValueError(f"{name} must have shape {tuple(shape)}, but got shape {a.shape}.")
-    if np.isnan(a).any() or np.isinf(a).any():
-        raise InputValueError(f"{name} must be finite, but it contains NaN or inf.")
-    if (a < 0).any():
-        raise InputValueError(f"{name} must be non-negative, but its smallest value is {a.min()}. "
-                         f"Weights scale losses; use 0 to drop an entry.")
+    check_finite_nonnegative(NUMPY, a, name)
     return a
-
-
-def check_unit_interval(x: np.ndarray, name: str, hint: str = "") -> None:
-    """Raise unless every non-NaN value of ``x`` lies in [0, 1]."""
-    if x.size == 0 or np.isnan(x).all():
-        return
-    lo, hi = np.nanmin(x), np.nanmax(x)
-    if lo < 0 or hi > 1:
-        raise InputValueError(f"{name} must hold probabilities in [0, 1], but its values range from {lo} to {hi}."
-                         + (f" {hint}" if hint else ""))
 
 
 def sum_tolerance(dtype: np.dtype) -> float:
@@ -155,8 +116,7 @@ def class_targets(target, logits_shape: Sequence[int], axis: int, ignore_index: 
 
     Returns ``("index", int64 array of the batch shape)`` or ``("prob", float array of logits_shape)``.
     """
-    if isinstance(ignore_index, bool) or not isinstance(ignore_index, (int, np.integer)):
-        raise InputTypeError(f"ignore_index must be an int, but got {type(ignore_index).__name__}.")
+    ignore_index = check_ignore_index(ignore_index)
     t = np.asarray(target)
     logits_shape = tuple(logits_shape)
     batch_shape = logits_shape[:axis] + logits_shape[axis + 1:]
@@ -166,12 +126,7 @@ def class_targets(target, logits_shape: Sequence[int], axis: int, ignore_index: 
             raise InputValueError(f"{name} holds class indices, so it must have the input's shape without the class "
                              f"axis, {batch_shape}, but got shape {t.shape}.")
         t = t.astype(np.int64, copy=False)
-        bad = ((t < 0) | (t >= n_classes)) & (t != ignore_index)
-        if bad.any():
-            pos = tuple(int(i) for i in np.argwhere(bad)[0])
-            raise InputValueError(f"{name} has class index {t[pos]} at position {pos}, outside [0, {n_classes - 1}] "
-                             f"for {n_classes} classes (and not ignore_index={ignore_index}). Check the labels, "
-                             f"or the class axis.")
+        check_class_indices(NUMPY, t, n_classes, ignore_index)
         return "index", t
     if t.dtype.kind == "f":
         if t.shape != logits_shape:
@@ -179,6 +134,6 @@ def class_targets(target, logits_shape: Sequence[int], axis: int, ignore_index: 
                     if t.shape == batch_shape else "")
             raise InputValueError(f"{name} holds floats, so it must be probabilities of the input's shape "
                              f"{logits_shape}, but got shape {t.shape}.{hint}")
-        check_unit_interval(t, name, "Soft targets are probabilities; pass class indices as integers.")
+        check_unit_interval(NUMPY, t, name, "Soft targets are probabilities; pass class indices as integers.")
         return "prob", t
     raise InputTypeError(f"{name} must be integer class indices or float probabilities, but got dtype {t.dtype}.")

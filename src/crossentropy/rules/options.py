@@ -1,0 +1,161 @@
+"""Every option check and its message, the same for every backend.
+
+Scalar options (``reduction``, ``label_smoothing``, ``z_loss``, ``softcap``, ``gamma``, ``eps``, ``ignore_index``,
+``total_weight``, ``chunk_size``, ``temperature``, ``beta``) are plain Python values and are checked here in full.
+Array values (weights, class indices, probabilities) are checked through the array namespace ``xp``; where their
+values cannot be read on the host (``xp.checkable`` is False: CUDA, ``torch.compile``) the value checks are skipped
+so that nothing synchronises. Each message names the argument, says what was expected and what came, and how to
+fix it.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+
+from .errors import InputTypeError, InputValueError
+
+REDUCTIONS = ("none", "sum", "mean")
+
+
+def _real(value, name: str, expected: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise InputTypeError(f"{name} must be {expected}, but got {type(value).__name__}.")
+    return float(value)
+
+
+def _integer(value, name: str, expected: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise InputTypeError(f"{name} must be {expected}, but got {type(value).__name__} {value!r}.")
+    return int(value)
+
+
+def check_reduction(reduction, allowed: tuple = REDUCTIONS) -> str:
+    if not isinstance(reduction, str) or reduction not in allowed:
+        names = ", ".join(repr(r) for r in allowed[:-1]) + f" or {allowed[-1]!r}"
+        raise InputValueError(f"reduction must be one of {names}, but got {reduction!r}.")
+    return reduction
+
+
+def check_label_smoothing(value) -> float:
+    v = _real(value, "label_smoothing", "a float in [0, 1)")
+    if not 0.0 <= v < 1.0:
+        raise InputValueError(f"label_smoothing must be in [0, 1), but got {value}. Use e.g. label_smoothing=0.1; "
+                              f"0 turns smoothing off.")
+    return v
+
+
+def check_nonnegative(value, name: str, *, example: str = "") -> float:
+    """A finite real ``>= 0`` (``z_loss``, ``gamma``, a scalar ``alpha``...)."""
+    v = _real(value, name, "a non-negative finite number")
+    if not math.isfinite(v) or v < 0:
+        hint = f" Use e.g. {name}={example}." if example else ""
+        raise InputValueError(f"{name} must be a non-negative finite number, but got {value}.{hint}")
+    return v
+
+
+def check_positive(value, name: str, *, example: str = "") -> float:
+    """A finite real ``> 0`` (``softcap``, ``temperature``...)."""
+    v = _real(value, name, "a positive finite number")
+    if not math.isfinite(v) or v <= 0:
+        hint = f" Use e.g. {name}={example}." if example else ""
+        raise InputValueError(f"{name} must be a positive finite number, but got {value}.{hint}")
+    return v
+
+
+def check_z_loss(value) -> float:
+    return check_nonnegative(value, "z_loss", example="1e-4")
+
+
+def check_softcap(value) -> float | None:
+    return None if value is None else check_positive(value, "softcap", example="30.0")
+
+
+def check_gamma(value) -> float:
+    return check_nonnegative(value, "gamma", example="2.0")
+
+
+def check_eps(value) -> float | None:
+    """The optional probability clip: None (off) or a float in (0, 0.5)."""
+    if value is None:
+        return None
+    v = _real(value, "eps", "None or a float in (0, 0.5)")
+    if not 0 < v < 0.5:
+        raise InputValueError(f"eps must be None (no clipping) or in (0, 0.5), but got {value}. Use e.g. "
+                              f"eps=1e-7, or None to use probabilities as given.")
+    return v
+
+
+def check_open_unit(value, name: str, *, example: str = "0.5") -> float:
+    """A float strictly inside (0, 1) (the JSD ``beta``)."""
+    v = _real(value, name, "a float in (0, 1)")
+    if not 0 < v < 1:
+        raise InputValueError(f"{name} must be in (0, 1), but got {value}. Use e.g. {name}={example}.")
+    return v
+
+
+def check_ignore_index(value) -> int:
+    return _integer(value, "ignore_index", "an int (e.g. -100)")
+
+
+def check_positive_int(value, name: str, *, allow_none: bool = True) -> int | None:
+    """A positive int, or None where ``allow_none`` (``chunk_size``, thread counts)."""
+    if value is None and allow_none:
+        return None
+    expected = "a positive int" + (" or None" if allow_none else "")
+    v = _integer(value, name, expected)
+    if v < 1:
+        raise InputValueError(f"{name} must be {expected}, but got {value}.")
+    return v
+
+
+def check_total_weight(xp, total_weight, reduction: str):
+    """``total_weight`` goes with ``reduction="mean"`` only; a number must be finite and non-negative."""
+    if total_weight is None:
+        return None
+    if reduction != "mean":
+        raise InputValueError(f"total_weight sets the denominator of reduction='mean', but reduction is "
+                              f"{reduction!r}. Drop total_weight, or use reduction='mean'.")
+    if isinstance(total_weight, numbers.Real) and not isinstance(total_weight, bool):
+        return check_nonnegative(total_weight, "total_weight")
+    check_finite_nonnegative(xp, total_weight, "total_weight")
+    if tuple(total_weight.shape) != ():
+        raise InputValueError(f"total_weight must be a scalar (a number or a 0-d array), but got shape "
+                              f"{tuple(total_weight.shape)}. Compute it with total_weight(targets).")
+    return total_weight
+
+
+# --------------------------------------------------------------------------------------------- array values
+def check_finite_nonnegative(xp, a, name: str) -> None:
+    """Weights: every value finite and ``>= 0`` (read only where ``xp.checkable``)."""
+    if not xp.checkable(a):
+        return
+    if xp.any(xp.isnan(a) | xp.isinf(a)):
+        raise InputValueError(f"{name} must be finite, but it contains NaN or inf. Weights scale losses; fix or "
+                              f"drop those entries.")
+    if xp.any(a < 0):
+        raise InputValueError(f"{name} must be non-negative, but its smallest value is {float(a.min())}. Weights "
+                              f"scale losses; use 0 to drop an entry.")
+
+
+def check_class_indices(xp, t, n_classes: int, ignore_index: int, where: str = "") -> None:
+    """Every index in ``[0, n_classes)`` or equal to ``ignore_index``."""
+    if not xp.checkable(t):
+        return
+    bad = ((t < 0) | (t >= n_classes)) & (t != ignore_index)
+    if xp.any(bad):
+        pos = xp.first_true(bad)
+        raise InputValueError(f"target has class index {int(t[pos])} at position {pos}, outside [0, {n_classes - 1}] "
+                              f"for {n_classes} classes{where} (and not ignore_index={ignore_index}). Check the "
+                              f"labels, or the class axis.")
+
+
+def check_unit_interval(xp, x, name: str, hint: str = "") -> None:
+    """Every non-NaN value of ``x`` in [0, 1]."""
+    if not xp.checkable(x):
+        return
+    outside = (x < 0) | (x > 1)
+    if xp.any(outside):
+        values = x[~xp.isnan(x)]
+        raise InputValueError(f"{name} must hold probabilities in [0, 1], but its values range from "
+                              f"{float(values.min())} to {float(values.max())}." + (f" {hint}" if hint else ""))

@@ -1,0 +1,51 @@
+"""The one definition of "none" / "sum" / "mean" (docs/semantics.md, 4 and 5).
+
+Given per-row losses ``l`` and per-row weights ``o``:
+
+* ``"none"`` is ``l``;
+* ``"sum"`` is ``sum(l)``;
+* ``"mean"`` is ``sum(l) / W`` with ``W = sum(o)``, or the caller's ``total_weight`` (a global count across
+  micro-batches and ranks); it is 0, with a zero gradient, when ``W == 0``.
+
+Sums accumulate in float64. ``scale`` is the factor by which the gradient of ``sum(l)`` becomes the gradient of
+the reduced loss, so every backend folds it into its closed-form gradient.
+"""
+
+from __future__ import annotations
+
+from .limits import masked_product
+
+
+def reduction_scale(xp, reduction: str, o_total, total_weight=None):
+    """d(reduced) / d(sum l): 1 for "none" and "sum"; ``1 / W`` for "mean", and 0 when ``W == 0``.
+
+    >>> from crossentropy.rules.xp import NUMPY
+    >>> float(reduction_scale(NUMPY, "mean", 4.0)), float(reduction_scale(NUMPY, "mean", 0.0))
+    (0.25, 0.0)
+    """
+    if reduction != "mean":
+        return xp.scalar(1.0, "float64", like=o_total)
+    w = o_total if total_weight is None else total_weight
+    w = xp.astype(xp.scalar(w, "float64", like=o_total) if isinstance(w, (int, float)) else w, "float64")
+    one = xp.scalar(1.0, "float64", like=w)
+    return xp.where(w > 0, one / xp.where(w > 0, w, one), xp.scalar(0.0, "float64", like=w))
+
+
+def reduce(xp, l, reduction: str, scale):
+    """``l`` reduced: as is ("none"), ``sum(l)`` or ``scale * sum(l)`` ("mean"; exactly 0 when ``scale == 0``)."""
+    if reduction == "none":
+        return l
+    total = xp.total(l)
+    return total if reduction == "sum" else masked_product(xp, scale, total)
+
+
+def reduce_elementwise(xp, loss, o, reduction: str):
+    """``(value, scale)`` of an element-wise loss (semantics 5): ``o`` (broadcast to ``loss``) weighs each element
+    with a masked product, so a zero weight drops even an infinite loss; "mean" is ``sum(o l) / sum(o)``, the plain
+    mean when ``o`` is None, and 0 for an empty input. ``scale`` is None for "none"."""
+    weighted = loss if o is None else masked_product(xp, o, loss)
+    if reduction == "none":
+        return weighted, None
+    o_total = float(xp.size(loss)) if o is None else xp.total(o)
+    scale = reduction_scale(xp, reduction, o_total)
+    return reduce(xp, weighted, reduction, scale), scale

@@ -1,0 +1,106 @@
+"""Softmax cross-entropy of ``(n, K)`` rows, written once for every backend's reference path.
+
+With ``zc = c tanh(z / c)`` under ``softcap=c`` (else ``z``), ``s = zc - max(zc)`` under the limit rule,
+``S = sum_c exp(s_c)`` and ``lse = max(zc) + log S``::
+
+    l_i = o_i log S_i - sum_c a_ic s_ic + z_loss o_i lse_i**2
+    d l_i / d z_ic = (o_i (1 + 2 z_loss lse_i) softmax(zc_i)_c - a_ic) (1 - (zc_ic / c)**2)
+
+(``sum_c a_ic s_ic`` and the ``o_i`` products are masked: ``0 * inf = 0``.) The NumPy blocked kernel runs this on
+cache-sized blocks; the torch autograd Functions, the chunked linear loop and the tests run it on whole tensors;
+the compiled kernel (``core/fused.py``) is the fast path of the same formulas.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+from .limits import masked_product, shift_by_max
+
+
+class RowResult(NamedTuple):
+    loss: object
+    lse: object
+    grad: object = None
+    entropy: object = None
+    p_target: object = None
+    predicted: object = None
+
+
+def capped(xp, z, softcap):
+    """``softcap * tanh(z / softcap)`` (``z`` itself without a cap)."""
+    return z if softcap is None else xp.tanh(z / softcap) * softcap
+
+
+def softmax_rows(xp, z, coef, *, z_loss: float = 0.0, softcap=None, row_scale=None, work=None,
+                 stats: bool = False) -> RowResult:
+    """Per-row losses of logits ``z (n, K)`` in their compute dtype, and, when ``row_scale (n,)`` is given, the
+    gradient of ``sum_i row_scale_i l_i``.
+
+    ``work`` (optional) is an ``(n, K)`` array that receives the shifted logits and then the gradient; it may be
+    ``z`` itself. Without it one ``(n, K)`` array is allocated, and every later pass works on it in place.
+    ``stats`` adds the per-row entropy of the (capped) softmax, the target's probability (index targets) and the
+    argmax.
+
+    >>> import numpy as np
+    >>> from crossentropy.rules.xp import NUMPY
+    >>> from crossentropy.rules.targets import index_coefficients
+    >>> c = index_coefficients(NUMPY, np.array([0]), 2, dtype=np.float64)
+    >>> r = softmax_rows(NUMPY, np.array([[0.0, 0.0]]), c, row_scale=np.ones(1))
+    >>> r.loss.tolist(), r.grad.tolist()
+    ([0.6931471805599453], [[-0.5, 0.5]])
+    """
+    zc = capped(xp, z, softcap)
+    predicted = xp.argmax(zc) if stats else None
+    s, m = shift_by_max(xp, zc, out=work)
+    linear = coef.target_term(s)
+    s_target = xp.gather(s, coef.y) if stats and coef.index else None
+    e = xp.exp_(s)
+    total = xp.sum(e)
+    log_s = xp.log(total)
+    lse = m[:, 0] + log_s
+    loss = masked_product(xp, coef.o, log_s) - linear
+    if z_loss:
+        loss = loss + masked_product(xp, coef.o, lse * lse * z_loss)
+    entropy = p_target = None
+    if stats:
+        # H = log S - sum_c p_c s_c, and s_c = log e_c (0 where e_c = 0)
+        entropy = log_s - xp.sum(masked_product(xp, e, xp.log(e))) / total
+        if s_target is not None:
+            p_target = xp.where(coef.keep, xp.exp(s_target - log_s), xp.scalar(0.0, total.dtype, like=total))
+    grad = None
+    if row_scale is not None:
+        factor = masked_product(xp, coef.o, row_scale / total)
+        if z_loss:
+            factor = factor * (lse * (2 * z_loss) + 1)
+        grad = coef.subtract_(xp.mul_(e, factor[:, None]), row_scale)
+        if softcap is not None:
+            grad = xp.mul_(grad, 1 - (zc / softcap) ** 2)
+    return RowResult(loss, lse, grad, entropy, p_target, predicted)
+
+
+def focal_rows(xp, z, coef, *, gamma: float, row_scale=None) -> RowResult:
+    """Softmax focal loss (Lin et al., 2017) of rows, in log space, with ``p = softmax(z)``, ``q = 1 - p``::
+
+        l_i = sum_c a_ic q_ic**gamma (-log p_ic)
+        d l_i / d z_ij = A_ij - p_ij sum_c A_ic,   A = a q**gamma (gamma p log(p) / q - 1)
+
+    ``q = -expm1(log p)`` and ``log(p) / q -> -1`` as ``q -> 0``, so the gradient is finite at saturation for every
+    ``gamma >= 0``; ``gamma = 0`` is the cross-entropy.
+    """
+    s, _ = shift_by_max(xp, z)
+    logp = s - xp.log(xp.sum(xp.exp(s), keepdims=True))
+    q = -xp.expm1(logp)
+    qg = q**gamma
+    a = coef.dense(z.dtype, like=z)
+    loss = xp.sum(masked_product(xp, a, qg * -logp))
+    if row_scale is None:
+        return RowResult(loss, None)
+    p = xp.exp(logp)
+    positive = q > 0
+    one = xp.scalar(1.0, z.dtype, like=z)
+    ratio = xp.where(positive, logp / xp.where(positive, q, one), -one)
+    p_ratio = xp.mul_where(p, ratio, p != 0)
+    ag = masked_product(xp, a, qg * (p_ratio * gamma - 1))
+    grad = (ag - p * xp.sum(ag, keepdims=True)) * row_scale[:, None]
+    return RowResult(loss, None, grad)

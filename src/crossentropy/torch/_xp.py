@@ -1,0 +1,158 @@
+"""The torch side of the rules layer's array namespace (see ``crossentropy/rules/xp.py``).
+
+Values are read on the host only eagerly on the CPU: never under ``torch.compile`` and never on CUDA, where a read
+would synchronise the device.
+"""
+
+from __future__ import annotations
+
+import torch
+
+_DTYPES = {"float64": torch.float64, "float32": torch.float32}
+
+
+def _dtype(dtype):
+    return _DTYPES.get(dtype, dtype)
+
+
+class TorchNamespace:
+    name = "torch"
+    inf = float("inf")
+
+    @staticmethod
+    def checkable(x) -> bool:
+        return not torch.compiler.is_compiling() and (not isinstance(x, torch.Tensor) or x.device.type == "cpu")
+
+    @staticmethod
+    def where(cond, a, b):
+        return torch.where(cond, a, b)
+
+    @staticmethod
+    def mul_where(a, x, cond):
+        product = a * x
+        return torch.where(cond, product, torch.zeros((), dtype=product.dtype, device=product.device))
+
+    @staticmethod
+    def amax(x, keepdims: bool = False):
+        return x.amax(-1, keepdim=keepdims)
+
+    @staticmethod
+    def argmax(x):
+        return x.argmax(-1)
+
+    @staticmethod
+    def sum(x, keepdims: bool = False):
+        return x.sum(-1, keepdim=keepdims)
+
+    @staticmethod
+    def total(x):
+        return x.sum(dtype=torch.float64) if isinstance(x, torch.Tensor) else torch.tensor(x, dtype=torch.float64)
+
+    @staticmethod
+    def gather(x, index):
+        return x.gather(-1, index[:, None]).squeeze(-1)
+
+    @staticmethod
+    def scatter_sub_(x, index, values):
+        return x.scatter_add_(-1, index[:, None], -values[:, None])
+
+    @staticmethod
+    def sub(a, b, out=None):
+        return torch.sub(a, b) if out is None else torch.sub(a, b, out=out)
+
+    @staticmethod
+    def fill_where_(x, mask, value):
+        return x.masked_fill_(mask, value)
+
+    @staticmethod
+    def exp_(x):
+        return x.exp_()
+
+    @staticmethod
+    def mul_(x, factor):
+        return x.mul_(factor)
+
+    @staticmethod
+    def sub_(x, value):
+        return x.sub_(value)
+
+    @staticmethod
+    def exp(x):
+        return torch.exp(x)
+
+    @staticmethod
+    def expm1(x):
+        return torch.expm1(x)
+
+    @staticmethod
+    def log1p(x):
+        return torch.log1p(x)
+
+    @staticmethod
+    def reciprocal(x):
+        return torch.reciprocal(x)
+
+    @staticmethod
+    def sigmoid(x):
+        return torch.sigmoid(x)
+
+    @staticmethod
+    def softplus(x):
+        return torch.nn.functional.softplus(x)
+
+    @staticmethod
+    def tanh(x):
+        return torch.tanh(x)
+
+    @staticmethod
+    def log(x):
+        return torch.log(x)
+
+    @staticmethod
+    def matvec(x, w):
+        return x @ w
+
+    @staticmethod
+    def astype(x, dtype):
+        return x.to(_dtype(dtype))
+
+    @staticmethod
+    def size(x) -> int:
+        return x.numel()
+
+    @staticmethod
+    def broadcast_to(x, shape):
+        return x.expand(shape)
+
+    @staticmethod
+    def isinf(x):
+        return torch.isinf(x)
+
+    @staticmethod
+    def isnan(x):
+        return torch.isnan(x)
+
+    @staticmethod
+    def first_true(mask) -> tuple:
+        """The index of the first True of ``mask`` (host read; only where ``checkable``)."""
+        return tuple(int(i) for i in mask.nonzero()[0])
+
+    @staticmethod
+    def any(x) -> bool:
+        return bool(x.any())
+
+    @staticmethod
+    def zeros(shape, dtype, like=None):
+        return torch.zeros(shape, dtype=_dtype(dtype), device=None if like is None else like.device)
+
+    @staticmethod
+    def ones(shape, dtype, like=None):
+        return torch.ones(shape, dtype=_dtype(dtype), device=None if like is None else like.device)
+
+    @staticmethod
+    def scalar(value, dtype, like=None):
+        device = like.device if isinstance(like, torch.Tensor) else None
+        return torch.tensor(value, dtype=_dtype(dtype), device=device)
+
+
+TORCH = TorchNamespace()
