@@ -1,16 +1,34 @@
-"""Shared test settings: the one tolerance table keyed by dtype, and hypothesis profiles."""
+"""Shared test settings: the one tolerance table, and hypothesis profiles.
+
+Tolerances are looked up by key, never written in a test:
+
+* a dtype (NumPy's float16/32/64, or torch's float16/bfloat16/float32/float64): a computation in that dtype
+  against a float64 reference of the same quantity;
+* a named tier, for comparisons that are not about one dtype:
+  - ``"float64-reference"``: two float64 computations of the same value by different formulas or libraries
+    (ours against tests/reference.py, PyTorch, scikit-learn, SciPy, seqeval);
+  - ``"finite-difference"``: an analytic gradient against central differences in float64 (step 1e-6);
+  - ``"finite-difference-float32"``: float32 losses against float64 differences;
+  - ``"low-precision-gradient"``: float16/bfloat16 gradients (built in float32, rounded to 16 bits) against
+    float64;
+  - ``"exact"``: bit-identical results (the same computation reached two ways).
+"""
 
 from __future__ import annotations
 
 import numpy as np
 from hypothesis import HealthCheck, settings
 
-# rtol/atol by the dtype of the computation under test. float16 is computed in float32 but its inputs and
-# gradients are rounded to float16.
 TOL = {
-    np.dtype(np.float16): {"rtol": 2e-3, "atol": 1e-3},
-    np.dtype(np.float32): {"rtol": 1e-5, "atol": 1e-6},
-    np.dtype(np.float64): {"rtol": 1e-10, "atol": 1e-12},
+    "float16": {"rtol": 2e-3, "atol": 1e-3},
+    "bfloat16": {"rtol": 1.6e-2, "atol": 1e-2},
+    "float32": {"rtol": 1e-5, "atol": 1e-6},
+    "float64": {"rtol": 1e-10, "atol": 1e-12},
+    "float64-reference": {"rtol": 1e-9, "atol": 1e-12},
+    "finite-difference": {"rtol": 1e-5, "atol": 1e-6},
+    "finite-difference-float32": {"rtol": 1e-3, "atol": 1e-4},
+    "low-precision-gradient": {"rtol": 2e-2, "atol": 1e-5},
+    "exact": {"rtol": 0.0, "atol": 0.0},
 }
 
 settings.register_profile("default", max_examples=40, deadline=None,
@@ -20,15 +38,20 @@ settings.register_profile("ci", max_examples=40, deadline=None, derandomize=True
 settings.load_profile("ci")
 
 
-def tol(dtype) -> dict:
-    return TOL[np.dtype(dtype)]
+def tol(key=np.float64) -> dict:
+    """``{"rtol": ..., "atol": ...}`` for a dtype (NumPy or torch) or a tier name."""
+    if isinstance(key, str) and key in TOL:
+        return TOL[key]
+    name = str(key).removeprefix("torch.")
+    if name in TOL:
+        return TOL[name]
+    return TOL[np.dtype(key).name]
 
 
-def assert_close(actual, expected, dtype=np.float64, **override) -> None:
-    """Compare with the tolerance of ``dtype`` (NaN equals NaN, inf must match exactly)."""
-    kw = {**tol(dtype), **override}
+def assert_close(actual, expected, key=np.float64) -> None:
+    """Compare with the tolerance of ``key`` (NaN equals NaN, inf must match exactly)."""
     np.testing.assert_allclose(np.asarray(actual, dtype=np.float64), np.asarray(expected, dtype=np.float64),
-                               equal_nan=True, **kw)
+                               equal_nan=True, **tol(key))
 
 
 def numeric_grad(f, x: np.ndarray, h: float = 1e-6) -> np.ndarray:

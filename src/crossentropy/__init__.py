@@ -5,7 +5,6 @@
 0.3677
 """
 
-from .core.threads import get_num_threads, num_threads, set_num_threads
 from .core.classification import (
     binary_cross_entropy,
     binary_cross_entropy_with_logits,
@@ -28,6 +27,7 @@ from .core.information import (
 )
 from .core.likelihood import gaussian_nll, poisson_nll
 from .core.stable import log_sigmoid, log_softmax, logsumexp, sigmoid, softmax, softplus, xlogy
+from .core.threads import get_num_threads, num_threads, set_num_threads
 from .core.weights import class_weights, one_hot, smooth_labels
 from .rules.errors import InputError, InputTypeError, InputValueError
 

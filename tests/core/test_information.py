@@ -53,11 +53,11 @@ def test_golden_values():
 @given(pairs(positive_q=True), st.sampled_from([None, 2.0, 10.0]))
 def test_agrees_with_scipy(pq, base):
     p, q = pq
-    assert_close(ce.entropy(p, base=base), scipy.stats.entropy(p, base=base), atol=1e-12)
-    assert_close(ce.kl_divergence(p, q, base=base), scipy.stats.entropy(p, q, base=base), atol=1e-12)
-    assert_close(ce.cross_entropy(p, q), np.sum(scipy.special.xlogy(p, q)) * -1, atol=1e-12)
+    assert_close(ce.entropy(p, base=base), scipy.stats.entropy(p, base=base), "float64-reference")
+    assert_close(ce.kl_divergence(p, q, base=base), scipy.stats.entropy(p, q, base=base), "float64-reference")
+    assert_close(ce.cross_entropy(p, q), np.sum(scipy.special.xlogy(p, q)) * -1, "float64-reference")
     js = scipy.spatial.distance.jensenshannon(p, q, base=base) ** 2
-    assert_close(ce.js_divergence(p, q, base=base), js, rtol=1e-8, atol=1e-12)
+    assert_close(ce.js_divergence(p, q, base=base), js, "float64-reference")
 
 
 def test_pinned_differences_from_scipy():
@@ -83,7 +83,7 @@ def test_identity_cross_entropy_is_entropy_plus_kl(pq):
     p, q = pq
     h_pq = ce.cross_entropy(p, q)
     if np.isfinite(h_pq):
-        assert_close(h_pq, ce.entropy(p) + ce.kl_divergence(p, q), rtol=1e-9, atol=1e-9)
+        assert_close(h_pq, ce.entropy(p) + ce.kl_divergence(p, q), "float64-reference")
     else:
         assert ce.kl_divergence(p, q) == np.inf
 
@@ -119,7 +119,7 @@ def test_extreme_but_valid_distributions():
     tiny = np.array([1 - 1e-300, 1e-300])
     assert np.isfinite(ce.entropy(tiny))
     assert np.isfinite(ce.kl_divergence(tiny, tiny[::-1]))
-    assert_close(ce.kl_divergence(tiny, tiny[::-1]), (1 - 1e-300) * np.log((1 - 1e-300) / 1e-300), rtol=1e-12)
+    assert_close(ce.kl_divergence(tiny, tiny[::-1]), (1 - 1e-300) * np.log((1 - 1e-300) / 1e-300), "float64")
 
 
 def test_gaussian_closed_forms():
@@ -128,7 +128,7 @@ def test_gaussian_closed_forms():
     # H(p, q) = -int p log q, numerically
     p, q = scipy.stats.norm(mp, np.sqrt(vp)), scipy.stats.norm(mq, np.sqrt(vq))
     numeric, _ = scipy.integrate.quad(lambda x: -p.pdf(x) * q.logpdf(x), -30, 30)
-    assert_close(ce.gaussian_cross_entropy(mp, vp, mq, vq), numeric, rtol=1e-8)
+    assert_close(ce.gaussian_cross_entropy(mp, vp, mq, vq), numeric, "float64-reference")
     assert_close(ce.gaussian_cross_entropy(mp, vp, mq, vq),
                  ce.gaussian_entropy(vp) + ce.gaussian_kl(mp, vp, mq, vq))
     assert ce.gaussian_kl(mp, vp, mp, vp) == 0.0

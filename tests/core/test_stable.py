@@ -46,15 +46,15 @@ def test_derivatives_against_finite_differences(x0):
     # Each primitive's derivative is another primitive: d softplus = sigmoid, d log_sigmoid = sigmoid(-x),
     # grad logsumexp = softmax.
     x = np.array([x0])
-    assert_close(numeric_grad(lambda v: ce.softplus(v)[0], x), ce.sigmoid(x), rtol=1e-7, atol=1e-9)
-    assert_close(numeric_grad(lambda v: ce.log_sigmoid(v)[0], x), ce.sigmoid(-x), rtol=1e-7, atol=1e-9)
+    assert_close(numeric_grad(lambda v: ce.softplus(v)[0], x), ce.sigmoid(x), "finite-difference")
+    assert_close(numeric_grad(lambda v: ce.log_sigmoid(v)[0], x), ce.sigmoid(-x), "finite-difference")
     z = np.array([x0, 1.0, -2.0])
-    assert_close(numeric_grad(ce.logsumexp, z), ce.softmax(z), rtol=1e-7, atol=1e-9)
+    assert_close(numeric_grad(ce.logsumexp, z), ce.softmax(z), "finite-difference")
 
 
 @given(rows, st.floats(-1e3, 1e3))
 def test_log_softmax_shift_invariance(x, c):
-    assert_close(ce.log_softmax(x + c), ce.log_softmax(x), rtol=1e-9, atol=1e-9)
+    assert_close(ce.log_softmax(x + c), ce.log_softmax(x), "float64-reference")
 
 
 @given(rows)

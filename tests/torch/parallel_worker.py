@@ -19,14 +19,31 @@ def case(seed: int = 0):
     return x, w, y
 
 
+def make_infinite(logits: torch.Tensor, y: torch.Tensor) -> None:
+    """A padded vocabulary and the limit rule: row 4's slice on rank 1 is all -inf, row 5 is all -inf (uniform),
+    row 6 has +inf on its target (on rank 2), row 7 has -inf on a non-target logit of rank 0."""
+    logits[4, 300:701] = -float("inf")
+    y[4] = 5
+    logits[5] = -float("inf")
+    logits[6, 800] = float("inf")
+    y[6] = 800
+    logits[7, 10] = -float("inf")
+    y[7] = 11
+
+
 def run(rank: int, world: int, port: int, out_dir: str, options: dict) -> None:
     from crossentropy.torch import cross_entropy
     from crossentropy.torch.parallel import vocab_parallel_cross_entropy, vocab_parallel_linear_cross_entropy
 
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
     dist.init_process_group("gloo", rank=rank, world_size=world)
+    options = dict(options)
+    infinite = options.pop("infinite", False)
     try:
         x, w, y = case()
+        full = x @ w.T
+        if infinite:
+            make_infinite(full, y)
         lo = sum(SPLIT[:rank])
         shard = slice(lo, lo + SPLIT[rank])
         g_out = torch.linspace(0.5, 1.5, x.shape[0], dtype=torch.float64)
@@ -35,27 +52,23 @@ def run(rank: int, world: int, port: int, out_dir: str, options: dict) -> None:
             return g_out if options["reduction"] == "none" else torch.ones((), dtype=torch.float64)
 
         # single-process reference
-        xr, wr = x.clone().requires_grad_(), w.clone().requires_grad_()
-        logits_r = xr @ wr.T
-        logits_r.retain_grad()
+        logits_r = full.clone().requires_grad_()
         ref = cross_entropy(logits_r, y, **options)
         ref.backward(grad_out(ref))
 
         # logits-shard version
-        shard_logits = (x @ w[shard].T).requires_grad_()
+        shard_logits = full[:, shard].clone().requires_grad_()
         loss = vocab_parallel_cross_entropy(shard_logits, y, **options)
         loss.backward(grad_out(loss))
-        # linear version
-        xl, wl = x.clone().requires_grad_(), w[shard].clone().requires_grad_()
-        loss_l = vocab_parallel_linear_cross_entropy(xl, wl, y, **options)
-        loss_l.backward(grad_out(loss_l))
-
-        torch.save({
-            "loss": (loss.detach(), ref.detach()),
-            "logits_grad": (shard_logits.grad, logits_r.grad[:, shard]),
-            "linear_loss": (loss_l.detach(), ref.detach()),
-            "input_grad": (xl.grad, xr.grad),
-            "weight_grad": (wl.grad, wr.grad[shard]),
-        }, os.path.join(out_dir, f"rank{rank}.pt"))
+        results = {"loss": (loss.detach(), ref.detach()), "logits_grad": (shard_logits.grad, logits_r.grad[:, shard])}
+        if not infinite:  # linear version: a matmul gives finite logits
+            xr, wr = x.clone().requires_grad_(), w.clone().requires_grad_()
+            cross_entropy(xr @ wr.T, y, **options).backward(grad_out(ref))
+            xl, wl = x.clone().requires_grad_(), w[shard].clone().requires_grad_()
+            loss_l = vocab_parallel_linear_cross_entropy(xl, wl, y, **options)
+            loss_l.backward(grad_out(loss_l))
+            results.update(linear_loss=(loss_l.detach(), ref.detach()), input_grad=(xl.grad, xr.grad),
+                           weight_grad=(wl.grad, wr.grad[shard]))
+        torch.save(results, os.path.join(out_dir, f"rank{rank}.pt"))
     finally:
         dist.destroy_process_group()

@@ -1,11 +1,13 @@
 """Vocab-parallel cross-entropy: 3 gloo processes on 127.0.0.1 with V=1023 split 300/401/322 equal the
-single-process result on every rank (loss, logits-shard, input and weight-shard gradients, ignored targets)."""
+single-process result on every rank (loss, logits-shard, input and weight-shard gradients, ignored targets), also
+with infinite logits: a shard row that is all -inf, an all -inf row, +inf on a target (parallel_worker.py)."""
 
 import socket
 
 import pytest
 import torch
 import torch.multiprocessing as mp
+from conftest import tol
 from parallel_worker import run
 
 OPTIONS = [
@@ -13,6 +15,9 @@ OPTIONS = [
     {"reduction": "sum", "label_smoothing": 0.1},
     {"reduction": "none", "label_smoothing": 0.2, "z_loss": 0.01},
     {"reduction": "mean", "label_smoothing": 0.1, "z_loss": 1e-3},
+    {"reduction": "mean", "infinite": True},
+    {"reduction": "none", "z_loss": 0.01, "infinite": True},
+    {"reduction": "none", "label_smoothing": 0.1, "infinite": True},
 ]
 
 
@@ -29,7 +34,7 @@ def test_three_gloo_ranks_equal_single_process(tmp_path, options):
     for rank in range(3):
         results = torch.load(tmp_path / f"rank{rank}.pt", weights_only=True)
         for name, (got, expected) in results.items():
-            torch.testing.assert_close(got, expected, rtol=1e-10, atol=1e-12, msg=f"rank {rank}: {name}")
+            torch.testing.assert_close(got, expected, equal_nan=True, **tol(torch.float64), msg=f"rank {rank}: {name}")
 
 
 def test_needs_an_initialised_group():

@@ -9,7 +9,8 @@ from __future__ import annotations
 import numpy as np
 
 from ..rules.errors import InputValueError
-from ..rules.options import check_nonnegative, check_reduction
+from ..rules.options import check_nonnegative, check_nonnegative_values, check_reduction
+from ..rules.xp import NUMPY
 from ._inputs import compute_dtype, float_array, same_shape
 from ._outputs import elementwise
 
@@ -30,8 +31,7 @@ def poisson_nll(input, target, *, log_input: bool = True, full: bool = False, ep
     same_shape(x, t, "input", "target")
     reduction = check_reduction(reduction)
     eps = check_nonnegative(eps, "eps")
-    if (t < 0).any():
-        raise InputValueError(f"target must hold non-negative counts, but its smallest value is {t.min()}.")
+    check_nonnegative_values(NUMPY, t, "target", "hold non-negative counts")
     cdt = compute_dtype(x.dtype)
     xc, t = x.astype(cdt, copy=False), t.astype(cdt, copy=False)
     if log_input:
@@ -60,8 +60,7 @@ def _variance_like(var, x: np.ndarray) -> np.ndarray:
     elif not (x.ndim and v.shape == x.shape[:-1] + (1,)):
         raise InputValueError(f"var must have the input's shape {x.shape}, that shape with the last dimension 1 or "
                          f"dropped, or be a scalar, but got shape {v.shape}.")
-    if (v < 0).any():
-        raise InputValueError(f"var must be non-negative, but its smallest value is {v.min()}.")
+    check_nonnegative_values(NUMPY, v, "var")
     return v
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 from sklearn.metrics import accuracy_score, brier_score_loss, classification_report, confusion_matrix
 
-from .._validate import sum_tolerance
+from ..core._inputs import sum_tolerance
 from ..core.classification import categorical_cross_entropy
 from ..rules.errors import InputValueError
 

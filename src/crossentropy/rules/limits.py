@@ -21,10 +21,11 @@ def masked_product(xp, a, x):
     return xp.mul_where(a, x, a != 0)
 
 
-def shift_by_max(xp, z, out=None):
+def shift_by_max(xp, z, out=None, m=None):
     """``(s, m)``: ``s = z - m`` with ``m = max(z)`` along the last axis (kept), under the limit rule.
 
-    ``out`` receives ``s`` and may be ``z`` itself. Where values can be read on the host, only inputs with an
+    ``m`` may be given (the max over every shard of a vocabulary-parallel row). ``out`` receives ``s`` and may be
+    ``z`` itself. Where values can be read on the host, only inputs with an
     infinite row max pay for the rule; elsewhere (CUDA, ``torch.compile``) it is one masked fill, with no sync.
 
     >>> import numpy as np
@@ -32,7 +33,8 @@ def shift_by_max(xp, z, out=None):
     >>> shift_by_max(NUMPY, np.array([[np.inf, 1.0, np.inf], [-np.inf, -np.inf, -np.inf]]))[0].tolist()
     [[0.0, -inf, 0.0], [0.0, 0.0, 0.0]]
     """
-    m = xp.amax(z, keepdims=True)
+    if m is None:
+        m = xp.amax(z, keepdims=True)
     at_limit = xp.isinf(m)
     if xp.checkable(m) and not xp.any(at_limit):
         return xp.sub(z, m, out), m

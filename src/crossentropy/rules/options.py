@@ -54,12 +54,13 @@ def check_nonnegative(value, name: str, *, example: str = "") -> float:
     return v
 
 
-def check_positive(value, name: str, *, example: str = "") -> float:
-    """A finite real ``> 0`` (``softcap``, ``temperature``...)."""
-    v = _real(value, name, "a positive finite number")
+def check_positive(value, name: str, *, example: str = "", or_none: str = "") -> float:
+    """A finite real ``> 0`` (``softcap``, ``temperature``...); ``or_none`` says what None means, where allowed."""
+    expected = (f"None ({or_none}) or " if or_none else "") + "a positive finite number"
+    v = _real(value, name, expected)
     if not math.isfinite(v) or v <= 0:
         hint = f" Use e.g. {name}={example}." if example else ""
-        raise InputValueError(f"{name} must be a positive finite number, but got {value}.{hint}")
+        raise InputValueError(f"{name} must be {expected}, but got {value}.{hint}")
     return v
 
 
@@ -68,7 +69,7 @@ def check_z_loss(value) -> float:
 
 
 def check_softcap(value) -> float | None:
-    return None if value is None else check_positive(value, "softcap", example="30.0")
+    return None if value is None else check_positive(value, "softcap", example="30.0", or_none="no cap")
 
 
 def check_gamma(value) -> float:
@@ -136,6 +137,12 @@ def check_finite_nonnegative(xp, a, name: str) -> None:
     if xp.any(a < 0):
         raise InputValueError(f"{name} must be non-negative, but its smallest value is {float(a.min())}. Weights "
                               f"scale losses; use 0 to drop an entry.")
+
+
+def check_nonnegative_values(xp, a, name: str, expected: str = "be non-negative") -> None:
+    """Every value ``>= 0`` (counts, variances, rates); NaN passes and propagates."""
+    if xp.checkable(a) and xp.any(a < 0):
+        raise InputValueError(f"{name} must {expected}, but its smallest value is {float(a.min())}.")
 
 
 def check_class_indices(xp, t, n_classes: int, ignore_index: int, where: str = "") -> None:

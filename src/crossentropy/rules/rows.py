@@ -33,7 +33,7 @@ def capped(xp, z, softcap):
 
 
 def softmax_rows(xp, z, coef, *, z_loss: float = 0.0, softcap=None, row_scale=None, work=None,
-                 stats: bool = False) -> RowResult:
+                 stats: bool = False, collective=None) -> RowResult:
     """Per-row losses of logits ``z (n, K)`` in their compute dtype, and, when ``row_scale (n,)`` is given, the
     gradient of ``sum_i row_scale_i l_i``.
 
@@ -41,6 +41,10 @@ def softmax_rows(xp, z, coef, *, z_loss: float = 0.0, softcap=None, row_scale=No
     ``z`` itself. Without it one ``(n, K)`` array is allocated, and every later pass works on it in place.
     ``stats`` adds the per-row entropy of the (capped) softmax, the target's probability (index targets) and the
     argmax.
+
+    ``collective`` makes the rows one shard of a vocabulary split across processes: ``collective.max(m)`` and
+    ``collective.sum(total, linear)`` combine the row max and the two row sums over the shards (O(rows) each),
+    and ``coef`` holds this shard's coefficients (``o`` is the whole row's).
 
     >>> import numpy as np
     >>> from crossentropy.rules.xp import NUMPY
@@ -52,11 +56,14 @@ def softmax_rows(xp, z, coef, *, z_loss: float = 0.0, softcap=None, row_scale=No
     """
     zc = capped(xp, z, softcap)
     predicted = xp.argmax(zc) if stats else None
-    s, m = shift_by_max(xp, zc, out=work)
+    m = None if collective is None else collective.max(xp.amax(zc, keepdims=True))
+    s, m = shift_by_max(xp, zc, out=work, m=m)
     linear = coef.target_term(s)
     s_target = xp.gather(s, coef.y) if stats and coef.index else None
     e = xp.exp_(s)
     total = xp.sum(e)
+    if collective is not None:
+        total, linear = collective.sum(total, linear)
     log_s = xp.log(total)
     lse = m[:, 0] + log_s
     loss = masked_product(xp, coef.o, log_s) - linear

@@ -171,3 +171,12 @@ def probability_coefficients(xp, probs, n_classes: int, *, w=None, s=None, smoot
     w_total = float(n_classes) if w is None else xp.sum(xp.astype(w, dtype))
     o = s * (xp.astype(mass, dtype) * alpha + w_total * beta)
     return Coefficients(xp, o=o, n_classes=n_classes, w=w, probs=probs, s=s, smoothing=smoothing)
+
+
+def coefficients(xp, target, n_classes: int, *, w=None, s=None, ignore_index: int = -100, smoothing: float = 0.0,
+                 dtype, normalize: bool = False) -> Coefficients:
+    """``index_coefficients`` for integer targets ``(n,)``, ``probability_coefficients`` for float ones ``(n, K)``."""
+    options = {"w": w, "s": s, "smoothing": smoothing, "dtype": dtype, "normalize": normalize}
+    if xp.is_integer(target):
+        return index_coefficients(xp, target, n_classes, ignore_index=ignore_index, **options)
+    return probability_coefficients(xp, target, n_classes, **options)

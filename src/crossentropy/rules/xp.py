@@ -146,6 +146,10 @@ class NumPyNamespace:
         return np.broadcast_to(x, shape)
 
     @staticmethod
+    def is_integer(x) -> bool:
+        return np.asarray(x).dtype.kind in "iu"
+
+    @staticmethod
     def isinf(x):
         return np.isinf(x)
 

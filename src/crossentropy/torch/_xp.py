@@ -125,6 +125,10 @@ class TorchNamespace:
         return x.expand(shape)
 
     @staticmethod
+    def is_integer(x) -> bool:
+        return not (x.is_floating_point() or x.is_complex())
+
+    @staticmethod
     def isinf(x):
         return torch.isinf(x)
 
@@ -156,3 +160,36 @@ class TorchNamespace:
 
 
 TORCH = TorchNamespace()
+
+
+class TorchGraphNamespace(TorchNamespace):
+    """The same operations without in-place updates, so that autograd can differentiate through them: the
+    backward of a loss runs its row math in this namespace when a graph is being built (double backward)."""
+
+    @staticmethod
+    def fill_where_(x, mask, value):
+        return x.masked_fill(mask, value)
+
+    @staticmethod
+    def scatter_sub_(x, index, values):
+        return x.scatter_add(-1, index[:, None], -values[:, None])
+
+    @staticmethod
+    def exp_(x):
+        return torch.exp(x)
+
+    @staticmethod
+    def mul_(x, factor):
+        return x * factor
+
+    @staticmethod
+    def sub_(x, value):
+        return x - value
+
+
+TORCH_GRAPH = TorchGraphNamespace()
+
+
+def namespace_for_backward():
+    """``TORCH_GRAPH`` when backward itself is being differentiated (``create_graph=True``), else ``TORCH``."""
+    return TORCH_GRAPH if torch.is_grad_enabled() else TORCH

@@ -14,8 +14,13 @@ import torch
 from torch import nn
 
 from ..rules.errors import InputValueError
-from ._autograd import as_rows, coefficients, compute_dtype, forward_rows, reduction_scale
-from .functional import _check_class_indices, _check_options, _check_tensor, _index_target_last_dim
+from ..rules.options import check_label_smoothing, check_positive_int, check_reduction, check_softcap, check_z_loss
+from ..rules.reduction import reduction_scale
+from ..rules.rows import softmax_rows
+from ..rules.targets import coefficients
+from ._autograd import row_scale as as_row_scale
+from ._inputs import check_tensor, compute_dtype, index_target_last_dim
+from ._xp import TORCH
 
 CHUNK_BYTES = 32 << 20  # the float32 logits of one chunk; two chunk-sized tensors live at once
 
@@ -47,9 +52,12 @@ def _chunk_pass(x, weight, bias, target, kept, options, loss_rows=None, grads=No
     cdt = compute_dtype(x.dtype)
     for idx in _chunks(kept, chunk_size):
         xc = x[idx]
-        coef = coefficients(target[idx], weight.shape[0], None, ignore_index, smoothing, cdt)
+        coef = coefficients(TORCH, target[idx], weight.shape[0], ignore_index=ignore_index, smoothing=smoothing,
+                            dtype=cdt)
         row_scale = None if grads is None else row_scale_of(idx)
-        loss, _, g = forward_rows(_chunk_logits(xc, weight, bias), coef, z_loss, softcap, row_scale)
+        logits = _chunk_logits(xc, weight, bias).to(cdt)
+        loss, _, g = softmax_rows(TORCH, logits, coef, z_loss=z_loss, softcap=softcap, row_scale=row_scale,
+                                  work=logits)[:3]
         if loss_rows is not None:
             loss_rows[idx] = loss
         if grads is not None:
@@ -65,8 +73,8 @@ class LinearCrossEntropyFunction(torch.autograd.Function):
     def forward(ctx, x, weight, bias, target, ignore_index, smoothing, reduction, z_loss, softcap, chunk_size):
         cdt = compute_dtype(x.dtype)
         options = (ignore_index, smoothing, z_loss, softcap, chunk_size)
-        scale = reduction_scale(coefficients(target, weight.shape[0], None, ignore_index, smoothing, cdt).o.sum(),
-                                reduction)
+        o = coefficients(TORCH, target, weight.shape[0], ignore_index=ignore_index, smoothing=smoothing, dtype=cdt).o
+        scale = reduction_scale(TORCH, reduction, TORCH.total(o)).to(cdt)
         kept = torch.nonzero(target != ignore_index).squeeze(1)  # the one host read: skip ignored rows
         loss_rows = torch.zeros(x.shape[0], dtype=cdt, device=x.device)
         grads = _zero_grads(x, weight, bias) if reduction != "none" and any(ctx.needs_input_grad[:3]) else None
@@ -95,7 +103,7 @@ class LinearCrossEntropyFunction(torch.autograd.Function):
             grads = _zero_grads(x, weight, bias)
             cdt = compute_dtype(x.dtype)
             _chunk_pass(x, weight, bias, target, kept, ctx.options, grads=grads,
-                        row_scale_of=lambda idx: as_rows(grad_out[idx].to(cdt), idx.shape[0]))
+                        row_scale_of=lambda idx: as_row_scale(grad_out[idx], 1.0, idx.shape[0], cdt))
         return tuple(None if g is None else g.to(dtype) for g, dtype in zip(grads, ctx.dtypes, strict=True)) + \
             (None,) * 7
 
@@ -118,24 +126,22 @@ def linear_cross_entropy(input, weight, target, *, bias=None, ignore_index: int 
     >>> bool(torch.allclose(linear_cross_entropy(x, w, y, chunk_size=2), cross_entropy(x @ w.T, y)))
     True
     """
-    _check_tensor(input, "input")
-    _check_tensor(weight, "weight")
-    _check_options(reduction, label_smoothing, z_loss, softcap)
+    check_tensor(input, "input")
+    check_tensor(weight, "weight")
+    reduction = check_reduction(reduction)
+    label_smoothing, z_loss, softcap = check_label_smoothing(label_smoothing), check_z_loss(z_loss), \
+        check_softcap(softcap)
     if input.dim() < 1 or weight.dim() != 2 or weight.shape[1] != input.shape[-1]:
         raise InputValueError(f"weight must have shape (V, D) with D = input.shape[-1] = "
                          f"{input.shape[-1] if input.dim() else None}, but got {tuple(weight.shape)} for input "
                          f"{tuple(input.shape)}.")
     vocab = weight.shape[0]
     if bias is not None:
-        _check_tensor(bias, "bias")
+        check_tensor(bias, "bias")
         if bias.shape != (vocab,):
             raise InputValueError(f"bias must have shape ({vocab},), but got {tuple(bias.shape)}.")
-    t = _index_target_last_dim(target, input, ignore_index)
-    _check_class_indices(t, vocab, ignore_index, f"a vocabulary of {vocab}")
-    if chunk_size is None:
-        chunk_size = default_chunk_size(vocab)
-    elif isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1:
-        raise InputValueError(f"chunk_size must be a positive int or None (automatic), but got {chunk_size!r}.")
+    t = index_target_last_dim(target, input, ignore_index, vocab, " (the vocabulary)")
+    chunk_size = check_positive_int(chunk_size, "chunk_size") or default_chunk_size(vocab)
     rows = input.reshape(-1, input.shape[-1])
     loss = LinearCrossEntropyFunction.apply(rows, weight, bias, t, ignore_index, float(label_smoothing), reduction,
                                             float(z_loss), softcap, chunk_size)
@@ -148,7 +154,10 @@ class LinearCrossEntropyLoss(nn.Module):
     def __init__(self, ignore_index: int = -100, label_smoothing: float = 0.0, reduction: str = "mean", *,
                  z_loss: float = 0.0, softcap: float | None = None, chunk_size: int | None = None):
         super().__init__()
-        _check_options(reduction, label_smoothing, z_loss, softcap)
+        check_reduction(reduction)
+        check_label_smoothing(label_smoothing)
+        check_z_loss(z_loss)
+        check_softcap(softcap)
         self.options = {"ignore_index": ignore_index, "label_smoothing": label_smoothing, "reduction": reduction,
                         "z_loss": z_loss, "softcap": softcap, "chunk_size": chunk_size}
 

@@ -5,13 +5,14 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from ..rules.options import check_label_smoothing, check_reduction, check_softcap, check_z_loss
 from . import functional as F
 
 
 class _Loss(nn.Module):
     def __init__(self, reduction: str = "mean"):
         super().__init__()
-        F._check_options(reduction)
+        check_reduction(reduction)
         self.reduction = reduction
 
     def extra_repr(self) -> str:
@@ -25,7 +26,9 @@ class CrossEntropyLoss(_Loss):
                  label_smoothing: float = 0.0, *, z_loss: float = 0.0, softcap: float | None = None,
                  return_lse: bool = False):
         super().__init__(reduction)
-        F._check_options(reduction, label_smoothing, z_loss, softcap)
+        check_label_smoothing(label_smoothing)
+        check_z_loss(z_loss)
+        check_softcap(softcap)
         self.register_buffer("weight", weight)
         self.ignore_index, self.label_smoothing = ignore_index, label_smoothing
         self.z_loss, self.softcap, self.return_lse = z_loss, softcap, return_lse

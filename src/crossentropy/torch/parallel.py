@@ -9,63 +9,85 @@ class axis is the last one (``(..., V_shard)``), as in Megatron's ``[sequence, b
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import torch
 import torch.distributed as dist
 
 from ..rules.errors import InputValueError
-from ._autograd import as_rows, compute_dtype, reduction_scale
-from .functional import _check_options, _check_tensor, _index_target_last_dim
+from ..rules.options import check_label_smoothing, check_reduction, check_total_weight, check_z_loss
+from ..rules.reduction import reduce, reduction_scale
+from ..rules.rows import softmax_rows
+from ..rules.targets import index_coefficients
+from ._autograd import row_scale
+from ._inputs import check_tensor, compute_dtype, index_target_last_dim
+from ._xp import TORCH
+
+_layouts: dict = {}
 
 
-def _vocab_offset(shard_size: int, group, device) -> tuple[torch.Tensor, torch.Tensor]:
-    """(first vocabulary index of this rank's slice, total vocabulary size), as tensors (no host read)."""
-    sizes = [torch.zeros((), dtype=torch.long, device=device) for _ in range(dist.get_world_size(group))]
-    dist.all_gather(sizes, torch.tensor(shard_size, dtype=torch.long, device=device), group=group)
-    sizes = torch.stack(sizes)
-    rank = dist.get_rank(group)
-    return sizes[:rank].sum(), sizes.sum()
+def _vocab_layout(shard_size: int, group) -> tuple[int, int]:
+    """(first vocabulary index of this rank's slice, total vocabulary size). The sizes are gathered once per group
+    and shard size, then cached: later steps exchange nothing for them."""
+    key = (id(group), dist.get_rank(group), shard_size)
+    if key not in _layouts:
+        sizes = [None] * dist.get_world_size(group)
+        dist.all_gather_object(sizes, shard_size, group=group)
+        rank = dist.get_rank(group)
+        _layouts[key] = (sum(sizes[:rank]), sum(sizes))
+    return _layouts[key]
+
+
+class _Shards:
+    """The row max and the row sums of a vocabulary split over ``group`` (O(rows) per all-reduce)."""
+
+    def __init__(self, group):
+        self.group = group
+
+    def max(self, m: torch.Tensor) -> torch.Tensor:
+        m = m.contiguous()
+        dist.all_reduce(m, op=dist.ReduceOp.MAX, group=self.group)
+        return m
+
+    def sum(self, total: torch.Tensor, linear: torch.Tensor):
+        both = torch.stack([total, linear])
+        dist.all_reduce(both, op=dist.ReduceOp.SUM, group=self.group)
+        return both[0], both[1]
+
+
+def _shard_coefficients(target, shard: int, group, ignore_index, smoothing, dtype, normalize):
+    """The whole row's coefficients (``o``, the smoothing term) with the target term kept on the rank whose slice
+    holds the target class."""
+    start, vocab = _vocab_layout(shard, group)
+    coef = index_coefficients(TORCH, target, vocab, ignore_index=ignore_index, smoothing=smoothing, dtype=dtype,
+                              normalize=normalize)
+    local = target - start
+    mine = (local >= 0) & (local < shard)
+    return replace(coef, n_classes=shard, y=torch.where(mine, local, torch.zeros_like(local)),
+                   a_y=torch.where(mine, coef.a_y, torch.zeros_like(coef.a_y)))
 
 
 class VocabParallelCrossEntropyFunction(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, logits, target, group, ignore_index, smoothing, reduction, z_loss):
+    def forward(ctx, logits, target, total_weight, group, ignore_index, smoothing, reduction, z_loss):
         cdt = compute_dtype(logits.dtype)
-        z = logits.to(cdt)
-        shard = z.shape[-1]
-        start, vocab = _vocab_offset(shard, group, z.device)
-        m = z.amax(-1)
-        dist.all_reduce(m, op=dist.ReduceOp.MAX, group=group)
-        s = z - m[:, None]
-        local = target - start
-        mine = (local >= 0) & (local < shard)
-        local = torch.where(mine, local, torch.zeros_like(local))
-        stats = torch.stack([torch.exp(s).sum(-1),
-                             torch.where(mine, s.gather(1, local[:, None]).squeeze(1), torch.zeros_like(m)),
-                             s.sum(-1)])
-        dist.all_reduce(stats, op=dist.ReduceOp.SUM, group=group)  # sum-exp, target logit, smoothing term
-        total, s_target, s_sum = stats
-        log_s = torch.log(total)
-        lse = m + log_s
-        keep = (target != ignore_index).to(cdt)
-        loss = keep * ((1 - smoothing) * (log_s - s_target) + smoothing * (log_s - s_sum / vocab.to(cdt)))
-        if z_loss:
-            loss = loss + keep * z_loss * lse * lse
-        scale = reduction_scale(keep.sum(), reduction)
-        ctx.save_for_backward(logits, lse, local, mine, keep, scale, vocab)
-        ctx.options = (smoothing, z_loss)
-        return loss if reduction == "none" else loss.sum() * scale
+        normalize = reduction == "mean" and total_weight is None
+        coef = _shard_coefficients(target, logits.shape[-1], group, ignore_index, smoothing, cdt, normalize)
+        r = softmax_rows(TORCH, logits.to(cdt), coef, z_loss=z_loss, collective=_Shards(group))
+        scale = reduction_scale(TORCH, reduction, TORCH.total(coef.o), total_weight)
+        ctx.save_for_backward(logits, target, scale)
+        ctx.options = (group, ignore_index, smoothing, z_loss, normalize)
+        return reduce(TORCH, r.loss, reduction, scale)
 
     @staticmethod
     def backward(ctx, grad_out):
-        logits, lse, local, mine, keep, scale, vocab = ctx.saved_tensors
-        smoothing, z_loss = ctx.options
-        z = logits.to(lse.dtype)
-        row_scale = as_rows(grad_out.to(z.dtype) * scale, z.shape[0]) * keep
-        p = torch.exp(z - lse[:, None])  # this shard's part of the softmax over the whole vocabulary
-        factor = row_scale * (1 + 2 * z_loss * lse) if z_loss else row_scale
-        g = p * factor[:, None] - (row_scale * smoothing / vocab.to(z.dtype))[:, None]
-        g = g.scatter_add(1, local[:, None], -(row_scale * (1 - smoothing) * mine)[:, None])
-        return g.to(logits.dtype), None, None, None, None, None, None
+        logits, target, scale = ctx.saved_tensors
+        group, ignore_index, smoothing, z_loss, normalize = ctx.options
+        cdt = compute_dtype(logits.dtype)
+        coef = _shard_coefficients(target, logits.shape[-1], group, ignore_index, smoothing, cdt, normalize)
+        r = softmax_rows(TORCH, logits.to(cdt), coef, z_loss=z_loss, collective=_Shards(group),
+                         row_scale=row_scale(grad_out, scale, logits.shape[0], cdt))
+        return r.grad.to(logits.dtype), None, None, None, None, None, None, None
 
 
 class _AllReduceGrad(torch.autograd.Function):
@@ -83,40 +105,49 @@ class _AllReduceGrad(torch.autograd.Function):
         return grad, None
 
 
-def _check(logits_or_input, target, ignore_index, label_smoothing, reduction, z_loss, name):
+def _check(logits_or_input, name, input_name, target, ignore_index, label_smoothing, reduction, z_loss,
+           total_weight):
     if not dist.is_available() or not dist.is_initialized():
         raise RuntimeError(f"{name} needs torch.distributed: call torch.distributed.init_process_group first.")
-    _check_tensor(logits_or_input, "input" if name.endswith("linear_cross_entropy") else "logits_shard")
-    _check_options(reduction, label_smoothing, z_loss)
-    return _index_target_last_dim(target, logits_or_input, ignore_index)
+    check_tensor(logits_or_input, input_name)
+    reduction = check_reduction(reduction)
+    options = (check_label_smoothing(label_smoothing), reduction, check_z_loss(z_loss))
+    total_weight = check_total_weight(TORCH, total_weight, reduction)
+    return index_target_last_dim(target, logits_or_input, ignore_index), total_weight, options
 
 
 def vocab_parallel_cross_entropy(logits_shard, target, *, group=None, ignore_index: int = -100,
-                                 label_smoothing: float = 0.0, reduction: str = "mean", z_loss: float = 0.0):
+                                 label_smoothing: float = 0.0, reduction: str = "mean", z_loss: float = 0.0,
+                                 total_weight=None):
     """Cross-entropy of logits sharded along the vocabulary across ``group``.
 
     Equals ``cross_entropy(torch.cat(all_shards, -1).movedim(-1, 1), target, ...)`` on every rank, for
-    ``logits_shard (..., V_rank)`` and the full-vocabulary integer ``target (...)`` (the same on every rank).
-    The gradient flows to this rank's shard only; backward needs no communication.
+    ``logits_shard (..., V_rank)`` and the full-vocabulary integer ``target (...)`` (the same on every rank),
+    infinite logits included (a shard row that is all ``-inf``, as a padded vocabulary gives, costs nothing).
+    The gradient flows to this rank's shard only.
     """
-    t = _check(logits_shard, target, ignore_index, label_smoothing, reduction, z_loss, "vocab_parallel_cross_entropy")
+    t, total_weight, (e, reduction, z_loss) = _check(
+        logits_shard, "vocab_parallel_cross_entropy", "logits_shard", target, ignore_index, label_smoothing,
+        reduction, z_loss, total_weight)
     rows = logits_shard.reshape(-1, logits_shard.shape[-1])
-    loss = VocabParallelCrossEntropyFunction.apply(rows, t, group, ignore_index,
-                                                   float(label_smoothing), reduction, float(z_loss))
+    loss = VocabParallelCrossEntropyFunction.apply(rows, t, total_weight, group, ignore_index, e, reduction, z_loss)
     return loss.reshape(target.shape) if reduction == "none" else loss
 
 
-def vocab_parallel_linear_cross_entropy(input, weight_shard, target, *, group=None, bias_shard=None,
+def vocab_parallel_linear_cross_entropy(input, linear_weight_shard, target, *, linear_bias_shard=None, group=None,
                                         ignore_index: int = -100, label_smoothing: float = 0.0,
-                                        reduction: str = "mean", z_loss: float = 0.0):
-    """``vocab_parallel_cross_entropy(input @ weight_shard.T + bias_shard, target, ...)``, with ``input``
-    replicated on every rank: its gradient is the full gradient on every rank (summed over the group in backward).
+                                        reduction: str = "mean", z_loss: float = 0.0, total_weight=None):
+    """``vocab_parallel_cross_entropy(input @ linear_weight_shard.T + linear_bias_shard, target, ...)``, with
+    ``input`` replicated on every rank: its gradient is the full gradient on every rank (summed over the group in
+    backward). The argument names follow ``torch.nn.functional.linear_cross_entropy``.
     """
-    _check(input, target, ignore_index, label_smoothing, reduction, z_loss, "vocab_parallel_linear_cross_entropy")
-    _check_tensor(weight_shard, "weight_shard")
-    if weight_shard.dim() != 2 or weight_shard.shape[1] != input.shape[-1]:
-        raise InputValueError(f"weight_shard must have shape (V_rank, D) with D = {input.shape[-1]}, but got "
-                         f"{tuple(weight_shard.shape)}.")
-    logits = torch.nn.functional.linear(_AllReduceGrad.apply(input, group), weight_shard, bias_shard)
+    _check(input, "vocab_parallel_linear_cross_entropy", "input", target, ignore_index, label_smoothing, reduction,
+           z_loss, total_weight)
+    check_tensor(linear_weight_shard, "linear_weight_shard")
+    if linear_weight_shard.dim() != 2 or linear_weight_shard.shape[1] != input.shape[-1]:
+        raise InputValueError(f"linear_weight_shard must have shape (V_rank, D) with D = {input.shape[-1]}, but got "
+                              f"{tuple(linear_weight_shard.shape)}.")
+    logits = torch.nn.functional.linear(_AllReduceGrad.apply(input, group), linear_weight_shard, linear_bias_shard)
     return vocab_parallel_cross_entropy(logits, target, group=group, ignore_index=ignore_index,
-                                        label_smoothing=label_smoothing, reduction=reduction, z_loss=z_loss)
+                                        label_smoothing=label_smoothing, reduction=reduction, z_loss=z_loss,
+                                        total_weight=total_weight)
