@@ -23,8 +23,8 @@ def test_single_steps_golden():
     opt.step([p], [g])
     assert_close(p, 1.0 - 0.1 * g - 0.1 * (0.9 * g + g))
     p = np.array([1.0, 1.0])
-    Adam(0.1).step([p], [g])  # the first bias-corrected Adam step is lr * sign(g)
-    assert_close(p, 1.0 - 0.1 * np.sign(g), rtol=1e-7)
+    Adam(0.1).step([p], [g])  # the first bias-corrected Adam step is lr * g / (|g| + eps), about lr * sign(g)
+    assert_close(p, 1.0 - 0.1 * g / (np.abs(g) + 1e-8))
     p = np.array([1.0, 1.0])
     RMSProp(0.1, rho=0.9).step([p], [g])
     assert_close(p, 1.0 - 0.1 * g / (np.sqrt(0.1 * g * g) + 1e-8))
@@ -36,7 +36,7 @@ def test_decoupled_weight_decay():
     AdamW(0.1, weight_decay=0.5).step([p1], [zero])
     assert_close(p1, 2.0 - 0.1 * 0.5 * 2.0)  # the decay does not pass through Adam's normalisation
     Adam(0.1, weight_decay=0.5).step([p2], [zero])
-    assert_close(p2, 2.0 - 0.1, rtol=1e-7)  # coupled: the decay is a gradient, normalised to a unit step
+    assert_close(p2, 2.0 - 0.1 / (1.0 + 1e-8))  # coupled: the decay is a gradient, normalised to a unit step
     p3 = np.array([2.0])
     make_optimizer("sgd", 0.1, 0.5).step([p3], [zero], decay=[False])
     assert_close(p3, 2.0)
@@ -49,7 +49,7 @@ def test_converges_on_a_quadratic(name):
     opt = make_optimizer(name, {"sgd": 0.1, "momentum": 0.05, "adam": 0.05, "adamw": 0.05, "rmsprop": 0.01}[name])
     for _ in range(2000):
         opt.step([p], [p - target])
-    assert_close(p, target, rtol=1e-3, atol=1e-3)
+    assert_close(p, target, "iterative")
 
 
 @given(st.integers(0, 99), st.integers(1, 100))
