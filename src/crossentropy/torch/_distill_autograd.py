@@ -1,0 +1,204 @@
+"""Kernels and autograd Functions of the distillation losses (the public functions are in ``distillation.py``).
+
+Rows are ``(n, V)`` with the vocabulary last. The student's gradient is built in the forward pass, in float32 for
+half/bfloat16 inputs (float64 for float64), and scaled by ``grad_output`` in backward; the teacher gets none.
+Nothing reads a tensor value on the host: ignored rows are masked, never skipped, and "mean" divides by a count
+kept on the device.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+
+def compute_dtype(dtype: torch.dtype) -> torch.dtype:
+    """float16 and bfloat16 are computed in float32; float32 and float64 in themselves."""
+    return torch.float32 if dtype in (torch.float16, torch.bfloat16) else dtype
+
+
+def reduction_scale(kept: torch.Tensor | None, n: int, reduction: str, like: torch.Tensor) -> torch.Tensor:
+    """d(reduced)/d(sum of rows) as a device scalar: 1, or 1 / (kept rows) for "mean" (0 when none is kept)."""
+    if reduction != "mean":
+        return torch.ones((), dtype=like.dtype, device=like.device)
+    count = torch.full((), n, dtype=like.dtype, device=like.device) if kept is None else kept.sum().to(like.dtype)
+    return torch.where(count > 0, 1.0 / count.clamp_min(1), torch.zeros_like(count))
+
+
+def divergence_rows(ls: torch.Tensor, lt: torch.Tensor, divergence: str, beta: float, with_grad: bool):
+    """Per-row divergence of ``(log S, log T)`` rows and, with ``with_grad``, its gradient with respect to logits
+    whose log-softmax is ``ls``: ``S (G - sum S G)`` (the NumPy core's ``divergence_rows``, in torch)."""
+    s = ls.exp()
+    zero = ls.new_zeros(())
+    grad = None
+    if divergence == "forward_kl":
+        t = lt.exp()
+        values = torch.where(t > 0, t * (lt - ls), zero).sum(-1)
+        if with_grad:
+            grad = s - t
+    elif divergence == "reverse_kl":
+        f = ls - lt
+        values = torch.where(s > 0, s * f, zero).sum(-1)
+        if with_grad:
+            grad = torch.where(s > 0, s * (f - values[:, None]), zero)
+    else:
+        t = lt.exp()
+        lm = torch.logaddexp(lt + math.log(beta), ls + math.log1p(-beta))
+        s_term = torch.where(s > 0, s * (ls - lm), zero)
+        values = beta * torch.where(t > 0, t * (lt - lm), zero).sum(-1) + (1 - beta) * s_term.sum(-1)
+        if with_grad:
+            g = (1 - beta) * s_term
+            grad = g - s * g.sum(-1, keepdim=True)
+    return values.clamp_min(0), grad
+
+
+def masked_rows(values: torch.Tensor, grad: torch.Tensor | None, kept: torch.Tensor | None, tau: float):
+    """Scale by tau**2 (values) and tau (gradient w.r.t. the unscaled logits); zero the ignored rows."""
+    values = values * tau**2
+    if grad is not None:
+        grad = grad * tau
+    if kept is not None:
+        values = torch.where(kept, values, values.new_zeros(()))
+        if grad is not None:
+            grad = torch.where(kept[:, None], grad, grad.new_zeros(()))
+    return values, grad
+
+
+def dense_rows(z_student, z_teacher, kept, options, with_grad: bool):
+    """``(tau**2 * per-row divergence, its gradient w.r.t. the student's logits)`` for rows of logits."""
+    divergence, beta, tau = options
+    cdt = compute_dtype(z_student.dtype)
+    ls = torch.log_softmax(z_student.to(cdt) / tau, -1)
+    lt = torch.log_softmax(z_teacher.to(cdt) / tau, -1)
+    return masked_rows(*divergence_rows(ls, lt, divergence, beta, with_grad), kept, tau)
+
+
+def tail_log_mass(logprobs: torch.Tensor) -> torch.Tensor:
+    """``log(1 - sum(exp(logprobs)))`` over the last dim (``-inf`` when it rounds to <= 0)."""
+    lse = torch.logsumexp(logprobs, -1)
+    tail = torch.where(lse > -math.log(2), torch.log(-torch.expm1(lse)), torch.log1p(-torch.exp(lse)))
+    return torch.where(lse >= 0, torch.full_like(lse, -math.inf), tail)
+
+
+def sparse_rows(z_student, indices, logprobs, kept, options, with_grad: bool):
+    """The k + 1-bin divergence against top-k teacher log-probs (see ``sparse_distillation_loss``)."""
+    divergence, beta, tau = options
+    cdt = compute_dtype(z_student.dtype)
+    ls_full = torch.log_softmax(z_student.to(cdt) / tau, -1)
+    rest = ls_full.scatter(-1, indices, -math.inf)
+    ls_tail = torch.logsumexp(rest, -1, keepdim=True)
+    ls = torch.cat([ls_full.gather(-1, indices), ls_tail], -1)
+    lp = logprobs.to(cdt)
+    lt = torch.cat([lp, tail_log_mass(lp)[:, None]], -1)
+    values, bins = divergence_rows(ls, lt, divergence, beta, with_grad)
+    grad = None
+    if with_grad:
+        share = torch.where(torch.isneginf(rest), rest.new_zeros(()), torch.exp(rest - ls_tail))
+        grad = (bins[:, -1:] * share).scatter(-1, indices, bins[:, :-1])
+    return masked_rows(values, grad, kept, tau)
+
+
+def _finish(ctx, values: torch.Tensor, grad, kept, reduction: str):
+    """Reduce the rows; keep the gradient of the reduced loss for backward."""
+    scale = reduction_scale(kept, values.shape[0], reduction, values)
+    ctx.reduction = reduction
+    ctx.save_for_backward(None if grad is None else grad if reduction == "none" else grad * scale)
+    return values if reduction == "none" else values.sum() * scale
+
+
+class RowsDistillationFunction(torch.autograd.Function):
+    """Dense (``teacher`` logits) or sparse (``teacher`` = (indices, log-probs)) distillation over rows."""
+
+    @staticmethod
+    def forward(ctx, z_student, teacher, indices, kept, options, reduction, with_grad):
+        ctx.dtype = z_student.dtype
+        if indices is None:
+            values, grad = dense_rows(z_student, teacher, kept, options, with_grad)
+        else:
+            values, grad = sparse_rows(z_student, indices, teacher, kept, options, with_grad)
+        return _finish(ctx, values, grad, kept, reduction)
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, grad_out):
+        (grad,) = ctx.saved_tensors
+        if grad is None:
+            return (None,) * 7
+        g = grad * (grad_out.to(grad.dtype)[:, None] if ctx.reduction == "none" else grad_out.to(grad.dtype))
+        return (g.to(ctx.dtype),) + (None,) * 6
+
+
+def _logits(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
+    return x @ weight.T if bias is None else torch.addmm(bias, x, weight.T)
+
+
+def linear_pass(student, teacher, kept, options, chunk_size: int, loss_rows=None, grads=None, row_scale=None):
+    """One pass over the rows a chunk at a time: the per-row losses into ``loss_rows`` and/or the gradients of
+    ``sum_i row_scale_i l_i`` accumulated into ``grads = (grad_x, grad_w, grad_b)`` of the student's linear layer."""
+    (xs, ws, bs), (xt, wt, bt) = student, teacher
+    for start in range(0, xs.shape[0], chunk_size):
+        rows = slice(start, start + chunk_size)
+        chunk_kept = None if kept is None else kept[rows]
+        with torch.no_grad():
+            values, g = dense_rows(_logits(xs[rows], ws, bs), _logits(xt[rows], wt, bt), chunk_kept, options,
+                                   grads is not None)
+        if loss_rows is not None:
+            loss_rows[rows] = values
+        if grads is not None:
+            g = g * row_scale[rows][:, None] if row_scale.dim() else g * row_scale
+            grad_x, grad_w, grad_b = grads
+            grad_x[rows] = (g.to(ws.dtype) @ ws).to(grad_x.dtype)
+            grad_w.addmm_(g.T, xs[rows].to(g.dtype))
+            if grad_b is not None:
+                grad_b += g.sum(0)
+
+
+def _zero_grads(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None):
+    cdt = compute_dtype(x.dtype)
+    return (x.new_zeros(x.shape, dtype=cdt), weight.new_zeros(weight.shape, dtype=cdt),
+            None if bias is None else bias.new_zeros(bias.shape, dtype=cdt))
+
+
+class LinearDistillationFunction(torch.autograd.Function):
+    """Distillation of two linear heads' logits, a chunk of rows at a time. For "mean"/"sum" the student's
+    gradients are accumulated in forward and scaled by ``grad_output`` in backward (which may then run once);
+    for "none" backward recomputes each chunk."""
+
+    @staticmethod
+    def forward(ctx, xs, ws, bs, xt, wt, bt, kept, options, reduction, chunk_size, with_grad):
+        cdt = compute_dtype(xs.dtype)
+        student, teacher = (xs, ws, bs), (xt, wt, bt)
+        loss_rows = xs.new_zeros(xs.shape[0], dtype=cdt)
+        scale = reduction_scale(kept, xs.shape[0], reduction, loss_rows)
+        grads = _zero_grads(xs, ws, bs) if with_grad and reduction != "none" else None
+        linear_pass(student, teacher, kept, options, chunk_size, loss_rows, grads, scale)
+        ctx.reduction, ctx.consumed, ctx.with_grad = reduction, False, with_grad
+        ctx.dtypes = (xs.dtype, ws.dtype, None if bs is None else bs.dtype)
+        if grads is not None:
+            ctx.save_for_backward(*grads)
+        else:
+            ctx.save_for_backward(xs, ws, bs, xt, wt, bt, kept)
+            ctx.options, ctx.chunk_size = options, chunk_size
+        return loss_rows if reduction == "none" else loss_rows.sum() * scale
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, grad_out):
+        if not ctx.with_grad:  # only the teacher's tensors required grad: they get none
+            return (None,) * 11
+        if ctx.reduction != "none":
+            if ctx.consumed:
+                raise RuntimeError("linear_distillation_loss computes its 'mean'/'sum' gradients in forward and "
+                                   "scales them in place, so backward can run once; recompute the loss to "
+                                   "differentiate it again, or use reduction='none'.")
+            ctx.consumed = True
+            g = grad_out.to(ctx.saved_tensors[0].dtype)
+            grads = tuple(None if t is None else t.mul_(g) for t in ctx.saved_tensors)
+        else:
+            xs, ws, bs, xt, wt, bt, kept = ctx.saved_tensors
+            grads = _zero_grads(xs, ws, bs)
+            linear_pass((xs, ws, bs), (xt, wt, bt), kept, ctx.options, ctx.chunk_size, grads=grads,
+                        row_scale=grad_out.to(grads[0].dtype))
+        return tuple(None if g is None else g.to(dtype) for g, dtype in zip(grads, ctx.dtypes, strict=True)) + \
+            (None,) * 8
