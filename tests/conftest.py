@@ -11,6 +11,9 @@ TOL = {
     np.dtype(np.float16): {"rtol": 2e-3, "atol": 1e-3},
     np.dtype(np.float32): {"rtol": 1e-5, "atol": 1e-6},
     np.dtype(np.float64): {"rtol": 1e-10, "atol": 1e-12},
+    # named tiers: central finite differences (h = 1e-6) of a float64 computation; a streamed sum against fsum
+    "finite_difference": {"rtol": 1e-6, "atol": 1e-8},
+    "compensated_sum": {"rtol": 1e-12, "atol": 0.0},
 }
 
 settings.register_profile("default", max_examples=40, deadline=None,
@@ -21,11 +24,12 @@ settings.load_profile("ci")
 
 
 def tol(dtype) -> dict:
-    return TOL[np.dtype(dtype)]
+    """The tolerance of a dtype, or of a named tier (a string key of ``TOL``)."""
+    return TOL[dtype] if isinstance(dtype, str) else TOL[np.dtype(dtype)]
 
 
 def assert_close(actual, expected, dtype=np.float64, **override) -> None:
-    """Compare with the tolerance of ``dtype`` (NaN equals NaN, inf must match exactly)."""
+    """Compare with the tolerance of ``dtype`` or a named tier (NaN equals NaN, inf must match exactly)."""
     kw = {**tol(dtype), **override}
     np.testing.assert_allclose(np.asarray(actual, dtype=np.float64), np.asarray(expected, dtype=np.float64),
                                equal_nan=True, **kw)

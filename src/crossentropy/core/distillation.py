@@ -259,7 +259,9 @@ def sparse_distillation_loss(student_logits, teacher_indices, teacher_logprobs, 
     np.put_along_axis(rest, idx_rows, -np.inf, axis=-1)
     ls_tail = logsumexp(rest, axis=-1)
     ls = np.concatenate([np.take_along_axis(ls_full, idx_rows, axis=-1), ls_tail[:, None]], axis=-1)
-    lt = np.concatenate([lp_rows, tail_log_mass(lp_rows)[:, None]], axis=-1)
+    # with k = V the tail is empty: what rounding leaves of 1 - sum T is not mass
+    lt_tail = np.full(lp_rows.shape[0], -np.inf, cdt) if k == vocab else tail_log_mass(lp_rows)
+    lt = np.concatenate([lp_rows, lt_tail[:, None]], axis=-1)
     values, bins = divergence_rows(ls, lt, divergence, beta, return_grad)
     grad_rows = None
     if return_grad:

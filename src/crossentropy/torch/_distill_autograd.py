@@ -90,7 +90,10 @@ def sparse_rows(z_student, indices, logprobs, kept, options, with_grad: bool):
     ls_tail = torch.logsumexp(rest, -1, keepdim=True)
     ls = torch.cat([ls_full.gather(-1, indices), ls_tail], -1)
     lp = logprobs.to(cdt)
-    lt = torch.cat([lp, tail_log_mass(lp)[:, None]], -1)
+    # with k = V the tail is empty: what rounding leaves of 1 - sum T is not mass
+    lt_tail = ls_tail.new_full((lp.shape[0],), -math.inf) if indices.shape[-1] == z_student.shape[-1] \
+        else tail_log_mass(lp)
+    lt = torch.cat([lp, lt_tail[:, None]], -1)
     values, bins = divergence_rows(ls, lt, divergence, beta, with_grad)
     grad = None
     if with_grad:
