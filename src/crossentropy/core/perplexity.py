@@ -29,6 +29,8 @@ LN2 = math.log(2.0)
 def _neumaier(total: float, comp: float, value: float) -> tuple[float, float]:
     """Add ``value`` to the compensated sum ``total + comp``."""
     t = total + value
+    if math.isinf(t):  # a zero-probability token (or overflow): the sum is infinite, nothing to compensate
+        return t, 0.0
     if abs(total) >= abs(value):
         comp += (total - t) + value
     else:
