@@ -132,6 +132,9 @@ def test_negative_infinite_logits():
     t0 = np.array([[0.0, -np.inf, -np.inf]])
     assert ce.distillation_loss(s, t0, divergence="reverse_kl") == np.inf
     assert np.isfinite(ce.distillation_loss(s, t0))
+    for divergence in DIVERGENCES:  # NaN propagates from either model
+        assert np.isnan(ce.distillation_loss(s, np.full_like(t, np.nan), divergence=divergence))
+        assert np.isnan(ce.distillation_loss(np.full_like(s, np.nan), t, divergence=divergence))
 
 
 def test_ignored_tokens_and_all_ignored():

@@ -73,23 +73,23 @@ def divergence_rows(ls: np.ndarray, lt: np.ndarray, divergence: str, beta: float
     with np.errstate(invalid="ignore"):
         if divergence == "forward_kl":
             t = np.exp(lt)
-            values = np.where(t > 0, t * (lt - ls), 0.0).sum(-1)
+            values = np.where(t == 0, 0.0, t * (lt - ls)).sum(-1)
             grad = s - t if with_grad else None
         elif divergence == "reverse_kl":
             f = ls - lt
-            values = np.where(s > 0, s * f, 0.0).sum(-1)
-            grad = np.where(s > 0, s * (f - values[:, None]), 0.0) if with_grad else None
+            values = np.where(s == 0, 0.0, s * f).sum(-1)
+            grad = np.where(s == 0, 0.0, s * (f - values[:, None])) if with_grad else None
         else:
             t = np.exp(lt)
             with np.errstate(divide="ignore"):
                 lm = np.logaddexp(np.log(beta) + lt, np.log1p(-beta) + ls)
-            s_term = np.where(s > 0, s * (ls - lm), 0.0)
-            values = beta * np.where(t > 0, t * (lt - lm), 0.0).sum(-1) + (1 - beta) * s_term.sum(-1)
+            s_term = np.where(s == 0, 0.0, s * (ls - lm))
+            values = beta * np.where(t == 0, 0.0, t * (lt - lm)).sum(-1) + (1 - beta) * s_term.sum(-1)
             grad = None
             if with_grad:
                 g = (1 - beta) * s_term
                 grad = g - s * g.sum(-1, keepdims=True)
-    return np.maximum(values, 0.0), grad
+    return np.maximum(values, 0.0), grad  # maximum propagates NaN
 
 
 def _finish(values: np.ndarray, grad_rows, kept, batch_shape, reduction: str, cdt: np.dtype, tau: float):

@@ -28,50 +28,58 @@ def reduction_scale(kept: torch.Tensor | None, n: int, reduction: str, like: tor
 
 def divergence_rows(ls: torch.Tensor, lt: torch.Tensor, divergence: str, beta: float, with_grad: bool):
     """Per-row divergence of ``(log S, log T)`` rows and, with ``with_grad``, its gradient with respect to logits
-    whose log-softmax is ``ls``: ``S (G - sum S G)`` (the NumPy core's ``divergence_rows``, in torch)."""
-    s = ls.exp()
-    zero = ls.new_zeros(())
+    whose log-softmax is ``ls``: ``S (G - sum S G)`` (the NumPy core's ``divergence_rows``, in torch). Works in
+    place on fresh temporaries; ``p log p`` terms with ``p == 0`` are 0 (NaN still propagates)."""
     grad = None
     if divergence == "forward_kl":
         t = lt.exp()
-        values = torch.where(t > 0, t * (lt - ls), zero).sum(-1)
+        d = (lt - ls).mul_(t).masked_fill_(t == 0, 0.0)
+        values = d.sum(-1)
         if with_grad:
-            grad = s - t
+            grad = torch.exp(ls, out=d).sub_(t)
     elif divergence == "reverse_kl":
-        f = ls - lt
-        values = torch.where(s > 0, s * f, zero).sum(-1)
+        s = ls.exp()
+        d = (ls - lt).mul_(s).masked_fill_(s == 0, 0.0)
+        values = d.sum(-1)
         if with_grad:
-            grad = torch.where(s > 0, s * (f - values[:, None]), zero)
+            grad = d.addcmul_(s, values[:, None], value=-1.0)
     else:
-        t = lt.exp()
+        s, t = ls.exp(), lt.exp()
         lm = torch.logaddexp(lt + math.log(beta), ls + math.log1p(-beta))
-        s_term = torch.where(s > 0, s * (ls - lm), zero)
-        values = beta * torch.where(t > 0, t * (lt - lm), zero).sum(-1) + (1 - beta) * s_term.sum(-1)
+        s_term = (ls - lm).mul_(s).masked_fill_(s == 0, 0.0)
+        t_term = torch.sub(lt, lm, out=lm).mul_(t).masked_fill_(t == 0, 0.0)
+        values = beta * t_term.sum(-1) + (1 - beta) * s_term.sum(-1)
         if with_grad:
-            g = (1 - beta) * s_term
-            grad = g - s * g.sum(-1, keepdim=True)
+            g = s_term.mul_(1 - beta)
+            grad = g.addcmul_(s, g.sum(-1, keepdim=True), value=-1.0)
     return values.clamp_min(0), grad
 
 
-def masked_rows(values: torch.Tensor, grad: torch.Tensor | None, kept: torch.Tensor | None, tau: float):
-    """Scale by tau**2 (values) and tau (gradient w.r.t. the unscaled logits); zero the ignored rows."""
+def masked_rows(values: torch.Tensor, grad: torch.Tensor | None, kept: torch.Tensor | None, tau: float,
+                grad_scale: torch.Tensor | None = None):
+    """Scale by tau**2 (values) and by ``tau * grad_scale`` (the gradient w.r.t. the unscaled logits, in place;
+    ``grad_scale`` a scalar or one factor per row); zero the ignored rows."""
     values = values * tau**2
     if grad is not None:
-        grad = grad * tau
+        if grad_scale is not None and grad_scale.dim():
+            grad_scale = grad_scale[:, None]
+        grad.mul_(tau if grad_scale is None else grad_scale * tau)
     if kept is not None:
         values = torch.where(kept, values, values.new_zeros(()))
         if grad is not None:
-            grad = torch.where(kept[:, None], grad, grad.new_zeros(()))
+            grad.masked_fill_(~kept[:, None], 0.0)
     return values, grad
 
 
-def dense_rows(z_student, z_teacher, kept, options, with_grad: bool):
-    """``(tau**2 * per-row divergence, its gradient w.r.t. the student's logits)`` for rows of logits."""
+def dense_rows(z_student, z_teacher, kept, options, with_grad: bool, grad_scale=None, divided: bool = False):
+    """``(tau**2 * per-row divergence, its gradient w.r.t. the student's logits)`` for rows of logits (already
+    divided by tau when ``divided``), the gradient times ``grad_scale`` when given."""
     divergence, beta, tau = options
     cdt = compute_dtype(z_student.dtype)
-    ls = torch.log_softmax(z_student.to(cdt) / tau, -1)
-    lt = torch.log_softmax(z_teacher.to(cdt) / tau, -1)
-    return masked_rows(*divergence_rows(ls, lt, divergence, beta, with_grad), kept, tau)
+    zs, zt = z_student.to(cdt), z_teacher.to(cdt)
+    ls = torch.log_softmax(zs if divided else zs / tau, -1)
+    lt = torch.log_softmax(zt if divided else zt / tau, -1)
+    return masked_rows(*divergence_rows(ls, lt, divergence, beta, with_grad), kept, tau, grad_scale)
 
 
 def tail_log_mass(logprobs: torch.Tensor) -> torch.Tensor:
@@ -97,8 +105,8 @@ def sparse_rows(z_student, indices, logprobs, kept, options, with_grad: bool):
     values, bins = divergence_rows(ls, lt, divergence, beta, with_grad)
     grad = None
     if with_grad:
-        share = torch.where(torch.isneginf(rest), rest.new_zeros(()), torch.exp(rest - ls_tail))
-        grad = (bins[:, -1:] * share).scatter(-1, indices, bins[:, :-1])
+        share = torch.exp(rest - ls_tail).masked_fill_(torch.isneginf(rest), 0.0)
+        grad = share.mul_(bins[:, -1:]).scatter_(-1, indices, bins[:, :-1])
     return masked_rows(values, grad, kept, tau)
 
 
@@ -140,16 +148,18 @@ def linear_pass(student, teacher, kept, options, chunk_size: int, loss_rows=None
     """One pass over the rows a chunk at a time: the per-row losses into ``loss_rows`` and/or the gradients of
     ``sum_i row_scale_i l_i`` accumulated into ``grads = (grad_x, grad_w, grad_b)`` of the student's linear layer."""
     (xs, ws, bs), (xt, wt, bt) = student, teacher
+    inv = 1.0 / options[2]  # divide the (N, D) inputs and the bias by tau, not the (N, V) logits
+    bs, bt = (None if b is None else b * inv for b in (bs, bt))
     for start in range(0, xs.shape[0], chunk_size):
         rows = slice(start, start + chunk_size)
         chunk_kept = None if kept is None else kept[rows]
+        scale = None if grads is None else row_scale if row_scale.dim() == 0 else row_scale[rows]
         with torch.no_grad():
-            values, g = dense_rows(_logits(xs[rows], ws, bs), _logits(xt[rows], wt, bt), chunk_kept, options,
-                                   grads is not None)
+            values, g = dense_rows(_logits(xs[rows] * inv, ws, bs), _logits(xt[rows] * inv, wt, bt), chunk_kept,
+                                   options, grads is not None, scale, divided=True)
         if loss_rows is not None:
             loss_rows[rows] = values
         if grads is not None:
-            g = g * row_scale[rows][:, None] if row_scale.dim() else g * row_scale
             grad_x, grad_w, grad_b = grads
             grad_x[rows] = (g.to(ws.dtype) @ ws).to(grad_x.dtype)
             grad_w.addmm_(g.T, xs[rows].to(g.dtype))

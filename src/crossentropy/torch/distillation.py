@@ -18,6 +18,8 @@ from ..rules.errors import InputTypeError, InputValueError
 from ._distill_autograd import LinearDistillationFunction, RowsDistillationFunction
 from .linear import default_chunk_size
 
+KERNEL_TEMPORARIES = 2  # a chunk gets 1/2 of linear_cross_entropy's logits budget: it holds two vocabularies' logits
+
 
 def _tensor(x, name: str, *, floating: bool = True) -> torch.Tensor:
     if not isinstance(x, torch.Tensor):
@@ -148,7 +150,8 @@ def linear_distillation_loss(student_input, student_weight, teacher_input, teach
     (V, Dt)``: the hidden sizes may differ, the vocabularies may not. Gradients go to the student's input, weight
     and bias only, accumulated in float32 (float64 for float64). No gradient work is done when grad mode is off or
     none of those requires grad. For "mean"/"sum" the gradients are made in forward and backward can run once;
-    "none" recomputes each chunk in backward. ``chunk_size=None`` picks about 32 MiB of float32 logits per chunk.
+    "none" recomputes each chunk in backward. ``chunk_size=None`` picks about 16 MiB of float32 logits per chunk
+(the kernel holds a few chunk-sized temporaries).
 
     >>> g = torch.Generator().manual_seed(0)
     >>> xs, ws = torch.randn(5, 3, generator=g), torch.randn(7, 3, generator=g)
@@ -168,7 +171,7 @@ def linear_distillation_loss(student_input, student_weight, teacher_input, teach
                               f"{tuple(student_input.shape[:-1])} (before the hidden dim), but got "
                               f"{tuple(teacher_input.shape[:-1])}.")
     if chunk_size is None:
-        chunk_size = default_chunk_size(student_weight.shape[0])
+        chunk_size = max(1, default_chunk_size(student_weight.shape[0]) // KERNEL_TEMPORARIES)
     elif isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1:
         raise InputValueError(f"chunk_size must be a positive int or None (automatic), but got {chunk_size!r}.")
     batch_shape = tuple(student_input.shape[:-1])

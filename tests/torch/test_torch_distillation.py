@@ -186,6 +186,7 @@ def test_negative_infinite_logits_match_the_numpy_core():
                                                 reduction="sum", return_grad=True)
         assert_close(loss.detach(), np_loss)
         assert_close(s.grad, np_grad)
+        assert torch.isnan(cet.distillation_loss(s, torch.full_like(t, torch.nan), divergence=divergence))
 
 
 @pytest.mark.parametrize("kwargs,match", [
