@@ -11,6 +11,7 @@ Tolerances are looked up by key, never written in a test:
   - ``"finite-difference-float32"``: float32 losses against float64 differences;
   - ``"low-precision-gradient"``: float16/bfloat16 gradients (built in float32, rounded to 16 bits) against
     float64;
+  - ``"compensated-sum"``: a streamed, compensated float64 sum against ``math.fsum``;
   - ``"iterative"``: the end point of an iterative optimiser against the known optimum;
   - ``"exact"``: bit-identical results (the same computation reached two ways).
 """
@@ -29,6 +30,7 @@ TOL = {
     "finite-difference": {"rtol": 1e-5, "atol": 1e-6},
     "finite-difference-float32": {"rtol": 1e-3, "atol": 1e-4},
     "low-precision-gradient": {"rtol": 2e-2, "atol": 1e-5},
+    "compensated-sum": {"rtol": 1e-12, "atol": 0.0},
     "iterative": {"rtol": 1e-3, "atol": 1e-3},
     "exact": {"rtol": 0.0, "atol": 0.0},
 }

@@ -15,6 +15,7 @@ from .core.classification import (
     softmax_cross_entropy,
     softmax_focal_loss,
 )
+from .core.distillation import distillation_loss, sparse_distillation_loss
 from .core.information import (
     cross_entropy,
     entropy,
@@ -26,6 +27,7 @@ from .core.information import (
     perplexity,
 )
 from .core.likelihood import gaussian_nll, poisson_nll
+from .core.perplexity import PerplexityMeter
 from .core.stable import log_sigmoid, log_softmax, logsumexp, sigmoid, softmax, softplus, xlogy
 from .core.threads import get_num_threads, num_threads, set_num_threads
 from .core.weights import class_weights, one_hot, smooth_labels
@@ -35,10 +37,11 @@ __version__ = "0.1.0"
 
 __all__ = [
     "binary_cross_entropy", "binary_cross_entropy_with_logits", "categorical_cross_entropy", "class_weights",
-    "cross_entropy", "entropy", "gan_discriminator_loss", "gan_generator_loss", "gaussian_cross_entropy",
-    "gaussian_entropy", "gaussian_kl", "gaussian_nll", "get_num_threads", "InputError", "InputTypeError",
-    "InputValueError", "js_divergence", "kl_divergence",
-    "log_sigmoid", "log_softmax", "logsumexp", "num_threads", "one_hot", "perplexity", "poisson_nll",
+    "cross_entropy", "distillation_loss", "entropy", "gan_discriminator_loss", "gan_generator_loss",
+    "gaussian_cross_entropy", "gaussian_entropy", "gaussian_kl", "gaussian_nll", "get_num_threads", "InputError",
+    "InputTypeError", "InputValueError", "js_divergence", "kl_divergence",
+    "log_sigmoid", "log_softmax", "logsumexp", "num_threads", "one_hot", "perplexity", "PerplexityMeter",
+    "poisson_nll",
     "set_num_threads", "sigmoid", "sigmoid_focal_loss", "smooth_labels", "softmax", "softmax_cross_entropy",
-    "softmax_focal_loss", "softplus", "xlogy",
+    "softmax_focal_loss", "softplus", "sparse_distillation_loss", "xlogy",
 ]

@@ -3,6 +3,7 @@
     crossentropy train --data digits            train, evaluate and explain; write a run directory
     crossentropy eval --proba P --labels Y      evaluate another model's predictions
     crossentropy info --p 1,0 --q 0.7,0.3       entropy, cross-entropy and KL of two distributions
+    crossentropy perplexity NLL.npy --text T    perplexity, bits per token and per byte of per-token NLLs
     crossentropy bench [--quick]                run the benchmark suite
 
 Bad input becomes one line on stderr and exit status 2, never a traceback. Existing files are never overwritten.
@@ -59,6 +60,25 @@ def cmd_info(args) -> int:
     print(f"H(P, Q)   = {h_pq:.4f} {unit}")
     print(f"KL(P||Q)  = {kl:.4f} {unit}")
     print(f"identity  H(P, Q) = H(P) + KL(P||Q):  {h_pq:.4f} = {h_p:.4f} + {kl:.4f}")
+    return 0
+
+
+# ------------------------------------------------------------------------------------------------ perplexity
+def cmd_perplexity(args) -> int:
+    from .core.perplexity import perplexity_report
+
+    report = perplexity_report(args.file, column=args.column, logprobs=True if args.logprobs else None,
+                               n_bytes=args.bytes, text=args.text, ci=args.ci)
+    if args.json:
+        print(json.dumps(report))
+        return 0
+    print(f"tokens          {report['tokens']}")
+    for key in ("perplexity", "bits_per_token", "bits_per_byte"):
+        value = report[key]
+        band = report.get("ci", {}).get(key)
+        interval = f"  [{band[0]:.6g}, {band[1]:.6g}] ({report['ci']['level']:g} CI)" if band else ""
+        print(f"{key.replace('_', ' '):16s}{'n/a (give --bytes or --text)' if value is None else f'{value:.6g}'}"
+              f"{interval}")
     return 0
 
 
@@ -248,6 +268,20 @@ def build_parser() -> argparse.ArgumentParser:
     info.add_argument("--normalize", action="store_true", help="rescale P and Q to sum to 1")
     info.add_argument("--json", action="store_true", help="print JSON")
     info.set_defaults(func=cmd_info)
+
+    ppl = sub.add_parser("perplexity", help="perplexity, bits per token and bits per byte of per-token NLLs",
+                         description="Read per-token negative log-likelihoods in nats (or log-probs) from a .npy, "
+                                     ".csv or .jsonl file and print tokens, perplexity, bits per token and bits per "
+                                     "byte (with --bytes or --text).")
+    ppl.add_argument("file", help="per-token NLLs or log-probs (.npy, .csv, .jsonl)")
+    ppl.add_argument("--logprobs", action="store_true", help="the file holds log-probs (<= 0), not NLLs")
+    ppl.add_argument("--column", help="the CSV column / JSONL key to read (default: nll, logprob, or the only one)")
+    group = ppl.add_mutually_exclusive_group()
+    group.add_argument("--bytes", type=int, metavar="N", help="the UTF-8 byte count of the scored text")
+    group.add_argument("--text", metavar="FILE", help="the scored text (UTF-8): its bytes are counted")
+    ppl.add_argument("--ci", type=float, metavar="LEVEL", help="add an analytic confidence interval, e.g. 0.95")
+    ppl.add_argument("--json", action="store_true", help="print JSON")
+    ppl.set_defaults(func=cmd_perplexity)
 
     bench = sub.add_parser("bench", help="run the benchmark suite (benchmarks/)",
                            description="Run bench_core, bench_learn and bench_linear; --quick for small sizes.")

@@ -1,0 +1,263 @@
+"""Streaming corpus perplexity, bits per token and bits per byte, exact however the stream is cut and merged.
+
+For per-token negative log-likelihoods ``nll_i`` (nats) over ``N`` tokens covering ``B`` bytes of text::
+
+    nll_mean = sum_i nll_i / N        perplexity = exp(nll_mean)
+    bits_per_token = nll_mean / ln 2  bits_per_byte = sum_i nll_i / (B ln 2)
+
+Each update's sum is exactly rounded (``math.fsum``) and the running totals are float64 with Neumaier compensation,
+so the result agrees with ``math.fsum`` over the whole stream to a few ulps, for any cut into updates and any order
+of merges.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import statistics
+from pathlib import Path
+
+import numpy as np
+
+from ..rules.errors import InputTypeError, InputValueError
+from ._inputs import float_array
+
+LN2 = math.log(2.0)
+
+
+def _neumaier(total: float, comp: float, value: float) -> tuple[float, float]:
+    """Add ``value`` to the compensated sum ``total + comp``."""
+    t = total + value
+    if math.isinf(t):  # a zero-probability token (or overflow): the sum is infinite, nothing to compensate
+        return t, 0.0
+    if abs(total) >= abs(value):
+        comp += (total - t) + value
+    else:
+        comp += (value - t) + total
+    return t, comp
+
+
+def _count(n_bytes) -> int:
+    if isinstance(n_bytes, bool) or not isinstance(n_bytes, (int, np.integer)):
+        raise InputTypeError(f"n_bytes must be an int (the UTF-8 byte count of the text the tokens cover), but got "
+                             f"{type(n_bytes).__name__}.")
+    if n_bytes < 0:
+        raise InputValueError(f"n_bytes must be non-negative, but got {n_bytes}. Pass len(text.encode('utf-8')).")
+    return int(n_bytes)
+
+
+def nll_values(nll, name: str = "nll") -> np.ndarray:
+    """``nll`` flattened to float64, rejecting NaN and negative values (``+inf``, a zero-probability token, is
+    allowed and makes the perplexity infinite)."""
+    a = float_array(nll, name).astype(np.float64, copy=False).reshape(-1)
+    if np.isnan(a).any():
+        raise InputValueError(f"{name} contains NaN at position {int(np.flatnonzero(np.isnan(a))[0])}; per-token "
+                              f"negative log-likelihoods must be numbers. Check the model's output for NaN.")
+    if (a < 0).any():
+        raise InputValueError(f"{name} must be non-negative negative log-likelihoods (nats), but its smallest value "
+                              f"is {a.min()}. If these are log-probabilities, pass their negation.")
+    return a
+
+
+class PerplexityMeter:
+    """Accumulate per-token NLLs (nats) over a corpus; ``merge`` meters from several workers; read ``result()``.
+
+    ``result(ci=0.95)`` adds an **analytic** confidence interval: the normal interval of the mean NLL,
+    ``nll_mean +- z sd / sqrt(N)`` (``sd`` the sample standard deviation of the per-token NLLs), mapped through
+    ``exp`` and ``/ ln 2``. It treats tokens as independent, so on text, where tokens within a document correlate,
+    it is optimistic.
+
+    >>> m = PerplexityMeter().update([1.0, 2.0], n_bytes=6)
+    >>> m = m.merge(PerplexityMeter().update([3.0], n_bytes=3))
+    >>> r = m.result()
+    >>> r["tokens"], round(r["perplexity"], 6), round(r["bits_per_byte"], 6)  # exp(2), 6 / (9 ln 2)
+    (3, 7.389056, 0.961797)
+    """
+
+    def __init__(self) -> None:
+        self.tokens = 0
+        self.bytes = 0
+        self._sum = (0.0, 0.0)  # (total, compensation) of nll
+        self._sq = (0.0, 0.0)  # of nll**2, for the variance
+
+    def update(self, nll, *, n_bytes=None) -> PerplexityMeter:
+        """Add per-token NLLs (nats, any shape; ``+inf`` allowed) and, optionally, the byte count of the text they
+        cover (give it with every update, or once in total). Returns ``self``."""
+        a = nll_values(nll)
+        nb = 0 if n_bytes is None else _count(n_bytes)
+        self._sum = _neumaier(*self._sum, math.fsum(a.tolist()))
+        with np.errstate(over="ignore"):
+            self._sq = _neumaier(*self._sq, math.fsum((a * a).tolist()))
+        self.tokens += a.size
+        self.bytes += nb
+        return self
+
+    def merge(self, other: PerplexityMeter) -> PerplexityMeter:
+        """Fold another meter's totals into this one (e.g. one per worker). Returns ``self``."""
+        if not isinstance(other, PerplexityMeter):
+            raise InputTypeError(f"other must be a PerplexityMeter, but got {type(other).__name__}.")
+        self._sum = _neumaier(*_neumaier(*self._sum, other._sum[0]), other._sum[1])
+        self._sq = _neumaier(*_neumaier(*self._sq, other._sq[0]), other._sq[1])
+        self.tokens += other.tokens
+        self.bytes += other.bytes
+        return self
+
+    @property
+    def nll_sum(self) -> float:
+        return self._sum[0] + self._sum[1]
+
+    def result(self, ci: float | None = None) -> dict:
+        """``{"tokens", "bytes", "nll_sum", "nll_mean", "nll_std", "perplexity", "bits_per_token",
+        "bits_per_byte"}``; ``bits_per_byte`` is None without bytes, the means are None without tokens. With
+        ``ci`` (a level in (0, 1)), also ``"ci": {"level", "method": "analytic", "nll_mean", "perplexity",
+        "bits_per_token", "bits_per_byte"}``, each a ``[low, high]`` pair (None where undefined)."""
+        if ci is not None and (isinstance(ci, bool) or not isinstance(ci, (int, float)) or not 0 < ci < 1):
+            raise InputValueError(f"ci must be a confidence level in (0, 1) such as 0.95, or None, but got {ci!r}.")
+        n, total = self.tokens, self.nll_sum
+        mean = total / n if n else None
+        std = None
+        if n > 1 and math.isfinite(total):
+            var = (self._sq[0] + self._sq[1] - total * (total / n)) / (n - 1)
+            std = math.sqrt(max(var, 0.0))
+        out = {"tokens": n, "bytes": self.bytes or None, "nll_sum": total, "nll_mean": mean, "nll_std": std,
+               "perplexity": None if mean is None else _exp(mean),
+               "bits_per_token": None if mean is None else mean / LN2,
+               "bits_per_byte": total / (self.bytes * LN2) if self.bytes else None}
+        if ci is not None:
+            out["ci"] = self._interval(float(ci), mean, std)
+        return out
+
+    def _interval(self, level: float, mean, std) -> dict:
+        band = {"level": level, "method": "analytic", "nll_mean": None, "perplexity": None, "bits_per_token": None,
+                "bits_per_byte": None}
+        if std is None:
+            return band
+        half = statistics.NormalDist().inv_cdf(0.5 + level / 2) * std / math.sqrt(self.tokens)
+        lo, hi = max(mean - half, 0.0), mean + half
+        band.update(nll_mean=[lo, hi], perplexity=[_exp(lo), _exp(hi)], bits_per_token=[lo / LN2, hi / LN2])
+        if self.bytes:
+            per_byte = self.tokens / (self.bytes * LN2)
+            band["bits_per_byte"] = [lo * per_byte, hi * per_byte]
+        return band
+
+
+def _exp(x: float) -> float:
+    try:
+        return math.exp(x)
+    except OverflowError:
+        return math.inf
+
+
+# --------------------------------------------------------------------------------------------- files
+DEFAULT_COLUMNS = {"nll": False, "logprob": True, "logprobs": True, "log_prob": True}  # name -> holds log-probs
+
+
+def _pick_column(names: list[str], column: str | None, where: str) -> tuple[str, bool | None]:
+    """The column to read and whether its name says it holds log-probs (None: the name does not say)."""
+    if column is not None:
+        if column not in names:
+            raise InputValueError(f"column {column!r} is not in {where}; its columns are {names}.")
+        return column, DEFAULT_COLUMNS.get(column)
+    for name in names:
+        if name in DEFAULT_COLUMNS:
+            return name, DEFAULT_COLUMNS[name]
+    if len(names) == 1:
+        return names[0], None
+    raise InputValueError(f"{where} has columns {names}; name the one holding per-token NLLs or log-probs with a "
+                          f"column (--column), or call it 'nll' or 'logprob'.")
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _read_csv(path: Path, column: str | None) -> tuple[np.ndarray, bool | None]:
+    with path.open(newline="", encoding="utf-8") as f:
+        rows = [row for row in csv.reader(f) if row]
+    if not rows:
+        return np.zeros(0), None
+    headed = not all(_is_number(v) for v in rows[0])
+    names = rows[0] if headed else [str(i) for i in range(len(rows[0]))]
+    name, says = _pick_column(names, column, str(path))
+    j = names.index(name)
+    try:
+        values = [float(row[j]) for row in rows[1 if headed else 0:]]
+    except (ValueError, IndexError):
+        raise InputValueError(f"column {name!r} of {path} must hold one number per row.") from None
+    return np.array(values, dtype=np.float64), says
+
+
+def _read_jsonl(path: Path, column: str | None) -> tuple[np.ndarray, bool | None]:
+    parts, says = [], None
+    with path.open(encoding="utf-8") as f:
+        for number, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                item = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise InputValueError(f"line {number} of {path} is not JSON ({exc.msg}).") from None
+            if isinstance(item, dict):
+                name, says = _pick_column(sorted(item), column, f"line {number} of {path}")
+                item = item[name]
+            try:
+                parts.append(np.asarray(item, dtype=np.float64).reshape(-1))
+            except (TypeError, ValueError):
+                raise InputValueError(f"line {number} of {path} must hold a number, a list of numbers, or an object "
+                                      f"with one, but got {line.strip()[:60]!r}.") from None
+    return (np.concatenate(parts) if parts else np.zeros(0)), says
+
+
+def read_token_scores(path, *, column: str | None = None, logprobs: bool | None = None) -> np.ndarray:
+    """Per-token NLLs (nats) from a ``.npy`` (any shape), ``.csv`` (one column: ``column``, else one named ``nll``
+    or ``logprob``, else the only one) or ``.jsonl`` file (each line a number, a list, or an object holding one
+    under such a key). Log-probs (``logprobs=True``, or a column named ``logprob``) are negated."""
+    path = Path(path)
+    suffix = path.suffix.lower()
+    says = None
+    if suffix == ".npy":
+        values = np.load(path, allow_pickle=False)
+        if values.dtype.kind not in "fiu":
+            raise InputValueError(f"{path} must hold numbers, but has dtype {values.dtype}.")
+    elif suffix == ".csv":
+        values, says = _read_csv(path, column)
+    elif suffix in (".jsonl", ".ndjson"):
+        values, says = _read_jsonl(path, column)
+    else:
+        raise InputValueError(f"{path} must be a .npy, .csv or .jsonl file of per-token NLLs or log-probs, but its "
+                              f"suffix is {suffix!r}.")
+    values = np.asarray(values, dtype=np.float64).reshape(-1)
+    if logprobs if logprobs is not None else bool(says):
+        if (values > 0).any():
+            raise InputValueError(f"{path} holds log-probabilities, which must be <= 0, but its largest value is "
+                                  f"{values.max()}. If these are NLLs, drop --logprobs or rename the column.")
+        values = -values
+    return values
+
+
+def text_bytes(path) -> int:
+    """The UTF-8 byte count of a text file (it must decode as UTF-8)."""
+    data = Path(path).read_bytes()
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InputValueError(f"{path} is not UTF-8 text (byte {exc.start} does not decode); bits per byte count "
+                              f"UTF-8 bytes.") from None
+    return len(data)
+
+
+def perplexity_report(path, *, column: str | None = None, logprobs: bool | None = None, n_bytes: int | None = None,
+                      text=None, ci: float | None = None) -> dict:
+    """``PerplexityMeter().update(read_token_scores(path, ...), n_bytes=...).result(ci)``, with the byte count from
+    ``n_bytes`` or the UTF-8 file ``text`` (not both): what ``crossentropy perplexity`` prints."""
+    if n_bytes is not None and text is not None:
+        raise InputValueError("give the byte count once: n_bytes (--bytes) or text (--text), not both.")
+    if text is not None:
+        n_bytes = text_bytes(text)
+    nll = nll_values(read_token_scores(path, column=column, logprobs=logprobs), f"the values in {path}")
+    return PerplexityMeter().update(nll, n_bytes=n_bytes).result(ci=ci)

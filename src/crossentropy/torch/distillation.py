@@ -1,0 +1,185 @@
+"""Distillation losses for language models (vocabulary last): dense, chunked linear heads, and top-k teachers.
+
+With ``S = softmax(student / tau)`` and ``T = softmax(teacher / tau)``: ``"forward_kl"`` is ``KL(T || S)``,
+``"reverse_kl"`` is ``KL(S || T)``, ``"jsd"`` is ``beta KL(T || M) + (1 - beta) KL(S || M)`` with
+``M = beta T + (1 - beta) S``; each per token times ``tau**2``. Tokens whose ``target`` is ``ignore_index`` are
+excluded and "mean" is over the kept ones (0 with a zero gradient when none is). Gradients go to the student only,
+built analytically in float32 for half/bfloat16 (docs/semantics.md); no function reads a tensor on the host,
+except the argument checks, which run eagerly on CPU tensors only.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from ..core.distillation import check_divergence, check_sparse_teacher
+from ..rules.errors import InputTypeError, InputValueError
+from ..rules.options import check_reduction
+from ._distill_autograd import LinearDistillationFunction, RowsDistillationFunction
+from .linear import default_chunk_size
+
+KERNEL_TEMPORARIES = 2  # a chunk gets 1/2 of linear_cross_entropy's logits budget: it holds two vocabularies' logits
+
+
+def _tensor(x, name: str, *, floating: bool = True) -> torch.Tensor:
+    if not isinstance(x, torch.Tensor):
+        raise InputTypeError(f"{name} must be a torch.Tensor, but got {type(x).__name__}. Wrap it with "
+                             f"torch.as_tensor.")
+    if floating != x.is_floating_point() or x.dtype == torch.bool:
+        kind = "a floating-point" if floating else "an integer"
+        raise InputTypeError(f"{name} must be {kind} tensor, but got dtype {x.dtype}.")
+    return x
+
+
+def _host_checkable(t: torch.Tensor) -> bool:
+    return not torch.compiler.is_compiling() and t.device.type == "cpu"
+
+
+def _kept(target, batch_shape: tuple, ignore_index) -> torch.Tensor | None:
+    """The flat mask of kept rows (None keeps every row)."""
+    if isinstance(ignore_index, bool) or not isinstance(ignore_index, int):
+        raise InputTypeError(f"ignore_index must be an int, but got {type(ignore_index).__name__}.")
+    if target is None:
+        return None
+    _tensor(target, "target", floating=False)
+    if tuple(target.shape) != tuple(batch_shape):
+        raise InputValueError(f"target must have the student's shape without its last (vocabulary) dim, "
+                              f"{tuple(batch_shape)}, but got {tuple(target.shape)}.")
+    return (target != ignore_index).reshape(-1)
+
+
+def _options(divergence, beta, temperature, reduction) -> tuple:
+    check_reduction(reduction)
+    return check_divergence(divergence, beta, temperature)
+
+
+def _wants_grad(*tensors) -> bool:
+    return torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in tensors)
+
+
+def _shaped(loss: torch.Tensor, batch_shape: tuple, reduction: str) -> torch.Tensor:
+    return loss.reshape(batch_shape) if reduction == "none" else loss
+
+
+def distillation_loss(student_logits, teacher_logits, target=None, *, divergence: str = "forward_kl",
+                      beta: float = 0.5, temperature: float = 1.0, ignore_index: int = -100,
+                      reduction: str = "mean"):
+    """Distillation divergence between ``student_logits`` and ``teacher_logits`` of shape ``(..., V)``.
+
+    ``target`` (integer, shape ``(...)``) only marks ignored tokens. The teacher gets no gradient (it need not be
+    detached). "none" returns the per-token values in shape ``(...)``.
+
+    >>> s, t = torch.zeros(1, 2, requires_grad=True), torch.tensor([[0.0, 1.0986123]])
+    >>> loss = distillation_loss(s, t)  # KL([1/4, 3/4] || [1/2, 1/2])
+    >>> round(loss.item(), 5)
+    0.13081
+    >>> loss.backward(); s.grad  # S - T
+    tensor([[ 0.2500, -0.2500]])
+    """
+    _tensor(student_logits, "student_logits")
+    _tensor(teacher_logits, "teacher_logits")
+    options = _options(divergence, beta, temperature, reduction)
+    if student_logits.dim() == 0 or teacher_logits.shape != student_logits.shape:
+        raise InputValueError(f"teacher_logits must have the student's shape {tuple(student_logits.shape)} (..., V), "
+                              f"but got {tuple(teacher_logits.shape)}. Both models must score the same vocabulary "
+                              f"(the last dim).")
+    batch_shape = tuple(student_logits.shape[:-1])
+    kept = _kept(target, batch_shape, ignore_index)
+    vocab = student_logits.shape[-1]
+    loss = RowsDistillationFunction.apply(student_logits.reshape(-1, vocab), teacher_logits.reshape(-1, vocab).detach(),
+                                          None, kept, options, reduction, _wants_grad(student_logits))
+    return _shaped(loss, batch_shape, reduction)
+
+
+def sparse_distillation_loss(student_logits, teacher_indices, teacher_logprobs, target=None, *,
+                             divergence: str = "forward_kl", beta: float = 0.5, temperature: float = 1.0,
+                             ignore_index: int = -100, reduction: str = "mean"):
+    """``distillation_loss`` against an offline teacher's top-k: ``teacher_indices`` (integer, ``(..., k)``) and
+    ``teacher_logprobs`` (``(..., k)``, ``log T`` at those classes, at the distillation temperature).
+
+    The divergence is over k + 1 bins: the k classes and a tail bin holding the rest of each distribution's mass
+    (the teacher's ``1 - sum_k T``; the student's mass outside the k classes). With k = V it equals
+    ``distillation_loss``. ``temperature`` divides the student's logits only (see the NumPy core's docstring).
+
+    >>> z = torch.zeros(1, 4)
+    >>> round(float(sparse_distillation_loss(z, torch.tensor([[0]]), torch.log(torch.tensor([[0.5]])))), 5)
+    0.14384
+    """
+    _tensor(student_logits, "student_logits")
+    _tensor(teacher_indices, "teacher_indices", floating=False)
+    _tensor(teacher_logprobs, "teacher_logprobs")
+    options = _options(divergence, beta, temperature, reduction)
+    if student_logits.dim() == 0:
+        raise InputValueError("student_logits must have a vocabulary (last) dim, but got a scalar.")
+    batch_shape, vocab = tuple(student_logits.shape[:-1]), student_logits.shape[-1]
+    if teacher_indices.dim() == 0 or teacher_logprobs.dim() == 0:
+        raise InputValueError("teacher_indices and teacher_logprobs must have a top-k (last) dim, but got a scalar.")
+    if _host_checkable(teacher_indices) and _host_checkable(teacher_logprobs):
+        check_sparse_teacher(teacher_indices.numpy(), teacher_logprobs.detach().double().numpy(), vocab, batch_shape)
+    elif teacher_indices.shape != teacher_logprobs.shape or tuple(teacher_indices.shape[:-1]) != batch_shape:
+        raise InputValueError(f"teacher_indices and teacher_logprobs must both have shape {batch_shape} + (k,), but "
+                              f"got {tuple(teacher_indices.shape)} and {tuple(teacher_logprobs.shape)}.")
+    kept = _kept(target, batch_shape, ignore_index)
+    k = teacher_indices.shape[-1]
+    loss = RowsDistillationFunction.apply(student_logits.reshape(-1, vocab), teacher_logprobs.reshape(-1, k).detach(),
+                                          teacher_indices.reshape(-1, k).long(), kept, options, reduction,
+                                          _wants_grad(student_logits))
+    return _shaped(loss, batch_shape, reduction)
+
+
+def _check_head(x, weight, bias, who: str) -> None:
+    _tensor(x, f"{who}_input")
+    _tensor(weight, f"{who}_weight")
+    if x.dim() < 1 or weight.dim() != 2 or weight.shape[1] != x.shape[-1]:
+        raise InputValueError(f"{who}_weight must have shape (V, D) with D = {who}_input.shape[-1], but got "
+                              f"{tuple(weight.shape)} for {who}_input {tuple(x.shape)}.")
+    if bias is not None:
+        _tensor(bias, f"{who}_bias")
+        if tuple(bias.shape) != (weight.shape[0],):
+            raise InputValueError(f"{who}_bias must have shape ({weight.shape[0]},), but got {tuple(bias.shape)}.")
+
+
+def linear_distillation_loss(student_input, student_weight, teacher_input, teacher_weight, target=None, *,
+                             student_bias=None, teacher_bias=None, divergence: str = "forward_kl", beta: float = 0.5,
+                             temperature: float = 1.0, ignore_index: int = -100, reduction: str = "mean",
+                             chunk_size: int | None = None):
+    """``distillation_loss(student_input @ student_weight.T + student_bias, teacher_input @ teacher_weight.T +
+    teacher_bias, target, ...)`` holding at most ``chunk_size`` rows of either vocabulary's logits at once.
+
+    ``student_input (..., Ds)``, ``student_weight (V, Ds)``, ``teacher_input (..., Dt)``, ``teacher_weight
+    (V, Dt)``: the hidden sizes may differ, the vocabularies may not. Gradients go to the student's input, weight
+    and bias only, accumulated in float32 (float64 for float64). No gradient work is done when grad mode is off or
+    none of those requires grad. For "mean"/"sum" the gradients are made in forward and backward can run once;
+    "none" recomputes each chunk in backward. ``chunk_size=None`` picks about 16 MiB of float32 logits per chunk
+(the kernel holds a few chunk-sized temporaries).
+
+    >>> g = torch.Generator().manual_seed(0)
+    >>> xs, ws = torch.randn(5, 3, generator=g), torch.randn(7, 3, generator=g)
+    >>> xt, wt = torch.randn(5, 4, generator=g), torch.randn(7, 4, generator=g)
+    >>> a = linear_distillation_loss(xs, ws, xt, wt, chunk_size=2, divergence="jsd")
+    >>> bool(torch.allclose(a, distillation_loss(xs @ ws.T, xt @ wt.T, divergence="jsd")))
+    True
+    """
+    _check_head(student_input, student_weight, student_bias, "student")
+    _check_head(teacher_input, teacher_weight, teacher_bias, "teacher")
+    options = _options(divergence, beta, temperature, reduction)
+    if teacher_weight.shape[0] != student_weight.shape[0]:
+        raise InputValueError(f"teacher_weight scores {teacher_weight.shape[0]} classes but student_weight scores "
+                              f"{student_weight.shape[0]}: the vocabularies must match (dim 0 of both weights).")
+    if tuple(teacher_input.shape[:-1]) != tuple(student_input.shape[:-1]):
+        raise InputValueError(f"teacher_input must have the student_input's token shape "
+                              f"{tuple(student_input.shape[:-1])} (before the hidden dim), but got "
+                              f"{tuple(teacher_input.shape[:-1])}.")
+    if chunk_size is None:
+        chunk_size = max(1, default_chunk_size(student_weight.shape[0]) // KERNEL_TEMPORARIES)
+    elif isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1:
+        raise InputValueError(f"chunk_size must be a positive int or None (automatic), but got {chunk_size!r}.")
+    batch_shape = tuple(student_input.shape[:-1])
+    kept = _kept(target, batch_shape, ignore_index)
+    with_grad = _wants_grad(student_input, student_weight, student_bias)
+    xs = student_input.reshape(-1, student_input.shape[-1])
+    xt = teacher_input.reshape(-1, teacher_input.shape[-1]).detach()
+    loss = LinearDistillationFunction.apply(
+        xs, student_weight, student_bias, xt, teacher_weight.detach(),
+        None if teacher_bias is None else teacher_bias.detach(), kept, options, reduction, chunk_size, with_grad)
+    return _shaped(loss, batch_shape, reduction)
