@@ -23,8 +23,8 @@ def test_single_steps_golden():
     opt.step([p], [g])
     assert_close(p, 1.0 - 0.1 * g - 0.1 * (0.9 * g + g))
     p = np.array([1.0, 1.0])
-    Adam(0.1).step([p], [g])  # the first bias-corrected Adam step is lr * g / (|g| + eps), about lr * sign(g)
-    assert_close(p, 1.0 - 0.1 * g / (np.abs(g) + 1e-8))
+    Adam(0.1).step([p], [g])  # the first bias-corrected step: lr g / (|g| + eps / sqrt(1 - beta2)), ~ lr sign(g)
+    assert_close(p, 1.0 - 0.1 * g / (np.abs(g) + 1e-8 / np.sqrt(1 - 0.999)))
     p = np.array([1.0, 1.0])
     RMSProp(0.1, rho=0.9).step([p], [g])
     assert_close(p, 1.0 - 0.1 * g / (np.sqrt(0.1 * g * g) + 1e-8))
@@ -36,7 +36,7 @@ def test_decoupled_weight_decay():
     AdamW(0.1, weight_decay=0.5).step([p1], [zero])
     assert_close(p1, 2.0 - 0.1 * 0.5 * 2.0)  # the decay does not pass through Adam's normalisation
     Adam(0.1, weight_decay=0.5).step([p2], [zero])
-    assert_close(p2, 2.0 - 0.1 / (1.0 + 1e-8))  # coupled: the decay is a gradient, normalised to a unit step
+    assert_close(p2, 2.0 - 0.1 / (1.0 + 1e-8 / np.sqrt(1 - 0.999)))  # coupled: the decay is a gradient, normalised
     p3 = np.array([2.0])
     make_optimizer("sgd", 0.1, 0.5).step([p3], [zero], decay=[False])
     assert_close(p3, 2.0)
