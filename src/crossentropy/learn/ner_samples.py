@@ -1,0 +1,73 @@
+"""Synthetic named-entity data from templates, in CoNLL-2003's IOB2 tags (PER, LOC, ORG, MISC): for examples,
+tests and quick checks of a tagger. Deterministic for a given ``seed``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+NAMES = {
+    "PER": ["Peter Blackburn", "Angela Merkel", "Ada Lovelace", "Werner Zwingmann", "Nikolaus van der Pas", "Alan",
+            "Maria Silva", "Kenji Watanabe", "Fatima Zahra", "John Smith", "Grace Hopper", "Ivan Petrov",
+            "Chen Wei", "Sophie Dubois", "Carlos", "Amara Okafor", "Olivia", "Lars Eriksson"],
+    "LOC": ["Germany", "Britain", "Brussels", "New York", "Lake Geneva", "Tokyo", "Nairobi", "Lima", "Alps",
+            "Sao Paulo", "Cairo", "Oslo", "Sydney", "Mount Kenya", "Paris", "Rhine Valley"],
+    "ORG": ["European Commission", "EU", "Reuters", "United Nations", "Acme Corp", "FC Barcelona", "NASA",
+            "Siemens", "Bank of Japan", "Red Cross", "Toyota", "World Health Organization", "Apple", "BBC"],
+    "MISC": ["German", "British", "Olympic Games", "Euro", "Japanese", "World Cup", "Nobel Prize", "French",
+             "Tour de France", "Christmas", "Brazilian", "Ramadan"],
+}
+
+TEMPLATES = [
+    "{PER} flew to {LOC} on Monday .",
+    "{ORG} rejects {MISC} call to boycott {MISC} lamb .",
+    "{PER} , a spokesman for {ORG} , said the talks in {LOC} went well .",
+    "The {MISC} team won the {MISC} in {LOC} .",
+    "{PER} met {PER} at the headquarters of {ORG} .",
+    "Shares of {ORG} fell 3 percent in {LOC} trading .",
+    "{ORG} opened a new office in {LOC} last year .",
+    "{PER} told {ORG} that prices would rise .",
+    "Officials in {LOC} welcomed the {MISC} delegation .",
+    "{PER} will visit {LOC} and {LOC} next week .",
+    "The report by {ORG} was published on Tuesday .",
+    "Fans celebrated {MISC} in the streets of {LOC} .",
+    "{PER} joined {ORG} after ten years at {ORG} .",
+    "Rain is expected across {LOC} over the weekend .",
+    "{ORG} and {ORG} signed a trade agreement .",
+    "{PER} said the {MISC} economy was growing .",
+    "Police in {LOC} arrested two men on Friday .",
+    "{PER} wrote a book about {LOC} .",
+    "The {MISC} minister arrived in {LOC} .",
+    "{ORG} hired {PER} as chief executive .",
+    "Thousands watched the {MISC} in {LOC} .",
+    "{PER} thanked the staff of {ORG} in {LOC} .",
+    "Exports from {LOC} rose sharply in May .",
+    "{PER} lost to {PER} in the final .",
+    "It was a quiet day for {ORG} .",
+    "Nothing happened in the market today .",
+    "{PER} said : \" We are ready . \"",
+    "{ORG} expects profits to double , {PER} said .",
+]
+
+
+def generate(n_sentences: int, *, seed: int = 0) -> list[list[tuple[str, str]]]:
+    """``n_sentences`` sentences of ``(token, tag)`` rows, each a random template with random entity names.
+
+    >>> generate(1, seed=3)[0][:3]
+    [('Exports', 'O'), ('from', 'O'), ('Britain', 'B-LOC')]
+    """
+    rng = np.random.default_rng(seed)
+    sentences = []
+    for _ in range(n_sentences):
+        template = TEMPLATES[rng.integers(len(TEMPLATES))]
+        rows = []
+        for word in template.split():
+            kind = word[1:-1] if word.startswith("{") and word.endswith("}") else None
+            if kind is None:
+                rows.append((word, "O"))
+                continue
+            name = NAMES[kind][rng.integers(len(NAMES[kind]))]
+            tokens = name.split()
+            rows += [(token, f"{'B' if i == 0 else 'I'}-{kind}") for i, token in enumerate(tokens)]
+        sentences.append(rows)
+    return sentences
