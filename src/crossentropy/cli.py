@@ -2,6 +2,7 @@
 
     crossentropy train --data digits            train, evaluate and explain; write a run directory
     crossentropy eval --proba P --labels Y      evaluate another model's predictions
+    crossentropy eval --conll FILE              token and entity reports of tagged text (gold, predicted)
     crossentropy info --p 1,0 --q 0.7,0.3       entropy, cross-entropy and KL of two distributions
     crossentropy bench [--quick]                run the benchmark suite
 
@@ -153,7 +154,23 @@ def cmd_train(args) -> int:
 
 
 # ------------------------------------------------------------------------------------------------ eval
+def _eval_conll(args) -> int:
+    from .learn.tagging import evaluate_conll
+
+    unused = [flag for flag, value in (("--proba", args.proba), ("--labels", args.labels), ("--logits", args.logits),
+                                       ("--out", args.out), ("--base", args.base)) if value]
+    if unused:
+        raise UsageError(f"crossentropy eval: {', '.join(unused)} cannot be combined with --conll")
+    report = evaluate_conll(args.conll, scheme=args.scheme)
+    print(json.dumps(report.to_dict()) if args.json else report.to_text())
+    return 0
+
+
 def cmd_eval(args) -> int:
+    if args.conll:
+        return _eval_conll(args)
+    if args.proba is None or args.labels is None:
+        raise UsageError("crossentropy eval: --proba and --labels are required (or --conll FILE for tagging)")
     from .core.stable import sigmoid, softmax
     from .learn.data import load_array
     from .learn.evaluate import evaluate
@@ -231,8 +248,11 @@ def build_parser() -> argparse.ArgumentParser:
     ev = sub.add_parser("eval", help="evaluate predicted probabilities against labels",
                         description="Report cross-entropy (nats and bits), accuracy, Brier score, ECE, the confusion "
                                     "matrix and the classification report for another model's predictions.")
-    ev.add_argument("--proba", required=True, help="N x K probabilities, or N for binary (.csv, .npy, .parquet)")
-    ev.add_argument("--labels", required=True, help="N true labels (.csv, .npy, .parquet)")
+    ev.add_argument("--proba", help="N x K probabilities, or N for binary (.csv, .npy, .parquet)")
+    ev.add_argument("--labels", help="N true labels (.csv, .npy, .parquet)")
+    ev.add_argument("--conll", metavar="FILE", help="instead: a CoNLL file whose last two columns are the gold and "
+                                                    "predicted tags; prints the token and entity reports")
+    ev.add_argument("--scheme", choices=["IOB1", "IOB2"], default="IOB2", help="the tag scheme of --conll")
     ev.add_argument("--logits", action="store_true", help="--proba holds logits: apply softmax (sigmoid if 1-D)")
     ev.add_argument("--json", action="store_true", help="print the metrics as JSON")
     ev.add_argument("--out", help="write reliability.png and confusion_matrix.png here")

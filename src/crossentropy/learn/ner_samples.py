@@ -6,16 +6,26 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..rules.errors import InputValueError
+
 NAMES = {
     "PER": ["Peter Blackburn", "Angela Merkel", "Ada Lovelace", "Werner Zwingmann", "Nikolaus van der Pas", "Alan",
             "Maria Silva", "Kenji Watanabe", "Fatima Zahra", "John Smith", "Grace Hopper", "Ivan Petrov",
-            "Chen Wei", "Sophie Dubois", "Carlos", "Amara Okafor", "Olivia", "Lars Eriksson"],
+            "Chen Wei", "Sophie Dubois", "Carlos", "Amara Okafor", "Olivia", "Lars Eriksson", "Priya Patel",
+            "Tom Baker", "Hans Gruber", "Elena Rossi", "Mohamed Ali", "Yuki Tanaka", "Pablo Neruda", "Anna Karenina",
+            "David Cohen", "Lucy Gray", "Omar Haddad", "Kate Bush"],
     "LOC": ["Germany", "Britain", "Brussels", "New York", "Lake Geneva", "Tokyo", "Nairobi", "Lima", "Alps",
-            "Sao Paulo", "Cairo", "Oslo", "Sydney", "Mount Kenya", "Paris", "Rhine Valley"],
+            "Sao Paulo", "Cairo", "Oslo", "Sydney", "Mount Kenya", "Paris", "Rhine Valley", "Canada", "Madrid",
+            "Hong Kong", "Berlin", "Mexico", "Buenos Aires", "Vienna", "Seoul", "Kenya", "Lisbon", "Cape Town",
+            "Chicago", "Dublin", "Peru"],
     "ORG": ["European Commission", "EU", "Reuters", "United Nations", "Acme Corp", "FC Barcelona", "NASA",
-            "Siemens", "Bank of Japan", "Red Cross", "Toyota", "World Health Organization", "Apple", "BBC"],
+            "Siemens", "Bank of Japan", "Red Cross", "Toyota", "World Health Organization", "Apple", "BBC",
+            "Bank of England", "General Motors", "Real Madrid", "IBM", "Deutsche Bank", "UNICEF", "Nestle",
+            "World Bank", "Ajax Amsterdam", "Microsoft", "Interpol", "Volkswagen", "Airbus", "Sony",
+            "Bayern Munich", "OPEC"],
     "MISC": ["German", "British", "Olympic Games", "Euro", "Japanese", "World Cup", "Nobel Prize", "French",
-             "Tour de France", "Christmas", "Brazilian", "Ramadan"],
+             "Tour de France", "Christmas", "Brazilian", "Ramadan", "Italian", "Wimbledon", "Grammy Awards",
+             "Spanish", "Easter", "Davis Cup", "Chinese", "Oscar", "Dutch", "Super Bowl", "Kenyan", "Champions League"],
 }
 
 TEMPLATES = [
@@ -50,12 +60,19 @@ TEMPLATES = [
 ]
 
 
-def generate(n_sentences: int, *, seed: int = 0) -> list[list[tuple[str, str]]]:
+def generate(n_sentences: int, *, seed: int = 0, names: str = "all") -> list[list[tuple[str, str]]]:
     """``n_sentences`` sentences of ``(token, tag)`` rows, each a random template with random entity names.
 
+    ``names="train"`` draws from two thirds of each name list and ``names="test"`` from the other third, so that a
+    tagger can be tested on names it never saw; ``"all"`` draws from every name.
+
     >>> generate(1, seed=3)[0][:3]
-    [('Exports', 'O'), ('from', 'O'), ('Britain', 'B-LOC')]
+    [('Exports', 'O'), ('from', 'O'), ('Brussels', 'B-LOC')]
     """
+    if names not in ("all", "train", "test"):
+        raise InputValueError(f"names must be 'all', 'train' or 'test', but got {names!r}.")
+    pools = {kind: [name for i, name in enumerate(pool) if names == "all" or (i % 3 == 2) == (names == "test")]
+             for kind, pool in NAMES.items()}
     rng = np.random.default_rng(seed)
     sentences = []
     for _ in range(n_sentences):
@@ -66,7 +83,7 @@ def generate(n_sentences: int, *, seed: int = 0) -> list[list[tuple[str, str]]]:
             if kind is None:
                 rows.append((word, "O"))
                 continue
-            name = NAMES[kind][rng.integers(len(NAMES[kind]))]
+            name = pools[kind][rng.integers(len(pools[kind]))]
             tokens = name.split()
             rows += [(token, f"{'B' if i == 0 else 'I'}-{kind}") for i, token in enumerate(tokens)]
         sentences.append(rows)

@@ -21,8 +21,14 @@ import numpy as np
 from sklearn.metrics import classification_report
 
 from ..rules.errors import InputTypeError, InputValueError
+from .conll import read_conll
 
 SCHEMES = ("IOB1", "IOB2")
+
+
+def is_iob(tag: str) -> bool:
+    """Whether ``tag`` is ``O``, ``B-TYPE`` or ``I-TYPE``."""
+    return tag == "O" or (tag[:2] in ("B-", "I-") and len(tag) > 2)
 
 
 def _check_sequences(sequences, name: str) -> list[list[str]]:
@@ -38,7 +44,7 @@ def _check_sequences(sequences, name: str) -> list[list[str]]:
         for j, tag in enumerate(tags):
             if not isinstance(tag, str):
                 raise InputTypeError(f"{name}[{i}][{j}] must be a tag string, but got {type(tag).__name__}.")
-            if tag != "O" and (tag[:2] not in ("B-", "I-") or len(tag) < 3):
+            if not is_iob(tag):
                 raise InputValueError(f"{name}[{i}][{j}] is {tag!r}, which is not an IOB tag; expected 'O' or "
                                       f"'B-TYPE' / 'I-TYPE' (such as 'B-PER').")
         out.append(tags)
@@ -188,3 +194,17 @@ def evaluate_tagging(gold_sequences, predicted_sequences, *, scheme: str = "IOB2
     token["micro avg"] = {"precision": accuracy, "recall": accuracy, "f1-score": accuracy, "support": len(flat_gold)}
     token.update(averages)
     return TaggingReport(token, _entity_report(gold, pred), scheme, len(gold), len(flat_gold))
+
+
+def evaluate_conll(path, *, scheme: str = "IOB2") -> TaggingReport:
+    """``evaluate_tagging`` of a CoNLL file whose last two columns are the gold and the predicted tags (the layout
+    conlleval reads: ``token [other columns] gold predicted``). A line with a non-IOB tag is named in the error."""
+    corpus = read_conll(path, min_columns=3, what="a token, the gold tag and the predicted tag")
+    for sentence, numbers in zip(corpus.sentences, corpus.lines, strict=True):
+        for row, number in zip(sentence, numbers, strict=True):
+            for tag, side in ((row[-2], "gold"), (row[-1], "predicted")):
+                if not is_iob(tag):
+                    raise InputValueError(f"{corpus.name}, line {number}: the {side} tag {tag!r} is not an IOB tag; "
+                                          f"expected 'O', 'B-TYPE' or 'I-TYPE' in the last two columns (gold, "
+                                          f"predicted).")
+    return evaluate_tagging(corpus.column(-2), corpus.column(-1), scheme=scheme)
