@@ -32,7 +32,7 @@ from ..torch import cross_entropy, softmax_focal_loss
 from .cnn import make_optimizer
 from .conll import ConllCorpus, read_conll, read_text, write_conll
 from .persist import FORMAT
-from .tagging import TaggingReport, evaluate_tagging
+from .tagging import TaggingReport, check_iob_columns, evaluate_tagging
 
 PAD, UNK = 0, 1  # reserved ids of every vocabulary
 IGNORE = -100  # the target of padded positions: ignore_index of the loss
@@ -296,8 +296,10 @@ class TaggerResult:
 
 def train_tagger(train: ConllCorpus, test: ConllCorpus | None = None, *, test_size: float = 0.25, seed: int = 0,
                  **options) -> TaggerResult:
-    """Fit a ``TokenTagger`` on ``train`` (tokens in the first column, tags in the last) and evaluate it on ``test``,
-    or, without one, on a random ``test_size`` share of the sentences of ``train``."""
+    """Fit a ``TokenTagger`` on ``train`` (tokens in the first column, IOB tags in the last) and evaluate it on
+    ``test``, or, without one, on a random ``test_size`` share of the sentences of ``train``."""
+    for corpus in (train, test) if test is not None else (train,):
+        check_iob_columns(corpus, {-1: "last-column"})
     tokens, tags = train.tokens, train.column(-1)
     if test is not None:
         test_tokens, test_tags = test.tokens, test.column(-1)

@@ -21,7 +21,7 @@ import numpy as np
 from sklearn.metrics import classification_report
 
 from ..rules.errors import InputTypeError, InputValueError
-from .conll import read_conll
+from .conll import ConllCorpus, read_conll
 
 SCHEMES = ("IOB1", "IOB2")
 
@@ -196,15 +196,20 @@ def evaluate_tagging(gold_sequences, predicted_sequences, *, scheme: str = "IOB2
     return TaggingReport(token, _entity_report(gold, pred), scheme, len(gold), len(flat_gold))
 
 
+def check_iob_columns(corpus: ConllCorpus, columns: dict[int, str]) -> None:
+    """Raise ``InputValueError`` naming the file and line of the first tag that is not IOB in ``columns`` (index:
+    what the column holds) of ``corpus``."""
+    for sentence, numbers in zip(corpus.sentences, corpus.lines, strict=True):
+        for row, number in zip(sentence, numbers, strict=True):
+            for column, side in columns.items():
+                if not is_iob(row[column]):
+                    raise InputValueError(f"{corpus.name}, line {number}: the {side} tag {row[column]!r} is not an "
+                                          f"IOB tag; expected 'O', 'B-TYPE' or 'I-TYPE' (such as 'B-PER').")
+
+
 def evaluate_conll(path, *, scheme: str = "IOB2") -> TaggingReport:
     """``evaluate_tagging`` of a CoNLL file whose last two columns are the gold and the predicted tags (the layout
     conlleval reads: ``token [other columns] gold predicted``). A line with a non-IOB tag is named in the error."""
     corpus = read_conll(path, min_columns=3, what="a token, the gold tag and the predicted tag")
-    for sentence, numbers in zip(corpus.sentences, corpus.lines, strict=True):
-        for row, number in zip(sentence, numbers, strict=True):
-            for tag, side in ((row[-2], "gold"), (row[-1], "predicted")):
-                if not is_iob(tag):
-                    raise InputValueError(f"{corpus.name}, line {number}: the {side} tag {tag!r} is not an IOB tag; "
-                                          f"expected 'O', 'B-TYPE' or 'I-TYPE' in the last two columns (gold, "
-                                          f"predicted).")
+    check_iob_columns(corpus, {-2: "gold", -1: "predicted"})
     return evaluate_tagging(corpus.column(-2), corpus.column(-1), scheme=scheme)
