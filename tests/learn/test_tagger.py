@@ -15,7 +15,7 @@ from crossentropy.learn.conll import format_conll, parse_conll, read_conll
 from crossentropy.learn.ner_samples import generate
 from crossentropy.learn.persist import load_model
 from crossentropy.learn.tagger import IGNORE, TaggerNetwork, TokenTagger, tag_file, train_tagger, word_shape
-from crossentropy.learn.tagging import evaluate_conll
+from crossentropy.learn.tagging import evaluate_conll, evaluate_tagging
 from crossentropy.rules.errors import InputValueError
 from crossentropy.torch import cross_entropy
 
@@ -26,10 +26,11 @@ def corpus(sentences, name):
 
 @pytest.fixture(scope="module")
 def trained():
-    """A tagger fitted on 300 template sentences; tested on 100 other sentences none of which it saw."""
-    train = generate(300, seed=0)
+    """A tagger fitted on 300 template sentences (two thirds of the names); tested on 100 other sentences none of
+    which it saw."""
+    train = generate(300, seed=0, names="train")
     seen = {tuple(s) for s in train}
-    test = [s for s in generate(130, seed=1) if tuple(s) not in seen][:100]
+    test = [s for s in generate(130, seed=1, names="train") if tuple(s) not in seen][:100]
     return train_tagger(corpus(train, "train"), corpus(test, "test"), seed=0), test
 
 
@@ -42,6 +43,14 @@ def test_learns_template_ner_to_entity_f1_0_9_on_held_out_sentences(trained):
     assert result.report.token["O"]["f1-score"] >= 0.95
     curve = result.tagger.loss_curve_
     assert len(curve) == result.tagger.epochs and curve[-1] < curve[0] / 10
+
+
+def test_tags_names_it_never_saw_from_context_and_shape(trained):
+    """Sentences whose entity names are all from the held-out third: measured 0.918 entity F1 (seed 0)."""
+    test = generate(100, seed=2, names="test")
+    tagger = trained[0].tagger
+    report = evaluate_tagging([[g for _, g in s] for s in test], tagger.predict([[t for t, _ in s] for s in test]))
+    assert report.entity["f1"] >= 0.85, report.to_text()
 
 
 def test_padding_is_ignored_and_the_loss_is_pytorchs_on_the_real_tokens():
@@ -113,13 +122,13 @@ def test_tag_file_conll_with_gold_then_eval_and_plain_text(trained, tmp_path):
     assert report.entity == result.report.entity
     with pytest.raises(InputValueError, match="already exists"):
         tag_file(tmp_path, tmp_path / "test.conll", tmp_path / "tagged.conll")
-    (tmp_path / "in.txt").write_text("Angela Merkel flew to Tokyo on Monday .\n\nShares of Siemens fell .\n")
+    (tmp_path / "in.txt").write_text("Angela Merkel flew to Berlin on Monday .\n\nShares of Siemens fell .\n")
     rows = tag_file(tmp_path, tmp_path / "in.txt")
-    assert rows[0][:2] == [("Angela", "B-PER"), ("Merkel", "I-PER")] and rows[0][4] == ("Tokyo", "B-LOC")
+    assert rows[0][:2] == [("Angela", "B-PER"), ("Merkel", "I-PER")] and rows[0][4] == ("Berlin", "B-LOC")
     assert rows[1][2] == ("Siemens", "B-ORG")
     tokens_only = tmp_path / "tokens.conll"
-    tokens_only.write_text("\n".join("Police in Paris arrested two men on Friday .".split()) + "\n")
-    assert tag_file(tmp_path, tokens_only)[0][:3] == [("Police", "O"), ("in", "O"), ("Paris", "B-LOC")]
+    tokens_only.write_text("\n".join("Police in Madrid arrested two men on Friday .".split()) + "\n")
+    assert tag_file(tmp_path, tokens_only)[0][:3] == [("Police", "O"), ("in", "O"), ("Madrid", "B-LOC")]
     assert read_conll(tmp_path / "tagged.conll", min_columns=3).n_columns == 3
 
 

@@ -28,6 +28,10 @@ NAMES = {
              "Spanish", "Easter", "Davis Cup", "Chinese", "Oscar", "Dutch", "Super Bowl", "Kenyan", "Champions League"],
 }
 
+# the third of each name list held out for names="test": fixed, drawn once at random
+TEST_NAMES = {kind: set(np.random.default_rng(17).permutation(len(pool))[:len(pool) // 3].tolist())
+              for kind, pool in NAMES.items()}
+
 TEMPLATES = [
     "{PER} flew to {LOC} on Monday .",
     "{ORG} rejects {MISC} call to boycott {MISC} lamb .",
@@ -63,16 +67,16 @@ TEMPLATES = [
 def generate(n_sentences: int, *, seed: int = 0, names: str = "all") -> list[list[tuple[str, str]]]:
     """``n_sentences`` sentences of ``(token, tag)`` rows, each a random template with random entity names.
 
-    ``names="train"`` draws from two thirds of each name list and ``names="test"`` from the other third, so that a
-    tagger can be tested on names it never saw; ``"all"`` draws from every name.
+    ``names="train"`` draws from two thirds of each name list and ``names="test"`` from the other third (a fixed
+    random third), so that a tagger can be tested on names it never saw; ``"all"`` draws from every name.
 
     >>> generate(1, seed=3)[0][:3]
     [('Exports', 'O'), ('from', 'O'), ('Brussels', 'B-LOC')]
     """
     if names not in ("all", "train", "test"):
         raise InputValueError(f"names must be 'all', 'train' or 'test', but got {names!r}.")
-    pools = {kind: [name for i, name in enumerate(pool) if names == "all" or (i % 3 == 2) == (names == "test")]
-             for kind, pool in NAMES.items()}
+    pools = {kind: [name for i, name in enumerate(pool)
+                    if names == "all" or (i in TEST_NAMES[kind]) == (names == "test")] for kind, pool in NAMES.items()}
     rng = np.random.default_rng(seed)
     sentences = []
     for _ in range(n_sentences):

@@ -112,7 +112,7 @@ class TokenTagger:
 
     def __init__(self, *, epochs=20, learning_rate=5e-3, batch_size=16, optimizer="adam", weight_decay=0.0,
                  loss="cross_entropy", gamma=2.0, label_smoothing=0.0, class_weight=None, embedding_dim=64,
-                 hidden_size=64, dropout=0.25, word_dropout=0.25, validation_fraction=0.1, random_state=0,
+                 hidden_size=64, dropout=0.25, word_dropout=0.4, validation_fraction=0.1, random_state=0,
                  num_threads=1, callback=None):
         self.epochs = epochs
         self.learning_rate = learning_rate
