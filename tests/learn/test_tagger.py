@@ -123,7 +123,7 @@ def test_tag_file_conll_with_gold_then_eval_and_plain_text(trained, tmp_path):
     with pytest.raises(InputValueError, match="already exists"):
         tag_file(tmp_path, tmp_path / "test.conll", tmp_path / "tagged.conll")
     (tmp_path / "in.txt").write_text("Angela Merkel flew to Berlin on Monday .\n\nShares of Siemens fell .\n")
-    rows = tag_file(tmp_path, tmp_path / "in.txt")
+    rows = tag_file(load_model(tmp_path), tmp_path / "in.txt")  # a loaded tagger or its run directory
     assert rows[0][:2] == [("Angela", "B-PER"), ("Merkel", "I-PER")] and rows[0][4] == ("Berlin", "B-LOC")
     assert rows[1][2] == ("Siemens", "B-ORG")
     tokens_only = tmp_path / "tokens.conll"

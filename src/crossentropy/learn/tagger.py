@@ -339,12 +339,13 @@ def write_tagger_run(directory, result: TaggerResult, *, metadata: dict | None =
     return ["metrics.json", "model.npz", "model.json", plot.name]
 
 
-def tag_file(run_dir, path, out=None, *, overwrite: bool = False) -> list[list[tuple[str, ...]]]:
-    """Tag ``path`` with the tagger saved in ``run_dir``: a ``.txt`` file is plain text (one sentence per line),
-    anything else CoNLL (tokens in the first column). Returns the sentences as CoNLL rows, each row the input's
-    columns (or the token) plus the predicted tag, so tagging a gold-tagged CoNLL file gives the layout of
-    ``crossentropy eval --conll``. With ``out``, also writes them there (an existing file only if ``overwrite``)."""
-    tagger = TokenTagger.load(run_dir)
+def tag_file(model, path, out=None, *, overwrite: bool = False) -> list[list[tuple[str, ...]]]:
+    """Tag ``path`` with ``model``, a fitted ``TokenTagger`` (such as ``persist.load_model`` returns for a tagger
+    run) or the run directory of a saved one. A ``.txt`` file is plain text (one sentence per line), anything else
+    CoNLL (tokens in the first column). Returns the sentences as CoNLL rows, each row the input's columns (or the
+    token) plus the predicted tag, so tagging a gold-tagged CoNLL file gives the layout of ``crossentropy eval
+    --conll``. With ``out``, also writes them there (an existing file only if ``overwrite``)."""
+    tagger = model if isinstance(model, TokenTagger) else TokenTagger.load(model)
     path = Path(path)
     if path.suffix.lower() == ".txt":
         rows = [[(token,) for token in sentence] for sentence in read_text(path)]
