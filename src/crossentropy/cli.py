@@ -1,7 +1,9 @@
 """The ``crossentropy`` command: a thin shell over the library.
 
     crossentropy train --data digits            train, evaluate and explain; write a run directory
+    crossentropy train --task tagging --data F  train a token tagger on a CoNLL file
     crossentropy eval --proba P --labels Y      evaluate another model's predictions
+    crossentropy eval --conll FILE              token and entity reports of tagged text (gold, predicted)
     crossentropy info --p 1,0 --q 0.7,0.3       entropy, cross-entropy and KL of two distributions
     crossentropy perplexity NLL.npy --text T    perplexity, bits per token and per byte of per-token NLLs
     crossentropy bench [--quick]                run the benchmark suite
@@ -127,7 +129,43 @@ def _progress(quiet: bool):
                     TextColumn("{task.fields[losses]}"), TimeElapsedColumn(), disable=quiet, transient=False)
 
 
+def _train_tagging(args) -> int:
+    from .learn.conll import read_conll
+    from .learn.tagger import train_tagger, write_tagger_run
+
+    train_data = read_conll(args.data)
+    test_data = read_conll(args.test) if args.test else None
+    args.model = "tagger"  # names the run directory
+    out = _new_run_dir(args)
+    held_out = f"test: {args.test}" if args.test else f"holding out {args.test_size:g} of the sentences"
+    print(f"{train_data.name}: {len(train_data.sentences)} sentences, {train_data.n_tokens} tokens; {held_out}; "
+          f"BiLSTM tagger, loss {args.loss}; writing to {out}")
+    with _progress(args.quiet) as progress:
+        task = progress.add_task("train", total=args.epochs or 20, losses="")
+
+        def on_epoch(epoch, train_loss, val_loss):
+            shown = f"train {train_loss:.4f}" + (f"  val {val_loss:.4f}" if val_loss is not None else "")
+            progress.update(task, completed=epoch, losses=shown + " nats")
+
+        result = train_tagger(train_data, test_data, test_size=args.test_size, seed=args.seed, loss=args.loss,
+                              label_smoothing=args.label_smoothing,
+                              class_weight=None if args.class_weight == "none" else args.class_weight,
+                              optimizer=args.optimizer, learning_rate=args.lr, epochs=args.epochs,
+                              batch_size=args.batch_size, callback=on_epoch)
+    print(f"\ntrained on {result.n_train} sentences in {result.train_seconds:.2f} s; test set: {result.n_test} "
+          f"sentences\n")
+    print(result.report.to_text())
+    written = write_tagger_run(out, result, metadata={"data": str(args.data), "test": args.test})
+    print(f"\nwrote {', '.join(written)} to {out}")
+    return 0
+
+
 def cmd_train(args) -> int:
+    if args.task == "tagging":
+        return _train_tagging(args)
+    if args.test:
+        raise UsageError("crossentropy train: --test applies to --task tagging (classification holds out "
+                         "--test-size of --data)")
     from .learn.data import load_dataset
     from .learn.persist import save_model
     from .learn.workflow import train
@@ -173,7 +211,23 @@ def cmd_train(args) -> int:
 
 
 # ------------------------------------------------------------------------------------------------ eval
+def _eval_conll(args) -> int:
+    from .learn.tagging import evaluate_conll
+
+    unused = [flag for flag, value in (("--proba", args.proba), ("--labels", args.labels), ("--logits", args.logits),
+                                       ("--out", args.out), ("--base", args.base)) if value]
+    if unused:
+        raise UsageError(f"crossentropy eval: {', '.join(unused)} cannot be combined with --conll")
+    report = evaluate_conll(args.conll, scheme=args.scheme)
+    print(json.dumps(report.to_dict()) if args.json else report.to_text())
+    return 0
+
+
 def cmd_eval(args) -> int:
+    if args.conll:
+        return _eval_conll(args)
+    if args.proba is None or args.labels is None:
+        raise UsageError("crossentropy eval: --proba and --labels are required (or --conll FILE for tagging)")
     from .core.stable import sigmoid, softmax
     from .learn.data import load_array
     from .learn.evaluate import evaluate
@@ -228,6 +282,9 @@ def build_parser() -> argparse.ArgumentParser:
     train = sub.add_parser("train", help="train a classifier with cross-entropy, then report and explain it",
                            description="Train on a bundled data set or a CSV/Parquet file, evaluate on a held-out "
                                        "25%%, and write metrics.json, the model (npz + json) and plots.")
+    train.add_argument("--task", choices=["classification", "tagging"], default="classification",
+                       help="tagging: a token tagger on CoNLL files (--data train.conll [--test test.conll])")
+    train.add_argument("--test", metavar="FILE", help="held-out CoNLL file, for --task tagging")
     train.add_argument("--data", default="digits",
                        help="digits, iris, wine, breast_cancer, or a .csv/.parquet path (default: digits)")
     train.add_argument("--target", help="the label column, for a CSV/Parquet file")
@@ -251,8 +308,11 @@ def build_parser() -> argparse.ArgumentParser:
     ev = sub.add_parser("eval", help="evaluate predicted probabilities against labels",
                         description="Report cross-entropy (nats and bits), accuracy, Brier score, ECE, the confusion "
                                     "matrix and the classification report for another model's predictions.")
-    ev.add_argument("--proba", required=True, help="N x K probabilities, or N for binary (.csv, .npy, .parquet)")
-    ev.add_argument("--labels", required=True, help="N true labels (.csv, .npy, .parquet)")
+    ev.add_argument("--proba", help="N x K probabilities, or N for binary (.csv, .npy, .parquet)")
+    ev.add_argument("--labels", help="N true labels (.csv, .npy, .parquet)")
+    ev.add_argument("--conll", metavar="FILE", help="instead: a CoNLL file whose last two columns are the gold and "
+                                                    "predicted tags; prints the token and entity reports")
+    ev.add_argument("--scheme", choices=["IOB1", "IOB2"], default="IOB2", help="the tag scheme of --conll")
     ev.add_argument("--logits", action="store_true", help="--proba holds logits: apply softmax (sigmoid if 1-D)")
     ev.add_argument("--json", action="store_true", help="print the metrics as JSON")
     ev.add_argument("--out", help="write reliability.png and confusion_matrix.png here")

@@ -27,6 +27,14 @@ def build_network(side: int, n_classes: int) -> nn.Sequential:
         nn.Flatten(), nn.Linear(32 * pooled * pooled, 64), nn.ReLU(), nn.Linear(64, n_classes))
 
 
+def make_optimizer(name: str, parameters, learning_rate: float, weight_decay: float) -> torch.optim.Optimizer:
+    """The torch optimizer ``name`` (adam, adamw or sgd) of the torch models."""
+    optimizers = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW, "sgd": torch.optim.SGD}
+    if name not in optimizers:
+        raise InputValueError(f"the torch models support optimizer adam, adamw or sgd, but got {name!r}.")
+    return optimizers[name](parameters, lr=learning_rate, weight_decay=weight_decay)
+
+
 class CNNClassifier(ClassifierMixin, BaseEstimator):
     """A convolutional classifier for flattened square images ``X (n, side * side)``, trained with
     ``crossentropy.torch.cross_entropy`` (or its focal loss) and Adam / AdamW / SGD.
@@ -66,9 +74,6 @@ class CNNClassifier(ClassifierMixin, BaseEstimator):
         if side * side != X.shape[1] or side < 2:
             raise InputValueError(f"the cnn model needs square images flattened to side*side features, but X has "
                              f"{X.shape[1]} features. Use --model mlp for tabular data.")
-        optimizers = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW, "sgd": torch.optim.SGD}
-        if self.optimizer not in optimizers:
-            raise InputValueError(f"the cnn model supports optimizer adam, adamw or sgd, but got {self.optimizer!r}.")
         self.side_ = side
         self.classes_, y_idx = np.unique(y, return_inverse=True)
         if len(self.classes_) < 2:
@@ -81,8 +86,7 @@ class CNNClassifier(ClassifierMixin, BaseEstimator):
             weight = torch.as_tensor(class_weights(y_train, n_classes=len(self.classes_), method=self.class_weight),
                                      dtype=torch.float32)
         self.network_ = build_network(side, len(self.classes_))
-        opt = optimizers[self.optimizer](self.network_.parameters(), lr=self.learning_rate,
-                                         weight_decay=self.weight_decay)
+        opt = make_optimizer(self.optimizer, self.network_.parameters(), self.learning_rate, self.weight_decay)
         xt, yt = self._images(X_train), torch.as_tensor(y_train)
         xv, yv = self._images(X_val), torch.as_tensor(y_val)
         generator = torch.Generator().manual_seed(self.random_state)

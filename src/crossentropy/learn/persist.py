@@ -2,7 +2,7 @@
 opening a model file runs no code (``np.load(..., allow_pickle=False)``).
 
 A model is a fitted ``CrossEntropyClassifier`` or ``CNNClassifier``, alone or after a ``StandardScaler`` in a
-pipeline.
+pipeline; ``load_model`` also loads a ``TokenTagger`` (saved by its own ``save``).
 """
 
 from __future__ import annotations
@@ -73,6 +73,10 @@ def load_model(directory):
                          f"written by 'crossentropy train'.") from None
     if info.get("format") != FORMAT:
         raise InputValueError(f"{directory / 'model.json'} is not a crossentropy model file.")
+    if info["kind"] == "TokenTagger":
+        from .tagger import TokenTagger
+
+        return TokenTagger.load(directory)
     classes = np.array(info["classes"])
     if info["kind"] == "CrossEntropyClassifier":
         clf = CrossEntropyClassifier(**{k: tuple(v) if k == "hidden_layer_sizes" else v
