@@ -113,7 +113,8 @@ def _type(a: np.ndarray, name: str, bf16) -> int:
     try:
         return _CODES[a.dtype]
     except KeyError:
-        raise RuntimeError(f"{name} has dtype {a.dtype}; the kernel takes float16, bfloat16, float32, float64") from None
+        raise RuntimeError(f"{name} has dtype {a.dtype}; the kernel takes float16, bfloat16, float32, float64") \
+            from None
 
 
 def _rows(a: np.ndarray, name: str, shape: tuple[int, int]) -> int:
