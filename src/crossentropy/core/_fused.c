@@ -26,9 +26,6 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#ifdef _OPENMP
-#include <omp.h>
-#endif
 
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && defined(__linux__)
 #define CE_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
@@ -85,9 +82,7 @@ static inline CE_INLINE uint16_t ce_bf16_store(float f) { /* round to nearest ev
 /* exp in float32, <= 1 ulp over the whole range (measured by tests/core/test_fused.py): Cody-Waite reduction
  * x = n ln2 + r, the cephes degree-5 polynomial on |r| <= ln2/2, and 2^n applied as two exact factors so that
  * subnormal results round once. inf -> inf, -inf -> 0, NaN -> NaN. */
-static inline CE_INLINE float ce_expf(float x) {
-    x = x < -104.0f ? -104.0f : x;
-    x = x > 89.0f ? 89.0f : x;
+static inline CE_INLINE float ce_expf_core(float x) { /* x already in [-104, 89] (or NaN) */
     float t = x * 1.44269504088896341f + 12582912.0f; /* 1.5 * 2^23: rounds x / ln2 to an integer */
     float nf = t - 12582912.0f;
     int32_t n = (int32_t)(ce_bits_f32(t) - 0x4B400000u);
@@ -104,10 +99,17 @@ static inline CE_INLINE float ce_expf(float x) {
     return p * ce_f32_from_bits((uint32_t)(n1 + 127) << 23) * ce_f32_from_bits((uint32_t)(n2 + 127) << 23);
 }
 
+static inline CE_INLINE float ce_expf(float x) {
+    x = x < -104.0f ? -104.0f : x; /* NaN passes both clamps */
+    x = x > 89.0f ? 89.0f : x;
+    return ce_expf_core(x);
+}
+
+/* exp of x <= 0 that is never NaN (a shifted logit): one max instruction as the clamp. */
+static inline CE_INLINE float ce_expf_neg(float x) { return ce_expf_core(x > -104.0f ? x : -104.0f); }
+
 /* exp in float64: the same reduction with a degree-13 Taylor polynomial (truncation < 1e-17 on |r| <= ln2/2). */
-static inline CE_INLINE double ce_exp(double x) {
-    x = x < -746.0 ? -746.0 : x;
-    x = x > 710.0 ? 710.0 : x;
+static inline CE_INLINE double ce_exp_core(double x) { /* x already in [-746, 710] (or NaN) */
     double t = x * 1.4426950408889634 + 6755399441055744.0; /* 1.5 * 2^52 */
     double nf = t - 6755399441055744.0;
     int64_t n = (int64_t)(ce_bits_f64(t) - 0x4338000000000000ull);
@@ -130,6 +132,14 @@ static inline CE_INLINE double ce_exp(double x) {
     return p * ce_f64_from_bits((uint64_t)(n1 + 1023) << 52) * ce_f64_from_bits((uint64_t)(n2 + 1023) << 52);
 }
 
+static inline CE_INLINE double ce_exp(double x) {
+    x = x < -746.0 ? -746.0 : x;
+    x = x > 710.0 ? 710.0 : x;
+    return ce_exp_core(x);
+}
+
+static inline CE_INLINE double ce_exp_neg(double x) { return ce_exp_core(x > -746.0 ? x : -746.0); }
+
 /* tanh in float32: odd Taylor series through x^15 for |x| < 0.55, else 1 - 2 / (exp(2|x|) + 1). */
 static inline CE_INLINE float ce_tanhf(float x) {
     float ax = fabsf(x), x2 = x * x;
@@ -147,8 +157,8 @@ static inline CE_INLINE float ce_tanhf(float x) {
 
 static inline CE_INLINE float ce_tanh_f(float x) { return ce_tanhf(x); }
 static inline CE_INLINE double ce_tanh_d(double x) { return tanh(x); }
-static inline CE_INLINE float ce_exp_f(float x) { return ce_expf(x); }
-static inline CE_INLINE double ce_exp_d(double x) { return ce_exp(x); }
+static inline CE_INLINE float ce_exp_neg_f(float x) { return ce_expf_neg(x); }
+static inline CE_INLINE double ce_exp_neg_d(double x) { return ce_exp_neg(x); }
 
 #define CE_TEMPLATE 1
 #define T float
@@ -182,27 +192,27 @@ int ce_softmax_rows(const ce_args *A) {
             else ((float *)w)[c] = (float)A->w[c];
         }
     }
+    const int64_t block = k >= (1 << 18) ? 1 : (1 << 18) / k, nblocks = (n + block - 1) / block;
     int threads = A->threads < 1 ? 1 : A->threads;
-    if (threads > n) threads = (int)n;
+    if (threads > nblocks) threads = (int)nblocks;
     int failed = 0;
 #ifdef _OPENMP
 #pragma omp parallel num_threads(threads) reduction(| : failed)
 #endif
     {
-        int t = 0, nt = 1;
-#ifdef _OPENMP
-        t = omp_get_thread_num();
-        nt = omp_get_num_threads();
-#endif
-        int64_t r0 = n * t / nt, r1 = n * (t + 1) / nt;
         void *scratch = ce_alloc(3 * (size_t)k * tsize);
-        if (!scratch) {
-            failed = 1;
-        } else {
+        if (!scratch) failed = 1;
+        /* dynamic blocks of about 1 MiB of logits: a thread that the OS runs more gets more rows */
+#ifdef _OPENMP
+#pragma omp for schedule(dynamic, 1)
+#endif
+        for (int64_t b = 0; b < nblocks; b++) {
+            int64_t r0 = b * block, r1 = r0 + block < n ? r0 + block : n;
+            if (!scratch) continue;
             if (f64) rows_d(A, (const double *)w, r0, r1, (double *)scratch);
             else rows_f(A, (const float *)w, r0, r1, (float *)scratch);
-            free(scratch);
         }
+        free(scratch);
     }
     free(w);
     return failed ? -1 : 0;
@@ -338,7 +348,7 @@ static inline CE_INLINE void SFX(pass2)(const T *src, T m, T *e, const T *coef, 
 #pragma omp simd reduction(+ : ps, pl, pe)
         for (int64_t c = c0; c < c1; c++) {
             T sh = src[c] - m;
-            T ex = SFX(ce_exp)(sh);
+            T ex = SFX(ce_exp_neg)(sh);
             if (STORE) e[c] = ex;
             ps += ex;
             if (MODE == 1) pl += sh;
