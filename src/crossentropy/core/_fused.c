@@ -28,6 +28,8 @@
 #include <string.h>
 
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && defined(__linux__)
+#define CE_X86 1
+#include <immintrin.h>
 #define CE_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
 #else
 #define CE_CLONES
@@ -140,6 +142,66 @@ static inline CE_INLINE double ce_exp(double x) {
 
 static inline CE_INLINE double ce_exp_neg(double x) { return ce_exp_core(x > -746.0 ? x : -746.0); }
 
+#ifdef CE_X86
+/* The hot pass 2 (no coefficient or entropy sums) in AVX-512 intrinsics: the same reduction and polynomial as
+ * ce_expf, with vscalefps applying 2^n (exact, overflow / underflow correctly rounded) in one instruction instead of
+ * the portable two-factor scaling. Returns sum_c exp(src_c - m) (float32 partial sums over CE_CHUNK, added in
+ * double); stores the exponentials into e when e is not NULL. */
+__attribute__((target("avx512f,fma"))) static double ce_pass2_avx512(const float *src, float m, float *e,
+                                                                       int64_t k) {
+    const __m512 vm = _mm512_set1_ps(m), lo = _mm512_set1_ps(-104.0f), log2e = _mm512_set1_ps(1.44269504088896341f);
+    const __m512 c1 = _mm512_set1_ps(0.693359375f), c2 = _mm512_set1_ps(-2.12194440e-4f);
+    const __m512 p0 = _mm512_set1_ps(1.9875691500e-4f), p1 = _mm512_set1_ps(1.3981999507e-3f);
+    const __m512 p2 = _mm512_set1_ps(8.3334519073e-3f), p3 = _mm512_set1_ps(4.1665795894e-2f);
+    const __m512 p4 = _mm512_set1_ps(1.6666665459e-1f), p5 = _mm512_set1_ps(5.0000001201e-1f);
+    const __m512 one = _mm512_set1_ps(1.0f);
+    double total = 0.0;
+    for (int64_t c0 = 0; c0 < k; c0 += CE_CHUNK) {
+        const int64_t c1e = c0 + CE_CHUNK < k ? c0 + CE_CHUNK : k;
+        __m512 acc = _mm512_setzero_ps();
+        for (int64_t c = c0; c < c1e; c += 16) {
+            const __mmask16 mask = c1e - c >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (c1e - c)) - 1u);
+            __m512 x = _mm512_sub_ps(_mm512_maskz_loadu_ps(mask, src + c), vm);
+            x = _mm512_max_ps(x, lo); /* no NaN here: rows with NaN never reach pass 2 */
+            __m512 nf = _mm512_roundscale_ps(_mm512_mul_ps(x, log2e), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+            __m512 r = _mm512_fnmadd_ps(nf, c1, x);
+            r = _mm512_fnmadd_ps(nf, c2, r);
+            __m512 p = _mm512_fmadd_ps(p0, r, p1);
+            p = _mm512_fmadd_ps(p, r, p2);
+            p = _mm512_fmadd_ps(p, r, p3);
+            p = _mm512_fmadd_ps(p, r, p4);
+            p = _mm512_fmadd_ps(p, r, p5);
+            p = _mm512_fmadd_ps(p, _mm512_mul_ps(r, r), _mm512_add_ps(r, one));
+            p = _mm512_scalef_ps(p, nf);
+            if (e) _mm512_mask_storeu_ps(e + c, mask, p);
+            acc = _mm512_mask_add_ps(acc, mask, acc, p);
+        }
+        total += (double)_mm512_reduce_add_ps(acc);
+    }
+    return total;
+}
+
+static int ce_use_avx512 = -1; /* -1: not probed yet; set before any parallel region */
+
+static void ce_probe(void) {
+    if (ce_use_avx512 < 0) {
+        __builtin_cpu_init();
+        ce_use_avx512 = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("fma");
+    }
+}
+#endif
+
+/* Tests: 0 runs the portable loops even where the AVX-512 pass 2 could run; 1 restores the CPU's choice. */
+void ce_set_intrinsics(int on) {
+#ifdef CE_X86
+    ce_use_avx512 = -1;
+    ce_probe();
+    if (!on) ce_use_avx512 = 0;
+#else
+    (void)on;
+#endif
+}
+
 /* tanh in float32: odd Taylor series through x^15 for |x| < 0.55, else 1 - 2 / (exp(2|x|) + 1). */
 static inline CE_INLINE float ce_tanhf(float x) {
     float ax = fabsf(x), x2 = x * x;
@@ -181,6 +243,9 @@ static void *ce_alloc(size_t bytes) {
 int ce_softmax_rows(const ce_args *A) {
     int64_t n = A->n, k = A->k;
     if (n <= 0) return 0;
+#ifdef CE_X86
+    ce_probe();
+#endif
     int f64 = A->z_type == CE_F64;
     size_t tsize = f64 ? sizeof(double) : sizeof(float);
     void *w = NULL;
@@ -231,7 +296,7 @@ CE_CLONES void ce_exp_array(const double *x, double *out, int64_t n) {
 
 /* The instruction set the dispatcher picks on this CPU. */
 const char *ce_isa(void) {
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && defined(__linux__)
+#ifdef CE_X86
     __builtin_cpu_init();
     if (__builtin_cpu_supports("x86-64-v4")) return "avx512";
     if (__builtin_cpu_supports("x86-64-v3")) return "avx2";
@@ -341,6 +406,13 @@ static inline CE_INLINE void SFX(store_grad)(const ce_args *A, char *grow, const
  * combination compiles to its own simple loop. float partial sums over CE_CHUNK elements are added in double. */
 static inline CE_INLINE void SFX(pass2)(const T *src, T m, T *e, const T *coef, int64_t k, int STORE, int MODE,
                                         int ENT, double *S, double *lin, double *ent) {
+#ifdef CE_X86
+    if (sizeof(T) == 4 && MODE == 0 && !ENT && ce_use_avx512 == 1) {
+        *S = ce_pass2_avx512((const float *)src, (float)m, STORE ? (float *)e : NULL, k);
+        *lin = *ent = 0;
+        return;
+    }
+#endif
     double s_ = 0, l_ = 0, n_ = 0;
     for (int64_t c0 = 0; c0 < k; c0 += CE_CHUNK) {
         const int64_t c1 = c0 + CE_CHUNK < k ? c0 + CE_CHUNK : k;

@@ -76,6 +76,7 @@ def _load() -> ctypes.CDLL | None:
         lib.ce_softmax_rows.argtypes = [ctypes.POINTER(_Args)]
         lib.ce_softmax_rows.restype = ctypes.c_int
         lib.ce_isa.restype = ctypes.c_char_p
+        lib.ce_set_intrinsics.argtypes = [ctypes.c_int]
         for name, ctype in (("ce_expf_array", ctypes.c_float), ("ce_exp_array", ctypes.c_double)):
             getattr(lib, name).argtypes = [ctypes.POINTER(ctype), ctypes.POINTER(ctype), ctypes.c_int64]
         return lib
@@ -97,6 +98,17 @@ def forced_fallback() -> Iterator[None]:
         yield
     finally:
         AVAILABLE = previous
+
+
+@contextlib.contextmanager
+def portable_loops() -> Iterator[None]:
+    """Inside the block the kernel runs only its portable loops (no AVX-512 intrinsics pass), to test them."""
+    lib = _need_lib()
+    lib.ce_set_intrinsics(0)
+    try:
+        yield
+    finally:
+        lib.ce_set_intrinsics(1)
 
 
 def _need_lib() -> ctypes.CDLL:
