@@ -285,7 +285,11 @@ def test_avx512_pass_and_portable_loops_agree(k):
             fused.softmax_rows(z, o=ones, y=y, a_y=ones, loss=loss, grad=g)
         results.append((loss, g))
     assert_close(results[0][0], results[1][0], np.float32)
-    assert_close(results[0][1], results[1][1], np.float32)
+    # the same reduction and polynomial: the gradients agree to a few float32 ulps, far inside the tolerance table
+    (_, g1), (_, g2) = results
+    both = np.isfinite(g1) & np.isfinite(g2)
+    assert np.array_equal(np.isfinite(g1), np.isfinite(g2))
+    assert (ulps(g1[both], g2[both].astype(np.longdouble), np.float32) <= 4).all()
     ref = reference(z.astype(np.float64), dense(5, k, y=y, a_y=ones), ones)
     assert_close(results[0][0], ref["loss"], np.float32)
     assert_close(results[0][1], ref["grad"], np.float32)
