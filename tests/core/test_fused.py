@@ -364,6 +364,20 @@ def test_vector_exp_float64_is_within_two_ulp_over_its_whole_range():
     np.testing.assert_array_equal(special, [np.inf, 0.0, np.nan, np.inf, 0.0, 1.0])
 
 
+def test_float16_conversions_match_numpy_exactly():
+    h = np.arange(1 << 16, dtype=np.uint32).astype(np.uint16)  # every float16 bit pattern
+    edges = np.float32([65519.99, 65520.0, 6.0e-8, 2.98e-8, 2.9802322e-8, -0.0, np.inf, -np.inf, np.nan])
+    anything = np.frombuffer(np.random.default_rng(7).bytes(4 << 18), dtype=np.float32)
+    x = np.concatenate([h.view(np.float16).astype(np.float32), edges, anything])
+    bits, back = fused.f16_convert(x, np.resize(h, x.size))
+    assert np.array_equal(back[: 1 << 16].view(np.uint32), h.view(np.float16).astype(np.float32).view(np.uint32))
+    with np.errstate(all="ignore"):
+        expected = x.astype(np.float16).view(np.uint16)
+    nan = np.isnan(x)
+    np.testing.assert_array_equal(bits[~nan], expected[~nan])
+    assert np.isnan(bits[nan].view(np.float16)).all()
+
+
 def test_bfloat16_gradient_rounds_like_torch():
     rng = np.random.default_rng(5)
     z64 = rng.standard_normal((4, 300))

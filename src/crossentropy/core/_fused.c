@@ -81,6 +81,23 @@ static inline CE_INLINE uint16_t ce_bf16_store(float f) { /* round to nearest ev
     return (f != f) ? (uint16_t)((b >> 16) | 0x40u) : (uint16_t)r;
 }
 
+/* float16 <-> float32 by integer operations, so that the loops vectorise on every target (no F16C needed). */
+static inline CE_INLINE float ce_f16_load(uint16_t h) {
+    uint32_t em = (uint32_t)(h & 0x7FFFu) << 13, sign = (uint32_t)(h & 0x8000u) << 16;
+    float scaled = ce_f32_from_bits(em) * 0x1p112f; /* normals and subnormals, exactly */
+    uint32_t b = em >= (0x7C00u << 13) ? (em | 0x7F800000u) : ce_bits_f32(scaled); /* inf, NaN */
+    return ce_f32_from_bits(b | sign);
+}
+
+static inline CE_INLINE uint16_t ce_f16_store(float f) { /* round to nearest even (F. Giesen's method) */
+    uint32_t b = ce_bits_f32(f), sign = b & 0x80000000u, a = b ^ sign;
+    uint32_t big = a > 0x7F800000u ? 0x7E00u : 0x7C00u;                                    /* NaN, inf, overflow */
+    uint32_t sub = ce_bits_f32(ce_f32_from_bits(a) + 0.5f) - 0x3F000000u;                  /* subnormal results */
+    uint32_t norm = (a + 0xC8000FFFu + ((a >> 13) & 1u)) >> 13;                            /* normal results */
+    uint32_t h = a >= 0x47800000u ? big : (a < 0x38800000u ? sub : norm);
+    return (uint16_t)(h | (sign >> 16));
+}
+
 /* exp in float32, <= 1 ulp over the whole range (measured by tests/core/test_fused.py): Cody-Waite reduction
  * x = n ln2 + r, the cephes degree-5 polynomial on |r| <= ln2/2, and 2^n applied as two exact factors so that
  * subnormal results round once. inf -> inf, -inf -> 0, NaN -> NaN. */
@@ -294,6 +311,14 @@ CE_CLONES void ce_exp_array(const double *x, double *out, int64_t n) {
     for (int64_t i = 0; i < n; i++) out[i] = ce_exp(x[i]);
 }
 
+/* float32 -> float16 bits (h) and float16 bits -> float32 (back), elementwise (to test the conversions). */
+CE_CLONES void ce_f16_convert(const float *x, uint16_t *h, const uint16_t *h_in, float *back, int64_t n) {
+    for (int64_t i = 0; i < n; i++) {
+        h[i] = ce_f16_store(x[i]);
+        back[i] = ce_f16_load(h_in[i]);
+    }
+}
+
 /* The instruction set the dispatcher picks on this CPU. */
 const char *ce_isa(void) {
 #ifdef CE_X86
@@ -338,7 +363,7 @@ static inline CE_INLINE T SFX(load_max)(const ce_args *A, const char *zrow, T *d
     }
 #define CE_LOAD_SWITCH(CAP)                                                                               \
     switch (A->z_type) {                                                                                  \
-    case CE_F16: { const _Float16 *z = (const _Float16 *)zrow; CE_LOAD_LOOP(z[c], CAP) break; }           \
+    case CE_F16: { const uint16_t *z = (const uint16_t *)zrow; CE_LOAD_LOOP(ce_f16_load(z[c]), CAP) break; } \
     case CE_BF16: { const uint16_t *z = (const uint16_t *)zrow; CE_LOAD_LOOP(ce_bf16_load(z[c]), CAP) break; } \
     case CE_F32: { const float *z = (const float *)zrow; CE_LOAD_LOOP(z[c], CAP) break; }                 \
     default: { const double *z = (const double *)zrow; CE_LOAD_LOOP(z[c], CAP) break; }                   \
@@ -367,7 +392,7 @@ static inline CE_INLINE void SFX(load_coef)(const ce_args *A, const T *w, int64_
         dst[c] = w ? a * w[c] : a;                            \
     }
     switch (A->p_type) {
-    case CE_F16: { const _Float16 *p = (const _Float16 *)prow; CE_COEF_LOOP(p[c]) break; }
+    case CE_F16: { const uint16_t *p = (const uint16_t *)prow; CE_COEF_LOOP(ce_f16_load(p[c])) break; }
     case CE_BF16: { const uint16_t *p = (const uint16_t *)prow; CE_COEF_LOOP(ce_bf16_load(p[c])) break; }
     case CE_F32: { const float *p = (const float *)prow; CE_COEF_LOOP(p[c]) break; }
     default: { const double *p = (const double *)prow; CE_COEF_LOOP(p[c]) break; }
@@ -393,7 +418,7 @@ static inline CE_INLINE void SFX(store_grad)(const ce_args *A, char *grow, const
         STORE;                                               \
     }
     switch (A->g_type) {
-    case CE_F16: { _Float16 *g_ = (_Float16 *)grow; CE_GRAD_LOOP(g_[c] = (_Float16)g) break; }
+    case CE_F16: { uint16_t *g_ = (uint16_t *)grow; CE_GRAD_LOOP(g_[c] = ce_f16_store((float)g)) break; }
     case CE_BF16: { uint16_t *g_ = (uint16_t *)grow; CE_GRAD_LOOP(g_[c] = ce_bf16_store((float)g)) break; }
     case CE_F32: { float *g_ = (float *)grow; CE_GRAD_LOOP(g_[c] = (float)g) break; }
     default: { double *g_ = (double *)grow; CE_GRAD_LOOP(g_[c] = (double)g) break; }
@@ -438,7 +463,7 @@ static inline CE_INLINE void SFX(pass2)(const T *src, T m, T *e, const T *coef, 
 
 static inline void SFX(store_one)(const ce_args *A, char *grow, int64_t c, double g) {
     switch (A->g_type) {
-    case CE_F16: ((_Float16 *)grow)[c] = (_Float16)(float)g; break;
+    case CE_F16: ((uint16_t *)grow)[c] = ce_f16_store((float)g); break;
     case CE_BF16: ((uint16_t *)grow)[c] = ce_bf16_store((float)g); break;
     case CE_F32: ((float *)grow)[c] = (float)g; break;
     default: ((double *)grow)[c] = g; break;

@@ -77,6 +77,7 @@ def _load() -> ctypes.CDLL | None:
         lib.ce_softmax_rows.restype = ctypes.c_int
         lib.ce_isa.restype = ctypes.c_char_p
         lib.ce_set_intrinsics.argtypes = [ctypes.c_int]
+        lib.ce_f16_convert.argtypes = [ctypes.c_void_p] * 4 + [ctypes.c_int64]
         for name, ctype in (("ce_expf_array", ctypes.c_float), ("ce_exp_array", ctypes.c_double)):
             getattr(lib, name).argtypes = [ctypes.POINTER(ctype), ctypes.POINTER(ctype), ctypes.c_int64]
         return lib
@@ -184,6 +185,18 @@ def softmax_rows(z, *, o, y=None, a_y=None, u=None, probs=None, s=None, alpha=1.
             raise RuntimeError("grad is read-only")
     if lib.ce_softmax_rows(ctypes.byref(args)) != 0:
         raise MemoryError(f"the fused kernel could not allocate its per-thread scratch rows ({k} classes)")
+
+
+def f16_convert(x: np.ndarray, h: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The kernel's float16 conversions: (bits of float32 ``x`` rounded to float16, float32 of float16 bits ``h``)."""
+    lib = _need_lib()
+    x = np.ascontiguousarray(x, dtype=np.float32)
+    h = np.ascontiguousarray(h, dtype=np.uint16)
+    if x.shape != h.shape:
+        raise RuntimeError(f"x and h must have one shape, got {x.shape} and {h.shape}")
+    bits, back = np.empty(x.shape, np.uint16), np.empty(x.shape, np.float32)
+    lib.ce_f16_convert(x.ctypes.data, bits.ctypes.data, h.ctypes.data, back.ctypes.data, x.size)
+    return bits, back
 
 
 def exp(x: np.ndarray) -> np.ndarray:
