@@ -17,14 +17,30 @@ import crossentropy
 RESULTS = Path(__file__).parent / "results"
 
 
-def machine() -> str:
-    cpu = platform.processor() or platform.machine()
+def cpuinfo() -> tuple[str, list[str]]:
+    """The CPU model and flags as read now from /proc/cpuinfo (platform strings where it is missing)."""
+    model, flags = platform.processor() or platform.machine(), []
     try:
         with open("/proc/cpuinfo") as f:
-            cpu = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
-    except (OSError, StopIteration):
+            for line in f:
+                key, _, val = line.partition(":")
+                if key.strip() == "model name" and model == (platform.processor() or platform.machine()):
+                    model = val.strip()
+                elif key.strip() == "flags" and not flags:
+                    flags = val.split()
+    except OSError:
         pass
-    return f"{platform.node()}|{cpu}|{os.cpu_count()} cpus"
+    return model, flags
+
+
+def vector_flags() -> str:
+    """The SIMD flags that matter to the kernels (AVX, AVX2, AVX-512 family, FMA, F16C), space separated."""
+    keep = ("avx", "fma", "f16c", "sse4_2")
+    return " ".join(f for f in cpuinfo()[1] if f.startswith(keep)) or "(none reported)"
+
+
+def machine() -> str:
+    return f"{platform.node()}|{cpuinfo()[0]}|{os.cpu_count()} cpus"
 
 
 def rss_bytes() -> int:

@@ -1,10 +1,17 @@
-"""softmax_cross_entropy loss+gradient and loss-only against the alternatives a user would pick, in one process.
+"""Softmax cross-entropy on CPU against the memory-bandwidth floor, in one process.
 
-Variants: this library (loss+grad into out=, and loss-only), torch eager fwd+bwd and forward, torch.compile'd
-fwd+bwd, a naive NumPy implementation, and np.copyto of the logits as the memory-bandwidth floor. The median of
-interleaved rounds is reported with ratios, and peak extra memory (RSS above the inputs) per variant.
+Index targets, float32, mean reduction. Variants, timed in interleaved rounds (medians):
+- the fused compiled kernel (core/fused.py): loss+gradient into a separate array, in place (the gradient
+  overwrites the logits), and loss only;
+- the NumPy fallback (the library's public entry with the kernel switched off);
+- torch eager F.cross_entropy forward+backward and forward;
+- the floors: np.copyto of the logits on 1 thread and on 2 threads (two halves), and a read of the logits (np.max
+  over row halves on 1 and 2 threads).
 
-    python benchmarks/bench_core.py [--quick] [--rounds N] [--no-compile]
+Each path is printed as a share of its floor (floor time / path time): loss+gradient against the faster copy,
+loss-only against the faster read. The CPU model and SIMD flags are read at run time from /proc/cpuinfo.
+
+    python benchmarks/bench_core.py [--quick] [--rounds N] [--size N K]
 """
 
 from __future__ import annotations
@@ -12,92 +19,109 @@ from __future__ import annotations
 import argparse
 import sys
 import warnings
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
-from _common import PeakRSS, append_csv, interleaved
+from _common import append_csv, cpuinfo, interleaved, vector_flags
 
 import crossentropy as ce
-
-SIZES = [(64, 10), (1024, 1000), (4096, 8192), (8192, 32000)]
-
-
-def naive_numpy(x, y):
-    p = np.exp(x - x.max(axis=1, keepdims=True))
-    p /= p.sum(axis=1, keepdims=True)
-    loss = -np.log(p[np.arange(len(y)), y]).mean()
-    p[np.arange(len(y)), y] -= 1
-    p /= len(y)
-    return loss, p
+from crossentropy.core import fused
 
 
-def variants(x, y, compile_it: bool):
+def halves(n: int, parts: int) -> list[slice]:
+    cuts = [n * i // parts for i in range(parts + 1)]
+    return [slice(cuts[i], cuts[i + 1]) for i in range(parts)]
+
+
+def variants(x: np.ndarray, y: np.ndarray, threads: int) -> dict:
     import torch
     import torch.nn.functional as F
 
-    out = np.empty_like(x)
+    n = len(y)
+    out, scratch = np.empty_like(x), x.copy()
+    ones, loss = np.ones(n), np.empty(n)
     xt, yt = torch.from_numpy(x), torch.from_numpy(y)
+    pool = ThreadPoolExecutor(max_workers=2)
+    parts = halves(n, 2)
 
-    def torch_fwd_bwd(fn):
+    def kernel(grad=None):
+        fused.softmax_rows(x if grad is not scratch else scratch, o=ones, y=y, a_y=ones, loss=loss, grad=grad,
+                           scale=1.0 / n, threads=threads)
+        return loss.sum() / n
+
+    def fallback(**kw):
+        with fused.forced_fallback():
+            return ce.softmax_cross_entropy(x, y, **kw)
+
+    def torch_fwd_bwd():
         leaf = xt.detach().requires_grad_()
-        fn(leaf, yt).backward()
+        F.cross_entropy(leaf, yt).backward()
         return leaf.grad
 
+    def copy2():
+        list(pool.map(lambda s: np.copyto(out[s], x[s]), parts))
+
+    def read(parts: int):
+        return list(pool.map(lambda s: x[s].max(), halves(n, parts)))
+
     found = {
-        "ours loss+grad": lambda: ce.softmax_cross_entropy(x, y, return_grad=True, out=out),
-        "ours loss": lambda: ce.softmax_cross_entropy(x, y),
-        "torch eager fwd+bwd": lambda: torch_fwd_bwd(F.cross_entropy),
+        "copy 1 thread (floor)": lambda: np.copyto(out, x),
+        "copy 2 threads (floor)": copy2,
+        "read 1 thread (floor)": lambda: x.max(),
+        "read 2 threads (floor)": lambda: read(2),
+        "numpy fallback loss+grad": lambda: fallback(return_grad=True, out=out),
+        "numpy fallback loss": lambda: fallback(),
+        "torch eager fwd+bwd": torch_fwd_bwd,
         "torch eager fwd": lambda: F.cross_entropy(xt, yt),
-        "naive numpy loss+grad": lambda: naive_numpy(x, y),
-        "np.copyto (floor)": lambda: np.copyto(out, x),
     }
-    if compile_it:
-        compiled = torch.compile(F.cross_entropy, dynamic=False)
-        found["torch.compile fwd+bwd"] = lambda: torch_fwd_bwd(compiled)
+    if fused.AVAILABLE:
+        found = {"fused loss+grad (out)": lambda: kernel(out), "fused loss+grad (in place)": lambda: kernel(scratch),
+                 "fused loss": kernel, **found}
     return found
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="small sizes only, 3 rounds, no torch.compile")
-    parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--no-compile", action="store_true", help="skip torch.compile (it compiles for ~40 s)")
+    parser.add_argument("--quick", action="store_true", help="(1024, 4000), 3 rounds")
+    parser.add_argument("--rounds", type=int, default=7)
+    parser.add_argument("--size", type=int, nargs=2, metavar=("N", "K"), default=(8192, 32000))
     args = parser.parse_args(argv)
-    sizes = SIZES[:2] if args.quick else SIZES
+    n, k = (1024, 4000) if args.quick else args.size
     rounds = 3 if args.quick else args.rounds
-    compile_it = not (args.quick or args.no_compile)
     warnings.filterwarnings("ignore")
+    threads = ce.get_num_threads()
+    model, _ = cpuinfo()
+    print(f"CPU: {model}; SIMD flags: {vector_flags()}")
+    print(f"kernel: {'compiled, ' + fused.ISA + ' path' if fused.AVAILABLE else 'not available (NumPy fallback)'}; "
+          f"{threads} threads; median of {rounds} interleaved rounds; the machine may be shared with other work")
     rng = np.random.default_rng(0)
+    x = rng.standard_normal((n, k), dtype=np.float32)
+    y = rng.integers(0, k, n)
+    found = variants(x, y, threads)
+    for fn in found.values():  # warm-up: page in every buffer
+        fn()
+    med = interleaved(found, rounds)
+    copy = min(med["copy 1 thread (floor)"], med["copy 2 threads (floor)"])
+    read = min(med["read 1 thread (floor)"], med["read 2 threads (floor)"])
+    print(f"\n({n}, {k}) float32 index targets, logits {x.nbytes / 2**20:.0f} MiB")
+    print(f"  {'variant':28s} {'median s':>9s} {'GB/s':>7s} {'share of floor':>15s}")
     rows = []
-    print(f"softmax_cross_entropy, float32, {ce.get_num_threads()} threads, median of {rounds} interleaved rounds")
-    for n, k in sizes:
-        x = rng.standard_normal((n, k), dtype=np.float32)
-        y = rng.integers(0, k, n)
-        found = variants(x, y, compile_it)
-        for fn in found.values():  # warm-up (and compile)
-            fn()
-        medians = interleaved(found, rounds)
-        peaks = {}
-        for name, fn in found.items():
-            with PeakRSS() as peak:
-                fn()
-            peaks[name] = peak.extra
-        base = medians["ours loss+grad"]
-        print(f"\n({n}, {k})  logits {x.nbytes / 2**20:.1f} MiB")
-        print(f"  {'variant':24s} {'median s':>10s} {'vs ours l+g':>12s} {'peak extra MiB':>15s} {'% of logits':>12s}")
-        for name, sec in medians.items():
-            print(f"  {name:24s} {sec:10.4f} {sec / base:11.2f}x {peaks[name] / 2**20:15.1f} "
-                  f"{100 * peaks[name] / x.nbytes:11.1f}%")
-            rows.append({"n": n, "k": k, "variant": name, "median_s": f"{sec:.6f}",
-                         "ratio_to_ours_loss_grad": f"{sec / base:.3f}", "peak_extra_bytes": peaks[name],
-                         "threads": ce.get_num_threads(), "rounds": rounds})
-        m = medians
-        print(f"  torch eager fwd+bwd / ours loss+grad = {m['torch eager fwd+bwd'] / base:.2f}x;  "
-              f"torch eager fwd / ours loss = {m['torch eager fwd'] / m['ours loss']:.2f}x"
-              + (f";  torch.compile fwd+bwd / ours = {m['torch.compile fwd+bwd'] / base:.2f}x"
-                 if "torch.compile fwd+bwd" in m else "")
-              + f";  ours loss+grad / copy floor = {base / m['np.copyto (floor)']:.2f}x")
-    path = append_csv("bench_core", rows)
-    print(f"\nappended {len(rows)} rows to {path}")
+    for name, sec in med.items():
+        moved = x.nbytes * (2 if ("grad" in name or "copy" in name or "bwd" in name) else 1)
+        floor = None if "floor" in name else (copy if ("grad" in name or "bwd" in name) else read)
+        share = "" if floor is None else f"{100 * floor / sec:14.0f}%"
+        print(f"  {name:28s} {sec:9.4f} {moved / sec / 1e9:7.1f} {share:>15s}")
+        rows.append({"n": n, "k": k, "variant": name, "median_s": f"{sec:.6f}", "threads": threads,
+                     "rounds": rounds, "share_of_floor": "" if floor is None else f"{floor / sec:.3f}",
+                     "isa": fused.ISA})
+    if fused.AVAILABLE:
+        lg, lo = med["fused loss+grad (out)"], med["fused loss"]
+        print(f"\n  fused loss+grad: {100 * copy / lg:.0f}% of copy bandwidth (target >= 50%);  "
+              f"fused loss: {100 * read / lo:.0f}% of read bandwidth (target >= 50%)")
+        print(f"  vs NumPy fallback: loss+grad {med['numpy fallback loss+grad'] / lg:.2f}x faster, "
+              f"loss {med['numpy fallback loss'] / lo:.2f}x faster;  vs torch eager: fwd+bwd "
+              f"{med['torch eager fwd+bwd'] / lg:.2f}x, fwd {med['torch eager fwd'] / lo:.2f}x")
+    print(f"appended {len(rows)} rows to {append_csv('bench_core', rows)}")
     return 0
 
 

@@ -23,7 +23,7 @@ from hypothesis import HealthCheck, settings
 
 TOL = {
     "float16": {"rtol": 2e-3, "atol": 1e-3},
-    "bfloat16": {"rtol": 1.6e-2, "atol": 1e-2},
+    "bfloat16": {"rtol": 1e-2, "atol": 1e-3},
     "float32": {"rtol": 1e-5, "atol": 1e-6},
     "float64": {"rtol": 1e-10, "atol": 1e-12},
     "float64-reference": {"rtol": 1e-9, "atol": 1e-12},
@@ -52,10 +52,10 @@ def tol(key=np.float64) -> dict:
     return TOL[np.dtype(key).name]
 
 
-def assert_close(actual, expected, key=np.float64) -> None:
+def assert_close(actual, expected, key=np.float64, err_msg: str = "") -> None:
     """Compare with the tolerance of ``key`` (NaN equals NaN, inf must match exactly)."""
     np.testing.assert_allclose(np.asarray(actual, dtype=np.float64), np.asarray(expected, dtype=np.float64),
-                               equal_nan=True, **tol(key))
+                               equal_nan=True, err_msg=err_msg, **tol(key))
 
 
 def numeric_grad(f, x: np.ndarray, h: float = 1e-6) -> np.ndarray:
