@@ -11,6 +11,9 @@ TOL = {
     np.dtype(np.float16): {"rtol": 2e-3, "atol": 1e-3},
     np.dtype(np.float32): {"rtol": 1e-5, "atol": 1e-6},
     np.dtype(np.float64): {"rtol": 1e-10, "atol": 1e-12},
+    # named tiers, for comparisons whose error is not the rounding of a dtype
+    "finite_difference": {"rtol": 1e-6, "atol": 1e-7},  # central differences with h = 1e-6 in float64
+    "minimizer": {"rtol": 1e-6, "atol": 0.0},  # an exact optimum against a brute-force (grid + Brent) minimiser
 }
 
 settings.register_profile("default", max_examples=40, deadline=None,
@@ -21,7 +24,8 @@ settings.load_profile("ci")
 
 
 def tol(dtype) -> dict:
-    return TOL[np.dtype(dtype)]
+    """The tolerances of ``dtype``, or of a named tier such as ``"minimizer"``."""
+    return TOL[dtype] if isinstance(dtype, str) and dtype in TOL else TOL[np.dtype(dtype)]
 
 
 def assert_close(actual, expected, dtype=np.float64, **override) -> None:
