@@ -1,8 +1,9 @@
 """scikit-learn integration: a classifier trained with this library's losses, evaluation reports, explanations."""
 
+from .calibration import apply_temperature, calibrate, calibration_error
 from .estimator import CrossEntropyClassifier
 from .evaluate import EvaluationReport, evaluate, expected_calibration_error
 from .explain import feature_importance, hardest_examples
 
-__all__ = ["CrossEntropyClassifier", "EvaluationReport", "evaluate", "expected_calibration_error",
-           "feature_importance", "hardest_examples"]
+__all__ = ["apply_temperature", "calibrate", "calibration_error", "CrossEntropyClassifier", "EvaluationReport",
+           "evaluate", "expected_calibration_error", "feature_importance", "hardest_examples"]
