@@ -2,6 +2,7 @@
 
     crossentropy train --data digits            train, evaluate and explain; write a run directory
     crossentropy eval --proba P --labels Y      evaluate another model's predictions
+    crossentropy calibrate --logits Z --labels Y   fit a temperature (temperature scaling)
     crossentropy info --p 1,0 --q 0.7,0.3       entropy, cross-entropy and KL of two distributions
     crossentropy bench [--quick]                run the benchmark suite
 
@@ -169,7 +170,8 @@ def cmd_eval(args) -> int:
     report = evaluate(labels, scores)
     if args.out:
         out = Path(args.out)
-        _refuse_existing(out, ["reliability.png", "confusion_matrix.png"], args.force)
+        _refuse_existing(out, ["reliability.png", "confusion_matrix.png"]
+                         + (["reliability_per_class.png"] if args.per_class else []), args.force)
         _writable_dir(out)
     if args.json:
         print(json.dumps(report.to_dict()))
@@ -177,9 +179,62 @@ def cmd_eval(args) -> int:
         print(report.to_text(base=args.base))
         print(f"{'accuracy':26s}{report.accuracy:.4f}")
     if args.out:
-        paths = report.plot(args.out)
+        paths = report.plot(args.out, per_class=args.per_class)
         print(f"wrote {', '.join(p.name for p in paths)} to {args.out}", file=sys.stderr if args.json else sys.stdout)
     return 0
+
+
+# ------------------------------------------------------------------------------------------------ calibrate
+def cmd_calibrate(args) -> int:
+    from .learn.calibration import apply_temperature, calibrate
+    from .learn.data import load_array
+
+    flag, source = ("--logits", args.logits) if args.logits else ("--proba", args.proba)
+    scores = load_array(source, flag)
+    labels = load_array(args.labels, "--labels")
+    if labels.ndim != 1:
+        raise UsageError(f"--labels must hold one label per row, but {args.labels} has shape {labels.shape}")
+    if (args.apply is None) != (args.out is None):
+        raise UsageError("--apply and --out go together: --apply FILE --out FILE writes FILE's calibrated "
+                         "probabilities")
+    if args.out and Path(args.out).exists() and not args.force:
+        raise UsageError(f"--out {args.out} already exists; choose a new file, or pass --force to overwrite it")
+    if args.out and Path(args.out).suffix.lower() not in (".csv", ".npy"):
+        raise UsageError(f"--out {args.out}: use a .csv or .npy file name")
+    kind = "logits" if args.logits else "proba"
+    result = calibrate(labels, **{kind: _numbers(scores, flag, source)})
+    if args.apply:
+        other = _numbers(load_array(args.apply, "--apply"), "--apply", args.apply)
+        if other.ndim != scores.ndim or (other.ndim == 2 and other.shape[1] != scores.shape[1]):
+            raise UsageError(f"--apply {args.apply} has shape {other.shape}, but {flag} {source} has "
+                             f"{scores.shape[1] if scores.ndim == 2 else 1} column(s) per row; give it the same")
+        _write_table(apply_temperature(result.temperature, **{kind: other}), result.labels, Path(args.out))
+    if args.json:
+        print(json.dumps(result.to_dict()))
+    else:
+        print(result.to_text())
+    if args.out:
+        print(f"wrote calibrated probabilities of {args.apply} to {args.out}", file=sys.stderr if args.json
+              else sys.stdout)
+    return 0
+
+
+def _numbers(array: np.ndarray, flag: str, source: str) -> np.ndarray:
+    if array.dtype.kind not in "fiu":
+        raise UsageError(f"{flag} must hold numbers, but {source} has text in it")
+    return array.astype(np.float64)
+
+
+def _write_table(proba: np.ndarray, labels: list, out: Path) -> None:
+    """``.npy``, or a CSV whose columns are named by class label (one column, the positive class, for binary)."""
+    _writable_dir(out.parent)
+    if out.suffix.lower() == ".npy":
+        np.save(out, proba)
+        return
+    names = [str(v) for v in labels]
+    header = names[1:] if proba.ndim == 1 else names
+    np.savetxt(out, proba.reshape(len(proba), -1), delimiter=",", header=",".join(header), comments="",
+               fmt="%.17g")
 
 
 # ------------------------------------------------------------------------------------------------ bench
@@ -237,8 +292,24 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--json", action="store_true", help="print the metrics as JSON")
     ev.add_argument("--out", help="write reliability.png and confusion_matrix.png here")
     ev.add_argument("--force", action="store_true", help="overwrite plots already in --out")
+    ev.add_argument("--per-class", action="store_true", help="also write reliability_per_class.png to --out")
     ev.add_argument("--base", type=float, choices=[2.0], help="2: report cross-entropy in bits first")
     ev.set_defaults(func=cmd_eval)
+
+    cal = sub.add_parser("calibrate", help="fit a temperature to a model's outputs (temperature scaling)",
+                         description="Fit the temperature T minimising the cross-entropy of softmax(logits / T) "
+                                     "(from probabilities: logits = log p) against the labels; print T, and log "
+                                     "loss and ECE before and after. --apply writes another file's calibrated "
+                                     "probabilities.")
+    scores = cal.add_mutually_exclusive_group(required=True)
+    scores.add_argument("--logits", help="N x K logits, or N for binary (.csv, .npy, .parquet)")
+    scores.add_argument("--proba", help="N x K probabilities, or N for binary P(positive)")
+    cal.add_argument("--labels", required=True, help="N true labels (.csv, .npy, .parquet)")
+    cal.add_argument("--json", action="store_true", help="print the result as JSON")
+    cal.add_argument("--apply", help="logits or probabilities (the same kind as above) to calibrate with T")
+    cal.add_argument("--out", help="where --apply writes probabilities (.csv with class-label columns, or .npy)")
+    cal.add_argument("--force", action="store_true", help="overwrite --out")
+    cal.set_defaults(func=cmd_calibrate)
 
     info = sub.add_parser("info", help="entropy, cross-entropy and KL divergence of two distributions",
                           description="Print H(P), H(P,Q) and KL(P||Q) and check H(P,Q) = H(P) + KL(P||Q).")

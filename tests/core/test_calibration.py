@@ -8,23 +8,10 @@ import pytest
 from conftest import assert_close, numeric_grad
 from hypothesis import given
 from hypothesis import strategies as st
-from scipy.optimize import minimize_scalar
+from reference import brute_force_temperature
 
 import crossentropy as ce
 from crossentropy.core.calibration import TEMPERATURE_RANGE, _check, _Objective
-
-
-def brute_force_temperature(logits, target, sample_weight=None):
-    """A fine grid over log T, then Brent's method on the bracket around the best grid point."""
-    def loss(log_t):
-        return float(ce.softmax_cross_entropy(np.asarray(logits) / np.exp(log_t), target,
-                                              sample_weight=sample_weight))
-
-    grid = np.linspace(-6, 6, 1201)
-    best = int(np.argmin([loss(v) for v in grid]))
-    result = minimize_scalar(loss, bounds=(grid[max(best - 1, 0)], grid[min(best + 1, len(grid) - 1)]),
-                             method="bounded", options={"xatol": 1e-12})
-    return float(np.exp(result.x))
 
 
 def _noisy_problem(seed, n=300, k=6, scale=3.0, hit=0.6):

@@ -28,6 +28,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from .._validate import check_unit_interval
 from ..core.calibration import fit_temperature
 from ..core.stable import sigmoid, softmax
 from ..rules.errors import InputValueError
@@ -172,6 +173,7 @@ def _as_logits(logits, proba) -> np.ndarray:
         z = np.asarray(logits, dtype=np.float64)
         return np.column_stack([np.zeros_like(z), z]) if z.ndim == 1 else z
     p = np.asarray(proba, dtype=np.float64)
+    check_unit_interval(p, "proba", "If these are logits, pass logits= (--logits on the command line).")
     p = np.column_stack([1 - p, p]) if p.ndim == 1 else p
     with np.errstate(divide="ignore"):
         return np.log(p)
