@@ -272,7 +272,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--label-smoothing", type=float, default=0.0, metavar="E")
     train.add_argument("--class-weight", choices=["none", "balanced", "effective_number"], default="none")
     train.add_argument("--optimizer", choices=["sgd", "momentum", "adam", "adamw", "rmsprop"], default="adam")
-    train.add_argument("--lr", type=float, help="learning rate (default: 1e-3, 1e-2 for softmax)")
+    train.add_argument("--lr", type=float, help="learning rate (default: per optimizer, e.g. 1e-3 for adam, 0.1 "
+                                                "for sgd; 1e-2 for softmax with adam)")
     train.add_argument("--epochs", type=int, help="maximum epochs (default: 200; 30 for cnn)")
     train.add_argument("--batch-size", type=int, help="mini-batch size (default: min(200, n); 64 for cnn)")
     train.add_argument("--seed", type=int, default=0)
