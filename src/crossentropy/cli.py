@@ -111,9 +111,11 @@ def _progress(quiet: bool):
 def cmd_train(args) -> int:
     from .learn.data import load_dataset
     from .learn.persist import save_model
+    from .learn.tracking import run_versions
     from .learn.workflow import train
 
     data = load_dataset(args.data, args.target)
+    tensorboard = _tensorboard(args.log_dir)
     out = _new_run_dir(args)
     total = args.epochs or (30 if args.model == "cnn" else 200)
     print(f"{data.name}: {data.X.shape[0]} samples, {data.X.shape[1]} features, {len(np.unique(data.y))} classes; "
@@ -124,6 +126,8 @@ def cmd_train(args) -> int:
         def on_epoch(epoch, train_loss, val_loss):
             shown = f"train {train_loss:.4f}" + (f"  val {val_loss:.4f}" if val_loss is not None else "")
             progress.update(task, completed=epoch, losses=shown + " nats")
+            if tensorboard is not None:
+                tensorboard.epoch(epoch, train_loss, val_loss)
 
         result = train(data, model=args.model, loss=args.loss, label_smoothing=args.label_smoothing,
                        class_weight=None if args.class_weight == "none" else args.class_weight,
@@ -145,12 +149,30 @@ def cmd_train(args) -> int:
     metrics = {**report.to_dict(), "hardest_examples": result.hardest, "dataset": data.name, "model": args.model,
                "train_seconds": result.train_seconds, "epochs": int(clf.n_iter_), "n_train": result.n_train,
                "n_test": result.n_test, "loss_curve": list(clf.loss_curve_),
-               "validation_loss_curve": list(clf.validation_loss_curve_)}
+               "validation_loss_curve": list(clf.validation_loss_curve_),
+               "versions": run_versions(torch=args.model == "cnn"), "command": ["crossentropy", *args.argv]}
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2))
+    if tensorboard is not None:
+        tensorboard.final(metrics, int(clf.n_iter_))
+        tensorboard.close()
     save_model(result.model, out, metadata={"dataset": data.name, "features": data.feature_names})
     written = ["metrics.json", "model.npz", "model.json"] + [p.name for p in report.plot(out, estimator=clf)]
-    print(f"\nwrote {', '.join(written)} to {out}")
+    print(f"\nwrote {', '.join(written)} to {out}" + (f"; TensorBoard scalars to {args.log_dir}" if args.log_dir
+                                                          else ""))
     return 0
+
+
+def _tensorboard(log_dir):
+    """The TensorBoard log for ``--log-dir`` (None without it); a missing extra is a usage error, before any work."""
+    if log_dir is None:
+        return None
+    from .learn.tracking import TensorBoardLog, summary_writer_class
+
+    try:
+        summary_writer_class()
+    except ImportError as exc:
+        raise UsageError(f"--log-dir: {exc}") from None
+    return TensorBoardLog(_writable_dir(Path(log_dir)))
 
 
 # ------------------------------------------------------------------------------------------------ eval
@@ -282,6 +304,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--out", help="run directory (default: runs/<data>-<model>-<timestamp>)")
     train.add_argument("--force", action="store_true", help="write into an existing, non-empty --out")
     train.add_argument("--quiet", action="store_true", help="no progress bar")
+    train.add_argument("--log-dir", metavar="DIR",
+                       help="write TensorBoard scalars here (needs the tensorboard extra)")
     train.set_defaults(func=cmd_train)
 
     ev = sub.add_parser("eval", help="evaluate predicted probabilities against labels",
@@ -331,6 +355,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
+        args.argv = list(sys.argv[1:] if argv is None else argv)
         return args.func(args)
     except (UsageError, ValueError, TypeError, OSError) as exc:
         message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
