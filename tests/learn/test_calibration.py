@@ -9,9 +9,9 @@ import pytest
 from conftest import assert_close
 from hypothesis import given
 from hypothesis import strategies as st
-from hypothesis.extra.numpy import arrays
 from matplotlib.figure import Figure
 from sklearn.exceptions import ConvergenceWarning
+from test_evaluate import predictions
 
 import crossentropy as ce
 from crossentropy.learn import apply_temperature, calibrate, calibration_error, evaluate, plots
@@ -42,14 +42,6 @@ def _direct(y, p, bins=15, strategy="uniform", norm="l1", multiclass="top_label"
     if multiclass == "top_label":
         return one(p.max(axis=1), (p.argmax(axis=1) == y).astype(float))
     return np.mean([one(p[:, k], (y == k).astype(float)) for k in range(p.shape[1])])
-
-
-@st.composite
-def predictions(draw):
-    n, k = draw(st.integers(2, 60)), draw(st.integers(2, 4))
-    logits = draw(arrays(np.float64, (n, k), elements=st.floats(-4, 4)))
-    y = draw(arrays(np.int64, n, elements=st.integers(0, k - 1)))
-    return y, ce.softmax(logits)
 
 
 @given(predictions(), st.sampled_from(["uniform", "quantile"]), st.sampled_from(["l1", "l2", "max"]),
