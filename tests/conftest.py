@@ -12,6 +12,7 @@ Tolerances are looked up by key, never written in a test:
   - ``"low-precision-gradient"``: float16/bfloat16 gradients (built in float32, rounded to 16 bits) against
     float64;
   - ``"compensated-sum"``: a streamed, compensated float64 sum against ``math.fsum``;
+  - ``"minimizer"``: an exact optimum (``fit_temperature``) against a brute-force grid + Brent minimiser;
   - ``"iterative"``: the end point of an iterative optimiser against the known optimum;
   - ``"exact"``: bit-identical results (the same computation reached two ways).
 """
@@ -32,6 +33,7 @@ TOL = {
     "low-precision-gradient": {"rtol": 2e-2, "atol": 1e-5},
     "compensated-sum": {"rtol": 1e-12, "atol": 0.0},
     "iterative": {"rtol": 1e-3, "atol": 1e-3},
+    "minimizer": {"rtol": 1e-6, "atol": 0.0},
     "exact": {"rtol": 0.0, "atol": 0.0},
 }
 

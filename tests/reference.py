@@ -128,3 +128,25 @@ def distillation_np(student, teacher, target=None, **options):
     loss = distillation(s, t, y, **options)
     loss.sum().backward()
     return loss.detach().numpy(), s.grad.numpy()
+
+
+def brute_force_temperature(logits, target, sample_weight=None) -> float:
+    """The T minimising the weighted mean cross-entropy of softmax(logits / T) (SciPy's logsumexp, not the
+    library's): a grid of 1201 points over log T in [-6, 6], then SciPy's bounded Brent search between the
+    neighbours of the best grid point."""
+    from scipy.optimize import minimize_scalar
+    from scipy.special import logsumexp
+
+    z = np.asarray(logits, dtype=np.float64)
+    y = np.asarray(target)
+    w = np.ones(len(y)) if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
+    zy = z[np.arange(len(y)), y]
+
+    def loss(log_t: float) -> float:
+        t = math.exp(log_t)
+        return float(np.sum(w * (logsumexp(z / t, axis=1) - zy / t)) / np.sum(w))
+
+    grid = np.linspace(-6, 6, 1201)
+    best = int(np.argmin([loss(v) for v in grid]))
+    bounds = (grid[max(best - 1, 0)], grid[min(best + 1, len(grid) - 1)])
+    return math.exp(minimize_scalar(loss, bounds=bounds, method="bounded", options={"xatol": 1e-12}).x)

@@ -5,6 +5,7 @@
 0.3677
 """
 
+from .core.calibration import fit_temperature
 from .core.classification import (
     binary_cross_entropy,
     binary_cross_entropy_with_logits,
@@ -37,9 +38,9 @@ __version__ = "0.1.0"
 
 __all__ = [
     "binary_cross_entropy", "binary_cross_entropy_with_logits", "categorical_cross_entropy", "class_weights",
-    "cross_entropy", "distillation_loss", "entropy", "gan_discriminator_loss", "gan_generator_loss",
-    "gaussian_cross_entropy", "gaussian_entropy", "gaussian_kl", "gaussian_nll", "get_num_threads", "InputError",
-    "InputTypeError", "InputValueError", "js_divergence", "kl_divergence",
+    "cross_entropy", "distillation_loss", "entropy", "fit_temperature", "gan_discriminator_loss",
+    "gan_generator_loss", "gaussian_cross_entropy", "gaussian_entropy", "gaussian_kl", "gaussian_nll",
+    "get_num_threads", "InputError", "InputTypeError", "InputValueError", "js_divergence", "kl_divergence",
     "log_sigmoid", "log_softmax", "logsumexp", "num_threads", "one_hot", "perplexity", "PerplexityMeter",
     "poisson_nll",
     "set_num_threads", "sigmoid", "sigmoid_focal_loss", "smooth_labels", "softmax", "softmax_cross_entropy",

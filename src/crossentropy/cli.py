@@ -4,6 +4,7 @@
     crossentropy train --task tagging --data F  train a token tagger on a CoNLL file
     crossentropy eval --proba P --labels Y      evaluate another model's predictions
     crossentropy eval --conll FILE              token and entity reports of tagged text (gold, predicted)
+    crossentropy calibrate --logits Z --labels Y   fit a temperature (temperature scaling)
     crossentropy info --p 1,0 --q 0.7,0.3       entropy, cross-entropy and KL of two distributions
     crossentropy perplexity NLL.npy --text T    perplexity, bits per token and per byte of per-token NLLs
     crossentropy bench [--quick]                run the benchmark suite
@@ -168,9 +169,11 @@ def cmd_train(args) -> int:
                          "--test-size of --data)")
     from .learn.data import load_dataset
     from .learn.persist import save_model
+    from .learn.tracking import run_versions
     from .learn.workflow import train
 
     data = load_dataset(args.data, args.target)
+    tensorboard = _tensorboard(args.log_dir)
     out = _new_run_dir(args)
     total = args.epochs or (30 if args.model == "cnn" else 200)
     print(f"{data.name}: {data.X.shape[0]} samples, {data.X.shape[1]} features, {len(np.unique(data.y))} classes; "
@@ -181,6 +184,8 @@ def cmd_train(args) -> int:
         def on_epoch(epoch, train_loss, val_loss):
             shown = f"train {train_loss:.4f}" + (f"  val {val_loss:.4f}" if val_loss is not None else "")
             progress.update(task, completed=epoch, losses=shown + " nats")
+            if tensorboard is not None:
+                tensorboard.epoch(epoch, train_loss, val_loss)
 
         result = train(data, model=args.model, loss=args.loss, label_smoothing=args.label_smoothing,
                        class_weight=None if args.class_weight == "none" else args.class_weight,
@@ -202,12 +207,30 @@ def cmd_train(args) -> int:
     metrics = {**report.to_dict(), "hardest_examples": result.hardest, "dataset": data.name, "model": args.model,
                "train_seconds": result.train_seconds, "epochs": int(clf.n_iter_), "n_train": result.n_train,
                "n_test": result.n_test, "loss_curve": list(clf.loss_curve_),
-               "validation_loss_curve": list(clf.validation_loss_curve_)}
+               "validation_loss_curve": list(clf.validation_loss_curve_),
+               "versions": run_versions(torch=args.model == "cnn"), "command": ["crossentropy", *args.argv]}
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2))
+    if tensorboard is not None:
+        tensorboard.final(metrics, int(clf.n_iter_))
+        tensorboard.close()
     save_model(result.model, out, metadata={"dataset": data.name, "features": data.feature_names})
     written = ["metrics.json", "model.npz", "model.json"] + [p.name for p in report.plot(out, estimator=clf)]
-    print(f"\nwrote {', '.join(written)} to {out}")
+    print(f"\nwrote {', '.join(written)} to {out}" + (f"; TensorBoard scalars to {args.log_dir}" if args.log_dir
+                                                          else ""))
     return 0
+
+
+def _tensorboard(log_dir):
+    """The TensorBoard log for ``--log-dir`` (None without it); a missing extra is a usage error, before any work."""
+    if log_dir is None:
+        return None
+    from .learn.tracking import TensorBoardLog, summary_writer_class
+
+    try:
+        summary_writer_class()
+    except ImportError as exc:
+        raise UsageError(f"--log-dir: {exc}") from None
+    return TensorBoardLog(_writable_dir(Path(log_dir)))
 
 
 # ------------------------------------------------------------------------------------------------ eval
@@ -243,7 +266,8 @@ def cmd_eval(args) -> int:
     report = evaluate(labels, scores)
     if args.out:
         out = Path(args.out)
-        _refuse_existing(out, ["reliability.png", "confusion_matrix.png"], args.force)
+        _refuse_existing(out, ["reliability.png", "confusion_matrix.png"]
+                         + (["reliability_per_class.png"] if args.per_class else []), args.force)
         _writable_dir(out)
     if args.json:
         print(json.dumps(report.to_dict()))
@@ -251,9 +275,62 @@ def cmd_eval(args) -> int:
         print(report.to_text(base=args.base))
         print(f"{'accuracy':26s}{report.accuracy:.4f}")
     if args.out:
-        paths = report.plot(args.out)
+        paths = report.plot(args.out, per_class=args.per_class)
         print(f"wrote {', '.join(p.name for p in paths)} to {args.out}", file=sys.stderr if args.json else sys.stdout)
     return 0
+
+
+# ------------------------------------------------------------------------------------------------ calibrate
+def cmd_calibrate(args) -> int:
+    from .learn.calibration import apply_temperature, calibrate
+    from .learn.data import load_array
+
+    flag, source = ("--logits", args.logits) if args.logits else ("--proba", args.proba)
+    scores = load_array(source, flag)
+    labels = load_array(args.labels, "--labels")
+    if labels.ndim != 1:
+        raise UsageError(f"--labels must hold one label per row, but {args.labels} has shape {labels.shape}")
+    if (args.apply is None) != (args.out is None):
+        raise UsageError("--apply and --out go together: --apply FILE --out FILE writes FILE's calibrated "
+                         "probabilities")
+    if args.out and Path(args.out).exists() and not args.force:
+        raise UsageError(f"--out {args.out} already exists; choose a new file, or pass --force to overwrite it")
+    if args.out and Path(args.out).suffix.lower() not in (".csv", ".npy"):
+        raise UsageError(f"--out {args.out}: use a .csv or .npy file name")
+    kind = "logits" if args.logits else "proba"
+    result = calibrate(labels, **{kind: _numbers(scores, flag, source)})
+    if args.apply:
+        other = _numbers(load_array(args.apply, "--apply"), "--apply", args.apply)
+        if other.ndim != scores.ndim or (other.ndim == 2 and other.shape[1] != scores.shape[1]):
+            raise UsageError(f"--apply {args.apply} has shape {other.shape}, but {flag} {source} has "
+                             f"{scores.shape[1] if scores.ndim == 2 else 1} column(s) per row; give it the same")
+        _write_table(apply_temperature(result.temperature, **{kind: other}), result.labels, Path(args.out))
+    if args.json:
+        print(json.dumps(result.to_dict()))
+    else:
+        print(result.to_text())
+    if args.out:
+        print(f"wrote calibrated probabilities of {args.apply} to {args.out}", file=sys.stderr if args.json
+              else sys.stdout)
+    return 0
+
+
+def _numbers(array: np.ndarray, flag: str, source: str) -> np.ndarray:
+    if array.dtype.kind not in "fiu":
+        raise UsageError(f"{flag} must hold numbers, but {source} has text in it")
+    return array.astype(np.float64)
+
+
+def _write_table(proba: np.ndarray, labels: list, out: Path) -> None:
+    """``.npy``, or a CSV whose columns are named by class label (one column, the positive class, for binary)."""
+    _writable_dir(out.parent)
+    if out.suffix.lower() == ".npy":
+        np.save(out, proba)
+        return
+    names = [str(v) for v in labels]
+    header = names[1:] if proba.ndim == 1 else names
+    np.savetxt(out, proba.reshape(len(proba), -1), delimiter=",", header=",".join(header), comments="",
+               fmt="%.17g")
 
 
 # ------------------------------------------------------------------------------------------------ bench
@@ -294,7 +371,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--label-smoothing", type=float, default=0.0, metavar="E")
     train.add_argument("--class-weight", choices=["none", "balanced", "effective_number"], default="none")
     train.add_argument("--optimizer", choices=["sgd", "momentum", "adam", "adamw", "rmsprop"], default="adam")
-    train.add_argument("--lr", type=float, help="learning rate (default: 1e-3, 1e-2 for softmax)")
+    train.add_argument("--lr", type=float, help="learning rate (default: per optimizer, e.g. 1e-3 for adam, 0.1 "
+                                                "for sgd; 1e-2 for softmax with adam)")
     train.add_argument("--epochs", type=int, help="maximum epochs (default: 200; 30 for cnn)")
     train.add_argument("--batch-size", type=int, help="mini-batch size (default: min(200, n); 64 for cnn)")
     train.add_argument("--seed", type=int, default=0)
@@ -303,6 +381,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--out", help="run directory (default: runs/<data>-<model>-<timestamp>)")
     train.add_argument("--force", action="store_true", help="write into an existing, non-empty --out")
     train.add_argument("--quiet", action="store_true", help="no progress bar")
+    train.add_argument("--log-dir", metavar="DIR",
+                       help="write TensorBoard scalars here (needs the tensorboard extra)")
     train.set_defaults(func=cmd_train)
 
     ev = sub.add_parser("eval", help="evaluate predicted probabilities against labels",
@@ -317,8 +397,24 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--json", action="store_true", help="print the metrics as JSON")
     ev.add_argument("--out", help="write reliability.png and confusion_matrix.png here")
     ev.add_argument("--force", action="store_true", help="overwrite plots already in --out")
+    ev.add_argument("--per-class", action="store_true", help="also write reliability_per_class.png to --out")
     ev.add_argument("--base", type=float, choices=[2.0], help="2: report cross-entropy in bits first")
     ev.set_defaults(func=cmd_eval)
+
+    cal = sub.add_parser("calibrate", help="fit a temperature to a model's outputs (temperature scaling)",
+                         description="Fit the temperature T minimising the cross-entropy of softmax(logits / T) "
+                                     "(from probabilities: logits = log p) against the labels; print T, and log "
+                                     "loss and ECE before and after. --apply writes another file's calibrated "
+                                     "probabilities.")
+    scores = cal.add_mutually_exclusive_group(required=True)
+    scores.add_argument("--logits", help="N x K logits, or N for binary (.csv, .npy, .parquet)")
+    scores.add_argument("--proba", help="N x K probabilities, or N for binary P(positive)")
+    cal.add_argument("--labels", required=True, help="N true labels (.csv, .npy, .parquet)")
+    cal.add_argument("--json", action="store_true", help="print the result as JSON")
+    cal.add_argument("--apply", help="logits or probabilities (the same kind as above) to calibrate with T")
+    cal.add_argument("--out", help="where --apply writes probabilities (.csv with class-label columns, or .npy)")
+    cal.add_argument("--force", action="store_true", help="overwrite --out")
+    cal.set_defaults(func=cmd_calibrate)
 
     info = sub.add_parser("info", help="entropy, cross-entropy and KL divergence of two distributions",
                           description="Print H(P), H(P,Q) and KL(P||Q) and check H(P,Q) = H(P) + KL(P||Q).")
@@ -353,6 +449,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
+        args.argv = list(sys.argv[1:] if argv is None else argv)
         return args.func(args)
     except (UsageError, ValueError, TypeError, OSError) as exc:
         message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__

@@ -135,3 +135,54 @@ def test_bad_input(digits, call, exc, message):
     X_train, _, y_train, _ = digits
     with pytest.raises(exc, match=message):
         call(X_train[:100], y_train[:100])
+
+
+@pytest.mark.parametrize("optimizer", ["sgd", "momentum", "adam", "adamw", "rmsprop"])
+def test_each_optimizer_default_learning_rate_trains_digits(digits, optimizer):
+    """learning_rate="auto" (the default) picks a rate per optimizer that trains well."""
+    model, accuracy, _ = _fit(digits, optimizer=optimizer)
+    assert model[-1].learning_rate == "auto"
+    assert model[-1]._optimizer.lr == CrossEntropyClassifier.AUTO_LEARNING_RATES[optimizer]
+    assert accuracy >= 0.94, accuracy
+
+
+def test_convergence_warning_only_when_max_epochs_ends_training(digits):
+    X_train, _, y_train, _ = digits
+    with pytest.warns(ConvergenceWarning, match="max_epochs=3"):
+        clf = CrossEntropyClassifier(max_epochs=3, random_state=0).fit(X_train / 16, y_train)
+    assert clf.n_iter_ == 3
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        clf = CrossEntropyClassifier(max_epochs=500, n_iter_no_change=2, early_stopping=True,
+                                     random_state=0).fit(X_train / 16, y_train)
+    assert clf.n_iter_ < 500
+
+
+def test_early_stopping_restores_the_best_weights(digits):
+    X_train, _, y_train, _ = digits
+    params = {"hidden_layer_sizes": (), "learning_rate": 0.5, "optimizer": "sgd", "early_stopping": True,
+              "n_iter_no_change": 5, "random_state": 0}
+    clf = CrossEntropyClassifier(max_epochs=300, **params).fit(X_train / 16, y_train)
+    best_epoch = int(np.argmin(clf.validation_loss_curve_)) + 1
+    assert clf.best_loss_ == min(clf.validation_loss_curve_) < clf.validation_loss_curve_[-1]
+    with warnings.catch_warnings():  # the same run, stopped at the best epoch (deterministic given random_state)
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        at_best = CrossEntropyClassifier(max_epochs=best_epoch, **params).fit(X_train / 16, y_train)
+    assert clf.n_iter_ > best_epoch
+    for a, b in zip(clf.coefs_ + clf.intercepts_, at_best.coefs_ + at_best.intercepts_, strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_shared_base_and_class_weight_dict():
+    from crossentropy.learn.base import ClassifierBase
+
+    assert issubclass(CrossEntropyClassifier, ClassifierBase)
+    X, y = load_breast_cancer(return_X_y=True)
+    X = (X - X.mean(axis=0)) / X.std(axis=0)
+    plain = CrossEntropyClassifier(hidden_layer_sizes=(), max_epochs=20, random_state=0)
+    heavy = CrossEntropyClassifier(hidden_layer_sizes=(), max_epochs=20, random_state=0, class_weight={0: 5.0})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        recall = [recall_score(y, m.fit(X, y).predict(X), pos_label=0) for m in (plain, heavy)]
+    assert recall[1] >= recall[0]
+    assert heavy._sample_class_weight.tolist() == [5.0, 1.0]

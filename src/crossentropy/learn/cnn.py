@@ -8,15 +8,14 @@ import math
 
 import numpy as np
 import torch
-from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.model_selection import train_test_split
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 from torch import nn
 
-from ..core.weights import class_weights
 from ..rules.errors import InputValueError
 from ..torch import cross_entropy, softmax_focal_loss
+from .base import BestWeights, ClassifierBase
 
 
 def build_network(side: int, n_classes: int) -> nn.Sequential:
@@ -35,15 +34,18 @@ def make_optimizer(name: str, parameters, learning_rate: float, weight_decay: fl
     return optimizers[name](parameters, lr=learning_rate, weight_decay=weight_decay)
 
 
-class CNNClassifier(ClassifierMixin, BaseEstimator):
+class CNNClassifier(ClassifierBase):
     """A convolutional classifier for flattened square images ``X (n, side * side)``, trained with
     ``crossentropy.torch.cross_entropy`` (or its focal loss) and Adam / AdamW / SGD.
 
     Holds out ``validation_fraction`` (stratified) to report a validation loss each epoch and keeps the weights of
     the best epoch. ``callback(epoch, train_loss, validation_loss)`` is called after each epoch.
+    ``learning_rate="auto"`` is 1e-3 for Adam and AdamW and 0.05 for SGD.
     """
 
-    def __init__(self, *, epochs=30, learning_rate=1e-3, batch_size=64, optimizer="adam", weight_decay=1e-4,
+    AUTO_LEARNING_RATES = {"adam": 1e-3, "adamw": 1e-3, "sgd": 0.05}
+
+    def __init__(self, *, epochs=30, learning_rate="auto", batch_size=64, optimizer="adam", weight_decay=1e-4,
                  loss="cross_entropy", gamma=2.0, label_smoothing=0.0, class_weight=None, validation_fraction=0.1,
                  random_state=0, callback=None):
         self.epochs = epochs
@@ -75,23 +77,19 @@ class CNNClassifier(ClassifierMixin, BaseEstimator):
             raise InputValueError(f"the cnn model needs square images flattened to side*side features, but X has "
                              f"{X.shape[1]} features. Use --model mlp for tabular data.")
         self.side_ = side
-        self.classes_, y_idx = np.unique(y, return_inverse=True)
-        if len(self.classes_) < 2:
-            raise InputValueError("CNNClassifier needs samples of at least 2 classes.")
+        y_idx = self._set_classes(y)
         torch.manual_seed(self.random_state)
         X_train, X_val, y_train, y_val = train_test_split(X, y_idx, test_size=self.validation_fraction,
                                                           stratify=y_idx, random_state=self.random_state)
-        weight = None
-        if self.class_weight is not None:
-            weight = torch.as_tensor(class_weights(y_train, n_classes=len(self.classes_), method=self.class_weight),
-                                     dtype=torch.float32)
+        weight = self._class_weight_vector(y_train)
+        weight = None if weight is None else torch.as_tensor(weight, dtype=torch.float32)
         self.network_ = build_network(side, len(self.classes_))
         opt = make_optimizer(self.optimizer, self.network_.parameters(), self.learning_rate, self.weight_decay)
         xt, yt = self._images(X_train), torch.as_tensor(y_train)
         xv, yv = self._images(X_val), torch.as_tensor(y_val)
         generator = torch.Generator().manual_seed(self.random_state)
         self.loss_curve_, self.validation_loss_curve_ = [], []
-        best = (math.inf, None)
+        best = BestWeights()
         for epoch in range(self.epochs):
             self.network_.train()
             total = 0.0
@@ -106,12 +104,11 @@ class CNNClassifier(ClassifierMixin, BaseEstimator):
                 val = float(self._loss(self.network_(xv), yv, weight))
             self.loss_curve_.append(total / len(yt))
             self.validation_loss_curve_.append(val)
-            if val < best[0]:
-                best = (val, {k: v.clone() for k, v in self.network_.state_dict().items()})
+            best.update(val, lambda: {k: v.clone() for k, v in self.network_.state_dict().items()})
             if self.callback is not None:
                 self.callback(epoch + 1, self.loss_curve_[-1], val)
-        self.network_.load_state_dict(best[1])
-        self.best_loss_, self.n_iter_ = best[0], self.epochs
+        self.network_.load_state_dict(best.weights)
+        self.best_loss_, self.n_iter_ = best.loss, self.epochs
         return self
 
     def predict_log_proba(self, X) -> np.ndarray:
@@ -120,10 +117,3 @@ class CNNClassifier(ClassifierMixin, BaseEstimator):
         self.network_.eval()
         with torch.no_grad():
             return torch.log_softmax(self.network_(self._images(X)).double(), dim=1).numpy()
-
-    def predict_proba(self, X) -> np.ndarray:
-        return np.exp(self.predict_log_proba(X))
-
-    def predict(self, X) -> np.ndarray:
-        log_proba = self.predict_log_proba(X)
-        return self.classes_[log_proba.argmax(axis=1)]

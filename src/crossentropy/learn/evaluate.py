@@ -18,6 +18,7 @@ from sklearn.metrics import accuracy_score, brier_score_loss, classification_rep
 from ..core._inputs import sum_tolerance
 from ..core.classification import categorical_cross_entropy
 from ..rules.errors import InputValueError
+from .calibration import bin_error, bin_statistics, reliability_curves
 
 ECE_BINS = 15
 
@@ -71,16 +72,9 @@ def _check_inputs(y_true, proba, labels):
 def expected_calibration_error(y_index: np.ndarray, proba: np.ndarray, n_bins: int = ECE_BINS):
     """ECE over ``n_bins`` equal-width bins of top-1 confidence (Guo et al., 2017): ``sum_b |B|/n |acc_b -
     conf_b|``. A confidence ``c`` falls in bin ``min(floor(c * n_bins), n_bins - 1)``. Also returns per-bin
-    (confidence, accuracy, count) for reliability plots."""
-    conf = proba.max(axis=1)
-    correct = (proba.argmax(axis=1) == y_index).astype(np.float64)
-    bins = np.minimum((conf * n_bins).astype(np.int64), n_bins - 1)
-    counts = np.bincount(bins, minlength=n_bins)
-    conf_sum = np.bincount(bins, weights=conf, minlength=n_bins)
-    acc_sum = np.bincount(bins, weights=correct, minlength=n_bins)
-    ece = float(np.abs(acc_sum - conf_sum).sum() / len(conf))
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return ece, conf_sum / counts, acc_sum / counts, counts
+    (confidence, accuracy, count). Other variants: :func:`crossentropy.learn.calibration_error`."""
+    stats = bin_statistics(proba.max(axis=1), proba.argmax(axis=1) == y_index, bins=n_bins)
+    return bin_error(stats, "l1"), stats.confidence, stats.accuracy, stats.count
 
 
 @dataclass
@@ -131,20 +125,25 @@ class EvaluationReport:
             lines.append(f"{name:26s}{value}")
         return "\n".join(lines)
 
-    def plot(self, directory, estimator=None) -> list[Path]:
+    def plot(self, directory, estimator=None, *, per_class: bool = False) -> list[Path]:
         """Write reliability.png and confusion_matrix.png (and loss_curve.png for a fitted estimator with a
-        ``loss_curve_``) into ``directory``; return their paths."""
+        ``loss_curve_``, labelled by its loss; and reliability_per_class.png with ``per_class``) into
+        ``directory``; return their paths."""
         from . import plots
 
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
-        written = [plots.reliability(self.reliability, self.ece, directory / "reliability.png"),
-                   plots.confusion(np.asarray(self.confusion_matrix), [str(v) for v in self.labels],
-                                   directory / "confusion_matrix.png")]
+        names = [str(v) for v in self.labels]
+        figures = {"reliability.png": plots.reliability(self.reliability, self.ece),
+                   "confusion_matrix.png": plots.confusion(np.asarray(self.confusion_matrix), names)}
+        if per_class:
+            figures["reliability_per_class.png"] = plots.reliability_per_class(self.reliability, names)
         if estimator is not None and getattr(estimator, "loss_curve_", None):
-            written.append(plots.loss_curve(estimator.loss_curve_, getattr(estimator, "validation_loss_curve_", []),
-                                            directory / "loss_curve.png"))
-        return written
+            loss_name = "focal loss" if getattr(estimator, "loss", None) == "focal" else "cross-entropy"
+            figures["loss_curve.png"] = plots.loss_curve(estimator.loss_curve_,
+                                                         getattr(estimator, "validation_loss_curve_", []),
+                                                         loss_name=loss_name)
+        return [plots.save(fig, directory / name) for name, fig in figures.items()]
 
 
 def _json_label(v):
@@ -162,7 +161,7 @@ def evaluate(y_true, proba, *, labels=None) -> EvaluationReport:
     """
     y, p, labels, y_index = _check_inputs(y_true, proba, labels)
     nats = float(categorical_cross_entropy(p, y_index))
-    ece, bin_conf, bin_acc, bin_count = expected_calibration_error(y_index, p)
+    ece = expected_calibration_error(y_index, p)[0]
     if p.shape[1] == 2:
         brier = float(brier_score_loss(y_index, p[:, 1]))
     else:
@@ -175,7 +174,7 @@ def evaluate(y_true, proba, *, labels=None) -> EvaluationReport:
         accuracy=float(accuracy_score(y, y_pred)), brier_score=brier, ece=ece, labels=labels.tolist(),
         confusion_matrix=confusion_matrix(y, y_pred, labels=labels).tolist(),
         classification_report=_json_safe(report),
-        reliability={"confidence": bin_conf.tolist(), "accuracy": bin_acc.tolist(), "count": bin_count.tolist()})
+        reliability=reliability_curves(y_index, p, bins=ECE_BINS))
 
 
 def _json_safe(obj):

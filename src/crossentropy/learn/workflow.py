@@ -45,13 +45,14 @@ def build_classifier(model: str, *, loss="cross_entropy", label_smoothing=0.0, c
             raise InputValueError("the cnn model needs PyTorch: install the torch extra (pip install "
                                   "'crossentropy[torch]')"
                              ".") from None
-        return CNNClassifier(epochs=epochs or 30, learning_rate=learning_rate or 1e-3, batch_size=batch_size or 64,
+        return CNNClassifier(epochs=epochs or 30, learning_rate=learning_rate or "auto", batch_size=batch_size or 64,
                              optimizer=optimizer, loss=loss, label_smoothing=label_smoothing,
                              class_weight=class_weight, random_state=seed, callback=callback)
     return CrossEntropyClassifier(
         hidden_layer_sizes=() if model == "softmax" else (100,), loss=loss, label_smoothing=label_smoothing,
         class_weight=class_weight, optimizer=optimizer,
-        learning_rate=learning_rate or (1e-2 if model == "softmax" else 1e-3), max_epochs=epochs or 200,
+        learning_rate=learning_rate or (1e-2 if model == "softmax" and optimizer in ("adam", "adamw") else "auto"),
+        max_epochs=epochs or 200,
         batch_size=batch_size or "auto", early_stopping=True, random_state=seed, callback=callback)
 
 
