@@ -32,6 +32,7 @@ from ..core.calibration import fit_temperature
 from ..core.stable import sigmoid, softmax
 from ..rules.errors import InputValueError
 from ..rules.options import check_unit_interval
+from ..rules.xp import NUMPY
 
 STRATEGIES = ("uniform", "quantile")
 NORMS = ("l1", "l2", "max")
