@@ -1,5 +1,6 @@
-"""The blocked multi-threaded path agrees with the simple path (one block, one thread) for every option,
-across block boundaries and thread counts; the thread-count controls work; the loss-only path allocates no
+"""The NumPy fallback's blocked multi-threaded path agrees with its simple path (one block, one thread) for every
+option, across block boundaries and thread counts; the compiled kernel agrees with the fallback on the same option
+grid (infinite and NaN rows, odd sizes, thread counts); the thread-count controls work; neither path allocates a
 full-size array."""
 
 import os
@@ -15,18 +16,19 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
 import crossentropy as ce
+from crossentropy.core import fused
 from crossentropy.core import threads as _kernels
 
 
 def _run(x, target, block_bytes, threads, **opts):
-    """``block_bytes=None`` forces the simple path (one block, one thread)."""
+    """The NumPy fallback; ``block_bytes=None`` forces its simple path (one block, one thread)."""
     saved = _kernels.BLOCK_BYTES, _kernels.SMALL_ELEMENTS
     if block_bytes is None:
         _kernels.SMALL_ELEMENTS = 1 << 62
     else:
         _kernels.BLOCK_BYTES, _kernels.SMALL_ELEMENTS = block_bytes, 0
     try:
-        with ce.num_threads(threads):
+        with ce.num_threads(threads), fused.forced_fallback():
             return ce.softmax_cross_entropy(x, target, return_grad=True, **opts)
     finally:
         _kernels.BLOCK_BYTES, _kernels.SMALL_ELEMENTS = saved
@@ -58,6 +60,21 @@ def test_blocked_threaded_equals_simple(case, rows_per_block, threads):
     fast = _run(x, target, block_bytes, threads, **opts)
     assert_close(fast[0], simple[0], x.dtype)
     assert_close(fast[1], simple[1], x.dtype)
+
+
+@pytest.mark.skipif(not fused.AVAILABLE, reason="the compiled kernel is not built (or CROSSENTROPY_KERNEL=numpy)")
+@given(cases(), st.integers(1, 4), st.sampled_from(["finite", "inf", "nan"]))
+def test_compiled_kernel_equals_the_fallback(case, threads, special):
+    x, target, opts = case
+    if special != "finite":
+        x = x.copy()
+        x[0, 0] = {"inf": np.inf, "nan": np.nan}[special]
+        x[-1] = -np.inf
+    fallback = _run(x, target, None, 1, **opts)
+    with ce.num_threads(threads):
+        compiled = ce.softmax_cross_entropy(x, target, return_grad=True, **opts)
+    assert_close(compiled[0], fallback[0], x.dtype)
+    assert_close(compiled[1], fallback[1], x.dtype)
 
 
 @pytest.mark.parametrize("shape", [(1, 50_000), (40_000, 2), (257, 1031)])
@@ -116,6 +133,8 @@ def test_no_full_size_temporary():
     for kwargs in ({}, {"return_grad": True, "out": out}, {"return_grad": True, "out": x, "label_smoothing": 0.1}):
         tracemalloc.start()
         ce.softmax_cross_entropy(x, y, **kwargs)
+        with fused.forced_fallback():
+            ce.softmax_cross_entropy(x, y, **kwargs)
         _, peak = tracemalloc.get_traced_memory()
         tracemalloc.stop()
         assert peak < 0.05 * x.nbytes, (kwargs.keys(), peak)

@@ -30,6 +30,7 @@ from ..rules.options import (
 from ..rules.reduction import reduction_scale
 from ..rules.targets import Coefficients, index_coefficients, probability_coefficients, smooth
 from ..rules.xp import NUMPY
+from . import fused
 from ._inputs import (
     check_axis,
     check_weights,
@@ -41,7 +42,7 @@ from ._inputs import (
 )
 from ._kernels import categorical_block, focal_block, softmax_xent_block
 from ._outputs import elementwise, reduced
-from .threads import plan, run_rows
+from .threads import get_num_threads, plan, run_rows
 
 
 # --------------------------------------------------------------------------------------------- shared set-up
@@ -143,16 +144,23 @@ class _Gradient:
         return self.out
 
 
-def _run_softmax_family(r: _Rows, out, return_grad: bool, block) -> tuple:
-    """Run ``block(r0, r1, scale, grad_rows, buffer) -> per-row loss`` over row blocks and reduce."""
+def _run_softmax_family(r: _Rows, out, return_grad: bool, block, *, fused_kernel: bool = False) -> tuple:
+    """Run ``block(r0, r1, scale, grad_rows, buffer) -> per-row loss`` over row blocks and reduce; with
+    ``fused_kernel`` (softmax cross-entropy), all rows run on the compiled kernel instead where it is built."""
     grad = _Gradient(r, out, return_grad)
     scale = float(reduction_scale(NUMPY, r.reduction, NUMPY.total(r.coef.o), r.total_weight))
     n, k = r.rows.shape
     cdt = r.compute_dtype
-    block_rows, threads = plan(n, k, cdt.itemsize)
     g = grad.array if return_grad else None
-    losses = run_rows(n, block_rows, threads, lambda r0, r1, buf: block(r0, r1, scale, g, buf),
-                      lambda: np.empty((min(block_rows, n), k), cdt))
+    if fused_kernel and fused.AVAILABLE:
+        losses = np.empty(n)
+        rows = r.rows if r.rows.strides[-1] == r.rows.itemsize else np.ascontiguousarray(r.rows)
+        fused.softmax_rows(rows, **fused.coefficient_arrays(r.coef), loss=losses, grad=g, scale=scale,
+                           threads=get_num_threads())
+    else:
+        block_rows, threads = plan(n, k, cdt.itemsize)
+        losses = run_rows(n, block_rows, threads, lambda r0, r1, buf: block(r0, r1, scale, g, buf),
+                          lambda: np.empty((min(block_rows, n), k), cdt))
     loss = reduced(losses.reshape(r.batch_shape), r.reduction, scale, cdt)
     return (loss, grad.result()) if return_grad else loss
 
@@ -175,8 +183,8 @@ def softmax_cross_entropy(logits, target, *, axis: int = -1, class_weight=None, 
 
     ``target`` holds integer class indices (the shape of ``logits`` without ``axis``; ``ignore_index`` entries
     give 0 loss and 0 weight) or probabilities (the shape of ``logits``). ``out=`` receives the gradient in place
-    and may be ``logits`` itself. The rows run on the compiled kernel where it is built, else on the blocked
-    multi-threaded NumPy kernel (docs/design.md).
+    and may be ``logits`` itself. The rows run on the compiled fused kernel (``core/fused.py``) where it is built,
+    else on the blocked multi-threaded NumPy kernel; both follow the same rules (docs/design.md).
 
     >>> x = np.array([[2.3, 2.1, 4.5], [4.2, 3.2, 5.1]])
     >>> round(float(softmax_cross_entropy(x, np.array([1, 2]), class_weight=[25, 25, 100])), 6)
@@ -189,7 +197,7 @@ def softmax_cross_entropy(logits, target, *, axis: int = -1, class_weight=None, 
                     reduction, total_weight)
     return _run_softmax_family(
         r, out, return_grad,
-        lambda r0, r1, scale, g, buf: softmax_xent_block(r.rows, r0, r1, r.coef, scale, g, buf))
+        lambda r0, r1, scale, g, buf: softmax_xent_block(r.rows, r0, r1, r.coef, scale, g, buf), fused_kernel=True)
 
 
 def categorical_cross_entropy(probs, target, *, axis: int = -1, class_weight=None, sample_weight=None,

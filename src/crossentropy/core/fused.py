@@ -213,3 +213,19 @@ def exp(x: np.ndarray) -> np.ndarray:
         raise RuntimeError(f"exp takes float32 or float64, got {x.dtype}")
     fn(x.ctypes.data_as(ctypes.POINTER(ctype)), out.ctypes.data_as(ctypes.POINTER(ctype)), x.size)
     return out
+
+
+def coefficient_arrays(coef) -> dict:
+    """The rules layer's ``Coefficients`` (NumPy arrays) as this kernel's keyword arguments: per-row factors as
+    contiguous float64, class indices as int64."""
+    def f64(a):
+        return None if a is None else np.ascontiguousarray(a, dtype=np.float64)
+
+    kw = {"o": f64(coef.o), "w": f64(coef.w)}
+    if coef.index:
+        kw.update(y=np.ascontiguousarray(coef.y, dtype=np.int64), a_y=f64(coef.a_y), u=f64(coef.u))
+    else:
+        alpha, beta = coef.affine
+        probs = coef.probs if coef.probs.strides[-1] == coef.probs.itemsize else np.ascontiguousarray(coef.probs)
+        kw.update(probs=probs, s=f64(coef.s), alpha=alpha, beta=beta)
+    return kw

@@ -15,6 +15,7 @@ from ..rules.elementwise import bce_with_logits, bce_with_probs, sigmoid_focal
 from ..rules.reduction import reduce, reduction_scale
 from ..rules.rows import focal_rows, softmax_rows
 from ..rules.targets import coefficients
+from . import _cpu
 from ._inputs import compute_dtype
 from ._xp import TORCH, namespace_for_backward
 
@@ -36,13 +37,18 @@ class CrossEntropyFunction(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, target, weight, total_weight, ignore_index, smoothing, reduction, z_loss, softcap):
         normalize = reduction == "mean" and total_weight is None
+        cdt = compute_dtype(x.dtype)
         coef = _coefficients(TORCH, x, target, weight, ignore_index, smoothing, normalize)
-        r = softmax_rows(TORCH, x.to(compute_dtype(x.dtype)), coef, z_loss=z_loss, softcap=softcap)
+        if _cpu.usable(x):  # the compiled kernel, zero-copy
+            r = _cpu.softmax_rows(x, coef, z_loss=z_loss, softcap=softcap)
+            loss, lse = r["loss"].to(cdt), r["lse"].to(cdt)
+        else:
+            loss, lse = softmax_rows(TORCH, x.to(cdt), coef, z_loss=z_loss, softcap=softcap)[:2]
         scale = reduction_scale(TORCH, reduction, TORCH.total(coef.o), total_weight)
         ctx.save_for_backward(x, target, weight, scale)
         ctx.options = (ignore_index, smoothing, z_loss, softcap, normalize)
-        ctx.mark_non_differentiable(r.lse)
-        return reduce(TORCH, r.loss, reduction, scale), r.lse
+        ctx.mark_non_differentiable(lse)
+        return reduce(TORCH, loss, reduction, scale), lse
 
     @staticmethod
     def backward(ctx, grad_loss, _grad_lse):
@@ -51,8 +57,11 @@ class CrossEntropyFunction(torch.autograd.Function):
         xp = namespace_for_backward()
         cdt = compute_dtype(x.dtype)
         coef = _coefficients(xp, x, target, weight, ignore_index, smoothing, normalize)
-        r = softmax_rows(xp, x.to(cdt), coef, z_loss=z_loss, softcap=softcap,
-                         row_scale=row_scale(grad_loss, scale, x.shape[0], cdt))
+        r_scale = row_scale(grad_loss, scale, x.shape[0], cdt)
+        if xp is TORCH and _cpu.usable(x):  # the gradient written once, in x's dtype
+            return (_cpu.softmax_rows(x, coef, z_loss=z_loss, softcap=softcap, row_scale=r_scale)["grad"],
+                    None, None, None, None, None, None, None, None)
+        r = softmax_rows(xp, x.to(cdt), coef, z_loss=z_loss, softcap=softcap, row_scale=r_scale)
         return r.grad.to(x.dtype), None, None, None, None, None, None, None, None
 
 
