@@ -3,8 +3,10 @@
 Index targets, float32, mean reduction. Variants, timed in interleaved rounds (medians):
 - the fused compiled kernel (core/fused.py): loss+gradient into a separate array, in place (the gradient
   overwrites the logits), and loss only;
-- the NumPy fallback (the library's public entry with the kernel switched off);
-- torch eager F.cross_entropy forward+backward and forward;
+- the public entry ``ce.softmax_cross_entropy`` (validation and coefficients included), and the NumPy fallback
+  (the same entry with the kernel switched off);
+- the torch drop-in ``crossentropy.torch.cross_entropy`` against torch eager ``F.cross_entropy``, forward+backward,
+  in float32 and in bfloat16, and torch's forward;
 - the floors: np.copyto of the logits on 1 thread and on 2 threads (two halves), and a read of the logits (np.max
   over row halves on 1 and 2 threads).
 
@@ -53,9 +55,13 @@ def variants(x: np.ndarray, y: np.ndarray, threads: int) -> dict:
         with fused.forced_fallback():
             return ce.softmax_cross_entropy(x, y, **kw)
 
-    def torch_fwd_bwd():
-        leaf = xt.detach().requires_grad_()
-        F.cross_entropy(leaf, yt).backward()
+    import crossentropy.torch as cet
+
+    xt16 = xt.to(torch.bfloat16)
+
+    def fwd_bwd(loss_fn, logits):
+        leaf = logits.detach().requires_grad_()
+        loss_fn(leaf, yt).backward()
         return leaf.grad
 
     def copy2():
@@ -69,9 +75,14 @@ def variants(x: np.ndarray, y: np.ndarray, threads: int) -> dict:
         "copy 2 threads (floor)": copy2,
         "read 1 thread (floor)": lambda: x.max(),
         "read 2 threads (floor)": lambda: read(2),
+        "ours loss+grad (public, out)": lambda: ce.softmax_cross_entropy(x, y, return_grad=True, out=out),
+        "ours loss (public)": lambda: ce.softmax_cross_entropy(x, y),
         "numpy fallback loss+grad": lambda: fallback(return_grad=True, out=out),
         "numpy fallback loss": lambda: fallback(),
-        "torch eager fwd+bwd": torch_fwd_bwd,
+        "crossentropy.torch fwd+bwd": lambda: fwd_bwd(cet.cross_entropy, xt),
+        "torch eager fwd+bwd": lambda: fwd_bwd(F.cross_entropy, xt),
+        "crossentropy.torch bf16 fwd+bwd": lambda: fwd_bwd(cet.cross_entropy, xt16),
+        "torch eager bf16 fwd+bwd": lambda: fwd_bwd(F.cross_entropy, xt16),
         "torch eager fwd": lambda: F.cross_entropy(xt, yt),
     }
     if fused.AVAILABLE:
@@ -121,6 +132,12 @@ def main(argv=None) -> int:
         print(f"  vs NumPy fallback: loss+grad {med['numpy fallback loss+grad'] / lg:.2f}x faster, "
               f"loss {med['numpy fallback loss'] / lo:.2f}x faster;  vs torch eager: fwd+bwd "
               f"{med['torch eager fwd+bwd'] / lg:.2f}x, fwd {med['torch eager fwd'] / lo:.2f}x")
+    ours, theirs = med["crossentropy.torch fwd+bwd"], med["torch eager fwd+bwd"]
+    ours16, theirs16 = med["crossentropy.torch bf16 fwd+bwd"], med["torch eager bf16 fwd+bwd"]
+    print(f"  public entry: loss+grad {100 * copy / med['ours loss+grad (public, out)']:.0f}% of copy bandwidth, "
+          f"loss {100 * read / med['ours loss (public)']:.0f}% of read bandwidth")
+    print(f"  torch drop-in vs F.cross_entropy fwd+bwd: float32 {theirs / ours:.2f}x faster (target >= 3x), "
+          f"bfloat16 {theirs16 / ours16:.2f}x faster (target >= 1x)")
     print(f"appended {len(rows)} rows to {append_csv('bench_core', rows)}")
     return 0
 
