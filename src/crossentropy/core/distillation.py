@@ -17,6 +17,9 @@ zero gradient when none is kept). Per-token values are clipped below at 0 (round
 
 ``sparse_distillation_loss`` takes an offline teacher's top-k log-probs: the divergence is taken over k + 1 bins,
 the k classes and one tail bin holding the rest of each distribution's mass.
+
+The row math is the rules layer's (``crossentropy.rules.divergence``), shared with the torch Functions; this module
+turns NumPy inputs into rows and the gradient rows back into the student's layout.
 """
 
 from __future__ import annotations
