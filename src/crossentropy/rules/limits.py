@@ -58,12 +58,17 @@ def logsumexp(xp, z):
 
 def log_softmax(xp, z, out=None):
     """``z - logsumexp(z)`` along the last axis under the limit rule, never ``log(softmax(z))``; ``out`` receives
-    it and may be ``z`` itself.
+    it and may be ``z`` itself. Rows with a finite max need no rule and go to the backend's own kernel
+    (``xp.log_softmax``) as they are; otherwise (or where values cannot be read on the host) the rows are shifted
+    by the rule first, so their max is 0.
 
     >>> import numpy as np
     >>> from crossentropy.rules.xp import NUMPY
     >>> np.round(log_softmax(NUMPY, np.array([[0.0, np.log(3.0)], [-np.inf, -np.inf]])), 6).tolist()
     [[-1.386294, -0.287682], [-0.693147, -0.693147]]
     """
-    s, _ = shift_by_max(xp, z, out=out)
-    return xp.sub_(s, xp.log(xp.sum(xp.exp(s), keepdims=True)))
+    m = xp.amax(z, keepdims=True)
+    if not (xp.checkable(m) and not xp.any(xp.isinf(m))):
+        z, _ = shift_by_max(xp, z, out=out, m=m)
+        out = z
+    return xp.log_softmax(z, out)

@@ -126,6 +126,15 @@ class NumPyNamespace:
             return np.log1p(x)
 
     @staticmethod
+    def log_softmax(z, out=None):
+        """``z - log(sum(exp(z)))`` along the last axis (``rules.limits.log_softmax`` applies the limit rule);
+        into ``out`` when given (it may be ``z``)."""
+        s = np.subtract(z, np.max(z, axis=-1, keepdims=True), out=out)
+        with np.errstate(divide="ignore"):
+            s -= np.log(np.sum(np.exp(s), axis=-1, keepdims=True))
+        return s
+
+    @staticmethod
     def logaddexp(a, b):
         """``log(exp(a) + exp(b))`` without overflow (NaN propagates without a warning)."""
         with np.errstate(invalid="ignore"):

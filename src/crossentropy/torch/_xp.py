@@ -103,6 +103,10 @@ class TorchNamespace:
         return torch.log1p(x)
 
     @staticmethod
+    def log_softmax(z, out=None):
+        return torch.log_softmax(z, -1) if out is None else torch.log_softmax(z, -1, out=out)
+
+    @staticmethod
     def logaddexp(a, b):
         return torch.logaddexp(a, b)
 
@@ -195,6 +199,10 @@ class TorchGraphNamespace(TorchNamespace):
     @staticmethod
     def scatter_(x, index, values):
         return x.scatter(-1, index, values)
+
+    @staticmethod
+    def log_softmax(z, out=None):
+        return torch.log_softmax(z, -1)
 
     @staticmethod
     def scatter_sub_(x, index, values):
