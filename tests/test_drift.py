@@ -185,3 +185,75 @@ def test_same_bad_weight_same_error(weight):
     np_error = _message(lambda: ce.softmax_focal_loss(X, Y, alpha=weight))
     torch_error = _message(lambda: cet.softmax_focal_loss(torch.tensor(X), torch.tensor(Y), alpha=weight))
     assert np_error == torch_error
+
+
+@st.composite
+def distillation_cases(draw):
+    n, v = draw(st.integers(1, 5)), draw(st.integers(2, 6))
+    rng = np.random.default_rng(draw(st.integers(0, 2**31)))
+    s, t = rng.normal(size=(n, v)) * 3, rng.normal(size=(n, v)) * 3
+    y = rng.integers(0, v, size=n)
+    special = draw(st.sampled_from(["finite", "student-neg-inf", "teacher-neg-inf", "all-neg-inf-row", "pos-inf",
+                                    "all-ignored"]))
+    if special == "student-neg-inf":
+        s[0, 0] = -INF
+    elif special == "teacher-neg-inf":
+        t[0, 0] = -INF
+    elif special == "all-neg-inf-row":
+        s[0] = -INF
+    elif special == "pos-inf":
+        s[0, 0] = INF
+    elif special == "all-ignored":
+        y[:] = -100
+    if draw(st.booleans()):
+        y[rng.random(n) < 0.3] = -100
+    options = {"divergence": draw(st.sampled_from(["forward_kl", "reverse_kl", "jsd"])),
+               "beta": draw(st.sampled_from([0.1, 0.5])), "temperature": draw(st.sampled_from([1.0, 2.0])),
+               "reduction": draw(st.sampled_from(["none", "sum", "mean"]))}
+    return s, t, y, draw(st.integers(1, v)), options
+
+
+def _top_k(t, k, tau):
+    """The teacher's top-k classes and their log-probs at the temperature (the offline teacher's record)."""
+    lp, idx = torch.log_softmax(torch.tensor(t) / tau, -1).topk(k, -1)
+    return idx.numpy(), lp.numpy()
+
+
+@given(distillation_cases())
+def test_distillation_loss(case):
+    s, t, y, _, options = case
+    np_result = ce.distillation_loss(s, t, y, return_grad=True, **options)
+    _same(np_result, _torch_run(cet.distillation_loss, s, torch.tensor(t), torch.tensor(y), **options))
+
+
+@given(distillation_cases())
+def test_sparse_distillation_loss(case):
+    s, t, y, k, options = case
+    idx, lp = _top_k(t, k, options["temperature"])
+    np_result = ce.sparse_distillation_loss(s, idx, lp, y, return_grad=True, **options)
+    _same(np_result, _torch_run(cet.sparse_distillation_loss, s, torch.tensor(idx), torch.tensor(lp),
+                                torch.tensor(y), **options))
+
+
+BAD_DISTILLATION_OPTIONS = [
+    {"divergence": "kl"},
+    {"divergence": None},
+    {"beta": 1.0},
+    {"beta": "0.5"},
+    {"temperature": 0.0},
+    {"temperature": float("inf")},
+    {"ignore_index": 1.5},
+    {"reduction": "avg"},
+]
+
+
+@pytest.mark.parametrize("option", BAD_DISTILLATION_OPTIONS, ids=lambda o: repr(o))
+def test_same_bad_distillation_option_same_error(option):
+    idx, lp = _top_k(X, 2, 1.0)
+    pairs = [(lambda: ce.distillation_loss(X, X[::-1], Y, **option),
+              lambda: cet.distillation_loss(torch.tensor(X), torch.tensor(X[::-1].copy()), torch.tensor(Y), **option)),
+             (lambda: ce.sparse_distillation_loss(X, idx, lp, Y, **option),
+              lambda: cet.sparse_distillation_loss(torch.tensor(X), torch.tensor(idx), torch.tensor(lp),
+                                                   torch.tensor(Y), **option))]
+    for np_call, torch_call in pairs:
+        assert _message(np_call) == _message(torch_call)

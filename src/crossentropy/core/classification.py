@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..rules.elementwise import bce_with_logits, bce_with_probs, sigmoid_focal
-from ..rules.errors import InputTypeError, InputValueError
+from ..rules.errors import InputValueError
 from ..rules.options import (
     check_eps,
     check_gamma,
@@ -41,7 +41,7 @@ from ._inputs import (
     warn_if_not_normalized,
 )
 from ._kernels import categorical_block, focal_block, softmax_xent_block
-from ._outputs import elementwise, reduced
+from ._outputs import check_out, elementwise, reduced
 from .threads import get_num_threads, plan, run_rows
 
 
@@ -109,26 +109,11 @@ class _Gradient:
     def __init__(self, rows: _Rows, out, return_grad: bool):
         self.rows_view = None
         self.out = out
-        if out is not None and not return_grad:
-            raise InputValueError("out= receives the gradient, so it needs return_grad=True. Pass return_grad=True, "
-                                  "or drop out=.")
+        check_out(out, rows.x, return_grad)
         if not return_grad:
             return
         x = rows.x
         if out is not None:
-            if not isinstance(out, np.ndarray):
-                raise InputTypeError(f"out must be a NumPy array, but got {type(out).__name__}.")
-            if out.shape != x.shape or out.dtype != x.dtype:
-                raise InputValueError(f"out must have the input's shape {x.shape} and dtype {x.dtype}, but got "
-                                      f"shape {out.shape} and dtype {out.dtype}. Allocate it with "
-                                      f"np.empty_like(input).")
-            if not out.flags.writeable:
-                raise InputValueError("out is read-only; pass a writeable array.")
-            if np.shares_memory(out, x) and not (out.__array_interface__["data"] == x.__array_interface__["data"]
-                                                 and out.strides == x.strides):
-                raise InputValueError("out overlaps the input without being the input itself, so writing the "
-                                      "gradient would corrupt logits not yet read. Pass out=logits (in place) or a "
-                                      "separate array.")
             moved = _class_axis_last(out, rows.axis)
             self.moved = moved
             self.rows_view = moved.reshape(rows.rows.shape) if moved.flags.c_contiguous else None

@@ -17,123 +17,23 @@ zero gradient when none is kept). Per-token values are clipped below at 0 (round
 
 ``sparse_distillation_loss`` takes an offline teacher's top-k log-probs: the divergence is taken over k + 1 bins,
 the k classes and one tail bin holding the rest of each distribution's mass.
+
+The row math is the rules layer's (``crossentropy.rules.divergence``), shared with the torch Functions; this module
+turns NumPy inputs into rows and the gradient rows back into the student's layout.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from ..rules.divergence import Options, dense_rows, kept_tokens, kept_total, sparse_rows
 from ..rules.errors import InputTypeError, InputValueError
-from ..rules.options import check_reduction
+from ..rules.options import check_divergence, check_reduction
 from ..rules.reduction import reduction_scale
 from ..rules.xp import NUMPY
 from ._inputs import check_axis, compute_dtype, float_array
-from ._outputs import reduced
-from .stable import log_softmax, logsumexp
-
-DIVERGENCES = ("forward_kl", "reverse_kl", "jsd")
-
-
-# --------------------------------------------------------------------------------------------- validation
-def check_divergence(divergence, beta, temperature) -> tuple[str, float, float]:
-    """Validate the three distillation options; return them as ``(divergence, beta, temperature)``."""
-    if divergence not in DIVERGENCES:
-        raise InputValueError(f"divergence must be one of 'forward_kl', 'reverse_kl' or 'jsd', but got "
-                              f"{divergence!r}.")
-    for name, value in (("beta", beta), ("temperature", temperature)):
-        if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
-            raise InputTypeError(f"{name} must be a real number, but got {type(value).__name__}.")
-    if not 0.0 < float(beta) < 1.0:
-        raise InputValueError(f"beta must be in the open interval (0, 1), but got {beta}. It weighs the teacher in "
-                              f"the JSD mixture M = beta T + (1 - beta) S; use e.g. beta=0.5.")
-    if not (np.isfinite(float(temperature)) and float(temperature) > 0):
-        raise InputValueError(f"temperature must be a positive finite number, but got {temperature}. Use 1.0 for "
-                              f"no softening, or e.g. 2.0.")
-    return divergence, float(beta), float(temperature)
-
-
-def _kept_rows(target, batch_shape: tuple, ignore_index) -> np.ndarray | None:
-    """A boolean mask of the kept rows (flattened batch), or None when ``target`` is None."""
-    if isinstance(ignore_index, bool) or not isinstance(ignore_index, (int, np.integer)):
-        raise InputTypeError(f"ignore_index must be an int, but got {type(ignore_index).__name__}.")
-    if target is None:
-        return None
-    t = np.asarray(target)
-    if t.dtype.kind not in "iu":
-        raise InputTypeError(f"target must hold integer labels (it only marks ignored tokens), but got dtype "
-                             f"{t.dtype}. Pass None to keep every token.")
-    if t.shape != tuple(batch_shape):
-        raise InputValueError(f"target must have the student's shape without the class axis, {tuple(batch_shape)}, "
-                              f"but got shape {t.shape}.")
-    return (t != ignore_index).reshape(-1)
-
-
-# --------------------------------------------------------------------------------------------- kernel
-def divergence_rows(ls: np.ndarray, lt: np.ndarray, divergence: str, beta: float, with_grad: bool):
-    """Per-row divergence of ``(log S, log T)`` rows (bins on the last axis) and, with ``with_grad``, its gradient
-    with respect to logits whose log-softmax is ``ls``: ``S (G - sum S G)``. Returns ``(values, grad or None)``."""
-    s = np.exp(ls)
-    with np.errstate(invalid="ignore"):
-        if divergence == "forward_kl":
-            t = np.exp(lt)
-            values = np.where(t == 0, 0.0, t * (lt - ls)).sum(-1)
-            grad = s - t if with_grad else None
-        elif divergence == "reverse_kl":
-            f = ls - lt
-            values = np.where(s == 0, 0.0, s * f).sum(-1)
-            grad = np.where(s == 0, 0.0, s * (f - values[:, None])) if with_grad else None
-        else:
-            t = np.exp(lt)
-            with np.errstate(divide="ignore"):
-                lm = np.logaddexp(np.log(beta) + lt, np.log1p(-beta) + ls)
-            s_term = np.where(s == 0, 0.0, s * (ls - lm))
-            values = beta * np.where(t == 0, 0.0, t * (lt - lm)).sum(-1) + (1 - beta) * s_term.sum(-1)
-            grad = None
-            if with_grad:
-                g = (1 - beta) * s_term
-                grad = g - s * g.sum(-1, keepdims=True)
-    return np.maximum(values, 0.0), grad  # maximum propagates NaN
-
-
-def _finish(values: np.ndarray, grad_rows, kept, batch_shape, reduction: str, cdt: np.dtype, tau: float):
-    """Scale by tau**2, drop ignored rows, reduce; scale the gradient rows to d(reduced)/d(student logits)."""
-    values = values * tau**2
-    if kept is not None:
-        values = np.where(kept, values, 0.0)
-    o_total = float(values.size if kept is None else np.count_nonzero(kept))
-    reduce_scale = float(reduction_scale(NUMPY, reduction, o_total))
-    loss = reduced(values.reshape(batch_shape), reduction, reduce_scale, cdt)
-    if grad_rows is None:
-        return loss, None
-    scale = tau * reduce_scale
-    grad_rows *= scale
-    if kept is not None:
-        grad_rows[~kept] = 0.0
-    return loss, grad_rows
-
-
-def _gradient_out(grad_rows: np.ndarray, x: np.ndarray, axis: int, out):
-    """The gradient rows back in the student's layout and dtype, written into ``out`` when given."""
-    moved = grad_rows.reshape(x.shape[:axis] + x.shape[axis + 1:] + (x.shape[axis],))
-    grad = np.moveaxis(moved, -1, axis)
-    if out is None:
-        return grad.astype(x.dtype)
-    np.copyto(out, grad, casting="unsafe")
-    return out
-
-
-def _check_out(out, x: np.ndarray, return_grad: bool) -> None:
-    if out is None:
-        return
-    if not return_grad:
-        raise InputValueError("out= receives the gradient, so it needs return_grad=True. Pass return_grad=True, or "
-                              "drop out=.")
-    if not isinstance(out, np.ndarray):
-        raise InputTypeError(f"out must be a NumPy array, but got {type(out).__name__}.")
-    if out.shape != x.shape or out.dtype != x.dtype or not out.flags.writeable:
-        raise InputValueError(f"out must be a writeable array of the student's shape {x.shape} and dtype {x.dtype}, "
-                              f"but got shape {out.shape} and dtype {out.dtype}. Allocate it with "
-                              f"np.empty_like(student_logits).")
+from ._outputs import check_out, reduced
+from .stable import logsumexp
 
 
 def _student_rows(student_logits, axis, out, return_grad):
@@ -141,13 +41,29 @@ def _student_rows(student_logits, axis, out, return_grad):
     if x.ndim == 0:
         raise InputValueError("student_logits must have a class axis, but got a scalar. Pass at least a 1-D array.")
     ax = check_axis(axis, x.ndim)
-    _check_out(out, x, return_grad)
+    check_out(out, x, return_grad, whose="student", name="student_logits")
     batch_shape = x.shape[:ax] + x.shape[ax + 1:]
     return x, ax, batch_shape
 
 
 def _rows(a: np.ndarray, axis: int, cdt: np.dtype) -> np.ndarray:
     return np.moveaxis(a, axis, -1).reshape(-1, a.shape[axis]).astype(cdt, copy=False)
+
+
+def _run(rows, x, ax, batch_shape, target, ignore_index, reduction, cdt, return_grad, out, *operands):
+    """Run ``rows`` (``rules.divergence.dense_rows`` or ``sparse_rows``) on the student's rows; reduce."""
+    kept = kept_tokens(NUMPY, None if target is None else np.asarray(target), batch_shape, ignore_index)
+    zs = _rows(x, ax, cdt)
+    scale = reduction_scale(NUMPY, reduction, kept_total(NUMPY, kept, zs))
+    values, grad_rows = rows(NUMPY, zs, *operands, kept, scale.astype(cdt), with_grad=return_grad)
+    loss = reduced(values.reshape(batch_shape), reduction, scale, cdt)
+    if not return_grad:
+        return loss
+    grad = np.moveaxis(grad_rows.reshape(batch_shape + (x.shape[ax],)), -1, ax)
+    if out is None:
+        return loss, grad.astype(x.dtype)
+    np.copyto(out, grad, casting="unsafe")
+    return loss, out
 
 
 # --------------------------------------------------------------------------------------------- public
@@ -170,7 +86,7 @@ def distillation_loss(student_logits, teacher_logits, target=None, *, divergence
     >>> float(distillation_loss(s, s, divergence="jsd"))
     0.0
     """
-    divergence, beta, tau = check_divergence(divergence, beta, temperature)
+    options = Options(*check_divergence(divergence, beta, temperature))
     reduction = check_reduction(reduction)
     x, ax, batch_shape = _student_rows(student_logits, axis, out, return_grad)
     y = float_array(teacher_logits, "teacher_logits")
@@ -178,23 +94,9 @@ def distillation_loss(student_logits, teacher_logits, target=None, *, divergence
         what = "vocabulary (class axis) sizes differ" if y.ndim == x.ndim else "shapes differ"
         raise InputValueError(f"teacher_logits must have the student's shape {x.shape}, but got {y.shape}: the "
                               f"{what}. Both models must score the same vocabulary, in the same layout.")
-    kept = _kept_rows(target, batch_shape, ignore_index)
     cdt = compute_dtype(np.result_type(x.dtype, y.dtype))
-    ls = log_softmax(_rows(x, ax, cdt) / cdt.type(tau))
-    lt = log_softmax(_rows(y, ax, cdt) / cdt.type(tau))
-    values, grad_rows = divergence_rows(ls, lt, divergence, beta, return_grad)
-    loss, grad_rows = _finish(values, grad_rows, kept, batch_shape, reduction, cdt, tau)
-    return (loss, _gradient_out(grad_rows, x, ax, out)) if return_grad else loss
-
-
-def tail_log_mass(teacher_logprobs: np.ndarray) -> np.ndarray:
-    """``log(1 - sum(exp(logprobs)))`` over the last axis, the log of the mass outside the given classes (0 when
-    it rounds below 0)."""
-    lse = logsumexp(teacher_logprobs, axis=-1)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        # log1mexp: accurate on both sides of log 2 (Maechler 2012)
-        tail = np.where(lse > -np.log(2), np.log(-np.expm1(lse)), np.log1p(-np.exp(lse)))
-    return np.where(lse >= 0, -np.inf, tail)
+    return _run(dense_rows, x, ax, batch_shape, target, ignore_index, reduction, cdt, return_grad, out,
+                _rows(y, ax, cdt), options)
 
 
 def check_sparse_teacher(indices: np.ndarray, logprobs: np.ndarray, vocab: int, batch_shape: tuple) -> None:
@@ -244,7 +146,7 @@ def sparse_distillation_loss(student_logits, teacher_indices, teacher_logprobs, 
     >>> round(float(sparse_distillation_loss(z, idx, np.log([[0.5]]))), 6)  # KL([1/2, 1/2] || [1/4, 3/4])
     0.143841
     """
-    divergence, beta, tau = check_divergence(divergence, beta, temperature)
+    options = Options(*check_divergence(divergence, beta, temperature))
     reduction = check_reduction(reduction)
     x, ax, batch_shape = _student_rows(student_logits, axis, out, return_grad)
     idx = np.asarray(teacher_indices)
@@ -253,25 +155,7 @@ def sparse_distillation_loss(student_logits, teacher_indices, teacher_logprobs, 
     lp = float_array(teacher_logprobs, "teacher_logprobs")
     vocab = x.shape[ax]
     check_sparse_teacher(idx, lp, vocab, batch_shape)
-    kept = _kept_rows(target, batch_shape, ignore_index)
     cdt = compute_dtype(np.result_type(x.dtype, lp.dtype))
     k = idx.shape[-1]
-    idx_rows = idx.reshape(-1, k).astype(np.int64)
-    lp_rows = lp.reshape(-1, k).astype(cdt)
-    ls_full = log_softmax(_rows(x, ax, cdt) / cdt.type(tau))
-    rest = ls_full.copy()
-    np.put_along_axis(rest, idx_rows, -np.inf, axis=-1)
-    ls_tail = logsumexp(rest, axis=-1)
-    ls = np.concatenate([np.take_along_axis(ls_full, idx_rows, axis=-1), ls_tail[:, None]], axis=-1)
-    # with k = V the tail is empty: what rounding leaves of 1 - sum T is not mass
-    lt_tail = np.full(lp_rows.shape[0], -np.inf, cdt) if k == vocab else tail_log_mass(lp_rows)
-    lt = np.concatenate([lp_rows, lt_tail[:, None]], axis=-1)
-    values, bins = divergence_rows(ls, lt, divergence, beta, return_grad)
-    grad_rows = None
-    if return_grad:
-        with np.errstate(invalid="ignore"):
-            share = np.where(np.isneginf(rest), 0.0, np.exp(rest - ls_tail[:, None]))
-        grad_rows = bins[:, -1:] * share  # tail classes: the tail bin's gradient, shared as S_c / S_tail
-        np.put_along_axis(grad_rows, idx_rows, bins[:, :-1], axis=-1)
-    loss, grad_rows = _finish(values, grad_rows, kept, batch_shape, reduction, cdt, tau)
-    return (loss, _gradient_out(grad_rows, x, ax, out)) if return_grad else loss
+    return _run(sparse_rows, x, ax, batch_shape, target, ignore_index, reduction, cdt, return_grad, out,
+                idx.reshape(-1, k).astype(np.int64), lp.reshape(-1, k).astype(cdt), options)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..rules.limits import shift_by_max
+from ..rules import limits
 from ..rules.xp import NUMPY
 from ._inputs import check_axis, compute_dtype, float_array
 
@@ -22,10 +22,9 @@ def _prepared(x, name: str = "x") -> np.ndarray:
     return a.astype(compute_dtype(a.dtype), copy=False)
 
 
-def _shifted(x: np.ndarray, axis: int) -> tuple[np.ndarray, np.ndarray]:
-    """``(x - m, m)`` with ``m`` the max along ``axis`` (kept), under the rules' infinite-logit limit rule."""
-    z, m = shift_by_max(NUMPY, np.moveaxis(x, axis, -1))
-    return np.moveaxis(z, -1, axis), np.moveaxis(m, -1, axis)
+def _along(rule, x: np.ndarray, axis: int) -> np.ndarray:
+    """A rule of ``rules.limits`` (which works along the last axis) applied along ``axis``."""
+    return np.moveaxis(rule(NUMPY, np.moveaxis(x, axis, -1)), -1, axis)
 
 
 def logsumexp(x, axis: int = -1, *, keepdims: bool = False) -> np.ndarray:
@@ -38,9 +37,7 @@ def logsumexp(x, axis: int = -1, *, keepdims: bool = False) -> np.ndarray:
     """
     a = _prepared(x)
     axis = check_axis(axis, a.ndim)
-    z, m = _shifted(a, axis)
-    with np.errstate(divide="ignore"):
-        out = np.log(np.sum(np.exp(z), axis=axis, keepdims=True)) + m
+    out = _along(limits.logsumexp, a, axis)
     return out if keepdims else np.squeeze(out, axis=axis)
 
 
@@ -51,10 +48,7 @@ def log_softmax(x, axis: int = -1) -> np.ndarray:
     array([-1.386294, -0.287682])
     """
     a = _prepared(x)
-    axis = check_axis(axis, a.ndim)
-    z, _ = _shifted(a, axis)
-    with np.errstate(divide="ignore"):
-        return z - np.log(np.sum(np.exp(z), axis=axis, keepdims=True))
+    return _along(limits.log_softmax, a, check_axis(axis, a.ndim))
 
 
 def softmax(x, axis: int = -1) -> np.ndarray:
@@ -67,7 +61,7 @@ def softmax(x, axis: int = -1) -> np.ndarray:
     """
     a = _prepared(x)
     axis = check_axis(axis, a.ndim)
-    e = np.exp(_shifted(a, axis)[0])
+    e = np.exp(_along(lambda xp, z: limits.shift_by_max(xp, z)[0], a, axis))
     return e / np.sum(e, axis=axis, keepdims=True)
 
 

@@ -16,6 +16,7 @@ import numbers
 from .errors import InputTypeError, InputValueError
 
 REDUCTIONS = ("none", "sum", "mean")
+DIVERGENCES = ("forward_kl", "reverse_kl", "jsd")
 
 
 def _real(value, name: str, expected: str) -> float:
@@ -30,11 +31,23 @@ def _integer(value, name: str, expected: str) -> int:
     return int(value)
 
 
-def check_reduction(reduction, allowed: tuple = REDUCTIONS) -> str:
-    if not isinstance(reduction, str) or reduction not in allowed:
+def check_choice(value, name: str, allowed: tuple) -> str:
+    """One of the names in ``allowed``."""
+    if not isinstance(value, str) or value not in allowed:
         names = ", ".join(repr(r) for r in allowed[:-1]) + f" or {allowed[-1]!r}"
-        raise InputValueError(f"reduction must be one of {names}, but got {reduction!r}.")
-    return reduction
+        raise InputValueError(f"{name} must be one of {names}, but got {value!r}.")
+    return value
+
+
+def check_reduction(reduction, allowed: tuple = REDUCTIONS) -> str:
+    return check_choice(reduction, "reduction", allowed)
+
+
+def check_divergence(divergence, beta, temperature) -> tuple[str, float, float]:
+    """The distillation options ``(divergence, beta, temperature)``: a name of ``DIVERGENCES``, the JSD mixture
+    weight ``beta`` in (0, 1) (checked for every divergence) and a positive finite ``temperature``."""
+    return (check_choice(divergence, "divergence", DIVERGENCES), check_open_unit(beta, "beta"),
+            check_positive(temperature, "temperature", example="2.0"))
 
 
 def check_label_smoothing(value) -> float:

@@ -33,10 +33,14 @@ class NumPyNamespace:
         return np.where(cond, a, b)
 
     @staticmethod
-    def mul_where(a, x, cond):
-        """``a * x`` where ``cond``, else 0, without evaluating the masked products (no ``0 * inf`` warning)."""
+    def mul_where(a, x, cond, out=None):
+        """``a * x`` where ``cond``, else 0, without evaluating the masked products (no ``0 * inf`` warning);
+        into ``out`` when given (it may be ``a`` or ``x``)."""
         a, x = np.asarray(a), np.asarray(x)
-        out = np.zeros(np.broadcast_shapes(a.shape, x.shape, np.shape(cond)), dtype=np.result_type(a, x))
+        if out is None:
+            out = np.zeros(np.broadcast_shapes(a.shape, x.shape, np.shape(cond)), dtype=np.result_type(a, x))
+        else:
+            np.copyto(out, 0, where=np.logical_not(cond))
         return np.multiply(a, x, out=out, where=cond)
 
     @staticmethod
@@ -60,6 +64,22 @@ class NumPyNamespace:
     def gather(x, index):
         """``x[i, index[i]]`` for rows ``x (n, K)`` and ``index (n,)``."""
         return x[np.arange(x.shape[0]), index]
+
+    @staticmethod
+    def take(x, index):
+        """``x[i, index[i, j]]`` for rows ``x (n, K)`` and ``index (n, k)``: an ``(n, k)`` array."""
+        return np.take_along_axis(x, index, axis=-1)
+
+    @staticmethod
+    def scatter_(x, index, values):
+        """``x[i, index[i, j]] = values[i, j]`` (or the scalar ``values``) in place."""
+        np.put_along_axis(x, index, values, axis=-1)
+        return x
+
+    @staticmethod
+    def concat(arrays):
+        """The arrays joined along the last axis."""
+        return np.concatenate(arrays, axis=-1)
 
     @staticmethod
     def scatter_sub_(x, index, values):
@@ -88,7 +108,8 @@ class NumPyNamespace:
 
     @staticmethod
     def sub_(x, value):
-        x -= value
+        with np.errstate(invalid="ignore"):  # inf - inf: NaN, as in torch
+            x -= value
         return x
 
     @staticmethod
@@ -101,8 +122,23 @@ class NumPyNamespace:
 
     @staticmethod
     def log1p(x):
-        with np.errstate(divide="ignore"):
+        with np.errstate(divide="ignore", invalid="ignore"):
             return np.log1p(x)
+
+    @staticmethod
+    def log_softmax(z, out=None):
+        """``z - log(sum(exp(z)))`` along the last axis (``rules.limits.log_softmax`` applies the limit rule);
+        into ``out`` when given (it may be ``z``)."""
+        s = np.subtract(z, np.max(z, axis=-1, keepdims=True), out=out)
+        with np.errstate(divide="ignore"):
+            s -= np.log(np.sum(np.exp(s), axis=-1, keepdims=True))
+        return s
+
+    @staticmethod
+    def logaddexp(a, b):
+        """``log(exp(a) + exp(b))`` without overflow (NaN propagates without a warning)."""
+        with np.errstate(invalid="ignore"):
+            return np.logaddexp(a, b)
 
     @staticmethod
     def reciprocal(x):

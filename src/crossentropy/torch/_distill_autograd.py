@@ -2,120 +2,29 @@
 
 Rows are ``(n, V)`` with the vocabulary last. The student's gradient is built in the forward pass, in float32 for
 half/bfloat16 inputs (float64 for float64), and scaled by ``grad_output`` in backward; the teacher gets none.
+The row math (divergences, the sparse k + 1 bins, ``tau`` factors, ignored rows) is the rules layer's
+(``crossentropy.rules.divergence``), shared with the NumPy core; "mean" is ``rules.reduction``'s over the kept rows.
 Nothing reads a tensor value on the host: ignored rows are masked, never skipped, and "mean" divides by a count
 kept on the device.
 """
 
 from __future__ import annotations
 
-import math
-
 import torch
 
-
-def compute_dtype(dtype: torch.dtype) -> torch.dtype:
-    """float16 and bfloat16 are computed in float32; float32 and float64 in themselves."""
-    return torch.float32 if dtype in (torch.float16, torch.bfloat16) else dtype
-
-
-def reduction_scale(kept: torch.Tensor | None, n: int, reduction: str, like: torch.Tensor) -> torch.Tensor:
-    """d(reduced)/d(sum of rows) as a device scalar: 1, or 1 / (kept rows) for "mean" (0 when none is kept)."""
-    if reduction != "mean":
-        return torch.ones((), dtype=like.dtype, device=like.device)
-    count = torch.full((), n, dtype=like.dtype, device=like.device) if kept is None else kept.sum().to(like.dtype)
-    return torch.where(count > 0, 1.0 / count.clamp_min(1), torch.zeros_like(count))
+from ..rules.divergence import dense_rows, kept_total, sparse_rows
+from ..rules.reduction import reduce, reduction_scale
+from ._inputs import compute_dtype
+from ._xp import TORCH
 
 
-def divergence_rows(ls: torch.Tensor, lt: torch.Tensor, divergence: str, beta: float, with_grad: bool):
-    """Per-row divergence of ``(log S, log T)`` rows and, with ``with_grad``, its gradient with respect to logits
-    whose log-softmax is ``ls``: ``S (G - sum S G)`` (the NumPy core's ``divergence_rows``, in torch). Works in
-    place on fresh temporaries; ``p log p`` terms with ``p == 0`` are 0 (NaN still propagates)."""
-    grad = None
-    if divergence == "forward_kl":
-        t = lt.exp()
-        d = (lt - ls).mul_(t).masked_fill_(t == 0, 0.0)
-        values = d.sum(-1)
-        if with_grad:
-            grad = torch.exp(ls, out=d).sub_(t)
-    elif divergence == "reverse_kl":
-        s = ls.exp()
-        d = (ls - lt).mul_(s).masked_fill_(s == 0, 0.0)
-        values = d.sum(-1)
-        if with_grad:
-            grad = d.addcmul_(s, values[:, None], value=-1.0)
-    else:
-        s, t = ls.exp(), lt.exp()
-        lm = torch.logaddexp(lt + math.log(beta), ls + math.log1p(-beta))
-        s_term = (ls - lm).mul_(s).masked_fill_(s == 0, 0.0)
-        t_term = torch.sub(lt, lm, out=lm).mul_(t).masked_fill_(t == 0, 0.0)
-        values = beta * t_term.sum(-1) + (1 - beta) * s_term.sum(-1)
-        if with_grad:
-            g = s_term.mul_(1 - beta)
-            grad = g.addcmul_(s, g.sum(-1, keepdim=True), value=-1.0)
-    return values.clamp_min(0), grad
+def _scale(kept, like: torch.Tensor, reduction: str) -> torch.Tensor:
+    """d(reduced)/d(sum of rows) on the device: ``rules.reduction.reduction_scale`` over the kept rows."""
+    return reduction_scale(TORCH, reduction, kept_total(TORCH, kept, like))
 
 
-def masked_rows(values: torch.Tensor, grad: torch.Tensor | None, kept: torch.Tensor | None, tau: float,
-                grad_scale: torch.Tensor | None = None):
-    """Scale by tau**2 (values) and by ``tau * grad_scale`` (the gradient w.r.t. the unscaled logits, in place;
-    ``grad_scale`` a scalar or one factor per row); zero the ignored rows."""
-    values = values * tau**2
-    if grad is not None:
-        if grad_scale is not None and grad_scale.dim():
-            grad_scale = grad_scale[:, None]
-        grad.mul_(tau if grad_scale is None else grad_scale * tau)
-    if kept is not None:
-        values = torch.where(kept, values, values.new_zeros(()))
-        if grad is not None:
-            grad.masked_fill_(~kept[:, None], 0.0)
-    return values, grad
-
-
-def dense_rows(z_student, z_teacher, kept, options, with_grad: bool, grad_scale=None, divided: bool = False):
-    """``(tau**2 * per-row divergence, its gradient w.r.t. the student's logits)`` for rows of logits (already
-    divided by tau when ``divided``), the gradient times ``grad_scale`` when given."""
-    divergence, beta, tau = options
-    cdt = compute_dtype(z_student.dtype)
-    zs, zt = z_student.to(cdt), z_teacher.to(cdt)
-    ls = torch.log_softmax(zs if divided else zs / tau, -1)
-    lt = torch.log_softmax(zt if divided else zt / tau, -1)
-    return masked_rows(*divergence_rows(ls, lt, divergence, beta, with_grad), kept, tau, grad_scale)
-
-
-def tail_log_mass(logprobs: torch.Tensor) -> torch.Tensor:
-    """``log(1 - sum(exp(logprobs)))`` over the last dim (``-inf`` when it rounds to <= 0)."""
-    lse = torch.logsumexp(logprobs, -1)
-    tail = torch.where(lse > -math.log(2), torch.log(-torch.expm1(lse)), torch.log1p(-torch.exp(lse)))
-    return torch.where(lse >= 0, torch.full_like(lse, -math.inf), tail)
-
-
-def sparse_rows(z_student, indices, logprobs, kept, options, with_grad: bool):
-    """The k + 1-bin divergence against top-k teacher log-probs (see ``sparse_distillation_loss``)."""
-    divergence, beta, tau = options
-    cdt = compute_dtype(z_student.dtype)
-    ls_full = torch.log_softmax(z_student.to(cdt) / tau, -1)
-    rest = ls_full.scatter(-1, indices, -math.inf)
-    ls_tail = torch.logsumexp(rest, -1, keepdim=True)
-    ls = torch.cat([ls_full.gather(-1, indices), ls_tail], -1)
-    lp = logprobs.to(cdt)
-    # with k = V the tail is empty: what rounding leaves of 1 - sum T is not mass
-    lt_tail = ls_tail.new_full((lp.shape[0],), -math.inf) if indices.shape[-1] == z_student.shape[-1] \
-        else tail_log_mass(lp)
-    lt = torch.cat([lp, lt_tail[:, None]], -1)
-    values, bins = divergence_rows(ls, lt, divergence, beta, with_grad)
-    grad = None
-    if with_grad:
-        share = torch.exp(rest - ls_tail).masked_fill_(torch.isneginf(rest), 0.0)
-        grad = share.mul_(bins[:, -1:]).scatter_(-1, indices, bins[:, :-1])
-    return masked_rows(values, grad, kept, tau)
-
-
-def _finish(ctx, values: torch.Tensor, grad, kept, reduction: str):
-    """Reduce the rows; keep the gradient of the reduced loss for backward."""
-    scale = reduction_scale(kept, values.shape[0], reduction, values)
-    ctx.reduction = reduction
-    ctx.save_for_backward(None if grad is None else grad if reduction == "none" else grad * scale)
-    return values if reduction == "none" else values.sum() * scale
+def _reduced(values: torch.Tensor, reduction: str, scale: torch.Tensor) -> torch.Tensor:
+    return reduce(TORCH, values, reduction, scale).to(values.dtype)
 
 
 class RowsDistillationFunction(torch.autograd.Function):
@@ -123,12 +32,17 @@ class RowsDistillationFunction(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, z_student, teacher, indices, kept, options, reduction, with_grad):
-        ctx.dtype = z_student.dtype
+        ctx.dtype, ctx.reduction = z_student.dtype, reduction
+        cdt = compute_dtype(z_student.dtype)
+        zs = z_student.to(cdt)
+        scale = _scale(kept, zs, reduction)
         if indices is None:
-            values, grad = dense_rows(z_student, teacher, kept, options, with_grad)
+            values, grad = dense_rows(TORCH, zs, teacher.to(cdt), options, kept, scale.to(cdt), with_grad=with_grad)
         else:
-            values, grad = sparse_rows(z_student, indices, teacher, kept, options, with_grad)
-        return _finish(ctx, values, grad, kept, reduction)
+            values, grad = sparse_rows(TORCH, zs, indices, teacher.to(cdt), options, kept, scale.to(cdt),
+                                       with_grad=with_grad)
+        ctx.save_for_backward(grad)  # the gradient of the reduced loss, up to grad_output
+        return _reduced(values, reduction, scale)
 
     @staticmethod
     @torch.autograd.function.once_differentiable
@@ -155,8 +69,10 @@ def linear_pass(student, teacher, kept, options, chunk_size: int, loss_rows=None
         chunk_kept = None if kept is None else kept[rows]
         scale = None if grads is None else row_scale if row_scale.dim() == 0 else row_scale[rows]
         with torch.no_grad():
-            values, g = dense_rows(_logits(xs[rows] * inv, ws, bs), _logits(xt[rows] * inv, wt, bt), chunk_kept,
-                                   options, grads is not None, scale, divided=True)
+            zs, zt = _logits(xs[rows] * inv, ws, bs), _logits(xt[rows] * inv, wt, bt)
+            cdt = compute_dtype(zs.dtype)
+            values, g = dense_rows(TORCH, zs.to(cdt), zt.to(cdt), options, chunk_kept, scale,
+                                   with_grad=grads is not None, divided=True)
         if loss_rows is not None:
             loss_rows[rows] = values
         if grads is not None:
@@ -183,9 +99,9 @@ class LinearDistillationFunction(torch.autograd.Function):
         cdt = compute_dtype(xs.dtype)
         student, teacher = (xs, ws, bs), (xt, wt, bt)
         loss_rows = xs.new_zeros(xs.shape[0], dtype=cdt)
-        scale = reduction_scale(kept, xs.shape[0], reduction, loss_rows)
+        scale = _scale(kept, loss_rows, reduction)
         grads = _zero_grads(xs, ws, bs) if with_grad and reduction != "none" else None
-        linear_pass(student, teacher, kept, options, chunk_size, loss_rows, grads, scale)
+        linear_pass(student, teacher, kept, options, chunk_size, loss_rows, grads, scale.to(cdt))
         ctx.reduction, ctx.consumed, ctx.with_grad = reduction, False, with_grad
         ctx.dtypes = (xs.dtype, ws.dtype, None if bs is None else bs.dtype)
         if grads is not None:
@@ -193,7 +109,7 @@ class LinearDistillationFunction(torch.autograd.Function):
         else:
             ctx.save_for_backward(xs, ws, bs, xt, wt, bt, kept)
             ctx.options, ctx.chunk_size = options, chunk_size
-        return loss_rows if reduction == "none" else loss_rows.sum() * scale
+        return _reduced(loss_rows, reduction, scale)
 
     @staticmethod
     @torch.autograd.function.once_differentiable

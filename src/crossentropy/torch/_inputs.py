@@ -26,11 +26,15 @@ def loss_dtype(x: torch.Tensor) -> torch.dtype:
     return compute_dtype(x.dtype)
 
 
-def check_tensor(x, name: str, *, floating: bool = True) -> torch.Tensor:
+def check_tensor(x, name: str, *, floating: bool = True, integer: bool = False) -> torch.Tensor:
+    """``x`` is a tensor: a floating-point one (``floating``), one of class indices (``integer``), or any."""
     if not isinstance(x, torch.Tensor):
         raise InputTypeError(f"{name} must be a torch.Tensor, but got {type(x).__name__}. Wrap it with "
                              f"torch.as_tensor.")
-    if floating and not x.is_floating_point():
+    if integer:
+        if x.is_floating_point() or x.is_complex() or x.dtype == torch.bool:
+            raise InputTypeError(f"{name} must hold class indices (an integer tensor), but got dtype {x.dtype}.")
+    elif floating and not x.is_floating_point():
         raise InputTypeError(f"{name} must be a floating-point tensor, but got dtype {x.dtype}. Convert it with "
                              f"{name}.float().")
     return x
@@ -127,9 +131,7 @@ def class_rows(input, target, ignore_index: int, loss_name: str):
 def index_target_last_dim(target, input: torch.Tensor, ignore_index: int, n_classes: int | None = None,
                           what: str = "") -> torch.Tensor:
     """Integer targets for an input whose class (vocabulary) dim is the last one; returns them flat, as long."""
-    check_tensor(target, "target", floating=False)
-    if target.is_floating_point() or target.dtype == torch.bool:
-        raise InputTypeError(f"target must hold class indices (an integer tensor), but got dtype {target.dtype}.")
+    check_tensor(target, "target", integer=True)
     if tuple(target.shape) != tuple(input.shape[:-1]):
         raise InputValueError(f"target must have the input's shape without its last dim, "
                               f"{tuple(input.shape[:-1])}, but got {tuple(target.shape)}.")

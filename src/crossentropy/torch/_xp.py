@@ -28,7 +28,9 @@ class TorchNamespace:
         return torch.where(cond, a, b)
 
     @staticmethod
-    def mul_where(a, x, cond):
+    def mul_where(a, x, cond, out=None):
+        if out is not None:
+            return torch.mul(a, x, out=out).masked_fill_(~cond, 0.0)
         product = a * x
         return torch.where(cond, product, torch.zeros((), dtype=product.dtype, device=product.device))
 
@@ -51,6 +53,18 @@ class TorchNamespace:
     @staticmethod
     def gather(x, index):
         return x.gather(-1, index[:, None]).squeeze(-1)
+
+    @staticmethod
+    def take(x, index):
+        return x.gather(-1, index)
+
+    @staticmethod
+    def scatter_(x, index, values):
+        return x.scatter_(-1, index, values)
+
+    @staticmethod
+    def concat(arrays):
+        return torch.cat(arrays, -1)
 
     @staticmethod
     def scatter_sub_(x, index, values):
@@ -87,6 +101,14 @@ class TorchNamespace:
     @staticmethod
     def log1p(x):
         return torch.log1p(x)
+
+    @staticmethod
+    def log_softmax(z, out=None):
+        return torch.log_softmax(z, -1) if out is None else torch.log_softmax(z, -1, out=out)
+
+    @staticmethod
+    def logaddexp(a, b):
+        return torch.logaddexp(a, b)
 
     @staticmethod
     def reciprocal(x):
@@ -169,6 +191,18 @@ class TorchGraphNamespace(TorchNamespace):
     @staticmethod
     def fill_where_(x, mask, value):
         return x.masked_fill(mask, value)
+
+    @staticmethod
+    def mul_where(a, x, cond, out=None):
+        return TorchNamespace.mul_where(a, x, cond)
+
+    @staticmethod
+    def scatter_(x, index, values):
+        return x.scatter(-1, index, values)
+
+    @staticmethod
+    def log_softmax(z, out=None):
+        return torch.log_softmax(z, -1)
 
     @staticmethod
     def scatter_sub_(x, index, values):

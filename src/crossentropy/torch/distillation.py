@@ -12,45 +12,29 @@ from __future__ import annotations
 
 import torch
 
-from ..core.distillation import check_divergence, check_sparse_teacher
-from ..rules.errors import InputTypeError, InputValueError
-from ..rules.options import check_reduction
+from ..core.distillation import check_sparse_teacher
+from ..rules.divergence import Options, kept_tokens
+from ..rules.errors import InputValueError
+from ..rules.options import check_divergence, check_positive_int, check_reduction
 from ._distill_autograd import LinearDistillationFunction, RowsDistillationFunction
+from ._inputs import check_tensor
+from ._xp import TORCH
 from .linear import default_chunk_size
 
 KERNEL_TEMPORARIES = 2  # a chunk gets 1/2 of linear_cross_entropy's logits budget: it holds two vocabularies' logits
 
 
-def _tensor(x, name: str, *, floating: bool = True) -> torch.Tensor:
-    if not isinstance(x, torch.Tensor):
-        raise InputTypeError(f"{name} must be a torch.Tensor, but got {type(x).__name__}. Wrap it with "
-                             f"torch.as_tensor.")
-    if floating != x.is_floating_point() or x.dtype == torch.bool:
-        kind = "a floating-point" if floating else "an integer"
-        raise InputTypeError(f"{name} must be {kind} tensor, but got dtype {x.dtype}.")
-    return x
-
-
-def _host_checkable(t: torch.Tensor) -> bool:
-    return not torch.compiler.is_compiling() and t.device.type == "cpu"
-
-
 def _kept(target, batch_shape: tuple, ignore_index) -> torch.Tensor | None:
     """The flat mask of kept rows (None keeps every row)."""
-    if isinstance(ignore_index, bool) or not isinstance(ignore_index, int):
-        raise InputTypeError(f"ignore_index must be an int, but got {type(ignore_index).__name__}.")
-    if target is None:
-        return None
-    _tensor(target, "target", floating=False)
-    if tuple(target.shape) != tuple(batch_shape):
-        raise InputValueError(f"target must have the student's shape without its last (vocabulary) dim, "
-                              f"{tuple(batch_shape)}, but got {tuple(target.shape)}.")
-    return (target != ignore_index).reshape(-1)
+    if target is not None:
+        check_tensor(target, "target", floating=False)
+    return kept_tokens(TORCH, target, batch_shape, ignore_index)
 
 
-def _options(divergence, beta, temperature, reduction) -> tuple:
+def _options(divergence, beta, temperature, reduction) -> Options:
+    options = Options(*check_divergence(divergence, beta, temperature))
     check_reduction(reduction)
-    return check_divergence(divergence, beta, temperature)
+    return options
 
 
 def _wants_grad(*tensors) -> bool:
@@ -76,8 +60,8 @@ def distillation_loss(student_logits, teacher_logits, target=None, *, divergence
     >>> loss.backward(); s.grad  # S - T
     tensor([[ 0.2500, -0.2500]])
     """
-    _tensor(student_logits, "student_logits")
-    _tensor(teacher_logits, "teacher_logits")
+    check_tensor(student_logits, "student_logits")
+    check_tensor(teacher_logits, "teacher_logits")
     options = _options(divergence, beta, temperature, reduction)
     if student_logits.dim() == 0 or teacher_logits.shape != student_logits.shape:
         raise InputValueError(f"teacher_logits must have the student's shape {tuple(student_logits.shape)} (..., V), "
@@ -105,16 +89,16 @@ def sparse_distillation_loss(student_logits, teacher_indices, teacher_logprobs, 
     >>> round(float(sparse_distillation_loss(z, torch.tensor([[0]]), torch.log(torch.tensor([[0.5]])))), 5)
     0.14384
     """
-    _tensor(student_logits, "student_logits")
-    _tensor(teacher_indices, "teacher_indices", floating=False)
-    _tensor(teacher_logprobs, "teacher_logprobs")
+    check_tensor(student_logits, "student_logits")
+    check_tensor(teacher_indices, "teacher_indices", integer=True)
+    check_tensor(teacher_logprobs, "teacher_logprobs")
     options = _options(divergence, beta, temperature, reduction)
     if student_logits.dim() == 0:
         raise InputValueError("student_logits must have a vocabulary (last) dim, but got a scalar.")
     batch_shape, vocab = tuple(student_logits.shape[:-1]), student_logits.shape[-1]
     if teacher_indices.dim() == 0 or teacher_logprobs.dim() == 0:
         raise InputValueError("teacher_indices and teacher_logprobs must have a top-k (last) dim, but got a scalar.")
-    if _host_checkable(teacher_indices) and _host_checkable(teacher_logprobs):
+    if TORCH.checkable(teacher_indices) and TORCH.checkable(teacher_logprobs):
         check_sparse_teacher(teacher_indices.numpy(), teacher_logprobs.detach().double().numpy(), vocab, batch_shape)
     elif teacher_indices.shape != teacher_logprobs.shape or tuple(teacher_indices.shape[:-1]) != batch_shape:
         raise InputValueError(f"teacher_indices and teacher_logprobs must both have shape {batch_shape} + (k,), but "
@@ -128,13 +112,13 @@ def sparse_distillation_loss(student_logits, teacher_indices, teacher_logprobs, 
 
 
 def _check_head(x, weight, bias, who: str) -> None:
-    _tensor(x, f"{who}_input")
-    _tensor(weight, f"{who}_weight")
+    check_tensor(x, f"{who}_input")
+    check_tensor(weight, f"{who}_weight")
     if x.dim() < 1 or weight.dim() != 2 or weight.shape[1] != x.shape[-1]:
         raise InputValueError(f"{who}_weight must have shape (V, D) with D = {who}_input.shape[-1], but got "
                               f"{tuple(weight.shape)} for {who}_input {tuple(x.shape)}.")
     if bias is not None:
-        _tensor(bias, f"{who}_bias")
+        check_tensor(bias, f"{who}_bias")
         if tuple(bias.shape) != (weight.shape[0],):
             raise InputValueError(f"{who}_bias must have shape ({weight.shape[0]},), but got {tuple(bias.shape)}.")
 
@@ -170,10 +154,8 @@ def linear_distillation_loss(student_input, student_weight, teacher_input, teach
         raise InputValueError(f"teacher_input must have the student_input's token shape "
                               f"{tuple(student_input.shape[:-1])} (before the hidden dim), but got "
                               f"{tuple(teacher_input.shape[:-1])}.")
-    if chunk_size is None:
-        chunk_size = max(1, default_chunk_size(student_weight.shape[0]) // KERNEL_TEMPORARIES)
-    elif isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1:
-        raise InputValueError(f"chunk_size must be a positive int or None (automatic), but got {chunk_size!r}.")
+    chunk_size = check_positive_int(chunk_size, "chunk_size") or \
+        max(1, default_chunk_size(student_weight.shape[0]) // KERNEL_TEMPORARIES)
     batch_shape = tuple(student_input.shape[:-1])
     kept = _kept(target, batch_shape, ignore_index)
     with_grad = _wants_grad(student_input, student_weight, student_bias)

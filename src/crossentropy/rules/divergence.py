@@ -1,0 +1,182 @@
+"""Distillation divergences of ``(n, V)`` rows, written once for the NumPy core and the torch Functions.
+
+With ``S = softmax(z_student / tau)`` and ``T = softmax(z_teacher / tau)`` (``log_softmax`` under the limit rule,
+``rules/limits.py``) and ``0 < beta < 1``::
+
+    "forward_kl"  tau**2 KL(T || S) = tau**2 sum_c T_c (log T_c - log S_c)
+    "reverse_kl"  tau**2 KL(S || T) = tau**2 sum_c S_c (log S_c - log T_c)
+    "jsd"         tau**2 (beta KL(T || M) + (1 - beta) KL(S || M)),   log M = logaddexp(log beta + log T,
+                                                                                  log(1 - beta) + log S)
+
+The gradient with respect to the student's logits (``G_c`` the derivative of the divergence by ``S_c``) is
+``tau S_c (G_c - sum_j S_j G_j)``: ``tau (S - T)``, ``tau (S f - S KL)`` with ``f = log S - log T``, and
+``tau (g - S sum_j g_j)`` with ``g = (1 - beta) S (log S - log M)``. Every ``p log p`` term is a masked product
+(``0 log 0 = 0``; NaN propagates). Per-row values are clipped below at 0 (rounding can leave -1 ulp). Rows whose
+token is ignored give 0 and no gradient; "mean" is over the kept rows (``rules/reduction.py``).
+
+The sparse form takes a teacher's top-k log-probs: the divergence is over k + 1 bins, the k classes and one tail
+bin holding the rest of each distribution's mass.
+
+Arrays passed in are fresh temporaries of the caller or are left alone: the functions work in place on what they
+allocate themselves, so the torch path keeps its memory economy. Nothing reads a value on the host except through
+``xp.checkable`` (the limit rule's fast path).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import NamedTuple
+
+from .errors import InputTypeError, InputValueError
+from .limits import log_softmax, logsumexp, masked_product
+from .options import check_ignore_index
+
+
+class Options(NamedTuple):
+    divergence: str
+    beta: float
+    tau: float
+
+
+def kept_tokens(xp, target, batch_shape: tuple, ignore_index):
+    """The flat mask of kept rows (``target != ignore_index``), or None when ``target`` is None (every row kept).
+    ``target`` only marks ignored tokens: it must be integer, of the student's batch shape."""
+    ignore_index = check_ignore_index(ignore_index)
+    if target is None:
+        return None
+    if not xp.is_integer(target):
+        raise InputTypeError(f"target must hold integer labels (it only marks ignored tokens), but got dtype "
+                             f"{target.dtype}. Pass None to keep every token.")
+    if tuple(target.shape) != tuple(batch_shape):
+        raise InputValueError(f"target must have the student's shape without the class axis, {tuple(batch_shape)}, "
+                              f"but got shape {tuple(target.shape)}.")
+    return (target != ignore_index).reshape(-1)
+
+
+def kept_total(xp, kept, like):
+    """The number of kept rows (float64, on ``like``'s device): the denominator of "mean"."""
+    return xp.scalar(float(like.shape[0]), "float64", like=like) if kept is None else xp.total(kept)
+
+
+def divergence_rows(xp, ls, lt, divergence: str, beta: float, with_grad: bool):
+    """``(values (n,), grad or None)``: the divergence of rows ``(log S, log T)`` and, with ``with_grad``, its
+    gradient with respect to logits whose log-softmax is ``ls`` (before the ``tau`` factors). ``ls`` and ``lt`` are
+    overwritten.
+
+    >>> import numpy as np
+    >>> from crossentropy.rules.xp import NUMPY
+    >>> ls, lt = np.log([[0.5, 0.5]]), np.log([[0.25, 0.75]])
+    >>> v, g = divergence_rows(NUMPY, ls, lt, "forward_kl", 0.5, True)
+    >>> np.round(v, 6).tolist(), g.tolist()  # KL(T || S), S - T
+    ([0.130812], [[0.25, -0.25]])
+    """
+    grad = None
+    if divergence == "forward_kl":
+        t = xp.exp(lt)
+        d = xp.sub(lt, ls)
+        values = xp.sum(masked_product(xp, t, d, out=d))
+        if with_grad:
+            grad = xp.sub_(xp.exp_(ls), t)
+    elif divergence == "reverse_kl":
+        s = xp.exp(ls)
+        d = xp.sub(ls, lt)
+        d = masked_product(xp, s, d, out=d)
+        values = xp.sum(d)
+        if with_grad:
+            grad = xp.sub_(d, masked_product(xp, s, values[:, None], out=s))
+    else:
+        s, t = xp.exp(ls), xp.exp(lt)
+        lm = xp.logaddexp(lt + math.log(beta), ls + math.log1p(-beta))
+        s_term = xp.sub(ls, lm, out=ls)
+        s_term = masked_product(xp, s, s_term, out=s_term)
+        t_term = xp.sub(lt, lm, out=lm)
+        t_term = masked_product(xp, t, t_term, out=t_term)
+        values = xp.sum(t_term) * beta + xp.sum(s_term) * (1 - beta)
+        if with_grad:
+            g = xp.mul_(s_term, 1 - beta)
+            grad = xp.sub_(g, masked_product(xp, s, xp.sum(g, keepdims=True), out=s))
+    return xp.fill_where_(values, values < 0, 0.0), grad
+
+
+def _finish(xp, values, grad, kept, tau: float, row_scale):
+    """``tau**2`` times the values and ``tau * row_scale`` times the gradient (``row_scale`` a scalar or one factor
+    per row; the gradient is then that of ``sum_i row_scale_i l_i``); ignored rows zeroed."""
+    values = values * tau**2
+    if grad is not None:
+        factor = tau if row_scale is None else row_scale * tau
+        grad = xp.mul_(grad, factor[:, None] if getattr(factor, "ndim", 0) else factor)
+    if kept is not None:
+        dropped = ~kept
+        values = xp.fill_where_(values, dropped, 0.0)
+        if grad is not None:
+            grad = xp.fill_where_(grad, dropped[:, None], 0.0)
+    return values, grad
+
+
+def dense_rows(xp, z_student, z_teacher, options: Options, kept=None, row_scale=None, *, with_grad: bool,
+               divided: bool = False):
+    """``(tau**2 * per-row divergence, its gradient w.r.t. z_student)`` for rows of logits in the compute dtype
+    (already divided by ``tau`` when ``divided``: they are then overwritten), the gradient times ``row_scale``.
+
+    >>> import numpy as np
+    >>> from crossentropy.rules.xp import NUMPY
+    >>> v, g = dense_rows(NUMPY, np.zeros((1, 2)), np.log([[1.0, 3.0]]), Options("forward_kl", 0.5, 1.0),
+    ...                   with_grad=True)
+    >>> np.round(v, 6).tolist(), g.tolist()
+    ([0.130812], [[0.25, -0.25]])
+    """
+    divergence, beta, tau = options
+    zs = z_student if divided else z_student / tau
+    zt = z_teacher if divided else z_teacher / tau
+    ls, lt = log_softmax(xp, zs, out=zs), log_softmax(xp, zt, out=zt)
+    values, grad = divergence_rows(xp, ls, lt, divergence, beta, with_grad)
+    return _finish(xp, values, grad, kept, tau, row_scale)
+
+
+def tail_log_mass(xp, logprobs):
+    """``log(1 - sum(exp(logprobs)))`` along the last axis (kept): the log of the mass outside the given classes,
+    ``-inf`` where it rounds to ``<= 0``. ``log1mexp`` is accurate on both sides of ``log 2`` (Maechler 2012).
+
+    >>> import numpy as np
+    >>> from crossentropy.rules.xp import NUMPY
+    >>> np.round(np.exp(tail_log_mass(NUMPY, np.log([[0.5, 0.25], [0.5, 0.5]]))), 6).tolist()
+    [[0.25], [0.0]]
+    """
+    lse = logsumexp(xp, logprobs)
+    tail = xp.where(lse > -math.log(2), xp.log(-xp.expm1(lse)), xp.log1p(-xp.exp(lse)))
+    return xp.where(lse >= 0, -xp.inf, tail)
+
+
+def sparse_rows(xp, z_student, indices, logprobs, options: Options, kept=None, row_scale=None, *,
+                with_grad: bool):
+    """The k + 1-bin divergence of student logit rows ``(n, V)`` against a teacher's top-k ``indices (n, k)`` and
+    ``logprobs (n, k)`` (``log T`` at those classes), and its gradient w.r.t. the student's logits: a class
+    outside the top-k gets the tail bin's gradient times ``S_c / S_tail``. With k = V the tail is empty (what
+    rounding leaves of ``1 - sum T`` is not mass) and the value is the dense one.
+
+    >>> import numpy as np
+    >>> from crossentropy.rules.xp import NUMPY
+    >>> v, _ = sparse_rows(NUMPY, np.zeros((1, 4)), np.array([[0]]), np.log([[0.5]]),
+    ...                    Options("forward_kl", 0.5, 1.0), with_grad=False)
+    >>> np.round(v, 6).tolist()  # KL([1/2, 1/2] || [1/4, 3/4])
+    [0.143841]
+    """
+    divergence, beta, tau = options
+    zs = z_student / tau
+    ls_full = log_softmax(xp, zs, out=zs)
+    ls_top = xp.take(ls_full, indices)
+    rest = xp.scatter_(ls_full, indices, -xp.inf)
+    ls_tail = logsumexp(xp, rest)
+    ls = xp.concat([ls_top, ls_tail])
+    if indices.shape[-1] == z_student.shape[-1]:
+        lt_tail = xp.sub_(xp.zeros(ls_tail.shape, logprobs.dtype, like=logprobs), xp.inf)
+    else:
+        lt_tail = tail_log_mass(xp, logprobs)
+    lt = xp.concat([logprobs, lt_tail])
+    values, bins = divergence_rows(xp, ls, lt, divergence, beta, with_grad)
+    grad = None
+    if with_grad:
+        gone = rest == -xp.inf
+        share = xp.fill_where_(xp.exp_(xp.sub(rest, ls_tail, out=rest)), gone, 0.0)
+        grad = xp.scatter_(xp.mul_(share, bins[:, -1:]), indices, bins[:, :-1])
+    return _finish(xp, values, grad, kept, tau, row_scale)
