@@ -84,7 +84,7 @@ class CNNClassifier(ClassifierBase):
         weight = self._class_weight_vector(y_train)
         weight = None if weight is None else torch.as_tensor(weight, dtype=torch.float32)
         self.network_ = build_network(side, len(self.classes_))
-        opt = make_optimizer(self.optimizer, self.network_.parameters(), self.learning_rate, self.weight_decay)
+        opt = make_optimizer(self.optimizer, self.network_.parameters(), self._learning_rate(), self.weight_decay)
         xt, yt = self._images(X_train), torch.as_tensor(y_train)
         xv, yv = self._images(X_val), torch.as_tensor(y_val)
         generator = torch.Generator().manual_seed(self.random_state)
