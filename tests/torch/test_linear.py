@@ -25,7 +25,7 @@ def _case(seed=0, dtype=torch.float64):
 
 def _both(x, w, b, y, chunk_size, **kw):
     leaves = [t.clone().requires_grad_() for t in (x, w, b)]
-    loss = linear_cross_entropy(leaves[0], leaves[1], y, bias=leaves[2], chunk_size=chunk_size, **kw)
+    loss = linear_cross_entropy(leaves[0], leaves[1], y, linear_bias=leaves[2], chunk_size=chunk_size, **kw)
     ref_leaves = [t.clone().requires_grad_() for t in (x, w, b)]
     ref = cross_entropy((ref_leaves[0] @ ref_leaves[1].T + ref_leaves[2]).movedim(-1, 1), y, **kw)
     g_out = torch.randn(loss.shape, generator=torch.Generator().manual_seed(5), dtype=loss.dtype)
@@ -71,14 +71,14 @@ def test_gradcheck():
     x, w, b, y = (t[:, :4] if t.dim() > 1 and t.shape[0] == 2 else t for t in _case(2))
     leaves = tuple(t.clone().requires_grad_() for t in (x, w, b))
     assert torch.autograd.gradcheck(
-        lambda a, c, d: linear_cross_entropy(a, c, y, bias=d, chunk_size=3, reduction="none", label_smoothing=0.1,
+        lambda a, c, d: linear_cross_entropy(a, c, y, linear_bias=d, chunk_size=3, reduction="none", label_smoothing=0.1,
                                              z_loss=0.01, softcap=4.0), leaves)
 
 
 def test_all_ignored_and_low_precision():
     x, w, b, y = _case(3)
     xl = x.clone().requires_grad_()
-    loss = linear_cross_entropy(xl, w, torch.full_like(y, -100), bias=b)
+    loss = linear_cross_entropy(xl, w, torch.full_like(y, -100), linear_bias=b)
     loss.backward()
     assert float(loss.detach()) == 0.0 and not xl.grad.any()
     xb, wb = x.bfloat16().requires_grad_(), w.bfloat16().requires_grad_()
@@ -92,7 +92,7 @@ def test_all_ignored_and_low_precision():
 def test_module_and_default_chunk():
     x, w, b, y = _case(4)
     module = LinearCrossEntropyLoss(label_smoothing=0.1, chunk_size=3)
-    torch.testing.assert_close(module(x, w, y, b), linear_cross_entropy(x, w, y, bias=b, label_smoothing=0.1))
+    torch.testing.assert_close(module(x, w, y, b), linear_cross_entropy(x, w, y, linear_bias=b, label_smoothing=0.1))
     assert "chunk_size=3" in repr(module)
     assert default_chunk_size(32768) * 32768 * 4 <= 32 << 20
 
@@ -108,8 +108,8 @@ def test_second_backward_is_refused_not_wrong():
 
 @pytest.mark.parametrize("call,exc,message", [
     (lambda x, w, b, y: linear_cross_entropy(x, w[:, :5], y), ValueError,
-     r"weight must have shape \(V, D\) with D = input.shape\[-1\] = 6, but got \(11, 5\)"),
-    (lambda x, w, b, y: linear_cross_entropy(x, w, y, bias=b[:3]), ValueError, r"bias must have shape \(11,\)"),
+     r"linear_weight must have shape \(V, D\) with D = input.shape\[-1\] = 6, but got \(11, 5\)"),
+    (lambda x, w, b, y: linear_cross_entropy(x, w, y, linear_bias=b[:3]), ValueError, r"linear_bias must have shape \(11,\)"),
     (lambda x, w, b, y: linear_cross_entropy(x, w, y[:, :4]), ValueError,
      r"target must have the input's shape without its last dim, \(2, 9\)"),
     (lambda x, w, b, y: linear_cross_entropy(x, w, y.double()), TypeError, r"target must hold class indices"),

@@ -31,21 +31,24 @@ def _coefficients(xp, x, target, weight, ignore_index, smoothing, normalize):
 
 
 class CrossEntropyFunction(torch.autograd.Function):
-    """Cross-entropy of rows ``x (n, C)``; returns ``(loss, lse)``. Backward recomputes softmax from ``x``."""
+    """Cross-entropy of rows ``x (n, C)``; returns ``(loss, lse)``, and with ``stats`` also the per-row entropy,
+    target probability and argmax of the same pass. Backward recomputes softmax from ``x``."""
 
     @staticmethod
-    def forward(ctx, x, target, weight, total_weight, ignore_index, smoothing, reduction, z_loss, softcap):
+    def forward(ctx, x, target, weight, total_weight, ignore_index, smoothing, reduction, z_loss, softcap,
+                stats=False):
         normalize = reduction == "mean" and total_weight is None
         coef = _coefficients(TORCH, x, target, weight, ignore_index, smoothing, normalize)
-        r = softmax_rows(TORCH, x.to(compute_dtype(x.dtype)), coef, z_loss=z_loss, softcap=softcap)
+        r = softmax_rows(TORCH, x.to(compute_dtype(x.dtype)), coef, z_loss=z_loss, softcap=softcap, stats=stats)
         scale = reduction_scale(TORCH, reduction, TORCH.total(coef.o), total_weight)
         ctx.save_for_backward(x, target, weight, scale)
         ctx.options = (ignore_index, smoothing, z_loss, softcap, normalize)
-        ctx.mark_non_differentiable(r.lse)
-        return reduce(TORCH, r.loss, reduction, scale), r.lse
+        extra = (r.lse, r.entropy, r.p_target, r.predicted) if stats else (r.lse,)
+        ctx.mark_non_differentiable(*extra)
+        return (reduce(TORCH, r.loss, reduction, scale), *extra)
 
     @staticmethod
-    def backward(ctx, grad_loss, _grad_lse):
+    def backward(ctx, grad_loss, *_grad_stats):
         x, target, weight, scale = ctx.saved_tensors
         ignore_index, smoothing, z_loss, softcap, normalize = ctx.options
         xp = namespace_for_backward()
@@ -53,7 +56,7 @@ class CrossEntropyFunction(torch.autograd.Function):
         coef = _coefficients(xp, x, target, weight, ignore_index, smoothing, normalize)
         r = softmax_rows(xp, x.to(cdt), coef, z_loss=z_loss, softcap=softcap,
                          row_scale=row_scale(grad_loss, scale, x.shape[0], cdt))
-        return r.grad.to(x.dtype), None, None, None, None, None, None, None, None
+        return r.grad.to(x.dtype), None, None, None, None, None, None, None, None, None
 
 
 class SoftmaxFocalFunction(torch.autograd.Function):
