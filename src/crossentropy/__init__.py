@@ -5,6 +5,7 @@
 0.3677
 """
 
+from .core.accumulation import total_weight
 from .core.classification import (
     binary_cross_entropy,
     binary_cross_entropy_with_logits,
@@ -40,5 +41,5 @@ __all__ = [
     "InputValueError", "js_divergence", "kl_divergence",
     "log_sigmoid", "log_softmax", "logsumexp", "num_threads", "one_hot", "perplexity", "poisson_nll",
     "set_num_threads", "sigmoid", "sigmoid_focal_loss", "smooth_labels", "softmax", "softmax_cross_entropy",
-    "softmax_focal_loss", "softplus", "xlogy",
+    "softmax_focal_loss", "softplus", "total_weight", "xlogy",
 ]

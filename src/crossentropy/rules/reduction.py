@@ -14,6 +14,7 @@ the reduced loss, so every backend folds it into its closed-form gradient.
 from __future__ import annotations
 
 from .limits import masked_product
+from .targets import coefficients
 
 
 def reduction_scale(xp, reduction: str, o_total, total_weight=None):
@@ -29,6 +30,23 @@ def reduction_scale(xp, reduction: str, o_total, total_weight=None):
     w = xp.astype(xp.scalar(w, "float64", like=o_total) if isinstance(w, (int, float)) else w, "float64")
     one = xp.scalar(1.0, "float64", like=w)
     return xp.where(w > 0, one / xp.where(w > 0, w, one), xp.scalar(0.0, "float64", like=w))
+
+
+def batch_weight(xp, targets, n_classes: int, *, w=None, ignore_index: int = -100, smoothing: float = 0.0):
+    """``W = sum_i o_i`` over every row of every target array in ``targets`` (rows: ``(n,)`` class indices or
+    ``(n, K)`` probabilities), in float64: the "mean" denominator of the whole batch, from the same coefficients
+    the losses use (``rules.targets``; unnormalised, as a loss given ``total_weight`` uses them).
+
+    >>> import numpy as np
+    >>> from crossentropy.rules.xp import NUMPY
+    >>> float(batch_weight(NUMPY, [np.array([0, 1]), np.array([-100, 1])], 2, w=np.array([1.0, 3.0])))
+    7.0
+    """
+    total = None
+    for t in targets:
+        o = coefficients(xp, t, n_classes, w=w, ignore_index=ignore_index, smoothing=smoothing, dtype="float64").o
+        total = xp.total(o) if total is None else total + xp.total(o)
+    return total
 
 
 def reduce(xp, l, reduction: str, scale):
