@@ -129,7 +129,8 @@ def test_micro_batch_gradients_sum_to_the_full_mean_gradient(seed, n, data):
     full_loss.backward()
     total = cet.total_weight([y[a:b] for a, b in cuts], weight=cw, label_smoothing=opts["label_smoothing"])
     parts = [x[a:b].clone().requires_grad_() for a, b in cuts]
-    losses = [cet.cross_entropy(p, y[a:b], weight=cw, total_weight=total, **opts) for p, (a, b) in zip(parts, cuts)]
+    losses = [cet.cross_entropy(p, y[a:b], weight=cw, total_weight=total, **opts)
+              for p, (a, b) in zip(parts, cuts, strict=True)]
     sum(losses).backward()
     torch.testing.assert_close(torch.cat([p.grad for p in parts]), full.grad, **tol("float64"))
     torch.testing.assert_close(sum(losses), full_loss, **tol("float64"))
@@ -149,7 +150,8 @@ def test_linear_micro_batch_gradients_sum_to_the_full_mean_gradient(seed, n, dat
     for p, (a, c) in zip(parts, cuts, strict=True):  # one backward per micro-batch, as gradient accumulation does
         cet.linear_cross_entropy(p, wl, y[a:c], linear_bias=bl, weight=cw, chunk_size=chunk_size,
                                  total_weight=total, **opts).backward()
-    for got, expected in zip((torch.cat([p.grad for p in parts]), wl.grad, bl.grad), (l.grad for l in leaves)):
+    summed = (torch.cat([p.grad for p in parts]), wl.grad, bl.grad)
+    for got, expected in zip(summed, (leaf.grad for leaf in leaves), strict=True):
         torch.testing.assert_close(got, expected, **tol("float64"))
 
 

@@ -31,5 +31,6 @@ __all__ = [
     "BCELoss", "BCEWithLogitsLoss", "CrossEntropyLoss", "GaussianNLLLoss", "LinearCrossEntropyLoss", "PoissonNLLLoss",
     "SigmoidFocalLoss", "SoftmaxFocalLoss", "binary_cross_entropy", "binary_cross_entropy_with_logits",
     "cross_entropy", "gaussian_nll_loss", "linear_cross_entropy", "poisson_nll_loss", "sigmoid_focal_loss",
-    "softmax_focal_loss", "TokenStats", "total_weight", "vocab_parallel_cross_entropy", "vocab_parallel_linear_cross_entropy",
+    "softmax_focal_loss", "TokenStats", "total_weight", "vocab_parallel_cross_entropy",
+    "vocab_parallel_linear_cross_entropy",
 ]
