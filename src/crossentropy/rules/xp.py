@@ -87,6 +87,10 @@ class NumPyNamespace:
         return x
 
     @staticmethod
+    def clamp_min_(x, low):
+        return np.maximum(x, low, out=x)
+
+    @staticmethod
     def sub_(x, value):
         x -= value
         return x
