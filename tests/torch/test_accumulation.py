@@ -99,6 +99,8 @@ def test_total_weight_of_k_dim_soft_targets_uses_class_dim_1():
     (lambda: cet.total_weight(torch.tensor([0]), label_smoothing=1.0), r"label_smoothing must be in \[0, 1\)"),
     (lambda: ce.total_weight([np.array([0]), np.array([[0.5, 0.5]])]), r"mixes class indices and probabilities"),
     (lambda: ce.total_weight(np.array([-3])), r"class index -3"),
+    (lambda: ce.total_weight([]), r"targets is empty"),
+    (lambda: ce.total_weight([np.ones((1, 2)) / 2, np.ones((1, 3)) / 3]), r"targets\[1\] has 3 classes, but"),
     (lambda: ce.total_weight(np.array([[0.5, 0.5]]), class_weight=[1.0] * 3), r"has 2 classes on its last axis"),
     (lambda: ce.total_weight(np.array([0]), class_weight=[[1.0]]), r"class_weight must be one weight per class"),
 ])

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..rules.errors import InputTypeError, InputValueError
-from ..rules.options import check_class_indices, check_ignore_index, check_label_smoothing, check_unit_interval
+from ..rules.options import check_ignore_index, check_label_smoothing, check_unit_interval
 from ..rules.reduction import batch_weight
 from ..rules.xp import NUMPY
 from ._inputs import check_weights, float_array
@@ -16,8 +16,7 @@ def _target_rows(t, i: int, n_classes: int | None):
     name = f"targets[{i}]"
     a = np.asarray(t)
     if a.dtype.kind in "iu":
-        rows = a.reshape(-1).astype(np.int64, copy=False)
-        return rows, None
+        return a.reshape(-1).astype(np.int64, copy=False)
     if a.dtype.kind == "f":
         if a.ndim == 0:
             raise InputValueError(f"{name} holds probabilities, so it needs a class axis (the last one), but got a "
@@ -26,7 +25,7 @@ def _target_rows(t, i: int, n_classes: int | None):
         if n_classes is not None and a.shape[-1] != n_classes:
             raise InputValueError(f"{name} has {a.shape[-1]} classes on its last axis, but class_weight has "
                                   f"{n_classes}. The class axis of probability targets is the last one.")
-        return a.reshape(-1, a.shape[-1]), a.shape[-1]
+        return a.reshape(-1, a.shape[-1])
     raise InputTypeError(f"{name} must be integer class indices or float probabilities, but got dtype {a.dtype}.")
 
 
@@ -42,8 +41,9 @@ def total_weight(targets, *, class_weight=None, ignore_index: int = -100, label_
     >>> total_weight([np.array([0, 2, -100]), np.array([1])], class_weight=[1.0, 2.0, 0.5])
     3.5
     """
-    many = isinstance(targets, (list, tuple)) and len(targets) > 0 and all(isinstance(t, np.ndarray)
-                                                                            for t in targets)
+    if isinstance(targets, (list, tuple)) and not targets:
+        raise InputValueError("targets is empty; pass a target array or a non-empty list of them.")
+    many = isinstance(targets, (list, tuple)) and all(isinstance(t, np.ndarray) for t in targets)
     batches = list(targets) if many else [targets]
     e = check_label_smoothing(label_smoothing)
     ignore_index = check_ignore_index(ignore_index)
@@ -55,12 +55,4 @@ def total_weight(targets, *, class_weight=None, ignore_index: int = -100, label_
         w = check_weights(w, "class_weight", w.shape)
     n_classes = None if w is None else w.shape[0]
     rows = [_target_rows(t, i, n_classes) for i, t in enumerate(batches)]
-    kinds = {k is None for _, k in rows}
-    if len(kinds) > 1:
-        raise InputValueError("targets mixes class indices and probabilities; pass one kind for every "
-                              "micro-batch.")
-    k = n_classes or next((k for _, k in rows if k is not None), None)
-    for i, (t, kind) in enumerate(rows):
-        if kind is None:
-            check_class_indices(NUMPY, t, k or np.iinfo(np.int64).max, ignore_index, f" (targets[{i}])")
-    return float(batch_weight(NUMPY, [t for t, _ in rows], k or 1, w=w, ignore_index=ignore_index, smoothing=e))
+    return float(batch_weight(NUMPY, rows, w=w, ignore_index=ignore_index, smoothing=e))

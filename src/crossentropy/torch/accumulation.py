@@ -3,11 +3,10 @@ and data parallelism, with no host read."""
 
 from __future__ import annotations
 
-import torch
 import torch.distributed as dist
 
 from ..rules.errors import InputValueError
-from ..rules.options import check_class_indices, check_ignore_index, check_label_smoothing, check_unit_interval
+from ..rules.options import check_ignore_index, check_label_smoothing, check_unit_interval
 from ..rules.reduction import batch_weight
 from ._inputs import check_tensor, check_weight
 from ._xp import TORCH
@@ -18,7 +17,7 @@ def _target_rows(t, i: int, n_classes: int | None):
     name = f"targets[{i}]"
     check_tensor(t, name, floating=False)
     if not t.is_floating_point():
-        return t.reshape(-1).long(), None
+        return t.reshape(-1).long()
     if t.dim() == 0:
         raise InputValueError(f"{name} holds probabilities, so it needs a class dim ((C,), (N, C) or "
                               f"(N, C, d1, ...)), but got a scalar. Pass class indices as an integer tensor.")
@@ -26,7 +25,7 @@ def _target_rows(t, i: int, n_classes: int | None):
     p = t.unsqueeze(0) if t.dim() == 1 else t
     if n_classes is not None and p.shape[1] != n_classes:
         raise InputValueError(f"{name} has {p.shape[1]} classes along dim 1, but weight has {n_classes}.")
-    return p.movedim(1, -1).reshape(-1, p.shape[1]), p.shape[1]
+    return p.movedim(1, -1).reshape(-1, p.shape[1])
 
 
 def total_weight(targets, *, weight=None, ignore_index: int = -100, label_smoothing: float = 0.0, group=None):
@@ -41,6 +40,7 @@ def total_weight(targets, *, weight=None, ignore_index: int = -100, label_smooth
     DistributedDataParallel, which averages gradients over the ``world_size`` ranks, multiply each loss by
     ``world_size``.
 
+    >>> import torch
     >>> float(total_weight([torch.tensor([0, 2, -100]), torch.tensor([1])], weight=torch.tensor([1.0, 2.0, 0.5])))
     3.5
     """
@@ -57,14 +57,7 @@ def total_weight(targets, *, weight=None, ignore_index: int = -100, label_smooth
         n_classes = weight.shape[0]
         weight = check_weight(weight, n_classes)
     rows = [_target_rows(t, i, n_classes) for i, t in enumerate(batches)]
-    if len({k is None for _, k in rows}) > 1:
-        raise InputValueError("targets mixes class indices and probabilities; pass one kind for every "
-                              "micro-batch.")
-    k = n_classes or next((k for _, k in rows if k is not None), None)
-    for i, (t, kind) in enumerate(rows):
-        if kind is None:
-            check_class_indices(TORCH, t, k or torch.iinfo(torch.long).max, ignore_index, f" (targets[{i}])")
-    total = batch_weight(TORCH, [t for t, _ in rows], k or 1, w=weight, ignore_index=ignore_index, smoothing=e)
+    total = batch_weight(TORCH, rows, w=weight, ignore_index=ignore_index, smoothing=e)
     if dist.is_available() and dist.is_initialized():
         dist.all_reduce(total, op=dist.ReduceOp.SUM, group=group)
     return total
