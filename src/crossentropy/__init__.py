@@ -5,6 +5,7 @@
 0.3677
 """
 
+from .core.accumulation import total_weight
 from .core.calibration import fit_temperature
 from .core.classification import (
     binary_cross_entropy,
@@ -44,5 +45,5 @@ __all__ = [
     "log_sigmoid", "log_softmax", "logsumexp", "num_threads", "one_hot", "perplexity", "PerplexityMeter",
     "poisson_nll",
     "set_num_threads", "sigmoid", "sigmoid_focal_loss", "smooth_labels", "softmax", "softmax_cross_entropy",
-    "softmax_focal_loss", "softplus", "sparse_distillation_loss", "xlogy",
+    "softmax_focal_loss", "softplus", "sparse_distillation_loss", "total_weight", "xlogy",
 ]

@@ -72,3 +72,57 @@ def run(rank: int, world: int, port: int, out_dir: str, options: dict) -> None:
         torch.save(results, os.path.join(out_dir, f"rank{rank}.pt"))
     finally:
         dist.destroy_process_group()
+
+
+MICRO = ((3, 1, 4), (2, 5), (1, 1, 1, 2))  # uneven micro-batches on each of 3 ranks (20 tokens in all)
+
+
+def accumulation_case(seed: int = 1):
+    g = torch.Generator().manual_seed(seed)
+    n, d, vocab = sum(map(sum, MICRO)), 6, 9
+    x = torch.randn(n, d, generator=g, dtype=torch.float64)
+    w = torch.randn(vocab, d, generator=g, dtype=torch.float64)
+    b = torch.randn(vocab, generator=g, dtype=torch.float64)
+    y = torch.randint(0, vocab, (n,), generator=g)
+    y[[0, 7, 8, 15]] = -100
+    cw = torch.rand(vocab, generator=g, dtype=torch.float64) + 0.1
+    return x, w, b, y, cw
+
+
+def run_accumulation(rank: int, world: int, port: int, out_dir: str, options: dict) -> None:
+    """Each rank accumulates gradients over its micro-batches with total_weight(..., group=None) (all-reduced),
+    then the gradients are summed over ranks; the single-process full-batch "mean" gradient is the reference."""
+    from crossentropy.torch import cross_entropy, linear_cross_entropy, total_weight
+
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
+    dist.init_process_group("gloo", rank=rank, world_size=world)
+    try:
+        x, w, b, y, cw = accumulation_case()
+        kw = {"weight": cw, **options}
+        smoothing = options.get("label_smoothing", 0.0)
+        start = sum(map(sum, MICRO[:rank]))
+        bounds = []
+        for size in MICRO[rank]:
+            bounds.append((start, start + size))
+            start += size
+        total = total_weight([y[lo:hi] for lo, hi in bounds], weight=cw, label_smoothing=smoothing)
+        keep = y != -100  # the reference total from the definition: o_i = (1 - e) w_y + e mean(w)
+        expected = ((1 - smoothing) * cw[y[keep]] + smoothing * cw.mean()).sum()
+        results = {"total_weight": (total, expected)}
+        for name, loss_fn in (("linear", lambda xs, ws, bs, ys, t: linear_cross_entropy(
+                                  xs, ws, ys, linear_bias=bs, chunk_size=2, total_weight=t, **kw)),
+                              ("cross_entropy", lambda xs, ws, bs, ys, t: cross_entropy(
+                                  xs @ ws.T + bs, ys, total_weight=t, **kw))):
+            wl, bl = w.clone().requires_grad_(), b.clone().requires_grad_()
+            for lo, hi in bounds:  # gradient accumulation: one backward per micro-batch
+                loss_fn(x[lo:hi], wl, bl, y[lo:hi], total).backward()
+            for grad in (wl.grad, bl.grad):  # what DDP does (it then divides by world: scale the loss by world)
+                dist.all_reduce(grad, op=dist.ReduceOp.SUM)
+            wr, br = w.clone().requires_grad_(), b.clone().requires_grad_()
+            loss_fn(x, wr, br, y, None).backward()  # single process, the whole batch, plain "mean"
+            results[f"{name}_weight_grad"] = (wl.grad, wr.grad)
+            results[f"{name}_bias_grad"] = (bl.grad, br.grad)
+        torch.save(results, os.path.join(out_dir, f"rank{rank}.pt"))
+    finally:
+        dist.destroy_process_group()
+

@@ -3,11 +3,14 @@ chunk size, option and reduction, and for 3-D inputs."""
 
 import pytest
 import torch
+import torch.nn.functional as F
 from conftest import tol
 from hypothesis import given
 from hypothesis import strategies as st
+from torch.utils._python_dispatch import TorchDispatchMode
 
 from crossentropy.torch import cross_entropy
+from crossentropy.torch import total_weight as cet_total_weight
 from crossentropy.torch.linear import LinearCrossEntropyLoss, default_chunk_size, linear_cross_entropy
 
 N_ROWS = 2 * 9
@@ -25,7 +28,7 @@ def _case(seed=0, dtype=torch.float64):
 
 def _both(x, w, b, y, chunk_size, **kw):
     leaves = [t.clone().requires_grad_() for t in (x, w, b)]
-    loss = linear_cross_entropy(leaves[0], leaves[1], y, bias=leaves[2], chunk_size=chunk_size, **kw)
+    loss = linear_cross_entropy(leaves[0], leaves[1], y, linear_bias=leaves[2], chunk_size=chunk_size, **kw)
     ref_leaves = [t.clone().requires_grad_() for t in (x, w, b)]
     ref = cross_entropy((ref_leaves[0] @ ref_leaves[1].T + ref_leaves[2]).movedim(-1, 1), y, **kw)
     g_out = torch.randn(loss.shape, generator=torch.Generator().manual_seed(5), dtype=loss.dtype)
@@ -71,14 +74,14 @@ def test_gradcheck():
     x, w, b, y = (t[:, :4] if t.dim() > 1 and t.shape[0] == 2 else t for t in _case(2))
     leaves = tuple(t.clone().requires_grad_() for t in (x, w, b))
     assert torch.autograd.gradcheck(
-        lambda a, c, d: linear_cross_entropy(a, c, y, bias=d, chunk_size=3, reduction="none", label_smoothing=0.1,
-                                             z_loss=0.01, softcap=4.0), leaves)
+        lambda a, c, d: linear_cross_entropy(a, c, y, linear_bias=d, chunk_size=3, reduction="none",
+                                             label_smoothing=0.1, z_loss=0.01, softcap=4.0), leaves)
 
 
 def test_all_ignored_and_low_precision():
     x, w, b, y = _case(3)
     xl = x.clone().requires_grad_()
-    loss = linear_cross_entropy(xl, w, torch.full_like(y, -100), bias=b)
+    loss = linear_cross_entropy(xl, w, torch.full_like(y, -100), linear_bias=b)
     loss.backward()
     assert float(loss.detach()) == 0.0 and not xl.grad.any()
     xb, wb = x.bfloat16().requires_grad_(), w.bfloat16().requires_grad_()
@@ -92,7 +95,7 @@ def test_all_ignored_and_low_precision():
 def test_module_and_default_chunk():
     x, w, b, y = _case(4)
     module = LinearCrossEntropyLoss(label_smoothing=0.1, chunk_size=3)
-    torch.testing.assert_close(module(x, w, y, b), linear_cross_entropy(x, w, y, bias=b, label_smoothing=0.1))
+    torch.testing.assert_close(module(x, w, y, b), linear_cross_entropy(x, w, y, linear_bias=b, label_smoothing=0.1))
     assert "chunk_size=3" in repr(module)
     assert default_chunk_size(32768) * 32768 * 4 <= 32 << 20
 
@@ -108,8 +111,9 @@ def test_second_backward_is_refused_not_wrong():
 
 @pytest.mark.parametrize("call,exc,message", [
     (lambda x, w, b, y: linear_cross_entropy(x, w[:, :5], y), ValueError,
-     r"weight must have shape \(V, D\) with D = input.shape\[-1\] = 6, but got \(11, 5\)"),
-    (lambda x, w, b, y: linear_cross_entropy(x, w, y, bias=b[:3]), ValueError, r"bias must have shape \(11,\)"),
+     r"linear_weight must have shape \(V, D\) with D = input.shape\[-1\] = 6, but got \(11, 5\)"),
+    (lambda x, w, b, y: linear_cross_entropy(x, w, y, linear_bias=b[:3]), ValueError,
+     r"linear_bias must have shape \(11,\)"),
     (lambda x, w, b, y: linear_cross_entropy(x, w, y[:, :4]), ValueError,
      r"target must have the input's shape without its last dim, \(2, 9\)"),
     (lambda x, w, b, y: linear_cross_entropy(x, w, y.double()), TypeError, r"target must hold class indices"),
@@ -121,3 +125,140 @@ def test_second_backward_is_refused_not_wrong():
 def test_bad_input(call, exc, message):
     with pytest.raises(exc, match=message):
         call(*_case())
+
+
+# ------------------------------------------------------------------------------------------ only the work asked for
+class _CountMatmuls(TorchDispatchMode):
+    def __init__(self):
+        super().__init__()
+        self.count = 0
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        if func.overloadpacket in (torch.ops.aten.mm, torch.ops.aten.addmm, torch.ops.aten.addmm_):
+            self.count += 1
+        return func(*args, **(kwargs or {}))
+
+
+def _matmuls(fn) -> int:
+    with _CountMatmuls() as counter:
+        fn()
+    return counter.count
+
+
+@pytest.mark.parametrize("reduction", ["mean", "none"])
+def test_no_gradient_work_without_grad(reduction):
+    x, w, b, y = _case(6)
+    chunks = -(-N_ROWS // 4)
+    trainable = [t.clone().requires_grad_() for t in (x, w, b)]
+
+    def call(*leaves):
+        return linear_cross_entropy(leaves[0], leaves[1], y, linear_bias=leaves[2], chunk_size=4, reduction=reduction)
+
+    with torch.no_grad():
+        assert _matmuls(lambda: call(*trainable)) == chunks  # the logits only
+    assert _matmuls(lambda: call(x, w, b)) == chunks  # detached inputs
+    with_grad = _matmuls(lambda: call(*trainable))
+    assert with_grad == (3 * chunks if reduction == "mean" else chunks)  # "mean" makes the gradients in forward
+    with torch.no_grad():
+        torch.testing.assert_close(call(*trainable), call(x, w, b), **tol("exact"))
+
+
+def test_only_the_needed_gradients_are_made():
+    x, w, b, y = _case(7)
+    xl = x.clone().requires_grad_()  # a frozen head: no weight gradient (one matmul per chunk saved)
+    chunks = -(-N_ROWS // 4)
+    assert _matmuls(lambda: linear_cross_entropy(xl, w, y, linear_bias=b, chunk_size=4)) == 2 * chunks
+    loss = linear_cross_entropy(xl, w, y, linear_bias=b, chunk_size=4)
+    (gx,) = torch.autograd.grad(loss, xl)
+    xr = x.clone().requires_grad_()
+    (gx_ref,) = torch.autograd.grad(cross_entropy((xr @ w.T + b).movedim(-1, 1), y), xr)
+    torch.testing.assert_close(gx, gx_ref, **tol("float64"))
+
+
+@pytest.mark.parametrize("reduction", ["mean", "none"])
+def test_compiles_with_fullgraph_and_equals_eager(reduction):
+    x, w, b, y = _case(8, torch.float32)
+    cw = torch.rand(11, generator=torch.Generator().manual_seed(1))
+    kw = {"weight": cw, "label_smoothing": 0.1, "z_loss": 1e-3, "chunk_size": 5, "reduction": reduction,
+          "return_stats": True}
+
+    def fn(a, c, d):
+        loss, stats = linear_cross_entropy(a, c, y, linear_bias=d, **kw)
+        return loss.sum(), stats.correct
+
+    compiled = torch.compile(fn, fullgraph=True, backend="aot_eager")  # fullgraph: a graph break raises
+    results = []
+    for f in (compiled, fn):
+        leaves = [t.clone().requires_grad_() for t in (x, w, b)]
+        loss, correct = f(*leaves)
+        results.append((loss, correct, *torch.autograd.grad(loss, leaves)))
+    for got, expected in zip(*results, strict=True):
+        torch.testing.assert_close(got, expected, **tol("float32"))
+
+
+# ------------------------------------------------------------------------------------------ torch's own function
+def _native(x, w, y, **kw):
+    options = kw.pop("options", None)
+    return F.linear_cross_entropy(x, w, y, options=options, **kw)
+
+
+@pytest.mark.parametrize("reduction", ["none", "sum", "mean"])
+@pytest.mark.parametrize("kw", [{}, {"label_smoothing": 0.2}, {"weight": "w"}, {"linear_bias": "b"},
+                                {"options": "chunked"}])
+def test_agrees_with_torch_linear_cross_entropy(reduction, kw):
+    x, w, b, y = _case(9)
+    x, y = x.reshape(-1, 6), y.reshape(-1)  # torch's takes (N, D) or (D,) inputs only
+    cw = torch.rand(11, generator=torch.Generator().manual_seed(2), dtype=torch.float64)
+    kw = {k: {"w": cw, "b": b, "chunked": torch.nn.LinearCrossEntropyOptions()}.get(v, v) for k, v in kw.items()}
+    native_kw = dict(kw)
+    ours_kw = {k: v for k, v in kw.items() if k != "options"}
+    got, expected = [], []
+    for fn, options, out in ((linear_cross_entropy, ours_kw, got), (_native, native_kw, expected)):
+        leaves = [x.clone().requires_grad_(), w.clone().requires_grad_()]
+        loss = fn(*leaves[:1], leaves[1], y, reduction=reduction, **options)
+        g_out = torch.linspace(0.5, 1.5, loss.numel(), dtype=loss.dtype).reshape(loss.shape)
+        out.extend((loss, *torch.autograd.grad(loss, leaves, g_out)))
+    for a, c in zip(got, expected, strict=True):
+        torch.testing.assert_close(a, c, **tol("float64-reference"))
+
+
+def test_pinned_differences_from_torch_linear_cross_entropy():
+    x, w, _, y = _case(10)
+    # 0. ours takes any leading dims (..., D); torch's (N, D) or (D,) only
+    with pytest.raises(RuntimeError, match=r"expected input with dimensionality 1 or 2"):
+        F.linear_cross_entropy(x, w, y)
+    assert linear_cross_entropy(x, w, y, reduction="none").shape == y.shape
+    x, y = x.reshape(-1, 6), y.reshape(-1)
+    cw = torch.rand(11, generator=torch.Generator().manual_seed(3), dtype=torch.float64) + 0.5
+    # 1. class weights with smoothing, "mean": ours divides by sum_i o_i (docs/semantics.md); torch by sum_i w_y_i
+    ours = linear_cross_entropy(x, w, y, weight=cw, label_smoothing=0.2)
+    native = F.linear_cross_entropy(x, w, y, weight=cw, label_smoothing=0.2)
+    total = linear_cross_entropy(x, w, y, weight=cw, label_smoothing=0.2, reduction="sum")
+    keep = y != -100
+    torch.testing.assert_close(ours, total / float(cet_total_weight(y, weight=cw, label_smoothing=0.2)),
+                               **tol("float64"))
+    assert not torch.allclose(ours, native)
+    # 2. every target ignored, "mean": ours 0 with a zero gradient, torch NaN
+    ignored = torch.full_like(y, -100)
+    assert float(linear_cross_entropy(x, w, ignored)) == 0.0
+    assert torch.isnan(F.linear_cross_entropy(x, w, ignored))
+    assert keep.any()
+
+
+def test_mixed_dtypes_are_refused():
+    x, w, b, y = _case(11, torch.float32)
+    with pytest.raises(TypeError, match=r"linear_weight has dtype torch.bfloat16 but input has dtype torch.float32"):
+        linear_cross_entropy(x, w.bfloat16(), y)
+    with pytest.raises(TypeError, match=r"linear_bias has dtype torch.float64 but input has dtype torch.float32"):
+        linear_cross_entropy(x, w, y, linear_bias=b.double())
+
+
+def test_module_takes_class_weight_and_total_weight():
+    x, w, b, y = _case(12)
+    cw = torch.rand(11, generator=torch.Generator().manual_seed(4), dtype=torch.float64)
+    module = LinearCrossEntropyLoss(weight=cw, label_smoothing=0.1, chunk_size=3)
+    total = cet_total_weight(y, weight=cw, label_smoothing=0.1) * 2
+    torch.testing.assert_close(module(x, w, y, b, total_weight=total),
+                               linear_cross_entropy(x, w, y, linear_bias=b, weight=cw, label_smoothing=0.1) / 2,
+                               **tol("float64"))
+    assert torch.equal(module.weight, cw) and "label_smoothing=0.1" in repr(module)

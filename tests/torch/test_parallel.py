@@ -8,7 +8,7 @@ import pytest
 import torch
 import torch.multiprocessing as mp
 from conftest import tol
-from parallel_worker import run
+from parallel_worker import run, run_accumulation
 
 OPTIONS = [
     {"reduction": "mean"},
@@ -35,6 +35,19 @@ def test_three_gloo_ranks_equal_single_process(tmp_path, options):
         results = torch.load(tmp_path / f"rank{rank}.pt", weights_only=True)
         for name, (got, expected) in results.items():
             torch.testing.assert_close(got, expected, equal_nan=True, **tol(torch.float64), msg=f"rank {rank}: {name}")
+
+
+@pytest.mark.parametrize("options", [{}, {"label_smoothing": 0.1, "z_loss": 1e-2}])
+def test_micro_batches_on_three_ranks_sum_to_the_single_process_mean_gradient(tmp_path, options):
+    """Uneven micro-batches on 3 gloo ranks with total_weight(..., group) (parallel_worker.run_accumulation):
+    gradients accumulated over micro-batches and summed over ranks equal the single-process "mean" gradient."""
+    mp.start_processes(run_accumulation, args=(3, free_port(), str(tmp_path), options), nprocs=3, join=True,
+                       start_method="spawn")
+    for rank in range(3):
+        results = torch.load(tmp_path / f"rank{rank}.pt", weights_only=True)
+        assert len(results) == 5
+        for name, (got, expected) in results.items():
+            torch.testing.assert_close(got, expected, **tol(torch.float64), msg=f"rank {rank}: {name}")
 
 
 def test_needs_an_initialised_group():

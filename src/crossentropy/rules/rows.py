@@ -17,6 +17,8 @@ from typing import NamedTuple
 
 from .limits import masked_product, shift_by_max
 
+_LOWEST = -3.0e38  # finite in float32 and float64, and exp(_LOWEST) = 0
+
 
 class RowResult(NamedTuple):
     loss: object
@@ -55,12 +57,19 @@ def softmax_rows(xp, z, coef, *, z_loss: float = 0.0, softcap=None, row_scale=No
     ([0.6931471805599453], [[-0.5, 0.5]])
     """
     zc = capped(xp, z, softcap)
-    predicted = xp.argmax(zc) if stats else None
-    m = None if collective is None else collective.max(xp.amax(zc, keepdims=True))
+    predicted = m = None
+    if stats:  # the argmax gives the row max too: one pass for both
+        predicted = xp.argmax(zc)
+        m = xp.gather(zc, predicted)[:, None]
+    if collective is not None:
+        m = collective.max(xp.amax(zc, keepdims=True))
     s, m = shift_by_max(xp, zc, out=work, m=m)
     linear = coef.target_term(s)
     s_target = xp.gather(s, coef.y) if stats and coef.index else None
-    e = xp.exp_(s)
+    if stats:  # the entropy needs sum_c e_c s_c: e goes to a new array, with s = -inf made finite (e = 0 there)
+        e = xp.exp(xp.clamp_min_(s, _LOWEST))
+    else:
+        e = xp.exp_(s)
     total = xp.sum(e)
     if collective is not None:
         total, linear = collective.sum(total, linear)
@@ -71,8 +80,7 @@ def softmax_rows(xp, z, coef, *, z_loss: float = 0.0, softcap=None, row_scale=No
         loss = loss + masked_product(xp, coef.o, lse * lse * z_loss)
     entropy = p_target = None
     if stats:
-        # H = log S - sum_c p_c s_c, and s_c = log e_c (0 where e_c = 0)
-        entropy = log_s - xp.sum(masked_product(xp, e, xp.log(e))) / total
+        entropy = log_s - xp.sum(xp.mul_(s, e)) / total  # H = log S - sum_c p_c s_c
         if s_target is not None:
             p_target = xp.where(coef.keep, xp.exp(s_target - log_s), xp.scalar(0.0, total.dtype, like=total))
     grad = None

@@ -107,6 +107,10 @@ class NumPyNamespace:
         return x
 
     @staticmethod
+    def clamp_min_(x, low):
+        return np.maximum(x, low, out=x)
+
+    @staticmethod
     def sub_(x, value):
         with np.errstate(invalid="ignore"):  # inf - inf: NaN, as in torch
             x -= value

@@ -32,26 +32,34 @@ def _coefficients(xp, x, target, weight, ignore_index, smoothing, normalize):
 
 
 class CrossEntropyFunction(torch.autograd.Function):
-    """Cross-entropy of rows ``x (n, C)``; returns ``(loss, lse)``. Backward recomputes softmax from ``x``."""
+    """Cross-entropy of rows ``x (n, C)``; returns ``(loss, lse)``, and with ``stats`` also the per-row entropy,
+    target probability and argmax of the same pass. Backward recomputes softmax from ``x``."""
 
     @staticmethod
-    def forward(ctx, x, target, weight, total_weight, ignore_index, smoothing, reduction, z_loss, softcap):
+    def forward(ctx, x, target, weight, total_weight, ignore_index, smoothing, reduction, z_loss, softcap,
+                stats=False):
         normalize = reduction == "mean" and total_weight is None
         cdt = compute_dtype(x.dtype)
         coef = _coefficients(TORCH, x, target, weight, ignore_index, smoothing, normalize)
         if _cpu.usable(x):  # the compiled kernel, zero-copy
-            r = _cpu.softmax_rows(x, coef, z_loss=z_loss, softcap=softcap)
-            loss, lse = r["loss"].to(cdt), r["lse"].to(cdt)
+            r = _cpu.softmax_rows(x, coef, z_loss=z_loss, softcap=softcap, stats=stats)
+            extra = (r["lse"].to(cdt),)
+            if stats:
+                extra += (r["entropy"].to(cdt), _cpu.target_probability(x, coef, r, softcap).to(cdt),
+                          r["predicted"])
+            loss = r["loss"].to(cdt)
         else:
-            loss, lse = softmax_rows(TORCH, x.to(cdt), coef, z_loss=z_loss, softcap=softcap)[:2]
+            r = softmax_rows(TORCH, x.to(cdt), coef, z_loss=z_loss, softcap=softcap, stats=stats)
+            extra = (r.lse, r.entropy, r.p_target, r.predicted) if stats else (r.lse,)
+            loss = r.loss
         scale = reduction_scale(TORCH, reduction, TORCH.total(coef.o), total_weight)
         ctx.save_for_backward(x, target, weight, scale)
         ctx.options = (ignore_index, smoothing, z_loss, softcap, normalize)
-        ctx.mark_non_differentiable(lse)
-        return reduce(TORCH, loss, reduction, scale), lse
+        ctx.mark_non_differentiable(*extra)
+        return (reduce(TORCH, loss, reduction, scale), *extra)
 
     @staticmethod
-    def backward(ctx, grad_loss, _grad_lse):
+    def backward(ctx, grad_loss, *_grad_stats):
         x, target, weight, scale = ctx.saved_tensors
         ignore_index, smoothing, z_loss, softcap, normalize = ctx.options
         xp = namespace_for_backward()
@@ -60,9 +68,9 @@ class CrossEntropyFunction(torch.autograd.Function):
         r_scale = row_scale(grad_loss, scale, x.shape[0], cdt)
         if xp is TORCH and _cpu.usable(x):  # the gradient written once, in x's dtype
             return (_cpu.softmax_rows(x, coef, z_loss=z_loss, softcap=softcap, row_scale=r_scale)["grad"],
-                    None, None, None, None, None, None, None, None)
+                    None, None, None, None, None, None, None, None, None)
         r = softmax_rows(xp, x.to(cdt), coef, z_loss=z_loss, softcap=softcap, row_scale=r_scale)
-        return r.grad.to(x.dtype), None, None, None, None, None, None, None, None
+        return r.grad.to(x.dtype), None, None, None, None, None, None, None, None, None
 
 
 class SoftmaxFocalFunction(torch.autograd.Function):

@@ -69,3 +69,15 @@ def softmax_rows(x: torch.Tensor, coef, *, z_loss: float, softcap, row_scale: to
     fused.softmax_rows(_view(x, "z", bf16), **kw, z_loss=z_loss, softcap=softcap, loss=out["loss"].numpy(),
                        lse=out["lse"].numpy(), threads=get_num_threads(), bf16=tuple(bf16))
     return out
+
+
+def target_probability(x: torch.Tensor, coef, result: dict, softcap) -> torch.Tensor:
+    """``p_target`` of the rules (``p_y`` on every kept row, 0 on ignored ones) from the kernel's result: the kernel
+    reports 0 also on kept rows whose target carries no weight (a class weight of 0, no smoothing); those few get
+    ``exp(zc_y - lse)`` from the gathered logit."""
+    p = result["p_target"]
+    weightless = coef.keep & (coef.o == 0)
+    zc = x.detach().gather(-1, coef.y[:, None]).squeeze(-1).to(torch.float64)
+    if softcap is not None:
+        zc = torch.tanh(zc / softcap) * softcap
+    return torch.where(weightless, torch.exp(zc - result["lse"]), p)

@@ -87,6 +87,10 @@ class TorchNamespace:
         return x.mul_(factor)
 
     @staticmethod
+    def clamp_min_(x, low):
+        return x.clamp_(min=low)
+
+    @staticmethod
     def sub_(x, value):
         return x.sub_(value)
 
@@ -215,6 +219,10 @@ class TorchGraphNamespace(TorchNamespace):
     @staticmethod
     def mul_(x, factor):
         return x * factor
+
+    @staticmethod
+    def clamp_min_(x, low):
+        return x.clamp(min=low)
 
     @staticmethod
     def sub_(x, value):

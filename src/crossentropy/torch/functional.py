@@ -44,12 +44,13 @@ from ._inputs import (
     shape_back,
 )
 from ._xp import TORCH
+from .stats import TokenStats, check_index_targets, from_rows
 
 
 # --------------------------------------------------------------------------------------------- softmax family
 def cross_entropy(input, target, weight=None, ignore_index: int = -100, reduction: str = "mean",
                   label_smoothing: float = 0.0, *, z_loss: float = 0.0, softcap: float | None = None,
-                  total_weight=None, return_lse: bool = False):
+                  total_weight=None, return_lse: bool = False, return_stats: bool = False):
     """Cross-entropy of ``softmax(input, dim=1)`` against class indices or probabilities; a drop-in for
     ``torch.nn.functional.cross_entropy``::
 
@@ -59,7 +60,9 @@ def cross_entropy(input, target, weight=None, ignore_index: int = -100, reductio
     with ``z = softcap * tanh(input / softcap)`` when ``softcap`` is set. ``total_weight`` (with "mean") is the
     weight of the whole batch across micro-batches and ranks (``crossentropy.torch.total_weight``). The gradient is
     analytic and built in float32 for half/bfloat16 inputs. ``return_lse=True`` also returns the
-    (non-differentiable) per-token log-sum-exp, in the batch shape.
+    (non-differentiable) per-token log-sum-exp, in the batch shape; ``return_stats=True`` returns
+    ``(loss, TokenStats(lse, entropy, p_target, predicted, correct))`` for index targets, computed in the same pass
+    (``crossentropy.torch.stats``).
 
     >>> x = torch.tensor([[2.3, 2.1, 4.5], [4.2, 3.2, 5.1]], dtype=torch.float64)
     >>> round(float(cross_entropy(x, torch.tensor([1, 2]), weight=torch.tensor([25.0, 25, 100]))), 6)
@@ -70,9 +73,15 @@ def cross_entropy(input, target, weight=None, ignore_index: int = -100, reductio
     e, z_loss, softcap = check_label_smoothing(label_smoothing), check_z_loss(z_loss), check_softcap(softcap)
     total_weight = check_total_weight(TORCH, total_weight, reduction)
     weight = check_weight(weight, rows.shape[1])
-    loss, lse = CrossEntropyFunction.apply(rows, t, weight, total_weight, ignore_index, e, reduction, z_loss,
-                                           softcap)
+    if return_stats:
+        check_index_targets(t)
+    loss, *per_row = CrossEntropyFunction.apply(rows, t, weight, total_weight, ignore_index, e, reduction, z_loss,
+                                                softcap, return_stats)
     loss = shape_back(loss, batch, unbatched, reduction).to(loss_dtype(input))
+    if return_stats:
+        stats = from_rows(*per_row, t, t != ignore_index)
+        return loss, TokenStats(*(shape_back(s, batch, unbatched, "none") for s in stats))
+    lse = per_row[0]
     if return_lse:
         return loss, shape_back(lse, batch, unbatched, "none")
     return loss

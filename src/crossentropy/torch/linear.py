@@ -1,11 +1,15 @@
-"""Chunked linear + cross-entropy for large vocabularies: the logits ``input @ weight.T + bias`` are never held
-for more than one chunk of rows at a time.
+"""Chunked linear + cross-entropy for large vocabularies: the logits ``input @ linear_weight.T + linear_bias`` are
+never held for more than one chunk of rows at a time.
 
-For "mean" and "sum", the gradients for ``input``, ``weight`` and ``bias`` are accumulated during the forward pass
-(the reduction's scale is known from the targets alone) and scaled in place by ``grad_output`` in backward, so no
-logits are recomputed and no second copy of the gradients is made; such a loss can be backpropagated once (a
-second backward raises). For "none", backward recomputes each chunk's logits, so any per-token ``grad_output`` is
-exact. Rows whose target is ``ignore_index`` are skipped; finding them reads the targets once on the host.
+For "mean" and "sum", the gradients that are needed (of the inputs that require grad) are accumulated during the
+forward pass (the reduction's scale is known from the targets alone) and scaled in place by ``grad_output`` in
+backward, so no logits are recomputed and no second copy of the gradients is made; such a loss can be
+backpropagated once (a second backward raises). For "none", backward recomputes each chunk's logits, so any
+per-token ``grad_output`` is exact. When grad mode is off or no input requires grad, only the loss is computed.
+
+Ignored rows (target ``ignore_index``) are masked, not skipped: their coefficients are 0, so they add nothing to
+the loss or the gradients, and nothing is read on the host (no ``nonzero``, no ``.item()``): the function runs
+under ``torch.compile(fullgraph=True)`` and never synchronises a CUDA stream.
 """
 
 from __future__ import annotations
@@ -14,13 +18,21 @@ import torch
 from torch import nn
 
 from ..rules.errors import InputValueError
-from ..rules.options import check_label_smoothing, check_positive_int, check_reduction, check_softcap, check_z_loss
+from ..rules.options import (
+    check_label_smoothing,
+    check_positive_int,
+    check_reduction,
+    check_softcap,
+    check_total_weight,
+    check_z_loss,
+)
 from ..rules.reduction import reduction_scale
 from ..rules.rows import softmax_rows
 from ..rules.targets import coefficients
 from ._autograd import row_scale as as_row_scale
-from ._inputs import check_tensor, compute_dtype, index_target_last_dim
+from ._inputs import check_same_dtype, check_tensor, check_weight, compute_dtype, index_target_last_dim
 from ._xp import TORCH
+from .stats import TokenStats, stats_buffers, write_rows
 
 CHUNK_BYTES = 32 << 20  # the float32 logits of one chunk; two chunk-sized tensors live at once
 
@@ -30,94 +42,131 @@ def default_chunk_size(vocab: int, itemsize: int = 4) -> int:
     return max(1, CHUNK_BYTES // (vocab * max(itemsize, 4)))
 
 
-def _chunks(rows: torch.Tensor, chunk_size: int):
-    for start in range(0, rows.shape[0], chunk_size):
-        yield rows[start:start + chunk_size]
-
-
 def _chunk_logits(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
     return x @ weight.T if bias is None else torch.addmm(bias, x, weight.T)
 
 
-def _zero_grads(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None):
-    cdt = compute_dtype(x.dtype)
-    return (torch.zeros(x.shape, dtype=cdt, device=x.device), torch.zeros(weight.shape, dtype=cdt, device=x.device),
-            None if bias is None else torch.zeros(bias.shape, dtype=cdt, device=x.device))
+def _coefficients(target, vocab: int, options: dict, dtype):
+    return coefficients(TORCH, target, vocab, w=options["weight"], ignore_index=options["ignore_index"],
+                        smoothing=options["smoothing"], dtype=dtype, normalize=options["normalize"])
 
 
-def _chunk_pass(x, weight, bias, target, kept, options, loss_rows=None, grads=None, row_scale_of=None) -> None:
-    """One pass over the kept rows, a chunk at a time: write per-row losses into ``loss_rows`` and/or accumulate
-    the gradients of ``sum_i row_scale_i l_i`` into ``grads = (grad_x, grad_w, grad_b)``."""
-    ignore_index, smoothing, z_loss, softcap, chunk_size = options
+def _chunk_pass(x, weight, bias, target, options, loss_rows=None, grads=None, row_scale_of=None,
+                stats=None) -> None:
+    """One pass over the rows, a chunk at a time: write per-row losses into ``loss_rows`` and the statistics into
+    ``stats``, and/or accumulate the gradients of ``sum_i row_scale_i l_i`` into ``grads = (grad_x, grad_w,
+    grad_b)`` (None for a gradient not needed). The chunk bounds depend on shapes only."""
     cdt = compute_dtype(x.dtype)
-    for idx in _chunks(kept, chunk_size):
-        xc = x[idx]
-        coef = coefficients(TORCH, target[idx], weight.shape[0], ignore_index=ignore_index, smoothing=smoothing,
-                            dtype=cdt)
-        row_scale = None if grads is None else row_scale_of(idx)
+    n, chunk = x.shape[0], options["chunk_size"]
+    for start in range(0, n, chunk):
+        stop = min(n, start + chunk)
+        xc, tc = x[start:stop], target[start:stop]
+        coef = _coefficients(tc, weight.shape[0], options, cdt)
+        row_scale = None if grads is None else row_scale_of(start, stop)
         logits = _chunk_logits(xc, weight, bias).to(cdt)
-        loss, _, g = softmax_rows(TORCH, logits, coef, z_loss=z_loss, softcap=softcap, row_scale=row_scale,
-                                  work=logits)[:3]
+        r = softmax_rows(TORCH, logits, coef, z_loss=options["z_loss"], softcap=options["softcap"],
+                         row_scale=row_scale, work=logits, stats=stats is not None)
         if loss_rows is not None:
-            loss_rows[idx] = loss
+            loss_rows[start:stop] = r.loss
+        if stats is not None:
+            write_rows(stats, start, stop, r, tc, coef.keep)
         if grads is not None:
             grad_x, grad_w, grad_b = grads
-            grad_x[idx] = (g.to(weight.dtype) @ weight).to(cdt)
-            grad_w.addmm_(g.T, xc.to(cdt))
+            if grad_x is not None:
+                grad_x[start:stop] = (r.grad.to(weight.dtype) @ weight).to(cdt)
+            if grad_w is not None:
+                grad_w.addmm_(r.grad.T, xc.to(cdt))
             if grad_b is not None:
-                grad_b += g.sum(0)
+                grad_b += r.grad.sum(0)
+
+
+def _zero_grads(tensors, needed, dtype):
+    return tuple(torch.zeros(t.shape, dtype=dtype, device=t.device) if t is not None and need else None
+                 for t, need in zip(tensors, needed, strict=True))
+
+
+def _scale(target, vocab, options, reduction, total_weight, dtype):
+    """The reduction's scale, from the targets alone (the coefficients' ``o`` are O(rows))."""
+    o = _coefficients(target, vocab, options, dtype).o
+    return reduction_scale(TORCH, reduction, TORCH.total(o), total_weight).to(dtype)
+
+
+def _loss_only(x, weight, bias, target, options, reduction, total_weight, stats: bool):
+    """The loss (and statistics) without any gradient work: grad mode off, or no input requires grad."""
+    cdt = compute_dtype(x.dtype)
+    loss_rows = torch.empty(x.shape[0], dtype=cdt, device=x.device)
+    buffers = stats_buffers(x.shape[0], cdt, x.device) if stats else None
+    _chunk_pass(x, weight, bias, target, options, loss_rows, stats=buffers)
+    if reduction == "none":
+        return loss_rows, buffers
+    total = loss_rows.sum()
+    if reduction == "mean":
+        total = total * _scale(target, weight.shape[0], options, reduction, total_weight, cdt)
+    return total, buffers
 
 
 class LinearCrossEntropyFunction(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, x, weight, bias, target, ignore_index, smoothing, reduction, z_loss, softcap, chunk_size):
+    def forward(ctx, x, weight, bias, target, total_weight, options, reduction, stats):
         cdt = compute_dtype(x.dtype)
-        options = (ignore_index, smoothing, z_loss, softcap, chunk_size)
-        o = coefficients(TORCH, target, weight.shape[0], ignore_index=ignore_index, smoothing=smoothing, dtype=cdt).o
-        scale = reduction_scale(TORCH, reduction, TORCH.total(o)).to(cdt)
-        kept = torch.nonzero(target != ignore_index).squeeze(1)  # the one host read: skip ignored rows
-        loss_rows = torch.zeros(x.shape[0], dtype=cdt, device=x.device)
-        grads = _zero_grads(x, weight, bias) if reduction != "none" and any(ctx.needs_input_grad[:3]) else None
-        _chunk_pass(x, weight, bias, target, kept, options, loss_rows, grads, lambda idx: scale.expand(idx.shape[0]))
+        scale = _scale(target, weight.shape[0], options, reduction, total_weight, cdt)
+        loss_rows = torch.empty(x.shape[0], dtype=cdt, device=x.device)
+        buffers = stats_buffers(x.shape[0], cdt, x.device) if stats else None
+        grads = None
+        if reduction != "none":
+            grads = _zero_grads((x, weight, bias), ctx.needs_input_grad[:3], cdt)
+        _chunk_pass(x, weight, bias, target, options, loss_rows, grads,
+                    lambda start, stop: scale.expand(stop - start), buffers)
         ctx.reduction, ctx.consumed = reduction, False
         ctx.dtypes = (x.dtype, weight.dtype, None if bias is None else bias.dtype)
         if grads is not None:  # "mean" / "sum": the gradients are final up to grad_output
             ctx.save_for_backward(*grads)
         else:
-            ctx.save_for_backward(x, weight, bias, target, kept)
+            ctx.save_for_backward(x, weight, bias, target)
             ctx.options = options
-        return loss_rows if reduction == "none" else loss_rows.sum() * scale
+        loss = loss_rows if reduction == "none" else loss_rows.sum() * scale
+        if buffers is None:
+            return loss
+        ctx.mark_non_differentiable(*buffers)
+        return (loss, *buffers)
 
     @staticmethod
-    def backward(ctx, grad_out):
+    def backward(ctx, grad_out, *_stats):
         if ctx.reduction != "none":  # scale the gradients made in forward in place: no second copy of them
             if ctx.consumed:
                 raise RuntimeError("linear_cross_entropy computes its 'mean'/'sum' gradients in forward and scales "
                                    "them in place, so backward can run once; recompute the loss to differentiate "
                                    "it again, or use reduction='none'.")
             ctx.consumed = True
-            g = grad_out.to(ctx.saved_tensors[0].dtype)
-            grads = tuple(None if t is None else t.mul_(g) for t in ctx.saved_tensors)
+            grads = tuple(None if t is None else t.mul_(grad_out.to(t.dtype)) for t in ctx.saved_tensors)
         else:  # recompute each chunk's logits and scale row i by grad_out[i]
-            x, weight, bias, target, kept = ctx.saved_tensors
-            grads = _zero_grads(x, weight, bias)
+            x, weight, bias, target = ctx.saved_tensors
             cdt = compute_dtype(x.dtype)
-            _chunk_pass(x, weight, bias, target, kept, ctx.options, grads=grads,
-                        row_scale_of=lambda idx: as_row_scale(grad_out[idx], 1.0, idx.shape[0], cdt))
+            grads = _zero_grads((x, weight, bias), ctx.needs_input_grad[:3], cdt)
+            _chunk_pass(x, weight, bias, target, ctx.options, grads=grads,
+                        row_scale_of=lambda start, stop: as_row_scale(grad_out[start:stop], 1.0, stop - start, cdt))
         return tuple(None if g is None else g.to(dtype) for g, dtype in zip(grads, ctx.dtypes, strict=True)) + \
-            (None,) * 7
+            (None,) * 5
 
 
-def linear_cross_entropy(input, weight, target, *, bias=None, ignore_index: int = -100, label_smoothing: float = 0.0,
-                         reduction: str = "mean", z_loss: float = 0.0, softcap: float | None = None,
-                         chunk_size: int | None = None):
-    """Cross-entropy of a linear layer's logits without materialising them.
+def linear_cross_entropy(input, linear_weight, target, *, linear_bias=None, weight=None, reduction: str = "mean",
+                         ignore_index: int = -100, label_smoothing: float = 0.0, z_loss: float = 0.0,
+                         softcap: float | None = None, chunk_size: int | None = None, total_weight=None,
+                         return_stats: bool = False):
+    """Cross-entropy of a linear layer's logits without materialising them; a drop-in for
+    ``torch.nn.functional.linear_cross_entropy`` (same argument names) with this library's semantics::
 
-    Equals ``cross_entropy((input @ weight.T + bias).movedim(-1, 1), target, ...)`` (this library's
-    ``cross_entropy``, so with its semantics, z-loss and softcap) for ``input (..., D)``, ``weight (V, D)``,
-    ``bias (V,)`` and integer ``target (...)``, but holds at most ``chunk_size`` rows of logits at once.
-    ``chunk_size=None`` picks about 32 MiB of float32 logits per chunk. Gradients come back in the dtypes of
-    ``input``, ``weight`` and ``bias``, accumulated in float32 (float64 for float64 inputs).
+        z_i = input_i @ linear_weight.T + linear_bias        (capped: softcap * tanh(z / softcap))
+        l_i = sum_c w_c t'_ic (lse_i - z_ic) + z_loss * o_i * lse_i**2      o_i = sum_c w_c t'_ic
+        "mean" = sum_i l_i / W (0 when W == 0),  W = sum_i o_i, or total_weight when given
+
+    that is, ``cross_entropy((input @ linear_weight.T + linear_bias).movedim(-1, 1), target, ...)`` for
+    ``input (..., D)``, ``linear_weight (V, D)``, ``linear_bias (V,)``, class weights ``weight (V,)`` and integer
+    ``target (...)``, holding at most ``chunk_size`` rows of logits at once (``None``: about 32 MiB of float32
+    logits per chunk). Gradients come back in the dtypes of the inputs, accumulated in float32 (float64 for
+    float64 inputs); ``input``, ``linear_weight`` and ``linear_bias`` must share a dtype. ``return_stats=True``
+    returns ``(loss, TokenStats)``, computed chunk by chunk (``crossentropy.torch.stats``; one more chunk-sized
+    buffer while a chunk is processed).
 
     >>> torch.manual_seed(0)  # doctest: +ELLIPSIS
     <torch._C.Generator object at ...>
@@ -127,42 +176,59 @@ def linear_cross_entropy(input, weight, target, *, bias=None, ignore_index: int 
     True
     """
     check_tensor(input, "input")
-    check_tensor(weight, "weight")
+    check_tensor(linear_weight, "linear_weight")
     reduction = check_reduction(reduction)
     label_smoothing, z_loss, softcap = check_label_smoothing(label_smoothing), check_z_loss(z_loss), \
         check_softcap(softcap)
-    if input.dim() < 1 or weight.dim() != 2 or weight.shape[1] != input.shape[-1]:
-        raise InputValueError(f"weight must have shape (V, D) with D = input.shape[-1] = "
-                         f"{input.shape[-1] if input.dim() else None}, but got {tuple(weight.shape)} for input "
-                         f"{tuple(input.shape)}.")
-    vocab = weight.shape[0]
-    if bias is not None:
-        check_tensor(bias, "bias")
-        if bias.shape != (vocab,):
-            raise InputValueError(f"bias must have shape ({vocab},), but got {tuple(bias.shape)}.")
+    total_weight = check_total_weight(TORCH, total_weight, reduction)
+    if input.dim() < 1 or linear_weight.dim() != 2 or linear_weight.shape[1] != input.shape[-1]:
+        raise InputValueError(f"linear_weight must have shape (V, D) with D = input.shape[-1] = "
+                              f"{input.shape[-1] if input.dim() else None}, but got {tuple(linear_weight.shape)} "
+                              f"for input {tuple(input.shape)}.")
+    vocab = linear_weight.shape[0]
+    if linear_bias is not None:
+        check_tensor(linear_bias, "linear_bias")
+        if linear_bias.shape != (vocab,):
+            raise InputValueError(f"linear_bias must have shape ({vocab},), but got {tuple(linear_bias.shape)}.")
+    check_same_dtype({"input": input, "linear_weight": linear_weight, "linear_bias": linear_bias})
     t = index_target_last_dim(target, input, ignore_index, vocab, " (the vocabulary)")
-    chunk_size = check_positive_int(chunk_size, "chunk_size") or default_chunk_size(vocab)
+    options = {"weight": check_weight(weight, vocab, dtype=compute_dtype(input.dtype), device=input.device),
+               "ignore_index": ignore_index, "smoothing": float(label_smoothing), "z_loss": float(z_loss),
+               "softcap": softcap, "normalize": reduction == "mean" and total_weight is None,
+               "chunk_size": check_positive_int(chunk_size, "chunk_size") or default_chunk_size(vocab)}
     rows = input.reshape(-1, input.shape[-1])
-    loss = LinearCrossEntropyFunction.apply(rows, weight, bias, t, ignore_index, float(label_smoothing), reduction,
-                                            float(z_loss), softcap, chunk_size)
-    return loss.reshape(target.shape) if reduction == "none" else loss
+    leaves = (input, linear_weight, linear_bias)
+    if torch.is_grad_enabled() and any(v is not None and v.requires_grad for v in leaves):
+        out = LinearCrossEntropyFunction.apply(rows, linear_weight, linear_bias, t, total_weight, options,
+                                               reduction, return_stats)
+        loss, stats = (out[0], TokenStats(*out[1:])) if return_stats else (out, None)
+    else:
+        loss, stats = _loss_only(rows, linear_weight, linear_bias, t, options, reduction, total_weight,
+                                 return_stats)
+    if reduction == "none":
+        loss = loss.reshape(target.shape)
+    return (loss, stats.reshape(target.shape)) if return_stats else loss
 
 
 class LinearCrossEntropyLoss(nn.Module):
-    """Module form of ``linear_cross_entropy``: ``loss_fn(input, weight, target, bias=None)``."""
+    """Module form of ``linear_cross_entropy``: ``loss_fn(input, linear_weight, target, linear_bias=None)``."""
 
-    def __init__(self, ignore_index: int = -100, label_smoothing: float = 0.0, reduction: str = "mean", *,
-                 z_loss: float = 0.0, softcap: float | None = None, chunk_size: int | None = None):
+    def __init__(self, weight=None, ignore_index: int = -100, label_smoothing: float = 0.0,
+                 reduction: str = "mean", *, z_loss: float = 0.0, softcap: float | None = None,
+                 chunk_size: int | None = None, return_stats: bool = False):
         super().__init__()
         check_reduction(reduction)
         check_label_smoothing(label_smoothing)
         check_z_loss(z_loss)
         check_softcap(softcap)
+        check_positive_int(chunk_size, "chunk_size")
+        self.register_buffer("weight", weight)
         self.options = {"ignore_index": ignore_index, "label_smoothing": label_smoothing, "reduction": reduction,
-                        "z_loss": z_loss, "softcap": softcap, "chunk_size": chunk_size}
+                        "z_loss": z_loss, "softcap": softcap, "chunk_size": chunk_size, "return_stats": return_stats}
 
-    def forward(self, input, weight, target, bias=None):
-        return linear_cross_entropy(input, weight, target, bias=bias, **self.options)
+    def forward(self, input, linear_weight, target, linear_bias=None, *, total_weight=None):
+        return linear_cross_entropy(input, linear_weight, target, linear_bias=linear_bias, weight=self.weight,
+                                    total_weight=total_weight, **self.options)
 
     def extra_repr(self) -> str:
         return ", ".join(f"{k}={v!r}" for k, v in self.options.items())
