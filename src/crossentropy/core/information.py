@@ -155,4 +155,5 @@ def gaussian_kl(mu_p, var_p, mu_q, var_q, *, base=None):
     """
     vp, vq = _variance(var_p, "var_p"), _variance(var_q, "var_q")
     mp, mq = _prepared(mu_p, "mu_p"), _prepared(mu_q, "mu_q")
-    return _result(0.5 * (np.log(vq / vp) + (vp + (mp - mq) ** 2) / vq - 1.0), base)
+    # log(var_q) - log(var_p), not log(var_q / var_p): the ratio overflows for var_p = 1e-300, var_q = 1e300.
+    return _result(0.5 * (np.log(vq) - np.log(vp) + (vp + (mp - mq) ** 2) / vq - 1.0), base)

@@ -9,10 +9,11 @@ from __future__ import annotations
 import numpy as np
 
 from ..rules.errors import InputValueError
-from ..rules.options import check_nonnegative, check_nonnegative_values, check_reduction
+from ..rules.options import RATE, check_nonnegative, check_nonnegative_values, check_reduction
 from ..rules.xp import NUMPY
 from ._inputs import compute_dtype, float_array, same_shape
 from ._outputs import elementwise
+from .stable import xlogy
 
 
 def poisson_nll(input, target, *, log_input: bool = True, full: bool = False, eps: float = 1e-8,
@@ -39,11 +40,11 @@ def poisson_nll(input, target, *, log_input: bool = True, full: bool = False, ep
         loss = rate - t * xc
         grad = rate - t
     else:
-        if (xc < 0).any():
-            raise InputValueError(f"input must be a non-negative rate when log_input=False, but its smallest value is "
-                             f"{xc.min()}. Pass log-rates with log_input=True instead.")
-        loss = xc - t * np.log(xc + eps)
-        grad = 1 - t / (xc + eps)
+        check_nonnegative_values(NUMPY, xc, "input", RATE)
+        # 0 log 0 = 0: a zero count at a zero rate (eps=0) costs nothing, and its gradient is 1.
+        loss = xc - xlogy(t, xc + eps)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            grad = 1 - np.where(t == 0, 0.0, t / (xc + eps))
     if full:
         with np.errstate(divide="ignore", invalid="ignore"):
             stirling = t * np.log(t) - t + 0.5 * np.log(2 * np.pi * t)

@@ -139,6 +139,9 @@ def check_finite_nonnegative(xp, a, name: str) -> None:
                               f"scale losses; use 0 to drop an entry.")
 
 
+RATE = "be a non-negative rate when log_input=False (or pass log-rates with log_input=True)"
+
+
 def check_nonnegative_values(xp, a, name: str, expected: str = "be non-negative") -> None:
     """Every value ``>= 0`` (counts, variances, rates); NaN passes and propagates."""
     if xp.checkable(a) and xp.any(a < 0):

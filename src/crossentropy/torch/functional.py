@@ -19,6 +19,7 @@ import torch
 
 from ..rules.errors import InputValueError
 from ..rules.options import (
+    RATE,
     check_eps,
     check_gamma,
     check_label_smoothing,
@@ -202,7 +203,13 @@ def poisson_nll_loss(input, target, log_input: bool = True, full: bool = False, 
     check_nonnegative_values(TORCH, target, "target", "hold non-negative counts")
     cdt = compute_dtype(input.dtype)
     x, t = input.to(cdt), target.to(cdt)
-    loss = torch.exp(x) - t * x if log_input else x - t * torch.log(x + eps)
+    if log_input:
+        loss = torch.exp(x) - t * x
+    else:
+        check_nonnegative_values(TORCH, x, "input", RATE)
+        # 0 log 0 = 0 with a zero gradient: a zero count is kept away from log(x + eps), so no 0 * inf or 0 / 0.
+        rate = torch.where(t == 0, torch.ones_like(x), x + eps)
+        loss = x - torch.where(t == 0, torch.zeros_like(t), t * torch.log(rate))
     if full:
         safe = torch.where(t > 1, t, torch.ones_like(t))
         stirling = safe * torch.log(safe) - safe + 0.5 * torch.log(2 * torch.pi * safe)
