@@ -26,6 +26,7 @@ from ..rules.options import (
     check_reduction,
     check_total_weight,
     check_unit_interval,
+    check_weights_fit,
 )
 from ..rules.reduction import reduction_scale
 from ..rules.targets import Coefficients, index_coefficients, probability_coefficients, smooth
@@ -94,10 +95,14 @@ def _setup_rows(first, name: str, target, axis, class_weight, sample_weight, ign
     s = None if s is None else np.ascontiguousarray(np.broadcast_to(s, batch)).reshape(-1)
     options = {"w": w, "s": s, "smoothing": e, "dtype": np.float64,
                "normalize": reduction == "mean" and total_weight is None}
-    if kind == "index":
-        coef = index_coefficients(NUMPY, t.reshape(-1), k, ignore_index=ignore_index, **options)
-    else:
-        coef = probability_coefficients(NUMPY, _as_rows(t, ax), k, **options)
+    with np.errstate(over="ignore"):  # weights whose product overflows are refused just below
+        if kind == "index":
+            coef = index_coefficients(NUMPY, t.reshape(-1), k, ignore_index=ignore_index, **options)
+        else:
+            coef = probability_coefficients(NUMPY, _as_rows(t, ax), k, **options)
+    if not options["normalize"]:
+        cdt = compute_dtype(x.dtype)
+        check_weights_fit(NUMPY, coef.o, float(np.finfo(cdt).max), cdt.name)
     return _Rows(x=x, axis=ax, rows=_as_rows(x, ax), coef=coef, batch_shape=batch, reduction=reduction,
                  total_weight=total_weight)
 
@@ -151,8 +156,14 @@ def _run_softmax_family(r: _Rows, out, return_grad: bool, block) -> tuple:
     cdt = r.compute_dtype
     block_rows, threads = plan(n, k, cdt.itemsize)
     g = grad.array if return_grad else None
-    losses = run_rows(n, block_rows, threads, lambda r0, r1, buf: block(r0, r1, scale, g, buf),
-                      lambda: np.empty((min(block_rows, n), k), cdt))
+
+    def body(r0: int, r1: int, buf: np.ndarray) -> np.ndarray:
+        # In the thread that runs the block: a weighted loss or gradient beyond the float range (a weight of
+        # 1e308, a float16 gradient) rounds to +-inf, as any float operation does; no warning for it.
+        with np.errstate(over="ignore"):
+            return block(r0, r1, scale, g, buf)
+
+    losses = run_rows(n, block_rows, threads, body, lambda: np.empty((min(block_rows, n), k), cdt))
     loss = reduced(losses.reshape(r.batch_shape), r.reduction, scale, cdt)
     return (loss, grad.result()) if return_grad else loss
 

@@ -35,16 +35,19 @@ def poisson_nll(input, target, *, log_input: bool = True, full: bool = False, ep
     check_nonnegative_values(NUMPY, t, "target", "hold non-negative counts")
     cdt = compute_dtype(x.dtype)
     xc, t = x.astype(cdt, copy=False), t.astype(cdt, copy=False)
-    if log_input:
-        rate = np.exp(xc)
-        loss = rate - t * xc
-        grad = rate - t
-    else:
-        check_nonnegative_values(NUMPY, xc, "input", RATE)
-        # 0 log 0 = 0: a zero count at a zero rate (eps=0) costs nothing, and its gradient is 1.
-        loss = xc - xlogy(t, xc + eps)
-        with np.errstate(divide="ignore", invalid="ignore"):
+    # Overflow rounds to +-inf; an indeterminate form of infinite inputs (an infinite count and rate) is NaN.
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):  # t / 0 at a zero rate is -inf
+        if log_input:
+            rate = np.exp(xc)
+            loss = rate - NUMPY.mul_where(t, xc, t != 0)  # a zero count drops t x even at x = -inf
+            grad = rate - t
+        else:
+            check_nonnegative_values(NUMPY, xc, "input", RATE)
+            # 0 log 0 = 0: a zero count at a zero rate (eps=0) costs nothing, and its gradient is 1.
+            loss = xc - xlogy(t, xc + eps)
             grad = 1 - np.where(t == 0, 0.0, t / (xc + eps))
+        # At an infinite rate the rate term (exp(x), or x) outgrows t x and t log x: the loss is +inf.
+        loss = np.where(xc == np.inf, np.inf, loss)
     if full:
         with np.errstate(divide="ignore", invalid="ignore"):
             stirling = t * np.log(t) - t + 0.5 * np.log(2 * np.pi * t)
@@ -85,8 +88,11 @@ def gaussian_nll(input, target, var, *, full: bool = False, eps: float = 1e-6, r
     eps = check_nonnegative(eps, "eps")
     cdt = compute_dtype(x.dtype)
     v = np.maximum(_variance_like(var, x).astype(cdt, copy=False), eps)
-    diff = x.astype(cdt, copy=False) - t.astype(cdt, copy=False)
-    loss = 0.5 * (np.log(v) + diff**2 / v)
+    # Overflow rounds to +-inf; an indeterminate form of infinite inputs (inf / inf) is NaN.
+    with np.errstate(over="ignore", invalid="ignore"):
+        diff = x.astype(cdt, copy=False) - t.astype(cdt, copy=False)
+        loss = 0.5 * (np.log(v) + diff**2 / v)
+        grad = diff / v
     if full:
         loss = loss + 0.5 * np.log(2 * np.pi)
-    return elementwise(loss, diff / v if return_grad else None, None, reduction, x.dtype)
+    return elementwise(loss, grad if return_grad else None, None, reduction, x.dtype)

@@ -23,7 +23,11 @@ def _prepared(x, name: str = "x") -> np.ndarray:
 
 
 def _shifted(x: np.ndarray, axis: int) -> tuple[np.ndarray, np.ndarray]:
-    """``(x - m, m)`` with ``m`` the max along ``axis`` (kept), under the rules' infinite-logit limit rule."""
+    """``(x - m, m)`` with ``m`` the max along ``axis`` (kept), under the rules' infinite-logit limit rule.
+
+    An empty axis has ``m = -inf``: its log-sum-exp is ``log 0 = -inf`` and its softmax is empty."""
+    if x.shape[axis] == 0:
+        return x, np.full(x.shape[:axis] + (1,) + x.shape[axis + 1:], -np.inf, x.dtype)
     z, m = shift_by_max(NUMPY, np.moveaxis(x, axis, -1))
     return np.moveaxis(z, -1, axis), np.moveaxis(m, -1, axis)
 
@@ -107,7 +111,7 @@ def xlogy(x, y) -> np.ndarray:
     """
     a, b = np.broadcast_arrays(_prepared(x, "x"), _prepared(y, "y"))
     dtype = np.result_type(a, b)
-    with np.errstate(divide="ignore", invalid="ignore"):
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         out = a * np.log(b)
     out = np.where((a == 0) & ~np.isnan(b), 0.0, out)
     return out.astype(dtype, copy=False)

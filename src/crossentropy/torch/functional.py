@@ -203,13 +203,16 @@ def poisson_nll_loss(input, target, log_input: bool = True, full: bool = False, 
     check_nonnegative_values(TORCH, target, "target", "hold non-negative counts")
     cdt = compute_dtype(input.dtype)
     x, t = input.to(cdt), target.to(cdt)
+    # A zero count drops its t x / t log x term even at x = -inf or a zero rate (eps=0): no 0 * inf or 0 / 0, in
+    # value or gradient. At an infinite rate the rate term outgrows the other: the loss is +inf, as in NumPy.
+    zero = t == 0
     if log_input:
-        loss = torch.exp(x) - t * x
+        loss = torch.exp(x) - torch.where(zero, torch.zeros_like(t), t * torch.where(zero, torch.zeros_like(x), x))
     else:
         check_nonnegative_values(TORCH, x, "input", RATE)
-        # 0 log 0 = 0 with a zero gradient: a zero count is kept away from log(x + eps), so no 0 * inf or 0 / 0.
-        rate = torch.where(t == 0, torch.ones_like(x), x + eps)
-        loss = x - torch.where(t == 0, torch.zeros_like(t), t * torch.log(rate))
+        rate = torch.where(zero, torch.ones_like(x), x + eps)
+        loss = x - torch.where(zero, torch.zeros_like(t), t * torch.log(rate))
+    loss = torch.where(x == torch.inf, torch.full_like(loss, torch.inf), loss)
     if full:
         safe = torch.where(t > 1, t, torch.ones_like(t))
         stirling = safe * torch.log(safe) - safe + 0.5 * torch.log(2 * torch.pi * safe)
