@@ -93,8 +93,13 @@ def has_nan(*values) -> bool:
 
 
 def has_inf(*values) -> bool:
-    return any(np.isinf(np.asarray(v, dtype=np.float64)).any() for v in values
-               if v is not None and not isinstance(v, (str, bool)) and np.asarray(v).dtype.kind in "fc")
+    """An infinite value, or one whose square overflows its dtype (beyond sqrt(max)): intermediate products of
+    such values can meet as inf - inf, an indeterminate form."""
+    def huge(v):
+        a = np.asarray(v)
+        return np.isinf(a).any() or bool((np.abs(a[np.isfinite(a)]) > np.sqrt(np.finfo(a.dtype).max)).any())
+    return any(huge(v) for v in values
+               if v is not None and not isinstance(v, (str, bool)) and np.asarray(v).dtype.kind == "f")
 
 
 def call(a: Area, label: str, fn, *, bad: str | None = None, finite: bool = False, nan_ok: bool = True):

@@ -39,19 +39,21 @@ def poisson_nll(input, target, *, log_input: bool = True, full: bool = False, ep
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):  # t / 0 at a zero rate is -inf
         if log_input:
             rate = np.exp(xc)
-            loss = rate - NUMPY.mul_where(t, xc, t != 0)  # a zero count drops t x even at x = -inf
+            # A zero count drops t x even at x = -inf; x is clamped where exp(x) is already infinite, so an
+            # infinite or huge rate gives +inf, never inf - inf (torch does the same).
+            top = np.log(np.finfo(cdt).max).astype(cdt)
+            loss = rate - NUMPY.mul_where(t, np.minimum(xc, top), t != 0)
             grad = rate - t
         else:
             check_nonnegative_values(NUMPY, xc, "input", RATE)
             # 0 log 0 = 0: a zero count at a zero rate (eps=0) costs nothing, and its gradient is 1.
-            loss = xc - xlogy(t, xc + eps)
+            loss = xc - xlogy(t, np.minimum(xc + eps, np.finfo(cdt).max))
             grad = 1 - np.where(t == 0, 0.0, t / (xc + eps))
-        # At an infinite rate the rate term (exp(x), or x) outgrows t x and t log x: the loss is +inf.
-        loss = np.where(xc == np.inf, np.inf, loss)
     if full:
-        with np.errstate(divide="ignore", invalid="ignore"):
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
             stirling = t * np.log(t) - t + 0.5 * np.log(2 * np.pi * t)
-        loss = loss + np.where(t > 1, stirling, 0.0)
+        with np.errstate(invalid="ignore"):  # -inf + inf when t x and t log t both overflow: NaN, as in torch
+            loss = loss + np.where(t > 1, stirling, 0.0)
     return elementwise(loss, grad if return_grad else None, None, reduction, x.dtype)
 
 
