@@ -26,8 +26,8 @@ from hypothesis.extra import numpy as hnp
 import crossentropy as ce
 from crossentropy import InputError
 
-SHARE = {"softmax": 0.16, "elementwise": 0.08, "likelihood": 0.04, "information": 0.05, "primitive": 0.03,
-         "helper": 0.015}
+SHARE = {"softmax": 0.42, "elementwise": 0.16, "likelihood": 0.08, "information": 0.1, "primitive": 0.06,
+         "helper": 0.03}
 
 
 def _close(actual, expected, dtype) -> bool:
@@ -71,7 +71,7 @@ def test_fuzz_numpy_core_every_function():
 def test_fuzz_mean_is_invariant_to_the_scale_of_weights():
     a = area("numpy core")
     since = len(a.failures)
-    for i in range(count(0.04, least=10)):
+    for i in range(count(0.05, least=10)):
         rng = rng_for("scale", i)
         dtype = FLOATS[i % 3]
         case = softmax_family(rng, dtype, "finite")
@@ -136,7 +136,7 @@ def test_fuzz_degenerate_shapes():
 def test_fuzz_aliasing_out_and_views():
     a = area("numpy core")
     since = len(a.failures)
-    for i in range(count(0.03, least=12)):
+    for i in range(count(0.04, least=12)):
         rng = rng_for("alias", i)
         dtype = FLOATS[i % 3]
         name = SOFTMAX[(i // 3) % 3]
@@ -174,7 +174,7 @@ def test_fuzz_aliasing_out_and_views():
     a.check(since)
 
 
-@settings(max_examples=max(20, count(0.02)), deadline=None)
+@settings(max_examples=count(0.01, least=20, most=1000), deadline=None)
 @given(dtype=st.sampled_from(FLOATS), data=st.data())
 def test_fuzz_hypothesis_softmax_cross_entropy_any_floats(dtype, data):
     """Hypothesis draws every float of the dtype (infinities, NaN, subnormals) as logits."""

@@ -146,7 +146,7 @@ def test_fuzz_tampered_model_files(saved, tmp_path, monkeypatch):
     monkeypatch.setattr(pickle, "loads", tripwire)
     kinds = BYTE_KINDS + ARRAY_KINDS + JSON_KINDS
     known: dict = {}
-    for i in range(count(0.03, least=len(kinds))):
+    for i in range(count(0.004, least=len(kinds))):
         rng = rng_for("persist", i)
         kind = kinds[i % len(kinds)]
         scaled = bool((i // len(kinds)) % 2)

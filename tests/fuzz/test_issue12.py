@@ -181,3 +181,55 @@ def test_19_focal_alpha_message_and_numpy_int_threads():
         assert ce.get_num_threads() == 2
     finally:
         ce.set_num_threads(before)
+
+
+# ----------------------------------------------------------------------------------- found by the fuzz suite
+def test_fuzz_found_weights_beyond_the_compute_dtype_are_refused_for_sum():
+    x = np.array([[0.0, 1.0], [3e38, 0.0]], dtype=np.float32)
+    w = [0.5, 1e300]
+    with pytest.raises(ce.InputValueError, match="beyond the largest float32"):
+        ce.softmax_cross_entropy(x, [0, 1], class_weight=w, reduction="sum")
+    with pytest.raises(ce.InputValueError, match="beyond the largest float32"):
+        cet.cross_entropy(torch.from_numpy(x), torch.tensor([0, 1]), weight=torch.tensor(w, dtype=torch.float64),
+                          reduction="sum")
+    assert np.isfinite(ce.softmax_cross_entropy(x, [0, 1], class_weight=w))  # "mean" normalises them
+
+
+def test_fuzz_found_overflow_rounds_to_inf_without_a_warning():
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert ce.softmax_cross_entropy([[1.7e308, -1.7e308]], [1], reduction="sum") == INF
+        _, g = ce.binary_cross_entropy(np.float16(6e-8), np.float16(1.0), reduction="sum", return_grad=True)
+        assert g == -INF  # -1 / 6e-8 is beyond float16's range
+        assert ce.gaussian_kl(-1e200, 1.0, 1e200, 1.0) == INF
+        assert_close(ce.gaussian_entropy(1e308), 0.5 * (math.log(2 * math.pi * math.e) + math.log(1e308)))
+
+
+def test_fuzz_found_empty_axis_logsumexp_and_softmax():
+    assert_close(ce.logsumexp(np.zeros((3, 0))), [-INF] * 3)
+    assert ce.softmax(np.zeros((3, 0))).shape == (3, 0)
+
+
+@pytest.mark.parametrize("log_input, x", [(True, INF), (True, 3e38), (False, INF)])
+def test_fuzz_found_poisson_at_an_infinite_rate_is_inf_in_both(log_input, x):
+    loss, grad = ce.poisson_nll(np.array([x], np.float32), np.array([3.0], np.float32), log_input=log_input,
+                                reduction="sum", return_grad=True)
+    xt = torch.tensor([x], dtype=torch.float32, requires_grad=True)
+    t_loss = cet.poisson_nll_loss(xt, torch.tensor([3.0]), log_input=log_input, reduction="sum")
+    t_loss.backward()
+    assert loss == INF and float(t_loss.detach()) == INF
+    assert_close(xt.grad, grad, np.float32)
+    assert not np.isnan(grad).any()
+
+
+def test_fuzz_found_torch_checks_eps_and_reads_sequences_in_float64():
+    for fn, args in [(cet.poisson_nll_loss, (torch.zeros(2), torch.ones(2))),
+                     (cet.gaussian_nll_loss, (torch.zeros(2), torch.ones(2), torch.ones(2)))]:
+        with pytest.raises(ce.InputValueError, match="^eps must be"):
+            fn(*args, eps=-1.0)
+    x, y = torch.zeros(2, 3), torch.tensor([0, 1])
+    assert_close(cet.softmax_focal_loss(x, y, alpha=[1e39, 1e39, 1e39]), cet.softmax_focal_loss(x, y), np.float32)
+    with pytest.raises(ce.InputValueError, match="weight must be non-negative"):
+        cet.binary_cross_entropy_with_logits(torch.zeros(2), torch.ones(2), weight=[1.0, -1e-310])

@@ -158,7 +158,8 @@ def binary_cross_entropy(input, target, weight=None, reduction: str = "mean", *,
     cdt = compute_dtype(input.dtype)
     weight = broadcast_weight(weight, input.shape, "weight", dtype=cdt)
     eps = check_eps(eps)
-    x = input if eps is None else input.clamp(eps, 1 - eps)
+    # NaN stays NaN (clamp would not keep it on every device), as in NumPy's clip.
+    x = input if eps is None else torch.where(torch.isnan(input), input, input.clamp(eps, 1 - eps))
     loss = ElementwiseFunction.apply(x, t, None, "bce_with_probs", {})
     return _reduce_elementwise(loss, weight, reduction, cdt)
 
