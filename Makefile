@@ -3,7 +3,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: venv kernel demo test test-fallback bench lint clean
+.PHONY: venv kernel demo test test-fallback fuzz bench lint clean
 
 venv: $(STAMP)
 
@@ -27,6 +27,10 @@ test: kernel
 # The whole suite once more with the compiled kernel switched off.
 test-fallback: $(STAMP)
 	CROSSENTROPY_KERNEL=numpy $(BIN)/python -m pytest
+
+# The fuzz suite at its full budget (about 10^5 cases; tests/fuzz/fuzzkit.py); `make test` runs a few hundred.
+fuzz: $(STAMP)
+	CROSSENTROPY_FUZZ_BUDGET=100000 $(BIN)/python -m pytest tests/fuzz -p no:cacheprovider
 
 bench: kernel
 	cd benchmarks && ../$(BIN)/python bench_core.py && ../$(BIN)/python bench_learn.py && ../$(BIN)/python bench_linear.py

@@ -73,3 +73,22 @@ def numeric_grad(f, x: np.ndarray, h: float = 1e-6) -> np.ndarray:
         x[i] = old
         g[i] = (up - down) / (2 * h)
     return g
+
+
+def pytest_terminal_summary(terminalreporter):
+    """The fuzz suite's counts per area (tests/fuzz/fuzzkit.py), when it ran."""
+    import sys
+
+    fuzzkit = sys.modules.get("fuzzkit")
+    if fuzzkit is None or not fuzzkit.AREAS:
+        return
+    write = terminalreporter.write_line
+    write(f"fuzz (budget {fuzzkit.BUDGET}, seed {fuzzkit.SEED}): area, cases run, failures, known failures")
+    for a in fuzzkit.AREAS.values():
+        write(f"  {a.name:<22} {a.cases:>8} {len(a.failures):>8} {len(a.known):>8}")
+    write(f"  {'total':<22} {sum(a.cases for a in fuzzkit.AREAS.values()):>8} "
+          f"{sum(len(a.failures) for a in fuzzkit.AREAS.values()):>8} "
+          f"{sum(len(a.known) for a in fuzzkit.AREAS.values()):>8}")
+    for a in fuzzkit.AREAS.values():
+        for line in a.known:
+            write(f"  known ({a.name}): {line}")

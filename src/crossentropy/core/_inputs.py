@@ -81,11 +81,16 @@ def check_distribution(p: np.ndarray, name: str, axis: int, *, normalize: bool) 
     if (p < 0).any():
         raise InputValueError(f"{name} must be non-negative, but its smallest value is {np.nanmin(p)}. "
                          f"Pass probabilities (or counts with normalize=True).")
-    total = p.sum(axis=axis, keepdims=True, dtype=np.float64)
     if normalize:
-        if (total == 0).any():
+        # Divide by the slice's largest value first, so the sum cannot overflow ([1e308, 1e308] is [0.5, 0.5]).
+        top = np.max(p, axis=axis, keepdims=True, initial=0)
+        if (top == 0).any():
             raise InputValueError(f"{name} has a slice along axis {axis} that sums to 0, which cannot be normalized.")
-        return (p / total).astype(p.dtype, copy=False)
+        if np.isinf(top).any():
+            raise InputValueError(f"{name} has an infinite value, which cannot be normalized. Pass finite counts.")
+        scaled = p / top
+        return (scaled / scaled.sum(axis=axis, keepdims=True, dtype=np.float64)).astype(p.dtype, copy=False)
+    total = p.sum(axis=axis, keepdims=True, dtype=np.float64)
     tol = sum_tolerance(p.dtype)
     bad = np.abs(total - 1) > tol
     if bad.any():

@@ -15,7 +15,8 @@ from ._inputs import compute_dtype
 def reduced(l: np.ndarray, reduction: str, scale, dtype: np.dtype):
     """Per-row losses ``l`` reduced by the rules, in ``dtype``."""
     value = reduce(NUMPY, l, reduction, scale)
-    return np.asarray(value, dtype=dtype) if reduction == "none" else dtype.type(value)
+    with np.errstate(over="ignore"):  # a float64 total beyond float32's range is +-inf in float32
+        return np.asarray(value, dtype=dtype) if reduction == "none" else dtype.type(value)
 
 
 def elementwise(loss: np.ndarray, grad: np.ndarray | None, o: np.ndarray | None, reduction: str,
@@ -32,7 +33,8 @@ def elementwise(loss: np.ndarray, grad: np.ndarray | None, o: np.ndarray | None,
         grad = NUMPY.mul_where(o, grad, o != 0)
     if scale is not None:
         grad = grad * scale
-    return value, np.asarray(grad).astype(input_dtype, copy=False)
+    with np.errstate(over="ignore"):  # a gradient beyond float16's range rounds to +-inf, as any cast does
+        return value, np.asarray(grad).astype(input_dtype, copy=False)
 
 
 def check_out(out, x: np.ndarray, return_grad: bool, *, whose: str = "input", name: str = "input") -> None:

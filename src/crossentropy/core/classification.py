@@ -26,6 +26,7 @@ from ..rules.options import (
     check_reduction,
     check_total_weight,
     check_unit_interval,
+    check_weights_fit,
 )
 from ..rules.reduction import reduction_scale
 from ..rules.targets import Coefficients, index_coefficients, probability_coefficients, smooth
@@ -95,10 +96,14 @@ def _setup_rows(first, name: str, target, axis, class_weight, sample_weight, ign
     s = None if s is None else np.ascontiguousarray(np.broadcast_to(s, batch)).reshape(-1)
     options = {"w": w, "s": s, "smoothing": e, "dtype": np.float64,
                "normalize": reduction == "mean" and total_weight is None}
-    if kind == "index":
-        coef = index_coefficients(NUMPY, t.reshape(-1), k, ignore_index=ignore_index, **options)
-    else:
-        coef = probability_coefficients(NUMPY, _as_rows(t, ax), k, **options)
+    with np.errstate(over="ignore"):  # weights whose product overflows are refused just below
+        if kind == "index":
+            coef = index_coefficients(NUMPY, t.reshape(-1), k, ignore_index=ignore_index, **options)
+        else:
+            coef = probability_coefficients(NUMPY, _as_rows(t, ax), k, **options)
+    if not options["normalize"]:
+        cdt = compute_dtype(x.dtype)
+        check_weights_fit(NUMPY, coef.o, float(np.finfo(cdt).max), cdt.name)
     return _Rows(x=x, axis=ax, rows=_as_rows(x, ax), coef=coef, batch_shape=batch, reduction=reduction,
                  total_weight=total_weight)
 
@@ -143,10 +148,18 @@ def _run_softmax_family(r: _Rows, out, return_grad: bool, block, *, fused_kernel
         fused.softmax_rows(rows, **fused.coefficient_arrays(r.coef), loss=losses, grad=g, scale=scale,
                            threads=get_num_threads())
     else:
+        def body(r0: int, r1: int, buf: np.ndarray) -> np.ndarray:
+            # In the thread that runs the block: a weighted loss or gradient beyond the float range (a weight of
+            # 1e308, a float16 gradient) rounds to +-inf, as any float operation does, and a weight that underflows
+            # the compute dtype meets an infinite term as 0 * inf. No warning for either: the contract is on the
+            # values (no NaN from input without NaN, tests/fuzz), which the fuzz suite checks.
+            with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+                return block(r0, r1, scale, g, buf)
+
         block_rows, threads = plan(n, k, cdt.itemsize)
-        losses = run_rows(n, block_rows, threads, lambda r0, r1, buf: block(r0, r1, scale, g, buf),
-                          lambda: np.empty((min(block_rows, n), k), cdt))
-    loss = reduced(losses.reshape(r.batch_shape), r.reduction, scale, cdt)
+        losses = run_rows(n, block_rows, threads, body, lambda: np.empty((min(block_rows, n), k), cdt))
+    with np.errstate(over="ignore", invalid="ignore"):
+        loss = reduced(losses.reshape(r.batch_shape), r.reduction, scale, cdt)
     return (loss, grad.result()) if return_grad else loss
 
 

@@ -133,7 +133,7 @@ def gaussian_entropy(var, *, base=None):
     1.418939
     """
     v = _variance(var, "var")
-    return _result(0.5 * np.log(2 * np.pi * np.e * v), base)
+    return _result(0.5 * (np.log(2 * np.pi * np.e) + np.log(v)), base)  # log(2 pi e v) overflows for v near max
 
 
 def gaussian_cross_entropy(mu_p, var_p, mu_q, var_q, *, base=None):
@@ -144,7 +144,9 @@ def gaussian_cross_entropy(mu_p, var_p, mu_q, var_q, *, base=None):
     """
     vp, vq = _variance(var_p, "var_p"), _variance(var_q, "var_q")
     mp, mq = _prepared(mu_p, "mu_p"), _prepared(mu_q, "mu_q")
-    return _result(0.5 * np.log(2 * np.pi * vq) + (vp + (mp - mq) ** 2) / (2 * vq), base)
+    # A square or quotient beyond the float range is +inf, as is the result; infinite means of one sign are NaN.
+    with np.errstate(over="ignore", invalid="ignore"):
+        return _result(0.5 * (np.log(2 * np.pi) + np.log(vq)) + (vp + (mp - mq) ** 2) / (2 * vq), base)
 
 
 def gaussian_kl(mu_p, var_p, mu_q, var_q, *, base=None):
@@ -155,4 +157,7 @@ def gaussian_kl(mu_p, var_p, mu_q, var_q, *, base=None):
     """
     vp, vq = _variance(var_p, "var_p"), _variance(var_q, "var_q")
     mp, mq = _prepared(mu_p, "mu_p"), _prepared(mu_q, "mu_q")
-    return _result(0.5 * (np.log(vq / vp) + (vp + (mp - mq) ** 2) / vq - 1.0), base)
+    # log(var_q) - log(var_p), not log(var_q / var_p): the ratio overflows for var_p = 1e-300, var_q = 1e300.
+    # A quotient beyond the float range is +inf, and so is the divergence; infinite means of one sign are NaN.
+    with np.errstate(over="ignore", invalid="ignore"):
+        return _result(0.5 * (np.log(vq) - np.log(vp) + (vp + (mp - mq) ** 2) / vq - 1.0), base)

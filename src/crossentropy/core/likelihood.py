@@ -9,10 +9,11 @@ from __future__ import annotations
 import numpy as np
 
 from ..rules.errors import InputValueError
-from ..rules.options import check_nonnegative, check_nonnegative_values, check_reduction
+from ..rules.options import RATE, check_nonnegative, check_nonnegative_values, check_reduction
 from ..rules.xp import NUMPY
 from ._inputs import compute_dtype, float_array, same_shape
 from ._outputs import elementwise
+from .stable import xlogy
 
 
 def poisson_nll(input, target, *, log_input: bool = True, full: bool = False, eps: float = 1e-8,
@@ -34,20 +35,25 @@ def poisson_nll(input, target, *, log_input: bool = True, full: bool = False, ep
     check_nonnegative_values(NUMPY, t, "target", "hold non-negative counts")
     cdt = compute_dtype(x.dtype)
     xc, t = x.astype(cdt, copy=False), t.astype(cdt, copy=False)
-    if log_input:
-        rate = np.exp(xc)
-        loss = rate - t * xc
-        grad = rate - t
-    else:
-        if (xc < 0).any():
-            raise InputValueError(f"input must be a non-negative rate when log_input=False, but its smallest value is "
-                             f"{xc.min()}. Pass log-rates with log_input=True instead.")
-        loss = xc - t * np.log(xc + eps)
-        grad = 1 - t / (xc + eps)
+    # Overflow rounds to +-inf; an indeterminate form of infinite inputs (an infinite count and rate) is NaN.
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):  # t / 0 at a zero rate is -inf
+        if log_input:
+            rate = np.exp(xc)
+            # A zero count drops t x even at x = -inf; x is clamped where exp(x) is already infinite, so an
+            # infinite or huge rate gives +inf, never inf - inf (torch does the same).
+            top = np.log(np.finfo(cdt).max).astype(cdt)
+            loss = rate - NUMPY.mul_where(t, np.minimum(xc, top), t != 0)
+            grad = rate - t
+        else:
+            check_nonnegative_values(NUMPY, xc, "input", RATE)
+            # 0 log 0 = 0: a zero count at a zero rate (eps=0) costs nothing, and its gradient is 1.
+            loss = xc - xlogy(t, np.minimum(xc + eps, np.finfo(cdt).max))
+            grad = 1 - np.where(t == 0, 0.0, t / (xc + eps))
     if full:
-        with np.errstate(divide="ignore", invalid="ignore"):
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
             stirling = t * np.log(t) - t + 0.5 * np.log(2 * np.pi * t)
-        loss = loss + np.where(t > 1, stirling, 0.0)
+        with np.errstate(invalid="ignore"):  # -inf + inf when t x and t log t both overflow: NaN, as in torch
+            loss = loss + np.where(t > 1, stirling, 0.0)
     return elementwise(loss, grad if return_grad else None, None, reduction, x.dtype)
 
 
@@ -84,8 +90,11 @@ def gaussian_nll(input, target, var, *, full: bool = False, eps: float = 1e-6, r
     eps = check_nonnegative(eps, "eps")
     cdt = compute_dtype(x.dtype)
     v = np.maximum(_variance_like(var, x).astype(cdt, copy=False), eps)
-    diff = x.astype(cdt, copy=False) - t.astype(cdt, copy=False)
-    loss = 0.5 * (np.log(v) + diff**2 / v)
+    # Overflow rounds to +-inf; an indeterminate form of infinite inputs (inf / inf) is NaN.
+    with np.errstate(over="ignore", invalid="ignore"):
+        diff = x.astype(cdt, copy=False) - t.astype(cdt, copy=False)
+        loss = 0.5 * (np.log(v) + diff**2 / v)
+        grad = diff / v
     if full:
         loss = loss + 0.5 * np.log(2 * np.pi)
-    return elementwise(loss, diff / v if return_grad else None, None, reduction, x.dtype)
+    return elementwise(loss, grad if return_grad else None, None, reduction, x.dtype)

@@ -101,7 +101,7 @@ def xlogy(x, y) -> np.ndarray:
     """
     a, b = np.broadcast_arrays(_prepared(x, "x"), _prepared(y, "y"))
     dtype = np.result_type(a, b)
-    with np.errstate(divide="ignore", invalid="ignore"):
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         out = a * np.log(b)
     out = np.where((a == 0) & ~np.isnan(b), 0.0, out)
     return out.astype(dtype, copy=False)

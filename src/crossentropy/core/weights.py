@@ -15,21 +15,22 @@ METHODS = ("balanced", "effective_number")
 
 def _labels(labels, n_classes) -> tuple[np.ndarray, int]:
     y = np.asarray(labels)
+    if y.size == 0:
+        # Weights come from label counts; with no labels every count is 0, and no weighting follows from it.
+        raise InputValueError("labels is empty, so there are no counts to weigh classes by. Pass at least one label.")
     if y.dtype.kind not in "iu":
         raise InputTypeError(f"labels must be integer class indices, but got dtype {y.dtype}. Encode string or "
                         f"float labels first, e.g. with np.unique(labels, return_inverse=True).")
     y = y.reshape(-1)
-    if y.size and y.min() < 0:
+    if y.min() < 0:
         raise InputValueError(f"labels must be non-negative class indices, but the smallest is {y.min()}.")
-    top = int(y.max()) + 1 if y.size else 0
+    top = int(y.max()) + 1
     if n_classes is None:
         n_classes = top
     elif isinstance(n_classes, bool) or not isinstance(n_classes, (int, np.integer)) or n_classes < 1:
         raise InputValueError(f"n_classes must be a positive int or None, but got {n_classes!r}.")
     elif top > n_classes:
         raise InputValueError(f"labels contain class {top - 1}, but n_classes={n_classes}. Raise n_classes.")
-    if n_classes == 0:
-        raise InputValueError("labels is empty, so there are no classes to weigh.")
     return y, int(n_classes)
 
 

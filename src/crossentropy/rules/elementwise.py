@@ -49,8 +49,10 @@ def sigmoid_focal(xp, x, t, alpha=None, *, gamma: float, grad: bool = False):
     loss = ce * mg if alpha_t is None else masked_product(xp, alpha_t, ce * mg)
     if not grad:
         return loss, None
-    positive = m > 0
-    m_safe = xp.where(positive, m, xp.ones((), m.dtype, like=m))
-    bend = xp.mul_where(p * q, m_safe ** (gamma - 1), positive)
-    g = ((1 - t) * p - t * q) * mg + masked_product(xp, bend * (gamma * (1 - 2 * t)), ce)
+    g = ((1 - t) * p - t * q) * mg
+    if gamma != 0:  # at gamma = 0 the loss is BCE and there is no bend term (m**-1 could overflow for tiny m)
+        positive = m > 0
+        m_safe = xp.where(positive, m, xp.ones((), m.dtype, like=m))
+        bend = xp.mul_where(p * q, m_safe ** (gamma - 1), positive)
+        g = g + masked_product(xp, bend * (gamma * (1 - 2 * t)), ce)
     return loss, (g if alpha_t is None else masked_product(xp, alpha_t, g))

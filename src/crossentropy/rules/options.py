@@ -152,6 +152,19 @@ def check_finite_nonnegative(xp, a, name: str) -> None:
                               f"scale losses; use 0 to drop an entry.")
 
 
+def check_weights_fit(xp, o, largest: float, dtype_name: str, names: str = "class_weight and sample_weight") -> None:
+    """The per-row weights ``o_i = s_i sum_c w_c t'_ic`` of a "sum" / "none" loss (or a "mean" with
+    ``total_weight``) fit in the compute dtype: a weight that rounds to inf would turn a zero loss into NaN.
+    (NaN, from NaN soft targets, passes and propagates.)"""
+    if xp.checkable(o) and xp.any(o > largest):
+        raise InputValueError(f"{names} give a row a weight beyond the largest {dtype_name} ({largest:g}), the dtype "
+                              f"the loss is computed in. Scale the weights down, or use reduction='mean' without "
+                              f"total_weight, which divides them by their largest value.")
+
+
+RATE = "be a non-negative rate when log_input=False (or pass log-rates with log_input=True)"
+
+
 def check_nonnegative_values(xp, a, name: str, expected: str = "be non-negative") -> None:
     """Every value ``>= 0`` (counts, variances, rates); NaN passes and propagates."""
     if xp.checkable(a) and xp.any(a < 0):

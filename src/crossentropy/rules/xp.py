@@ -41,7 +41,8 @@ class NumPyNamespace:
             out = np.zeros(np.broadcast_shapes(a.shape, x.shape, np.shape(cond)), dtype=np.result_type(a, x))
         else:
             np.copyto(out, 0, where=np.logical_not(cond))
-        return np.multiply(a, x, out=out, where=cond)
+        with np.errstate(over="ignore"):  # a product beyond the float range is +-inf, as any float product
+            return np.multiply(a, x, out=out, where=cond)
 
     @staticmethod
     def amax(x, keepdims: bool = False):
@@ -89,7 +90,9 @@ class NumPyNamespace:
 
     @staticmethod
     def sub(a, b, out=None):
-        with np.errstate(invalid="ignore"):  # inf - inf, which the limit rule replaces
+        # inf - inf, which the limit rule replaces; x - max beyond the float range is -inf, whose exp is the 0
+        # that the limit rule gives too.
+        with np.errstate(invalid="ignore", over="ignore"):
             return np.subtract(a, b, out=out)
 
     @staticmethod
@@ -146,7 +149,7 @@ class NumPyNamespace:
 
     @staticmethod
     def reciprocal(x):
-        with np.errstate(divide="ignore"):
+        with np.errstate(divide="ignore", over="ignore"):  # 1 / 0 and 1 / subnormal are +-inf
             return 1 / x
 
     @staticmethod

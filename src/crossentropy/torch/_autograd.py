@@ -12,6 +12,7 @@ from __future__ import annotations
 import torch
 
 from ..rules.elementwise import bce_with_logits, bce_with_probs, sigmoid_focal
+from ..rules.options import check_weights_fit
 from ..rules.reduction import reduce, reduction_scale
 from ..rules.rows import focal_rows, softmax_rows
 from ..rules.targets import coefficients
@@ -27,8 +28,12 @@ def row_scale(grad_out: torch.Tensor, scale: torch.Tensor, n: int, dtype: torch.
 
 
 def _coefficients(xp, x, target, weight, ignore_index, smoothing, normalize):
-    return coefficients(xp, target, x.shape[-1], w=weight, ignore_index=ignore_index, smoothing=smoothing,
-                        dtype=compute_dtype(x.dtype), normalize=normalize)
+    dtype = compute_dtype(x.dtype)
+    coef = coefficients(xp, target, x.shape[-1], w=weight, ignore_index=ignore_index, smoothing=smoothing,
+                        dtype=dtype, normalize=normalize)
+    if not normalize:
+        check_weights_fit(xp, coef.o, torch.finfo(dtype).max, str(dtype).removeprefix("torch."), "weight")
+    return coef
 
 
 class CrossEntropyFunction(torch.autograd.Function):

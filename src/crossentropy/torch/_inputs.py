@@ -77,8 +77,8 @@ def broadcast_weight(w, shape: torch.Size, name: str, *, dtype=None) -> torch.Te
     if w is None:
         return None
     if not isinstance(w, torch.Tensor):
-        try:
-            w = torch.as_tensor(w, dtype=dtype)
+        try:  # checked as given (float64), as NumPy does, then converted below
+            w = torch.as_tensor(w, dtype=torch.float64)
         except (TypeError, ValueError, RuntimeError):
             raise InputTypeError(f"{name} must be a tensor, a number or a sequence of numbers, but got "
                                  f"{type(w).__name__}.") from None
@@ -91,7 +91,7 @@ def broadcast_weight(w, shape: torch.Size, name: str, *, dtype=None) -> torch.Te
         raise InputValueError(f"{name} must broadcast to the input's shape {tuple(shape)}, but got "
                               f"{tuple(w.shape)}.")
     check_finite_nonnegative(TORCH, w, name)
-    return w
+    return w if dtype is None else w.to(dtype)
 
 
 def class_rows(input, target, ignore_index: int, loss_name: str):

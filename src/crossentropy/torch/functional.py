@@ -15,10 +15,13 @@ included in the returned loss), ``softcap`` (logits become ``c * tanh(logits / c
 
 from __future__ import annotations
 
+import math
+
 import torch
 
 from ..rules.errors import InputValueError
 from ..rules.options import (
+    RATE,
     check_eps,
     check_gamma,
     check_label_smoothing,
@@ -103,7 +106,9 @@ def softmax_focal_loss(input, target, gamma: float = 2.0, alpha=None, ignore_ind
     total_weight = check_total_weight(TORCH, total_weight, reduction)
     if alpha is not None and not isinstance(alpha, torch.Tensor) and torch.tensor(alpha).dim() == 0:
         check_nonnegative(alpha, "alpha")
-    alpha = check_weight(alpha, rows.shape[1], "alpha", dtype=compute_dtype(rows.dtype), device=rows.device)
+    # A number or sequence becomes float64, as NumPy keeps it: "mean" divides it by its largest value before the
+    # compute dtype sees it, so alpha=[1e39, ...] works with float32 input, as class weights do.
+    alpha = check_weight(alpha, rows.shape[1], "alpha", dtype=torch.float64, device=rows.device)
     loss = SoftmaxFocalFunction.apply(rows, t, alpha, total_weight, ignore_index, e, reduction, gamma)
     return shape_back(loss, batch, unbatched, reduction).to(loss_dtype(input))
 
@@ -162,7 +167,8 @@ def binary_cross_entropy(input, target, weight=None, reduction: str = "mean", *,
     cdt = compute_dtype(input.dtype)
     weight = broadcast_weight(weight, input.shape, "weight", dtype=cdt)
     eps = check_eps(eps)
-    x = input if eps is None else input.clamp(eps, 1 - eps)
+    # NaN stays NaN (clamp would not keep it on every device), as in NumPy's clip.
+    x = input if eps is None else torch.where(torch.isnan(input), input, input.clamp(eps, 1 - eps))
     loss = ElementwiseFunction.apply(x, t, None, "bce_with_probs", {})
     return _reduce_elementwise(loss, weight, reduction, cdt)
 
@@ -208,10 +214,21 @@ def poisson_nll_loss(input, target, log_input: bool = True, full: bool = False, 
     0.859141
     """
     _check_pair(input, target, reduction)
+    eps = check_nonnegative(eps, "eps")
     check_nonnegative_values(TORCH, target, "target", "hold non-negative counts")
     cdt = compute_dtype(input.dtype)
     x, t = input.to(cdt), target.to(cdt)
-    loss = torch.exp(x) - t * x if log_input else x - t * torch.log(x + eps)
+    # A zero count drops its t x / t log x term even at x = -inf or a zero rate (eps=0): no 0 * inf or 0 / 0, in
+    # value or gradient. The rate is clamped where exp(x) (or x) is already infinite, so an infinite rate gives a
+    # loss of +inf and the NumPy gradient (inf, or 1), never inf - inf.
+    zero = t == 0
+    if log_input:
+        xt = torch.where(zero, torch.zeros_like(x), torch.clamp(x, max=math.log(torch.finfo(cdt).max)))
+        loss = torch.exp(x) - torch.where(zero, torch.zeros_like(t), t * xt)
+    else:
+        check_nonnegative_values(TORCH, x, "input", RATE)
+        rate = torch.where(zero, torch.ones_like(x), torch.clamp(x + eps, max=torch.finfo(cdt).max))
+        loss = x - torch.where(zero, torch.zeros_like(t), t * torch.log(rate))
     if full:
         safe = torch.where(t > 1, t, torch.ones_like(t))
         stirling = safe * torch.log(safe) - safe + 0.5 * torch.log(2 * torch.pi * safe)
@@ -227,6 +244,7 @@ def gaussian_nll_loss(input, target, var, full: bool = False, eps: float = 1e-6,
     0.5
     """
     _check_pair(input, target, reduction)
+    eps = check_nonnegative(eps, "eps")
     check_tensor(var, "var")
     if var.shape != input.shape:
         if input.dim() and var.shape == input.shape[:-1]:
