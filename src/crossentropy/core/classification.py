@@ -144,8 +144,7 @@ def _run_softmax_family(r: _Rows, out, return_grad: bool, block, *, fused_kernel
     g = grad.array if return_grad else None
     if fused_kernel and fused.AVAILABLE:
         losses = np.empty(n)
-        rows = r.rows if r.rows.strides[-1] == r.rows.itemsize else np.ascontiguousarray(r.rows)
-        fused.softmax_rows(rows, **fused.coefficient_arrays(r.coef), loss=losses, grad=g, scale=scale,
+        fused.softmax_rows(fused.kernel_rows(r.rows), **fused.coefficient_arrays(r.coef), loss=losses, grad=g, scale=scale,
                            threads=get_num_threads())
     else:
         def body(r0: int, r1: int, buf: np.ndarray) -> np.ndarray:

@@ -215,6 +215,12 @@ def exp(x: np.ndarray) -> np.ndarray:
     return out
 
 
+def kernel_rows(a: np.ndarray) -> np.ndarray:
+    """``a`` itself when the kernel can read it (class axis contiguous, rows forward), else a contiguous copy."""
+    fits = (a.shape[-1] <= 1 or a.strides[-1] == a.itemsize) and a.strides[0] >= 0
+    return a if fits else np.ascontiguousarray(a)
+
+
 def coefficient_arrays(coef) -> dict:
     """The rules layer's ``Coefficients`` (NumPy arrays) as this kernel's keyword arguments: per-row factors as
     contiguous float64, class indices as int64."""
@@ -226,6 +232,5 @@ def coefficient_arrays(coef) -> dict:
         kw.update(y=np.ascontiguousarray(coef.y, dtype=np.int64), a_y=f64(coef.a_y), u=f64(coef.u))
     else:
         alpha, beta = coef.affine
-        probs = coef.probs if coef.probs.strides[-1] == coef.probs.itemsize else np.ascontiguousarray(coef.probs)
-        kw.update(probs=probs, s=f64(coef.s), alpha=alpha, beta=beta)
+        kw.update(probs=kernel_rows(coef.probs), s=f64(coef.s), alpha=alpha, beta=beta)
     return kw

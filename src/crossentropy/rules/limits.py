@@ -22,6 +22,14 @@ def masked_product(xp, a, x, out=None):
     return xp.mul_where(a, x, a != 0, out)
 
 
+def row_max(xp, z):
+    """The max along the last axis, kept; ``-inf`` for an empty axis (the max of nothing, so that its log-sum-exp
+    is ``log 0 = -inf`` and its softmax is empty)."""
+    if z.shape[-1] == 0:
+        return xp.zeros(tuple(z.shape[:-1]) + (1,), z.dtype, like=z) - xp.inf
+    return xp.amax(z, keepdims=True)
+
+
 def shift_by_max(xp, z, out=None, m=None):
     """``(s, m)``: ``s = z - m`` with ``m = max(z)`` along the last axis (kept), under the limit rule.
 
@@ -35,7 +43,7 @@ def shift_by_max(xp, z, out=None, m=None):
     [[0.0, -inf, 0.0], [0.0, 0.0, 0.0]]
     """
     if m is None:
-        m = xp.amax(z, keepdims=True)
+        m = row_max(xp, z)
     at_limit = xp.isinf(m)
     if xp.checkable(m) and not xp.any(at_limit):
         return xp.sub(z, m, out), m
@@ -67,7 +75,7 @@ def log_softmax(xp, z, out=None):
     >>> np.round(log_softmax(NUMPY, np.array([[0.0, np.log(3.0)], [-np.inf, -np.inf]])), 6).tolist()
     [[-1.386294, -0.287682], [-0.693147, -0.693147]]
     """
-    m = xp.amax(z, keepdims=True)
+    m = row_max(xp, z)
     if not (xp.checkable(m) and not xp.any(xp.isinf(m))):
         z, _ = shift_by_max(xp, z, out=out, m=m)
         out = z
