@@ -153,7 +153,7 @@ def test_train_then_predict_on_reordered_columns(wine, tmp_path):
     assert (pred["predicted"] == np.array(["barbera", "barolo", "grignolino"])[expected.argmax(1)]).all()
     # never overwrites without --force; a missing feature column is named
     fails("predict", "--model", str(run_dir), "--data", str(tmp_path / "new.csv"), "--out",
-          str(tmp_path / "pred.csv"), message="already holds pred.csv")
+          str(tmp_path / "pred.csv"), message="pred.csv already exists; choose a new file, or pass --force")
     run("predict", "--model", str(run_dir), "--data", str(tmp_path / "new.csv"), "--out",
         str(tmp_path / "pred.csv"), "--force")
     features.drop(columns="acidity").to_csv(tmp_path / "lacking.csv", index=False)
@@ -297,3 +297,11 @@ def test_eval_out_refuses_dangling_symlink(tmp_path):
         "--force")
     assert not target.exists() and not (plots / "reliability.png").is_symlink()
     assert (plots / "reliability.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_info_json_is_standard():
+    """issue 12 #17: an infinite KL divergence is null plus a flag, not the non-standard Infinity."""
+    data = strict_json(run("info", "--p", "1,0", "--q", "0,1", "--json").stdout)
+    assert data["kl_divergence"] is None and data["cross_entropy"] is None
+    assert data["non_finite"] == {"cross_entropy": "inf", "kl_divergence": "inf"}
+    assert_close(data["entropy"], 0.0)

@@ -101,14 +101,23 @@ def cmd_info(args) -> int:
     return 0
 
 
-def _json(obj, **kwargs) -> str:
-    """Standard JSON: non-finite floats become null, named in a "non_finite" entry (docs/semantics.md)."""
-    if isinstance(obj, dict):
-        bad = {k: str(v) for k, v in obj.items() if isinstance(v, float) and not np.isfinite(v)}
-        if bad:
-            obj = {**{k: None if k in bad else v for k, v in obj.items()},
-                   "non_finite": {**obj.get("non_finite", {}), **bad}}
-    return json.dumps(obj, allow_nan=False, **kwargs)
+def _json(obj: dict, **kwargs) -> str:
+    """Standard JSON: a float that is not finite becomes null, and the "non_finite" entry maps its path (a key, or
+    e.g. "loss_curve[3]") to "inf", "-inf" or "nan" (docs/semantics.md)."""
+    flags = dict(obj.get("non_finite", {}))
+
+    def clean(value, path):
+        if isinstance(value, float) and not np.isfinite(value):
+            flags[path] = str(value)
+            return None
+        if isinstance(value, dict):
+            return {k: clean(v, f"{path}.{k}" if path else str(k)) for k, v in value.items()}
+        if isinstance(value, list):
+            return [clean(v, f"{path}[{i}]") for i, v in enumerate(value)]
+        return value
+
+    cleaned = clean({k: v for k, v in obj.items() if k != "non_finite"}, "")
+    return json.dumps({**cleaned, "non_finite": flags}, allow_nan=False, **kwargs)
 
 
 # ------------------------------------------------------------------------------------------------ output dirs
@@ -235,7 +244,9 @@ def cmd_predict(args) -> int:
         table.to_csv(sys.stdout, index=False)
         return 0
     out = Path(args.out)
-    _refuse_existing(out.parent, [out.name], args.force)
+    if os.path.lexists(out) and not args.force:
+        raise UsageError(f"--out {out} already exists; choose a new file, or pass --force to replace it")
+    _refuse_existing(out.parent, [out.name], force=True)  # with --force: a link is replaced, not written through
     try:
         with open(out, "w" if args.force else "x", newline="") as handle:  # "x": never overwrite
             table.to_csv(handle, index=False)
@@ -383,6 +394,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("crossentropy: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # output piped into e.g. `head`, which stopped reading
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
 
 
 if __name__ == "__main__":
