@@ -21,7 +21,8 @@ test: $(STAMP)
 
 # The declared dependency floors (pyproject.toml), in their own venv, on a smoke subset of the tests.
 VENV_MIN := .venv-min
-SMOKE := tests/learn tests/test_cli_workflow.py tests/core/test_information.py src/crossentropy/learn
+SMOKE := tests/learn/test_table.py tests/learn/test_persist.py tests/learn/test_evaluate.py tests/test_cli_workflow.py \
+         tests/core/test_information.py src/crossentropy/learn
 
 test-min:
 	test -x $(VENV_MIN)/bin/python || $(PY) -m venv $(VENV_MIN)

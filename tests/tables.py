@@ -18,7 +18,7 @@ def wine_table(*, text_labels: bool = True) -> pd.DataFrame:
     frame["colour"] = pd.cut(frame.pop("color_intensity"), [0, 3.5, 7, 99], labels=["pale", "ruby", "deep"])
     frame["colour"] = frame["colour"].astype(str)
     frame["acidity"] = np.where(frame.pop("malic_acid") > 2.3, "sharp", "soft").astype(object)
-    frame.loc[rng.random(len(frame)) < 0.1, "acidity"] = None
+    frame.loc[rng.random(len(frame)) < 0.1, "acidity"] = np.nan
     for column in ("alcohol", "magnesium"):
         frame.loc[rng.random(len(frame)) < 0.1, column] = np.nan
     names = np.array(["barolo", "grignolino", "barbera"])

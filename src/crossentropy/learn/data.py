@@ -171,6 +171,8 @@ def _stack(arrays: list[np.ndarray], columns):
 def _load_npy(path: Path, name: str) -> np.ndarray:
     import zipfile
 
+    if path.stat().st_size == 0:
+        raise InputValueError(f"cannot read {name} from {path}: the file is empty; save it with np.save.")
     try:
         return np.load(path, allow_pickle=False)
     except ValueError as exc:
@@ -180,7 +182,7 @@ def _load_npy(path: Path, name: str) -> np.ndarray:
                                   f"(np.asarray(x, dtype=str)).") from None
         raise InputValueError(f"cannot read {name} from {path}: {exc}") from None
     except (EOFError, OSError, zipfile.BadZipFile) as exc:
-        reason = "the file is empty" if path.stat().st_size == 0 else (str(exc).splitlines() or ["unreadable"])[0]
+        reason = (str(exc).splitlines() or ["unreadable"])[0]
         raise InputValueError(f"cannot read {name} from {path}: {reason}; save it with np.save.") from None
 
 
