@@ -97,7 +97,8 @@ def test_eval_matches_sklearn_log_loss(tmp_path):
     model = LogisticRegression(max_iter=5000).fit(X_train, y_train)
     proba = model.predict_proba(X_test)
     np.save(tmp_path / "proba.npy", proba)
-    np.savetxt(tmp_path / "proba.csv", proba, delimiter=",", header="a,b,c", comments="")
+    np.savetxt(tmp_path / "proba.csv", proba, delimiter=",", header="0,1,2", comments="")  # columns named by label
+    np.savetxt(tmp_path / "misnamed.csv", proba, delimiter=",", header="a,b,c", comments="")
     np.savetxt(tmp_path / "labels.csv", y_test, fmt="%d")
     expected = log_loss(y_test, proba)
     for source in ("proba.npy", "proba.csv"):
@@ -105,6 +106,8 @@ def test_eval_matches_sklearn_log_loss(tmp_path):
         metrics = json.loads(proc.stdout)
         assert metrics["log_loss"] == pytest.approx(expected, rel=1e-9)
         assert {"log_loss", "log_loss_bits", "accuracy", "ece", "brier_score", "classification_report"} <= set(metrics)
+    fails("eval", "--proba", str(tmp_path / "misnamed.csv"), "--labels", str(tmp_path / "labels.csv"),
+          message="the labels are numbers, so the columns of --proba must be named by those numbers")
     np.save(tmp_path / "logits.npy", model.decision_function(X_test))
     proc = run("eval", "--proba", str(tmp_path / "logits.npy"), "--logits", "--labels", str(tmp_path / "labels.csv"),
                "--base", "2", "--out", str(tmp_path / "plots"))
@@ -120,12 +123,13 @@ def test_info():
     assert round(data["cross_entropy"], 4) == 0.3677 and data["unit"] == "bits"
 
 
-@pytest.mark.parametrize("command", [[], ["train"], ["eval"], ["info"], ["bench"]])
+@pytest.mark.parametrize("command", [[], ["train"], ["eval"], ["predict"], ["info"], ["bench"]])
 def test_help(command):
     proc = run(*command, "--help")
     assert proc.stdout.startswith("usage: crossentropy")
     for flag in {"train": ["--data", "--model", "--epochs", "--out"], "eval": ["--proba", "--labels", "--json"],
-                 "info": ["--p", "--q", "--base"], "bench": ["--quick"]}.get(command[0] if command else "", []):
+                 "predict": ["--model", "--data", "--out", "--force"], "info": ["--p", "--q", "--base"],
+                 "bench": ["--quick"]}.get(command[0] if command else "", []):
         assert flag in proc.stdout
 
 

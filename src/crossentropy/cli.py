@@ -2,6 +2,7 @@
 
     crossentropy train --data digits            train, evaluate and explain; write a run directory
     crossentropy train --task tagging --data F  train a token tagger on a CoNLL file
+    crossentropy predict --model RUN --data F   a saved model's predictions for the rows of a table
     crossentropy eval --proba P --labels Y      evaluate another model's predictions
     crossentropy eval --conll FILE              token and entity reports of tagged text (gold, predicted)
     crossentropy calibrate --logits Z --labels Y   fit a temperature (temperature scaling)
@@ -9,21 +10,31 @@
     crossentropy perplexity NLL.npy --text T    perplexity, bits per token and per byte of per-token NLLs
     crossentropy bench [--quick]                run the benchmark suite
 
-Bad input becomes one line on stderr and exit status 2, never a traceback. Existing files are never overwritten.
+Bad input (the library's ``InputError``) and command-line mistakes become one line on stderr and exit status 2;
+anything else is a bug and shows its traceback. Warnings print as one line each. Existing files are never
+overwritten without ``--force``.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime
 import json
+import os
+import shutil
 import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
 
 from . import __version__
+from ._validate import unit_name
 from .core.information import cross_entropy, entropy, kl_divergence
+from .rules.errors import InputError
+
+LEARN_MODULES = {"sklearn", "scipy", "pandas", "matplotlib", "rich", "pyarrow"}
 
 
 class UsageError(Exception):
@@ -35,6 +46,40 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(f"{self.prog}: {message} (see --help)")
 
 
+def _positive(kind):
+    """An argparse type: a number of ``kind`` that is > 0 (0 is refused, never replaced by a default)."""
+    def parse(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a positive {kind.__name__}, but got {text!r}") from None
+        if not value > 0 or not np.isfinite(value):
+            raise argparse.ArgumentTypeError(f"must be a positive {kind.__name__}, but got {text!r}")
+        return value
+    parse.__name__ = f"positive {kind.__name__}"
+    return parse
+
+
+def _log_base(text: str) -> float:
+    """An argparse type: a logarithm base, any number > 0 other than 1 (2: bits, 10: hartleys)."""
+    value = _positive(float)(text)
+    if value == 1:
+        raise argparse.ArgumentTypeError("a log base must not be 1 (use 2 for bits, or leave it out for nats)")
+    return value
+
+
+@contextlib.contextmanager
+def _needs_learn(command: str):
+    """Turn a missing scikit-learn/pandas/... (a core-only install) into one line that says what to install."""
+    try:
+        yield
+    except ModuleNotFoundError as exc:
+        if (exc.name or "").split(".")[0] not in LEARN_MODULES:
+            raise
+        raise UsageError(f"crossentropy {command} needs the learn extra ({exc.name} is not installed): "
+                         f"pip install 'crossentropy[learn]'") from None
+
+
 def _floats(text: str) -> np.ndarray:
     try:
         return np.array([float(v) for v in text.split(",")], dtype=np.float64)
@@ -43,21 +88,15 @@ def _floats(text: str) -> np.ndarray:
             from None
 
 
-def _units(base) -> str:
-    names = {None: "nats", 2.0: "bits", 10.0: "hartleys"}
-    return names[base] if base in names else f"log-base-{base:g} units"
-
-
 # ------------------------------------------------------------------------------------------------ info
 def cmd_info(args) -> int:
     kw = {"base": args.base, "normalize": args.normalize}
     h_p = float(entropy(args.p, **kw))
     h_pq = float(cross_entropy(args.p, args.q, **kw))
     kl = float(kl_divergence(args.p, args.q, **kw))
-    unit = _units(args.base)
+    unit = unit_name(args.base)
     if args.json:
-        print(json.dumps({"entropy": h_p, "cross_entropy": h_pq, "kl_divergence": kl, "unit": unit,
-                          "base": args.base}))
+        print(_json({"entropy": h_p, "cross_entropy": h_pq, "kl_divergence": kl, "unit": unit, "base": args.base}))
         return 0
     print(f"H(P)      = {h_p:.4f} {unit}")
     print(f"H(P, Q)   = {h_pq:.4f} {unit}")
@@ -73,7 +112,7 @@ def cmd_perplexity(args) -> int:
     report = perplexity_report(args.file, column=args.column, logprobs=True if args.logprobs else None,
                                n_bytes=args.bytes, text=args.text, ci=args.ci)
     if args.json:
-        print(json.dumps(report))
+        print(_json(report))
         return 0
     print(f"tokens          {report['tokens']}")
     for key in ("perplexity", "bits_per_token", "bits_per_byte"):
@@ -85,10 +124,29 @@ def cmd_perplexity(args) -> int:
     return 0
 
 
+def _json(obj: dict, **kwargs) -> str:
+    """Standard JSON: a float that is not finite becomes null, and the "non_finite" entry maps its path (a key, or
+    e.g. "loss_curve[3]") to "inf", "-inf" or "nan" (docs/semantics.md)."""
+    flags = dict(obj.get("non_finite", {}))
+
+    def clean(value, path):
+        if isinstance(value, float) and not np.isfinite(value):
+            flags[path] = str(value)
+            return None
+        if isinstance(value, dict):
+            return {k: clean(v, f"{path}.{k}" if path else str(k)) for k, v in value.items()}
+        if isinstance(value, list):
+            return [clean(v, f"{path}[{i}]") for i, v in enumerate(value)]
+        return value
+
+    cleaned = clean({k: v for k, v in obj.items() if k != "non_finite"}, "")
+    return json.dumps({**cleaned, "non_finite": flags}, allow_nan=False, **kwargs)
+
+
 # ------------------------------------------------------------------------------------------------ output dirs
-def _new_run_dir(args) -> Path:
+def _new_run_dir(args) -> tuple[Path, bool]:
     """``--out`` (refused if it exists and is not empty, unless --force), or a fresh
-    ``runs/<data>-<model>-<timestamp>`` with a numeric suffix if that exists."""
+    ``runs/<data>-<model>-<timestamp>`` with a numeric suffix if that exists; and whether it was created here."""
     if args.out:
         out = Path(args.out)
         if out.exists() and (not out.is_dir() or any(out.iterdir())) and not args.force:
@@ -101,7 +159,8 @@ def _new_run_dir(args) -> Path:
         while out.exists():
             n += 1
             out = base.with_name(f"{base.name}-{n}")
-    return _writable_dir(out)
+    created = not out.exists()
+    return _writable_dir(out), created
 
 
 def _writable_dir(out: Path) -> Path:
@@ -117,9 +176,14 @@ def _writable_dir(out: Path) -> Path:
 
 
 def _refuse_existing(directory: Path, names: list[str], force: bool) -> None:
-    clash = [n for n in names if (directory / n).exists()]
+    """Refuse to touch files (or links, even dangling ones) already there, unless ``force``; with ``force``, a
+    link is removed, so the new file replaces the link instead of being written through it."""
+    clash = [n for n in names if os.path.lexists(directory / n)]
     if clash and not force:
         raise UsageError(f"{directory} already holds {', '.join(clash)}; choose another --out or pass --force")
+    for n in clash:
+        if (directory / n).is_symlink():
+            (directory / n).unlink()
 
 
 # ------------------------------------------------------------------------------------------------ train
@@ -132,12 +196,23 @@ def _progress(quiet: bool):
 
 def _train_tagging(args) -> int:
     from .learn.conll import read_conll
-    from .learn.tagger import train_tagger, write_tagger_run
 
     train_data = read_conll(args.data)
     test_data = read_conll(args.test) if args.test else None
     args.model = "tagger"  # names the run directory
-    out = _new_run_dir(args)
+    out, created = _new_run_dir(args)
+    try:
+        return _train_tagger_into(args, train_data, test_data, out)
+    except BaseException:
+        if created:  # a failed run leaves nothing behind
+            shutil.rmtree(out, ignore_errors=True)
+        raise
+
+
+def _train_tagger_into(args, train_data, test_data, out: Path) -> int:
+    from .learn.tagger import train_tagger, write_tagger_run
+    from .learn.tracking import run_versions
+
     held_out = f"test: {args.test}" if args.test else f"holding out {args.test_size:g} of the sentences"
     print(f"{train_data.name}: {len(train_data.sentences)} sentences, {train_data.n_tokens} tokens; {held_out}; "
           f"BiLSTM tagger, loss {args.loss}; writing to {out}")
@@ -156,7 +231,9 @@ def _train_tagging(args) -> int:
     print(f"\ntrained on {result.n_train} sentences in {result.train_seconds:.2f} s; test set: {result.n_test} "
           f"sentences\n")
     print(result.report.to_text())
-    written = write_tagger_run(out, result, metadata={"data": str(args.data), "test": args.test})
+    written = write_tagger_run(out, result, metadata={"data": str(args.data), "test": args.test,
+                                                      "versions": run_versions(torch=True),
+                                                      "command": ["crossentropy", *args.argv]})
     print(f"\nwrote {', '.join(written)} to {out}")
     return 0
 
@@ -167,14 +244,33 @@ def cmd_train(args) -> int:
     if args.test:
         raise UsageError("crossentropy train: --test applies to --task tagging (classification holds out "
                          "--test-size of --data)")
-    from .learn.data import load_dataset
+    with _needs_learn("train"):
+        from .learn.data import load_dataset
+        from .learn.workflow import check_trainable
+
+        data = load_dataset(args.data, args.target)
+        check_trainable(data, args.model, args.test_size, **_train_options(args))
+    tensorboard = _tensorboard(args.log_dir)
+    out, created = _new_run_dir(args)
+    try:
+        return _train(args, data, out, tensorboard)
+    except BaseException:
+        if created:  # a failed run leaves nothing behind
+            shutil.rmtree(out, ignore_errors=True)
+        raise
+
+
+def _train_options(args) -> dict:
+    return {"loss": args.loss, "label_smoothing": args.label_smoothing, "optimizer": args.optimizer,
+            "class_weight": None if args.class_weight == "none" else args.class_weight, "learning_rate": args.lr,
+            "epochs": args.epochs, "batch_size": args.batch_size, "seed": args.seed}
+
+
+def _train(args, data, out: Path, tensorboard) -> int:
     from .learn.persist import save_model
     from .learn.tracking import run_versions
     from .learn.workflow import train
 
-    data = load_dataset(args.data, args.target)
-    tensorboard = _tensorboard(args.log_dir)
-    out = _new_run_dir(args)
     total = args.epochs or (30 if args.model == "cnn" else 200)
     print(f"{data.name}: {data.X.shape[0]} samples, {data.X.shape[1]} features, {len(np.unique(data.y))} classes; "
           f"model {args.model}, loss {args.loss}; writing to {out}")
@@ -187,10 +283,7 @@ def cmd_train(args) -> int:
             if tensorboard is not None:
                 tensorboard.epoch(epoch, train_loss, val_loss)
 
-        result = train(data, model=args.model, loss=args.loss, label_smoothing=args.label_smoothing,
-                       class_weight=None if args.class_weight == "none" else args.class_weight,
-                       optimizer=args.optimizer, learning_rate=args.lr, epochs=args.epochs,
-                       batch_size=args.batch_size, seed=args.seed, test_size=args.test_size, callback=on_epoch)
+        result = train(data, model=args.model, test_size=args.test_size, callback=on_epoch, **_train_options(args))
     clf = result.classifier
     report = result.report
     stopped = f" (early stop at epoch {clf.n_iter_}, best validation loss {clf.best_loss_:.4f})" \
@@ -209,7 +302,7 @@ def cmd_train(args) -> int:
                "n_test": result.n_test, "loss_curve": list(clf.loss_curve_),
                "validation_loss_curve": list(clf.validation_loss_curve_),
                "versions": run_versions(torch=args.model == "cnn"), "command": ["crossentropy", *args.argv]}
-    (out / "metrics.json").write_text(json.dumps(metrics, indent=2))
+    (out / "metrics.json").write_text(_json(metrics, indent=2))
     if tensorboard is not None:
         tensorboard.final(metrics, int(clf.n_iter_))
         tensorboard.close()
@@ -233,6 +326,38 @@ def _tensorboard(log_dir):
     return TensorBoardLog(_writable_dir(Path(log_dir)))
 
 
+# ------------------------------------------------------------------------------------------------ predict
+def cmd_predict(args) -> int:
+    with _needs_learn("predict"):
+        from .learn.persist import load_model
+        from .learn.workflow import predict_file
+
+        model = load_model(args.model)
+        if type(model).__name__ == "TokenTagger":  # a tagger run: CoNLL (or plain text) in, CoNLL out
+            from .learn.conll import format_conll
+            from .learn.tagger import tag_file
+
+            sentences = tag_file(model, args.data)
+            text, what = format_conll(sentences), f"{len(sentences)} tagged sentences"
+        else:
+            table = predict_file(model, args.data)
+            text, what = table.to_csv(index=False), f"{len(table)} predictions"
+    if args.out is None:
+        sys.stdout.write(text)
+        return 0
+    out = Path(args.out)
+    if os.path.lexists(out) and not args.force:
+        raise UsageError(f"--out {out} already exists; choose a new file, or pass --force to replace it")
+    _refuse_existing(out.parent, [out.name], force=True)  # with --force: a link is replaced, not written through
+    try:
+        with open(out, "w" if args.force else "x", newline="") as handle:  # "x": never overwrite
+            handle.write(text)
+    except OSError as exc:
+        raise UsageError(f"cannot write --out {out}: {exc.strerror or exc}") from None
+    print(f"wrote {what} to {out}", file=sys.stderr)
+    return 0
+
+
 # ------------------------------------------------------------------------------------------------ eval
 def _eval_conll(args) -> int:
     from .learn.tagging import evaluate_conll
@@ -242,7 +367,7 @@ def _eval_conll(args) -> int:
     if unused:
         raise UsageError(f"crossentropy eval: {', '.join(unused)} cannot be combined with --conll")
     report = evaluate_conll(args.conll, scheme=args.scheme)
-    print(json.dumps(report.to_dict()) if args.json else report.to_text())
+    print(_json(report.to_dict()) if args.json else report.to_text())
     return 0
 
 
@@ -251,26 +376,28 @@ def cmd_eval(args) -> int:
         return _eval_conll(args)
     if args.proba is None or args.labels is None:
         raise UsageError("crossentropy eval: --proba and --labels are required (or --conll FILE for tagging)")
-    from .core.stable import sigmoid, softmax
-    from .learn.data import load_array
-    from .learn.evaluate import evaluate
+    with _needs_learn("eval"):
+        from .core.stable import sigmoid, softmax
+        from .learn.data import load_predictions
+        from .learn.evaluate import evaluate, labels_from_columns
 
-    scores = load_array(args.proba, "--proba")
-    labels = load_array(args.labels, "--labels")
-    if labels.ndim != 1:
-        raise UsageError(f"--labels must hold one label per row, but {args.labels} has shape {labels.shape}")
-    if scores.dtype.kind not in "fiu":
-        raise UsageError(f"--proba must hold numbers, but {args.proba} has text in it")
-    if args.logits:
-        scores = sigmoid(scores) if scores.ndim == 1 else softmax(scores)
-    report = evaluate(labels, scores)
+        scores, columns, labels = load_predictions(args.proba, args.labels, labels_column=args.labels_column)
+        if scores.dtype.kind not in "fiu":
+            raise UsageError(f"--proba must hold numbers, but {args.proba} holds {scores.dtype} values")
+        scores = scores.astype(np.float64)
+        if args.logits:
+            scores = sigmoid(scores) if scores.ndim == 1 else softmax(scores)
+        classes = None
+        if columns is not None and scores.ndim == 2:
+            classes = labels_from_columns(columns, labels, "--proba")
+        report = evaluate(labels, scores, labels=classes)
     if args.out:
         out = Path(args.out)
         _refuse_existing(out, ["reliability.png", "confusion_matrix.png"]
                          + (["reliability_per_class.png"] if args.per_class else []), args.force)
         _writable_dir(out)
     if args.json:
-        print(json.dumps(report.to_dict()))
+        print(_json(report.to_dict()))
     else:
         print(report.to_text(base=args.base))
         print(f"{'accuracy':26s}{report.accuracy:.4f}")
@@ -306,7 +433,7 @@ def cmd_calibrate(args) -> int:
                              f"{scores.shape[1] if scores.ndim == 2 else 1} column(s) per row; give it the same")
         _write_table(apply_temperature(result.temperature, **{kind: other}), result.labels, Path(args.out))
     if args.json:
-        print(json.dumps(result.to_dict()))
+        print(_json(result.to_dict()))
     else:
         print(result.to_text())
     if args.out:
@@ -371,13 +498,14 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--label-smoothing", type=float, default=0.0, metavar="E")
     train.add_argument("--class-weight", choices=["none", "balanced", "effective_number"], default="none")
     train.add_argument("--optimizer", choices=["sgd", "momentum", "adam", "adamw", "rmsprop"], default="adam")
-    train.add_argument("--lr", type=float, help="learning rate (default: per optimizer, e.g. 1e-3 for adam, 0.1 "
-                                                "for sgd; 1e-2 for softmax with adam)")
-    train.add_argument("--epochs", type=int, help="maximum epochs (default: 200; 30 for cnn)")
-    train.add_argument("--batch-size", type=int, help="mini-batch size (default: min(200, n); 64 for cnn)")
+    train.add_argument("--lr", type=_positive(float), help="learning rate (default: per optimizer, e.g. 1e-3 for "
+                                                           "adam, 0.1 for sgd; 1e-2 for softmax with adam)")
+    train.add_argument("--epochs", type=_positive(int), help="maximum epochs (default: 200; 30 for cnn)")
+    train.add_argument("--batch-size", type=_positive(int),
+                       help="mini-batch size (default: min(200, n); 64 for cnn)")
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--test-size", type=float, default=0.25, help="held-out share (default: 0.25)")
-    train.add_argument("--base", type=float, choices=[2.0], help="2: report cross-entropy in bits first")
+    train.add_argument("--base", type=_log_base, help="log base to report cross-entropy in first (2: bits)")
     train.add_argument("--out", help="run directory (default: runs/<data>-<model>-<timestamp>)")
     train.add_argument("--force", action="store_true", help="write into an existing, non-empty --out")
     train.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -388,8 +516,10 @@ def build_parser() -> argparse.ArgumentParser:
     ev = sub.add_parser("eval", help="evaluate predicted probabilities against labels",
                         description="Report cross-entropy (nats and bits), accuracy, Brier score, ECE, the confusion "
                                     "matrix and the classification report for another model's predictions.")
-    ev.add_argument("--proba", help="N x K probabilities, or N for binary (.csv, .npy, .parquet)")
+    ev.add_argument("--proba", help="N x K probabilities, or N for binary (.csv, .npy, .parquet); a header names each "
+                                    "column's class")
     ev.add_argument("--labels", help="N true labels (.csv, .npy, .parquet)")
+    ev.add_argument("--labels-column", help="the column of --labels that holds the labels, when it has several")
     ev.add_argument("--conll", metavar="FILE", help="instead: a CoNLL file whose last two columns are the gold and "
                                                     "predicted tags; prints the token and entity reports")
     ev.add_argument("--scheme", choices=["IOB1", "IOB2"], default="IOB2", help="the tag scheme of --conll")
@@ -398,7 +528,7 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--out", help="write reliability.png and confusion_matrix.png here")
     ev.add_argument("--force", action="store_true", help="overwrite plots already in --out")
     ev.add_argument("--per-class", action="store_true", help="also write reliability_per_class.png to --out")
-    ev.add_argument("--base", type=float, choices=[2.0], help="2: report cross-entropy in bits first")
+    ev.add_argument("--base", type=_log_base, help="log base to report cross-entropy in first (2: bits)")
     ev.set_defaults(func=cmd_eval)
 
     cal = sub.add_parser("calibrate", help="fit a temperature to a model's outputs (temperature scaling)",
@@ -416,11 +546,23 @@ def build_parser() -> argparse.ArgumentParser:
     cal.add_argument("--force", action="store_true", help="overwrite --out")
     cal.set_defaults(func=cmd_calibrate)
 
+    pr = sub.add_parser("predict", help="a saved model's predictions for the rows of a table",
+                        description="Apply the model of a run directory (written by 'crossentropy train') to a "
+                                    "CSV/Parquet table, matching its columns by name (extra columns are ignored), "
+                                    "and write a CSV: a 'predicted' column, then one probability column per class. "
+                                    "A tagger run (train --task tagging) tags a CoNLL or plain-text (.txt) file "
+                                    "and writes CoNLL: the input's columns plus the predicted tag.")
+    pr.add_argument("--model", required=True, help="a run directory holding model.json and model.npz")
+    pr.add_argument("--data", required=True, help="a .csv or .parquet table with the model's feature columns")
+    pr.add_argument("--out", help="the CSV to write (default: standard output)")
+    pr.add_argument("--force", action="store_true", help="overwrite --out if it exists")
+    pr.set_defaults(func=cmd_predict)
+
     info = sub.add_parser("info", help="entropy, cross-entropy and KL divergence of two distributions",
                           description="Print H(P), H(P,Q) and KL(P||Q) and check H(P,Q) = H(P) + KL(P||Q).")
     info.add_argument("--p", type=_floats, required=True, help="true distribution, e.g. 1,0,0,0")
     info.add_argument("--q", type=_floats, required=True, help="predicted distribution, e.g. 0.7,0.1,0.1,0.1")
-    info.add_argument("--base", type=float, default=None, help="log base: 2 for bits (default: e, nats)")
+    info.add_argument("--base", type=_log_base, default=None, help="log base: 2 for bits (default: e, nats)")
     info.add_argument("--normalize", action="store_true", help="rescale P and Q to sum to 1")
     info.add_argument("--json", action="store_true", help="print JSON")
     info.set_defaults(func=cmd_info)
@@ -446,18 +588,28 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _one_line_warning(message, category, filename, lineno, file=None, line=None):
+    first = (str(message).strip().splitlines() or [""])[0]
+    print(f"crossentropy: warning: {first} ({category.__name__})", file=file or sys.stderr)
+
+
 def main(argv: list[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
         args.argv = list(sys.argv[1:] if argv is None else argv)
-        return args.func(args)
-    except (UsageError, ValueError, TypeError, OSError) as exc:
+        with warnings.catch_warnings():
+            warnings.showwarning = _one_line_warning
+            return args.func(args)
+    except (UsageError, InputError) as exc:
         message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         print(message if message.startswith("crossentropy") else f"crossentropy: error: {message}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("crossentropy: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # output piped into e.g. `head`, which stopped reading
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
 
 
 if __name__ == "__main__":

@@ -117,7 +117,57 @@ def test_explain():
     (lambda: evaluate(["a", "b", "c"], [[0.5, 0.5]] * 3), r"pass labels="),
     (lambda: evaluate([0, 5], [[0.5, 0.5]] * 2, labels=[0, 1]), r"y_true has labels \[5\]"),
     (lambda: hardest_examples([0, 1], [[0.5, 0.5]] * 2, k=0), r"k must be a positive int"),
+    # issue 12 #3: integer labels outside 0..K-1 are not mapped onto columns by sorted order; duplicates refused
+    (lambda: evaluate([0, 2, 3], np.full((3, 3), 1 / 3)), r"integer labels \[3\] outside 0..2"),
+    (lambda: evaluate([0, 1, 1], np.full((3, 3), 1 / 3), labels=[0, 0, 1]), r"\[0\] appear more than once"),
 ])
 def test_bad_input(call, message):
     with pytest.raises(ValueError, match=message):
         call()
+
+
+def test_labels_outside_columns_with_explicit_labels():
+    """issue 12 #3: with labels= the same data scores label 2 against its own column, not column 1."""
+    p = np.array([[0.7, 0.2, 0.1], [0.1, 0.3, 0.6], [0.2, 0.2, 0.6]])
+    report = evaluate([0, 2, 3], p, labels=[0, 2, 3])
+    assert_close(report.log_loss, log_loss([0, 2, 3], p, labels=[0, 2, 3]))
+    assert report.labels == [0, 2, 3] and all(type(v) is int for v in report.to_dict()["labels"])
+
+
+@pytest.mark.parametrize("p_true,finite", [(1e-320, True), (1e-300, True), (0.0, False)])
+def test_perplexity_overflow_is_inf_not_an_error(p_true, finite):
+    """issue 12 #12: a mean log loss above log(float64 max) ~ 709.78 nats: perplexity inf, no OverflowError;
+    to_dict is standard JSON (null plus a "non_finite" entry)."""
+    report = evaluate([0], [[p_true, 1.0 - p_true]])
+    nats = -np.log(p_true) if p_true else np.inf
+    assert_close(report.log_loss, nats)
+    assert report.perplexity == (np.exp(nats) if nats < 709 else np.inf)
+    data = report.to_dict()
+    text = json.dumps(data, allow_nan=False)
+    assert json.loads(text)["perplexity"] == (None if nats > 709 else data["perplexity"])
+    expected = {"perplexity": "inf"} if nats > 709 else {}
+    if not finite:
+        expected = {"log_loss": "inf", "log_loss_bits": "inf", "perplexity": "inf"}
+    assert data["non_finite"] == expected
+    assert "inf (exp of the log loss overflows float64 above 709.78 nats)" in report.to_text() or nats < 709
+
+
+def test_to_text_any_base():
+    report = evaluate([0, 1, 1], [[0.9, 0.1], [0.2, 0.8], [0.4, 0.6]])
+    for base, unit in ((None, "nats"), (2, "bits"), (10, "hartleys"), (0.5, "log-base-0.5 units")):
+        first = report.log_loss / (np.log(base) if base else 1.0)
+        assert f"{first:.4f} {unit}" in report.to_text(base=base).split("cross-entropy (log loss)")[1].split("\n")[0]
+
+
+def test_labels_from_columns():
+    from crossentropy.learn.evaluate import labels_from_columns
+
+    assert labels_from_columns(["2", "0", "1"], np.array([0, 1, 2])) == [2, 0, 1]
+    assert labels_from_columns(["b", "a"], np.array(["a", "b"])) == ["b", "a"]
+    assert labels_from_columns(["1.0", "0.0"], np.array([0, 1])) == [1, 0]
+    with pytest.raises(ValueError, match="label 'c' has no column in proba"):
+        labels_from_columns(["a", "b"], np.array(["a", "c"]))
+    with pytest.raises(ValueError, match="must name each class once"):
+        labels_from_columns(["0", "0.0"], np.array([0]))
+    with pytest.raises(ValueError, match="must be named by those numbers"):
+        labels_from_columns(["a", "b"], np.array([0, 1]))

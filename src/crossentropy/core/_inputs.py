@@ -142,3 +142,9 @@ def class_targets(target, logits_shape: Sequence[int], axis: int, ignore_index: 
         check_unit_interval(NUMPY, t, name, "Soft targets are probabilities; pass class indices as integers.")
         return "prob", t
     raise InputTypeError(f"{name} must be integer class indices or float probabilities, but got dtype {t.dtype}.")
+
+
+def unit_name(base) -> str:
+    """The unit of an information quantity in log ``base``: nats for None (e), bits for 2, hartleys for 10."""
+    names = {None: "nats", 2.0: "bits", 10.0: "hartleys"}
+    return names[base] if base in names else f"log-base-{base:g} units"

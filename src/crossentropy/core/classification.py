@@ -144,14 +144,14 @@ def _run_softmax_family(r: _Rows, out, return_grad: bool, block, *, fused_kernel
     g = grad.array if return_grad else None
     if fused_kernel and fused.AVAILABLE:
         losses = np.empty(n)
-        fused.softmax_rows(fused.kernel_rows(r.rows), **fused.coefficient_arrays(r.coef), loss=losses, grad=g, scale=scale,
-                           threads=get_num_threads())
+        fused.softmax_rows(fused.kernel_rows(r.rows), **fused.coefficient_arrays(r.coef), loss=losses, grad=g,
+                           scale=scale, threads=get_num_threads())
     else:
         def body(r0: int, r1: int, buf: np.ndarray) -> np.ndarray:
-            # In the thread that runs the block: a weighted loss or gradient beyond the float range (a weight of
-            # 1e308, a float16 gradient) rounds to +-inf, as any float operation does, and a weight that underflows
-            # the compute dtype meets an infinite term as 0 * inf. No warning for either: the contract is on the
-            # values (no NaN from input without NaN, tests/fuzz), which the fuzz suite checks.
+            # In the thread that runs the block: a weighted loss or gradient beyond the float range (a weight
+            # of 1e308, a float16 gradient) rounds to +-inf, as any float operation does, and a weight that
+            # underflows the compute dtype meets an infinite term as 0 * inf. No warning for either: the contract
+            # is on the values (no NaN from input without NaN, tests/fuzz), which the fuzz suite checks.
             with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
                 return block(r0, r1, scale, g, buf)
 

@@ -5,8 +5,11 @@ from .calibration import apply_temperature, calibrate, calibration_error
 from .estimator import CrossEntropyClassifier
 from .evaluate import EvaluationReport, evaluate, expected_calibration_error
 from .explain import feature_importance, hardest_examples
+from .persist import load_model, save_model
+from .table import TablePreprocessor
 from .tagging import TaggingReport, evaluate_tagging
+from .workflow import predict_file, predict_table
 
 __all__ = ["apply_temperature", "calibrate", "calibration_error", "CrossEntropyClassifier", "EvaluationReport",
-           "evaluate", "evaluate_tagging", "expected_calibration_error", "feature_importance", "hardest_examples",
-           "TaggingReport"]
+           "TablePreprocessor", "evaluate", "evaluate_tagging", "expected_calibration_error", "feature_importance",
+           "hardest_examples", "load_model", "predict_file", "predict_table", "save_model", "TaggingReport"]

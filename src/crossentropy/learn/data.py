@@ -1,5 +1,10 @@
 """Loading data for the command line: scikit-learn's bundled data sets, CSV/Parquet tables, and prediction or label
-files (CSV, NPY, Parquet). Every failure is a ValueError that says what to pass instead."""
+files (CSV, NPY, Parquet). Every failure is an ``InputValueError`` that names the file and says what to pass instead.
+
+CSV files are read cell by cell as text first, so that a header row is recognised (and not read as data), a short
+row is reported as such, and each column then gets the type its cells spell: integer labels stay integers,
+text labels stay text.
+"""
 
 from __future__ import annotations
 
@@ -18,7 +23,7 @@ BUNDLED = {"digits": sk_datasets.load_digits, "iris": sk_datasets.load_iris, "wi
 @dataclass
 class Dataset:
     name: str
-    X: np.ndarray
+    X: object  # a pandas DataFrame of the feature columns, by name
     y: np.ndarray
     feature_names: list[str]
     images: bool  # square grayscale images, flattened (the cnn model needs this)
@@ -26,19 +31,23 @@ class Dataset:
 
 def load_dataset(source: str, target: str | None = None) -> Dataset:
     """A bundled data set by name (``digits``, ``iris``, ``wine``, ``breast_cancer``), or a CSV/Parquet file whose
-    ``target`` column holds the labels and whose other (numeric) columns are the features."""
+    ``target`` column holds the labels and whose other columns (numbers, text or categories, with missing values
+    allowed) are the features."""
+    import pandas as pd
+
     if source in BUNDLED:
         bunch = BUNDLED[source]()
         names = np.asarray(bunch.target_names)
         y = bunch.target if source == "digits" else names[bunch.target]
         features = [str(f) for f in getattr(bunch, "feature_names", [])]
         features = features or [f"x{i}" for i in range(bunch.data.shape[1])]
-        return Dataset(source, bunch.data.astype(np.float64), y, features, images=source == "digits")
+        X = pd.DataFrame(bunch.data.astype(np.float64), columns=features)
+        return Dataset(source, X, y, features, images=source == "digits")
     path = Path(source)
     if not path.suffix:
         raise InputValueError(f"unknown data set {source!r}: use one of {', '.join(BUNDLED)}, or a .csv or "
                               f".parquet file.")
-    frame = _read_table(path)
+    frame = read_table(path, "--data")
     if target is None:
         raise InputValueError(f"--target is required with a file: name the label column, one of {list(frame.columns)}.")
     if target not in frame.columns:
@@ -46,56 +55,106 @@ def load_dataset(source: str, target: str | None = None) -> Dataset:
     features = frame.drop(columns=[target])
     if features.shape[1] == 0:
         raise InputValueError(f"{path.name} has no feature columns besides the target {target!r}.")
-    text = [c for c in features.columns if features[c].dtype.kind not in "iufb"]
-    if text:
-        raise InputValueError(f"feature columns must be numeric, but {text} are not; encode them (e.g. one-hot) first.")
-    y = frame[target].to_numpy()
     if frame[target].isna().any():
         raise InputValueError(f"the target column {target!r} has missing values; drop or fill those rows.")
-    return Dataset(path.stem, features.to_numpy(dtype=np.float64), y, [str(c) for c in features.columns], False)
+    features.columns = [str(c) for c in features.columns]
+    return Dataset(path.stem, features, frame[target].to_numpy(), list(features.columns), False)
 
 
-def _read_table(path: Path):
+def read_table(path: Path, name: str):
+    """A headed CSV or Parquet table as a DataFrame with at least one row."""
     import pandas as pd
 
+    path = Path(path)
     if not path.exists():
         raise InputValueError(f"no such file: {path}")
     suffix = path.suffix.lower()
+    if suffix not in (".csv", ".parquet", ".pq"):
+        raise InputValueError(f"{name} {path.name}: unsupported file type {suffix!r}; use .csv or .parquet.")
     try:
-        if suffix == ".csv":
-            return pd.read_csv(path)
-        if suffix in (".parquet", ".pq"):
-            return pd.read_parquet(path)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, OSError, ImportError) as exc:
-        raise InputValueError(f"cannot read {path}: {str(exc).splitlines()[0]}") from None
-    raise InputValueError(f"{path.name}: unsupported file type {suffix!r}; use .csv, .parquet or .npy.")
+        frame = pd.read_csv(path) if suffix == ".csv" else pd.read_parquet(path)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, OSError, ImportError, ValueError) as exc:
+        raise InputValueError(f"cannot read {name} from {path}: {str(exc).splitlines()[0]}") from None
+    if frame.shape[0] == 0:
+        raise InputValueError(f"{name} {path} has a header but no data rows.")
+    return frame
 
 
-def load_array(path_text: str, name: str) -> np.ndarray:
-    """A 1-D or 2-D array from .npy (no pickle), .csv (a header row is skipped when it is not numeric) or
-    .parquet. String labels stay strings."""
-    path = Path(path_text)
-    if path.suffix.lower() == ".npy":
-        if not path.exists():
-            raise InputValueError(f"no such file for {name}: {path}")
-        try:
-            array = np.load(path, allow_pickle=False)
-        except ValueError as exc:
-            raise InputValueError(f"cannot read {name} from {path}: {exc}") from None
+def load_array(path_text: str, name: str, *, n_rows: int | None = None) -> tuple[np.ndarray, list[str] | None]:
+    """A 1-D or 2-D array and its column names (None when the file has none) from ``.npy`` (never unpickled),
+    ``.csv`` or ``.parquet`` (its column names). A CSV's first row is a header when it is not all numbers, or when
+    it is distinct integers (class labels such as ``0,1,2``) and the file has one row more than ``n_rows``. Numeric
+    columns become int64 or float64, as their cells spell them; text stays text."""
+    path = _existing(path_text, name)
+    suffix = path.suffix.lower()
+    if suffix == ".npy":
+        array, columns = _load_npy(path, name), None
+    elif suffix == ".csv":
+        cells = _csv_cells(path, name)
+        first = cells[0].tolist()
+        header = not all(_is_number(v) for v in first) or (
+            cells.shape[0] == (n_rows or 0) + 1 and len(set(first)) == len(first)
+            and all(v.lstrip("-").isdigit() for v in first))
+        array, columns = _stack(*_typed_columns(cells, header, path, name))
+    elif suffix in (".parquet", ".pq"):
+        frame = read_table(path, name)
+        array, columns = _stack([frame[c].to_numpy() for c in frame.columns], [str(c) for c in frame.columns])
     else:
-        import pandas as pd
+        raise InputValueError(f"{name} {path.name}: unsupported file type {suffix!r}; use .csv, .npy or .parquet.")
+    return _table_shape(array, path, name), columns
 
-        if path.suffix.lower() == ".csv":
-            if not path.exists():
-                raise InputValueError(f"no such file for {name}: {path}")
-            frame = pd.read_csv(path, header=None)
-            if len(frame) > 1 and not _numeric(frame.iloc[0]) and _numeric(frame.iloc[1]):
-                frame = frame.iloc[1:]
-        else:
-            frame = _read_table(path)
-        array = frame.to_numpy()
-        if all(_numeric(frame[c]) for c in frame.columns):
-            array = array.astype(np.float64)
+
+def load_labels(path_text: str, name: str, *, column: str | None = None, classes=None, n_rows: int | None = None):
+    """The labels in ``path_text``: its only column, or the column named ``column``. A headed file's index column
+    (``pandas.to_csv``'s default) is skipped. A CSV's first row is a header when it holds text over a column of
+    numbers, when ``column`` is given or the file has several columns, or, for one column of text, when its first
+    cell is not one of ``classes`` (the class names, when known) or the file has one row more than ``n_rows``."""
+    path = _existing(path_text, name)
+    if path.suffix.lower() == ".csv":
+        cells = _csv_cells(path, name)
+        first = str(cells[0, 0]).strip()
+        header = _has_header(cells) or column is not None or cells.shape[1] > 1 or (
+            first not in {str(c) for c in classes} if classes is not None else cells.shape[0] == (n_rows or 0) + 1)
+        arrays, columns = _typed_columns(cells, header, path, name)
+    else:
+        array, columns = load_array(path_text, name)
+        arrays = [array] if array.ndim == 1 else list(array.T)
+    if columns is None:
+        if column is not None:
+            raise InputValueError(f"{name} {path} has no header, so it has no column {column!r}; drop "
+                                  f"--labels-column or add a header row.")
+        if len(arrays) != 1:
+            raise InputValueError(f"{name} must hold one label per row, but {path} has {len(arrays)} columns and no "
+                                  f"header; add a header and pass --labels-column.")
+        return arrays[0]
+    named = [c for c in columns if c and not c.startswith("Unnamed:")]  # pandas writes its index unnamed
+    wanted = column if column is not None else (named[0] if len(named) == 1 else None)
+    if wanted is None:
+        raise InputValueError(f"{name} {path} has columns {columns}; say which holds the labels with --labels-column.")
+    if wanted not in columns:
+        raise InputValueError(f"{name} {path} has no column {wanted!r}; its columns are {columns}.")
+    return arrays[columns.index(wanted)]
+
+
+def load_predictions(proba: str, labels: str, *, labels_column: str | None = None):
+    """What ``crossentropy eval`` reads: the scores in ``proba``, their column names (None without a header), and
+    the labels in ``labels``, each file's header recognised with the help of the other (the row counts, and the
+    class names)."""
+    scores, columns = load_array(proba, "--proba")
+    y = load_labels(labels, "--labels", column=labels_column, classes=columns, n_rows=scores.shape[0])
+    if columns is None and scores.shape[0] == y.shape[0] + 1:  # a header of integer class labels
+        scores, columns = load_array(proba, "--proba", n_rows=y.shape[0])
+    return scores, columns, y
+
+
+def _existing(path_text: str, name: str) -> Path:
+    path = Path(path_text)
+    if not path.exists():
+        raise InputValueError(f"no such file for {name}: {path}")
+    return path
+
+
+def _table_shape(array: np.ndarray, path: Path, name: str) -> np.ndarray:
     if array.ndim == 2 and array.shape[1] == 1:
         array = array[:, 0]
     if array.ndim not in (1, 2) or array.shape[0] == 0:
@@ -103,7 +162,74 @@ def load_array(path_text: str, name: str) -> np.ndarray:
     return array
 
 
-def _numeric(values) -> bool:
+def _stack(arrays: list[np.ndarray], columns):
+    numeric = all(a.dtype.kind in "iuf" for a in arrays)
+    dtype = np.result_type(*arrays) if numeric else object
+    return np.column_stack([a.astype(dtype) for a in arrays]), columns
+
+
+def _load_npy(path: Path, name: str) -> np.ndarray:
+    import zipfile
+
+    if path.stat().st_size == 0:
+        raise InputValueError(f"cannot read {name} from {path}: the file is empty; save it with np.save.")
+    try:
+        return np.load(path, allow_pickle=False)
+    except ValueError as exc:
+        if "allow_pickle" in str(exc):
+            raise InputValueError(f"{name} {path} holds Python objects, which are not loaded (that would run "
+                                  f"pickle); save numbers, or text as a fixed-width string array "
+                                  f"(np.asarray(x, dtype=str)).") from None
+        raise InputValueError(f"cannot read {name} from {path}: {exc}") from None
+    except (EOFError, OSError, zipfile.BadZipFile) as exc:
+        reason = (str(exc).splitlines() or ["unreadable"])[0]
+        raise InputValueError(f"cannot read {name} from {path}: {reason}; save it with np.save.") from None
+
+
+def _csv_cells(path: Path, name: str) -> np.ndarray:
     import pandas as pd
 
-    return bool(pd.to_numeric(pd.Series(values), errors="coerce").notna().all())
+    try:
+        frame = pd.read_csv(path, header=None, dtype=str, keep_default_na=False, skip_blank_lines=True)
+    except pd.errors.EmptyDataError:
+        raise InputValueError(f"{name} {path} is empty.") from None
+    except (pd.errors.ParserError, UnicodeDecodeError) as exc:
+        raise InputValueError(f"cannot read {name} from {path}: {str(exc).splitlines()[0]}") from None
+    return np.char.strip(frame.fillna("").to_numpy(dtype=str))
+
+
+def _has_header(cells: np.ndarray) -> bool:
+    """The first row is a header when, in some column, it is text over cells that are all numbers."""
+    return cells.shape[0] > 1 and any(not _is_number(cells[0, j]) and all(_is_number(v) for v in cells[1:, j])
+                                      for j in range(cells.shape[1]))
+
+
+def _typed_columns(cells: np.ndarray, header: bool, path: Path, name: str):
+    """Each column of text cells as int64 when every cell is an integer, float64 when every cell is a number, else
+    text; and the header's names (None without a header)."""
+    body = cells[1:] if header else cells
+    if body.shape[0] == 0:
+        raise InputValueError(f"{name} {path} has a header but no data rows.")
+    empty = np.argwhere(body == "")
+    if empty.size:
+        row, col = (int(v) for v in empty[0])
+        raise InputValueError(f"{name} {path}: line {row + 1 + header}, column {col + 1} is empty (a missing value, "
+                              f"or a row shorter than the others).")
+    return [_typed(body[:, j]) for j in range(body.shape[1])], (cells[0].tolist() if header else None)
+
+
+def _typed(column: np.ndarray) -> np.ndarray:
+    for kind in (np.int64, np.float64):
+        try:
+            return np.array([kind(v) for v in column], dtype=kind)
+        except (ValueError, OverflowError):
+            continue
+    return column
+
+
+def _is_number(text) -> bool:
+    try:
+        float(text)
+    except (TypeError, ValueError):
+        return False
+    return True

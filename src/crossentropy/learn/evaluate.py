@@ -15,12 +15,13 @@ from pathlib import Path
 import numpy as np
 from sklearn.metrics import accuracy_score, brier_score_loss, classification_report, confusion_matrix
 
-from ..core._inputs import sum_tolerance
+from ..core._inputs import sum_tolerance, unit_name
 from ..core.classification import categorical_cross_entropy
 from ..rules.errors import InputValueError
 from .calibration import bin_error, bin_statistics, reliability_curves
 
 ECE_BINS = 15
+PERPLEXITY_MAX_NATS = math.log(np.finfo(np.float64).max)  # about 709.78
 
 
 def _check_inputs(y_true, proba, labels):
@@ -52,16 +53,25 @@ def _check_inputs(y_true, proba, labels):
                          f"{sums[i]:.6g}. Normalize the rows (p / p.sum(axis=1, keepdims=True)) or apply softmax.")
     if labels is None:
         present = np.unique(y)
-        if present.dtype.kind in "iu" and present.min() >= 0 and present.max() < p.shape[1]:
+        if present.dtype.kind in "iu":  # integer labels are column indices
+            outside = present[(present < 0) | (present >= p.shape[1])]
+            if outside.size:
+                raise InputValueError(f"y_true has integer labels {outside[:5].tolist()} outside 0..{p.shape[1] - 1}, "
+                                      f"so they name no column of proba; pass labels= (the class of each column, in "
+                                      f"order).")
             labels = np.arange(p.shape[1])
         elif present.size == p.shape[1]:
             labels = present
         else:
             raise InputValueError(f"y_true has {present.size} distinct labels but proba has {p.shape[1]} columns; pass "
-                             f"labels= (the class of each column, in order).")
+                                  f"labels= (the class of each column, in order).")
     labels = np.asarray(labels)
     if labels.shape != (p.shape[1],):
         raise InputValueError(f"labels must name one class per column of proba ({p.shape[1]}), but got {labels.size}.")
+    if np.unique(labels).size != labels.size:
+        values, counts = np.unique(labels, return_counts=True)
+        raise InputValueError(f"labels must name each class once, but {values[counts > 1].tolist()} appear more than "
+                              f"once.")
     unknown = np.setdiff1d(y, labels)
     if unknown.size:
         raise InputValueError(f"y_true has labels {unknown[:5].tolist()} that are not in labels {labels.tolist()}.")
@@ -94,14 +104,20 @@ class EvaluationReport:
     reliability: dict = field(repr=False)
 
     def to_dict(self) -> dict:
-        """A JSON-safe dict (the classification report under "classification_report")."""
-        return {"n_samples": self.n_samples, "log_loss": self.log_loss, "log_loss_bits": self.log_loss_bits,
-                "perplexity": self.perplexity, "accuracy": self.accuracy, "brier_score": self.brier_score,
-                "ece": self.ece, "labels": [_json_label(v) for v in self.labels],
-                "confusion_matrix": self.confusion_matrix, "classification_report": self.classification_report}
+        """A dict that ``json.dumps(..., allow_nan=False)`` accepts (the classification report under
+        "classification_report"). A metric that is not finite (an infinite log loss, or a perplexity above the
+        float64 range) is ``None``, and ``"non_finite"`` maps its name to ``"inf"`` (docs/semantics.md)."""
+        metrics = {"n_samples": self.n_samples, "log_loss": self.log_loss, "log_loss_bits": self.log_loss_bits,
+                   "perplexity": self.perplexity, "accuracy": self.accuracy, "brier_score": self.brier_score,
+                   "ece": self.ece}
+        non_finite = {k: str(v) for k, v in metrics.items() if isinstance(v, float) and not math.isfinite(v)}
+        return {**{k: None if k in non_finite else v for k, v in metrics.items()}, "non_finite": non_finite,
+                "labels": [_json_label(v) for v in self.labels], "confusion_matrix": self.confusion_matrix,
+                "classification_report": self.classification_report}
 
     def to_text(self, base=None) -> str:
-        """The classification report, then the cross-entropy (in bits when ``base=2``) and calibration."""
+        """The classification report, then the cross-entropy (in log ``base`` first when given, e.g. 2 for bits)
+        and calibration."""
         names = [str(v) for v in self.labels]
         width = max(12, *(len(n) for n in names))
         lines = [f"{'':>{width}s} {'precision':>9s} {'recall':>9s} {'f1-score':>9s} {'support':>9s}", ""]
@@ -116,11 +132,15 @@ class EvaluationReport:
             lines.append(f"{avg:>{width}s} {r['precision']:9.4f} {r['recall']:9.4f} {r['f1-score']:9.4f} "
                          f"{int(r['support']):9d}")
         lines.append("")
-        if base == 2:
-            ce = f"{self.log_loss_bits:.4f} bits  ({self.log_loss:.4f} nats)"
+        if base is None or base == 2:
+            first, second = (self.log_loss, None), (self.log_loss_bits, 2.0)
+            first, second = (second, first) if base == 2 else (first, second)
         else:
-            ce = f"{self.log_loss:.4f} nats  ({self.log_loss_bits:.4f} bits)"
-        for name, value in (("cross-entropy (log loss)", ce), ("perplexity", f"{self.perplexity:.4f}"),
+            first, second = (self.log_loss / math.log(base), base), (self.log_loss, None)
+        ce = f"{first[0]:.4f} {unit_name(first[1])}  ({second[0]:.4f} {unit_name(second[1])})"
+        perplexity = f"{self.perplexity:.4f}" if math.isfinite(self.perplexity) else \
+            f"inf (exp of the log loss overflows float64 above {PERPLEXITY_MAX_NATS:.2f} nats)"
+        for name, value in (("cross-entropy (log loss)", ce), ("perplexity", perplexity),
                             ("Brier score", f"{self.brier_score:.4f}"), (f"ECE ({ECE_BINS} bins)", f"{self.ece:.4f}")):
             lines.append(f"{name:26s}{value}")
         return "\n".join(lines)
@@ -170,11 +190,39 @@ def evaluate(y_true, proba, *, labels=None) -> EvaluationReport:
     report = classification_report(y, y_pred, labels=labels, target_names=[str(v) for v in labels],
                                    output_dict=True, zero_division=0)
     return EvaluationReport(
-        n_samples=int(len(y)), log_loss=nats, log_loss_bits=nats / math.log(2), perplexity=float(math.exp(nats)),
+        n_samples=int(len(y)), log_loss=nats, log_loss_bits=nats / math.log(2), perplexity=_perplexity(nats),
         accuracy=float(accuracy_score(y, y_pred)), brier_score=brier, ece=ece, labels=labels.tolist(),
         confusion_matrix=confusion_matrix(y, y_pred, labels=labels).tolist(),
         classification_report=_json_safe(report),
         reliability=reliability_curves(y_index, p, bins=ECE_BINS))
+
+
+def _perplexity(nats: float) -> float:
+    """``exp(nats)``, and inf rather than OverflowError above ``PERPLEXITY_MAX_NATS``."""
+    return math.exp(nats) if nats <= PERPLEXITY_MAX_NATS else math.inf
+
+
+def labels_from_columns(columns, y, name: str = "proba") -> list:
+    """The class of each column of a headed probability table: its name, read as the type of the labels ``y``
+    (``"0"`` is the integer 0 when the labels are integers). Every label of ``y`` must have a column."""
+    y = np.asarray(y)
+    columns = [str(c).strip() for c in columns]
+    if y.dtype.kind in "iuf":
+        kind = int if y.dtype.kind in "iu" else float
+        try:
+            classes = [kind(float(c)) if kind is int and float(c).is_integer() else kind(c) for c in columns]
+        except ValueError:
+            raise InputValueError(f"the labels are numbers, so the columns of {name} must be named by those numbers, "
+                                  f"but its columns are {columns}.") from None
+    else:
+        classes = columns
+    if len(set(classes)) != len(classes):
+        raise InputValueError(f"the columns of {name} must name each class once, but its columns are {columns}.")
+    missing = [v for v in np.unique(y).tolist() if v not in set(classes)]
+    if missing:
+        raise InputValueError(f"label {missing[0]!r} has no column in {name} (its columns are {columns}); give each "
+                              f"class a probability column named by the label.")
+    return classes
 
 
 def _json_safe(obj):

@@ -1,4 +1,5 @@
-"""The train-and-evaluate workflow behind ``crossentropy train``: split, fit, evaluate, explain."""
+"""The workflows behind ``crossentropy train`` (check, split, fit, evaluate, explain) and ``crossentropy predict``
+(a saved model applied to a table, columns matched by name)."""
 
 from __future__ import annotations
 
@@ -8,20 +9,21 @@ from dataclasses import dataclass
 import numpy as np
 from sklearn.model_selection import train_test_split
 from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import StandardScaler
+from sklearn.utils._param_validation import InvalidParameterError
 
 from ..rules.errors import InputValueError
-from .data import Dataset
+from .data import Dataset, read_table
 from .estimator import CrossEntropyClassifier
 from .evaluate import EvaluationReport, evaluate
 from .explain import hardest_examples
+from .table import TablePreprocessor
 
 MODELS = ("softmax", "mlp", "cnn")
 
 
 @dataclass
 class TrainResult:
-    model: object  # a fitted StandardScaler + classifier pipeline
+    model: object  # a fitted TablePreprocessor + classifier pipeline
     report: EvaluationReport
     hardest: list[dict]
     train_seconds: float
@@ -42,32 +44,58 @@ def build_classifier(model: str, *, loss="cross_entropy", label_smoothing=0.0, c
         try:
             from .cnn import CNNClassifier
         except ImportError:
-            raise InputValueError("the cnn model needs PyTorch: install the torch extra (pip install "
-                                  "'crossentropy[torch]')"
-                             ".") from None
-        return CNNClassifier(epochs=epochs or 30, learning_rate=learning_rate or "auto", batch_size=batch_size or 64,
-                             optimizer=optimizer, loss=loss, label_smoothing=label_smoothing,
-                             class_weight=class_weight, random_state=seed, callback=callback)
-    return CrossEntropyClassifier(
+            raise InputValueError("the cnn model needs PyTorch: install the torch extra "
+                                  "(pip install 'crossentropy[torch]').") from None
+        return CNNClassifier(epochs=_given(epochs, 30), learning_rate=_given(learning_rate, "auto"),
+                             batch_size=_given(batch_size, 64), optimizer=optimizer, loss=loss,
+                             label_smoothing=label_smoothing, class_weight=class_weight, random_state=seed,
+                             callback=callback)
+    clf = CrossEntropyClassifier(
         hidden_layer_sizes=() if model == "softmax" else (100,), loss=loss, label_smoothing=label_smoothing,
         class_weight=class_weight, optimizer=optimizer,
-        learning_rate=learning_rate or (1e-2 if model == "softmax" and optimizer in ("adam", "adamw") else "auto"),
-        max_epochs=epochs or 200,
-        batch_size=batch_size or "auto", early_stopping=True, random_state=seed, callback=callback)
+        learning_rate=_given(learning_rate, 1e-2 if model == "softmax" and optimizer in ("adam", "adamw") else "auto"),
+        max_epochs=_given(epochs, 200),
+        batch_size=_given(batch_size, "auto"), early_stopping=True, random_state=seed, callback=callback)
+    try:
+        clf._validate_params()  # scikit-learn's own check, now rather than after the data is split
+    except InvalidParameterError as exc:
+        raise InputValueError(str(exc)) from None
+    return clf
 
 
-def train(data: Dataset, *, model: str = "mlp", test_size: float = 0.25, seed: int = 0, **options) -> TrainResult:
-    """Fit ``model`` on a stratified ``1 - test_size`` share of ``data`` and evaluate it on the rest."""
+def _given(value, default):
+    """``value`` unless it is None: 0 is passed on (and refused by the estimator), never replaced by the default."""
+    return default if value is None else value
+
+
+def check_trainable(data: Dataset, model: str = "mlp", test_size: float = 0.25, **options) -> None:
+    """Everything about ``data`` and the ``options`` of ``build_classifier`` that would make ``train`` fail,
+    checked before any work (or run directory)."""
+    build_classifier(model, **options)
     if model == "cnn" and not data.images:
         raise InputValueError(f"the cnn model needs image data (digits), but {data.name!r} is tabular; use "
                               f"--model mlp.")
+    if not 0 < test_size < 1:
+        raise InputValueError(f"test_size must be a share strictly between 0 and 1, but got {test_size}.")
     classes, counts = np.unique(data.y, return_counts=True)
     if len(classes) < 2:
         raise InputValueError(f"{data.name} has a single class ({classes[0]!r}); a classifier needs at least two.")
+    n_test = int(np.ceil(test_size * len(data.y)))
+    if n_test < 1 or len(data.y) - n_test < 2:
+        raise InputValueError(f"{data.name} has {len(data.y)} rows, too few to hold out {test_size:.0%} for testing "
+                              f"and train on the rest; give more rows or another --test-size.")
+    TablePreprocessor().fit(data.X)  # text columns, missing values, infinities: refused here, by column name
+
+
+def train(data: Dataset, *, model: str = "mlp", test_size: float = 0.25, seed: int = 0, **options) -> TrainResult:
+    """Fit ``TablePreprocessor() + model`` on a stratified ``1 - test_size`` share of ``data`` and evaluate it on
+    the rest."""
+    check_trainable(data, model, test_size, seed=seed, **options)
+    _, counts = np.unique(data.y, return_counts=True)
     stratify = data.y if counts.min() >= 2 else None
     X_train, X_test, y_train, y_test, _, rows_test = train_test_split(
         data.X, data.y, np.arange(len(data.y)), test_size=test_size, stratify=stratify, random_state=seed)
-    pipeline = make_pipeline(StandardScaler(), build_classifier(model, seed=seed, **options))
+    pipeline = make_pipeline(TablePreprocessor(), build_classifier(model, seed=seed, **options))
     start = time.perf_counter()
     pipeline.fit(X_train, y_train)
     seconds = time.perf_counter() - start
@@ -78,3 +106,25 @@ def train(data: Dataset, *, model: str = "mlp", test_size: float = 0.25, seed: i
         example["index"] = int(rows_test[example["index"]])
     return TrainResult(pipeline, evaluate(y_test, proba, labels=labels), hardest, seconds, len(y_train),
                        len(y_test))
+
+
+def predict_table(model, frame):
+    """Predictions of a fitted ``model`` (a pipeline whose first step takes a table) for the rows of ``frame``: a
+    DataFrame with a ``predicted`` column and one probability column per class, named by the class label. Columns
+    are matched by name; extra columns are ignored."""
+    import pandas as pd
+
+    proba = model.predict_proba(frame)
+    classes = model[-1].classes_ if hasattr(model, "steps") else model.classes_
+    names = [str(c) for c in classes]
+    if "predicted" in names or len(set(names)) != len(names):
+        raise InputValueError(f"the model's class labels {names} cannot all name their own output column; rename "
+                              f"the classes.")
+    out = pd.DataFrame(proba, columns=names, index=frame.index)
+    out.insert(0, "predicted", classes[proba.argmax(axis=1)])
+    return out
+
+
+def predict_file(model, path, name: str = "--data"):
+    """``predict_table`` for the CSV or Parquet table at ``path``."""
+    return predict_table(model, read_table(path, name))
