@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from . import __version__
-from ._validate import unit_name
+from .core._inputs import unit_name
 from .core.information import cross_entropy, entropy, kl_divergence
 from .rules.errors import InputError
 

@@ -4,8 +4,8 @@ malformed CSV, NPY, Parquet and JSON files and malformed option values (a bounde
 Invariants: exit status 0, or 2 with exactly one line on stderr and no traceback; no input file is changed or
 deleted (hashed before and after), including when ``--out`` names an input file.
 
-The CLI is being changed on another branch (issue 12 #13-#20). Failures whose generator is listed in ``KNOWN``
-are reported in the summary as known, with their reproducer, and do not fail the test; any other failure does.
+Every failure fails the test (issue 12 #13-#20 are fixed); ``KNOWN`` would list a generator's accepted, reported
+failures, and is empty.
 """
 
 from __future__ import annotations
@@ -25,14 +25,8 @@ from fuzzkit import area, count, rng_for
 ROOT = Path(__file__).resolve().parents[2]
 N = 12
 
-# generator -> the issue item its failures belong to (seen on this branch; fixed on the CLI branch)
-KNOWN = {
-    "npy empty": "#13", "csv tiny probability": "#13", "parquet zero rows": "#13", "csv header only": "#19",
-    "npy bool": "#19", "csv short row": "#19", "npy text": "#19", "train huge features": "#16",
-    "csv integer labels subset": "#14", "csv float labels": "#14", "json": "#13", "npy object": "#13",
-    "npy truncated": "#13", "csv garbage bytes": "#13", "parquet text": "#19", "parquet nulls": "#19",
-    "info option": "#17", "success warnings": "#18",
-}
+# generator -> the issue item of its accepted failures; none since issue 12 #13-#20
+KNOWN: dict = {}
 
 
 def _proba(rng, n=N, k=3) -> np.ndarray:

@@ -114,9 +114,12 @@ def _array(arrays: dict, key: str, shape: tuple) -> np.ndarray:
     a = arrays[key]
     if a.shape != shape:
         raise InputValueError(f"model.npz array {key!r} has shape {a.shape}, but the model needs {shape}.")
+    if a.dtype != np.float64:  # the saved weights are float64: another dtype would predict differently
+        raise InputValueError(f"model.npz array {key!r} has dtype {a.dtype}, but the model's weights are float64; "
+                              f"save the model again.")
     if not np.isfinite(a).all():
         raise InputValueError(f"model.npz array {key!r} holds NaN or inf; save the model again.")
-    return a.astype(np.float64) if a.dtype.kind != "f" else a
+    return a
 
 
 def _mlp(info: dict, arrays: dict, n_inputs: int, n_classes: int) -> CrossEntropyClassifier:
