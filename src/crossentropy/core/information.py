@@ -12,7 +12,9 @@ from __future__ import annotations
 import numpy as np
 
 from ..rules.errors import InputValueError
+from ..rules.limits import masked_product
 from ..rules.options import check_positive
+from ..rules.xp import NUMPY
 from ._inputs import check_axis, check_distribution
 from .stable import _prepared, xlogy
 
@@ -73,8 +75,7 @@ def cross_entropy(p, q, *, axis: int = -1, base=None, normalize: bool = False):
 
 def _kl(a: np.ndarray, b: np.ndarray, ax: int) -> np.ndarray:
     with np.errstate(divide="ignore", invalid="ignore"):
-        terms = a * (np.log(a) - np.log(b))
-    terms = np.where(a == 0, 0.0, terms)
+        terms = masked_product(NUMPY, a, np.log(a) - np.log(b))
     # Mathematically >= 0 (Gibbs); rounding can leave -1 ulp, which is clipped.
     return np.maximum(np.sum(terms, axis=ax), 0.0)
 

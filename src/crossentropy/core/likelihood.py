@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..rules.errors import InputValueError
+from ..rules.limits import masked_product
 from ..rules.options import RATE, check_nonnegative, check_nonnegative_values, check_reduction
 from ..rules.xp import NUMPY
 from ._inputs import compute_dtype, float_array, same_shape
@@ -48,7 +49,7 @@ def poisson_nll(input, target, *, log_input: bool = True, full: bool = False, ep
             check_nonnegative_values(NUMPY, xc, "input", RATE)
             # 0 log 0 = 0: a zero count at a zero rate (eps=0) costs nothing, and its gradient is 1.
             loss = xc - xlogy(t, np.minimum(xc + eps, np.finfo(cdt).max))
-            grad = 1 - np.where(t == 0, 0.0, t / (xc + eps))
+            grad = 1 - masked_product(NUMPY, t, NUMPY.reciprocal(xc + eps))
     if full:
         with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
             stirling = t * np.log(t) - t + 0.5 * np.log(2 * np.pi * t)

@@ -26,7 +26,7 @@ from ..rules.options import (
     check_total_weight,
     check_z_loss,
 )
-from ..rules.reduction import reduction_scale
+from ..rules.reduction import reduce, reduction_scale
 from ..rules.rows import softmax_rows
 from ..rules.targets import coefficients
 from ._autograd import row_scale as as_row_scale
@@ -124,7 +124,7 @@ class LinearCrossEntropyFunction(torch.autograd.Function):
         else:
             ctx.save_for_backward(x, weight, bias, target)
             ctx.options = options
-        loss = loss_rows if reduction == "none" else loss_rows.sum() * scale
+        loss = reduce(TORCH, loss_rows, reduction, scale).to(loss_rows.dtype)
         if buffers is None:
             return loss
         ctx.mark_non_differentiable(*buffers)
