@@ -409,14 +409,14 @@ def cmd_eval(args) -> int:
 
 # ------------------------------------------------------------------------------------------------ calibrate
 def cmd_calibrate(args) -> int:
-    from .learn.calibration import apply_temperature, calibrate
-    from .learn.data import load_array
+    with _needs_learn("calibrate"):
+        from .learn.calibration import apply_temperature, calibrate
+        from .learn.data import load_array, load_predictions
+        from .learn.evaluate import labels_from_columns
 
     flag, source = ("--logits", args.logits) if args.logits else ("--proba", args.proba)
-    scores = load_array(source, flag)
-    labels = load_array(args.labels, "--labels")
-    if labels.ndim != 1:
-        raise UsageError(f"--labels must hold one label per row, but {args.labels} has shape {labels.shape}")
+    scores, columns, labels = load_predictions(source, args.labels, name=flag)
+    classes = labels_from_columns(columns, labels, flag) if columns is not None and scores.ndim == 2 else None
     if (args.apply is None) != (args.out is None):
         raise UsageError("--apply and --out go together: --apply FILE --out FILE writes FILE's calibrated "
                          "probabilities")
@@ -425,9 +425,9 @@ def cmd_calibrate(args) -> int:
     if args.out and Path(args.out).suffix.lower() not in (".csv", ".npy"):
         raise UsageError(f"--out {args.out}: use a .csv or .npy file name")
     kind = "logits" if args.logits else "proba"
-    result = calibrate(labels, **{kind: _numbers(scores, flag, source)})
+    result = calibrate(labels, labels=classes, **{kind: _numbers(scores, flag, source)})
     if args.apply:
-        other = _numbers(load_array(args.apply, "--apply"), "--apply", args.apply)
+        other = _numbers(load_array(args.apply, "--apply")[0], "--apply", args.apply)
         if other.ndim != scores.ndim or (other.ndim == 2 and other.shape[1] != scores.shape[1]):
             raise UsageError(f"--apply {args.apply} has shape {other.shape}, but {flag} {source} has "
                              f"{scores.shape[1] if scores.ndim == 2 else 1} column(s) per row; give it the same")

@@ -136,14 +136,14 @@ def load_labels(path_text: str, name: str, *, column: str | None = None, classes
     return arrays[columns.index(wanted)]
 
 
-def load_predictions(proba: str, labels: str, *, labels_column: str | None = None):
-    """What ``crossentropy eval`` reads: the scores in ``proba``, their column names (None without a header), and
-    the labels in ``labels``, each file's header recognised with the help of the other (the row counts, and the
-    class names)."""
-    scores, columns = load_array(proba, "--proba")
+def load_predictions(proba: str, labels: str, *, labels_column: str | None = None, name: str = "--proba"):
+    """What ``crossentropy eval`` and ``calibrate`` read: the scores in ``proba`` (the option ``name``), their column
+    names (None without a header), and the labels in ``labels``, each file's header recognised with the help of the
+    other (the row counts, and the class names)."""
+    scores, columns = load_array(proba, name)
     y = load_labels(labels, "--labels", column=labels_column, classes=columns, n_rows=scores.shape[0])
     if columns is None and scores.shape[0] == y.shape[0] + 1:  # a header of integer class labels
-        scores, columns = load_array(proba, "--proba", n_rows=y.shape[0])
+        scores, columns = load_array(proba, name, n_rows=y.shape[0])
     return scores, columns, y
 
 
