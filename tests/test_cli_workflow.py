@@ -47,6 +47,13 @@ def wine(tmp_path_factory):
     return {"dir": d, "table": table, "proba": proba, "classes": list(model.classes_), "y": y[1::2]}
 
 
+
+def only_convergence_notes(stderr: str) -> None:
+    """A successful run's stderr holds at most one-line notes that training hit --epochs (issue 15's
+    ConvergenceWarning, "raise max_epochs"): no other warning, nothing spread over several lines."""
+    for line in stderr.splitlines():
+        assert line.startswith("crossentropy: warning:") and line.endswith("(ConvergenceWarning)"), stderr
+
 def test_eval_matches_columns_by_name(wine):
     d, proba, classes, y = wine["dir"], wine["proba"], wine["classes"], wine["y"]
     expected = log_loss(y, proba, labels=classes)
@@ -130,7 +137,7 @@ def test_train_then_predict_on_reordered_columns(wine, tmp_path):
     proc = run("train", "--data", str(d / "wine.csv"), "--target", "cultivar", "--epochs", "40", "--out",
                str(run_dir), "--quiet")
     assert "wine: 178 samples, 7 features, 3 classes" in proc.stdout
-    assert proc.stderr == ""  # issue 12 #18: no warnings on a successful run
+    only_convergence_notes(proc.stderr)  # issue 12 #18: no multi-line warnings on a successful run
     metrics = strict_json((run_dir / "metrics.json").read_text())
     assert metrics["accuracy"] > 0.85
     info = json.loads((run_dir / "model.json").read_text())
@@ -273,7 +280,7 @@ def test_huge_features_train_cleanly(tmp_path):
         out = tmp_path / f"run{scale:g}"
         proc = run("train", "--data", str(tmp_path / "huge.csv"), "--target", "y", "--model", "softmax", "--epochs",
                    "50", "--out", str(out), "--quiet")
-        assert proc.stderr == "", proc.stderr
+        only_convergence_notes(proc.stderr)  # issue 12 #16: no overflow warnings for features near 1e300
         results.append(strict_json((out / "metrics.json").read_text()))
     assert results[1]["accuracy"] == results[0]["accuracy"] > 0.8
     assert_close(results[1]["log_loss"], results[0]["log_loss"], np.float32)

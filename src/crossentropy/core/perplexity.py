@@ -220,17 +220,24 @@ def read_token_scores(path, *, column: str | None = None, logprobs: bool | None 
     path = Path(path)
     suffix = path.suffix.lower()
     says = None
-    if suffix == ".npy":
-        values = np.load(path, allow_pickle=False)
-        if values.dtype.kind not in "fiu":
-            raise InputValueError(f"{path} must hold numbers, but has dtype {values.dtype}.")
-    elif suffix == ".csv":
-        values, says = _read_csv(path, column)
-    elif suffix in (".jsonl", ".ndjson"):
-        values, says = _read_jsonl(path, column)
-    else:
+    if suffix not in (".npy", ".csv", ".jsonl", ".ndjson"):
         raise InputValueError(f"{path} must be a .npy, .csv or .jsonl file of per-token NLLs or log-probs, but its "
                               f"suffix is {suffix!r}.")
+    try:
+        if suffix == ".npy":
+            values = np.load(path, allow_pickle=False)
+        elif suffix == ".csv":
+            values, says = _read_csv(path, column)
+        else:
+            values, says = _read_jsonl(path, column)
+    except OSError as exc:
+        raise InputValueError(f"cannot read {path}: {exc.strerror or exc}.") from None
+    except (ValueError, EOFError) as exc:
+        if isinstance(exc, InputValueError):
+            raise
+        raise InputValueError(f"{path} is not a readable {suffix} file of numbers ({exc}).") from None
+    if suffix == ".npy" and values.dtype.kind not in "fiu":
+        raise InputValueError(f"{path} must hold numbers, but has dtype {values.dtype}.")
     values = np.asarray(values, dtype=np.float64).reshape(-1)
     if logprobs if logprobs is not None else bool(says):
         if (values > 0).any():
@@ -242,7 +249,10 @@ def read_token_scores(path, *, column: str | None = None, logprobs: bool | None 
 
 def text_bytes(path) -> int:
     """The UTF-8 byte count of a text file (it must decode as UTF-8)."""
-    data = Path(path).read_bytes()
+    try:
+        data = Path(path).read_bytes()
+    except OSError as exc:
+        raise InputValueError(f"cannot read {path}: {exc.strerror or exc}.") from None
     try:
         data.decode("utf-8")
     except UnicodeDecodeError as exc:

@@ -335,7 +335,9 @@ def write_tagger_run(directory, result: TaggerResult, *, metadata: dict | None =
                **(metadata or {})}
     (directory / "metrics.json").write_text(json.dumps(metrics, indent=2))
     tagger.save(directory, metadata=metadata)
-    plot = plots.loss_curve(tagger.loss_curve_, tagger.validation_loss_curve_, directory / "loss_curve.png")
+    loss_name = "focal loss" if getattr(tagger, "loss", None) == "focal" else "cross-entropy"
+    plot = plots.save(plots.loss_curve(tagger.loss_curve_, tagger.validation_loss_curve_, loss_name=loss_name),
+                      directory / "loss_curve.png")
     return ["metrics.json", "model.npz", "model.json", plot.name]
 
 
