@@ -111,7 +111,12 @@ class Coefficients:
             return xp.sum(masked_product(xp, self.dense(x.dtype, like=x), x))
         out = masked_product(xp, self.a_y, xp.gather(x, self.y))
         if self.u is not None:
-            spread = xp.sum(x) if self.w is None else xp.sum(masked_product(xp, self.w, x))
+            if self.w is None:
+                spread = xp.sum(x)
+            elif xp.checkable(self.w) and not xp.any(self.w == 0):  # no zero weight: a plain product is exact
+                spread = xp.matvec(x, xp.astype(self.w, x.dtype))
+            else:
+                spread = xp.sum(masked_product(xp, self.w, x))
             out = out + masked_product(xp, self.u, spread)
         return out
 
