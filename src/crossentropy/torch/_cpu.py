@@ -6,10 +6,6 @@ CUDA tensors, tensors under ``torch.compile`` and builds without the kernel keep
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
-import sys
-
 import torch
 
 from ..core import fused
@@ -17,32 +13,6 @@ from ..core.threads import get_num_threads
 from ._xp import TORCH
 
 _DTYPES = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
-_HUGE_PAGE = 1 << 21
-_MADV_HUGEPAGE = 14
-
-
-def _libc():
-    if not sys.platform.startswith("linux"):
-        return None
-    try:
-        return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
-    except OSError:
-        return None
-
-
-_LIBC = _libc()
-
-
-def empty_gradient(x: torch.Tensor) -> torch.Tensor:
-    """``torch.empty_like(x)``, backed by transparent huge pages where Linux offers them on request
-    (``madvise``), as NumPy does for its large arrays: the first write of a fresh 1 GiB gradient then costs about a
-    quarter of what 4 KiB page faults cost (measured in docs/design.md). Any failure leaves ordinary pages."""
-    g = torch.empty_like(x)
-    size = g.numel() * g.element_size()
-    if _LIBC is not None and size >= 4 * _HUGE_PAGE:
-        start = (g.data_ptr() + _HUGE_PAGE - 1) & ~(_HUGE_PAGE - 1)
-        _LIBC.madvise(ctypes.c_void_p(start), ctypes.c_size_t(g.data_ptr() + size - start), _MADV_HUGEPAGE)
-    return g
 
 
 def usable(x: torch.Tensor) -> bool:
@@ -86,7 +56,7 @@ def softmax_rows(x: torch.Tensor, coef, *, z_loss: float, softcap, row_scale: to
         kw["probs"] = _view(coef.probs.contiguous(), "probs", bf16)
     out = {"loss": torch.empty(n, dtype=torch.float64), "lse": torch.empty(n, dtype=torch.float64)}
     if row_scale is not None:
-        out["grad"] = empty_gradient(x)
+        out["grad"] = torch.empty_like(x)
         kw["grad"] = _view(out["grad"], "grad", bf16)
         kw["row_scale"] = row_scale.detach().to(torch.float64).contiguous().numpy()
     if stats:
