@@ -86,7 +86,8 @@ def _read(directory: Path) -> tuple[dict, dict[str, np.ndarray]]:
     except FileNotFoundError as exc:
         raise InputValueError(f"{directory} has no saved model ({exc.filename} is missing); pass a run directory "
                               f"written by 'crossentropy train'.") from None
-    except (ValueError, OSError, EOFError, zipfile.BadZipFile, KeyError, UnicodeDecodeError) as exc:
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile, KeyError, UnicodeDecodeError,
+            NotImplementedError) as exc:  # NotImplementedError: zipfile's unsupported (damaged) flags
         raise InputValueError(f"{directory / 'model.npz'} is damaged or not a crossentropy model "
                               f"({type(exc).__name__}: {str(exc)[:100]}); save the model again.") from None
     try:
@@ -164,8 +165,14 @@ def _preprocessing(info: dict, arrays: dict):
     record = info.get("preprocessing")
     if record is None:  # version 1: a "scaled" flag
         record = {"kind": "StandardScaler" if _field(info, "scaled", bool) else None}
+    if not isinstance(record, dict) or "kind" not in record:
+        raise InputValueError(f"model.json's preprocessing must be an object with a 'kind' (got {record!r:.60}); "
+                              f"save the model again.")
     kind = _field(record, "kind", (str, type(None)), "model.json preprocessing")
     if kind is None:
+        if any(k.startswith(("scaler.", "table.")) for k in arrays):
+            raise InputValueError("model.json records no preprocessing, but model.npz holds a preprocessing step's "
+                                  "arrays; save the model again.")
         return None, n_in
     if kind == "StandardScaler":
         scaler = StandardScaler()

@@ -136,7 +136,8 @@ class NumPyNamespace:
     def log_softmax(z, out=None):
         """``z - log(sum(exp(z)))`` along the last axis (``rules.limits.log_softmax`` applies the limit rule);
         into ``out`` when given (it may be ``z``)."""
-        s = np.subtract(z, np.max(z, axis=-1, keepdims=True), out=out)
+        with np.errstate(over="ignore"):  # -max - max rounds to -inf, as the limit of the exact difference
+            s = np.subtract(z, np.max(z, axis=-1, keepdims=True), out=out)
         with np.errstate(divide="ignore"):
             s -= np.log(np.sum(np.exp(s), axis=-1, keepdims=True))
         return s
