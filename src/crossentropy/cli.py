@@ -194,19 +194,26 @@ def _progress(quiet: bool):
                     TextColumn("{task.fields[losses]}"), TimeElapsedColumn(), disable=quiet, transient=False)
 
 
+@contextlib.contextmanager
+def _run_directory(args):
+    """A new run directory (``_new_run_dir``), removed again if the run fails: a failed run leaves nothing behind."""
+    out, created = _new_run_dir(args)
+    try:
+        yield out
+    except BaseException:
+        if created:
+            shutil.rmtree(out, ignore_errors=True)
+        raise
+
+
 def _train_tagging(args) -> int:
     from .learn.conll import read_conll
 
     train_data = read_conll(args.data)
     test_data = read_conll(args.test) if args.test else None
     args.model = "tagger"  # names the run directory
-    out, created = _new_run_dir(args)
-    try:
+    with _run_directory(args) as out:
         return _train_tagger_into(args, train_data, test_data, out)
-    except BaseException:
-        if created:  # a failed run leaves nothing behind
-            shutil.rmtree(out, ignore_errors=True)
-        raise
 
 
 def _train_tagger_into(args, train_data, test_data, out: Path) -> int:
@@ -251,13 +258,8 @@ def cmd_train(args) -> int:
         data = load_dataset(args.data, args.target)
         check_trainable(data, args.model, args.test_size, **_train_options(args))
     tensorboard = _tensorboard(args.log_dir)
-    out, created = _new_run_dir(args)
-    try:
+    with _run_directory(args) as out:
         return _train(args, data, out, tensorboard)
-    except BaseException:
-        if created:  # a failed run leaves nothing behind
-            shutil.rmtree(out, ignore_errors=True)
-        raise
 
 
 def _train_options(args) -> dict:

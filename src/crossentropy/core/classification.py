@@ -1,6 +1,6 @@
 """Classification losses, each with its analytic gradient next to its forward computation.
 
-Softmax family (a class axis, index or probability targets; DESIGN.md semantics 3-4):
+Softmax family (a class axis, index or probability targets; docs/semantics.md):
 ``softmax_cross_entropy`` (logits), ``categorical_cross_entropy`` (probabilities), ``softmax_focal_loss`` (logits).
 Element-wise family (binary and multi-label; semantics 5): ``binary_cross_entropy_with_logits``,
 ``binary_cross_entropy``, ``sigmoid_focal_loss``, and the GAN losses built from them.

@@ -55,7 +55,7 @@ def distillation_loss(student_logits, teacher_logits, target=None, *, divergence
 
     >>> s, t = torch.zeros(1, 2, requires_grad=True), torch.tensor([[0.0, 1.0986123]])
     >>> loss = distillation_loss(s, t)  # KL([1/4, 3/4] || [1/2, 1/2])
-    >>> round(loss.item(), 5)
+    >>> round(float(loss), 5)
     0.13081
     >>> loss.backward(); s.grad  # S - T
     tensor([[ 0.2500, -0.2500]])

@@ -1,4 +1,4 @@
-"""Drop-in replacements for the ``torch.nn.functional`` losses, with this library's semantics (DESIGN.md).
+"""Drop-in replacements for the ``torch.nn.functional`` losses, with this library's semantics (docs/semantics.md).
 
 Layouts are PyTorch's: the class dim is 1 (``(N, C)``, ``(N, C, d1, ...)`` or unbatched ``(C,)``), ``weight`` is
 the class weights. Where the numbers differ from ``torch.nn.functional`` (docs/semantics.md):

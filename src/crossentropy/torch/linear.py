@@ -8,7 +8,7 @@ backpropagated once (a second backward raises). For "none", backward recomputes 
 per-token ``grad_output`` is exact. When grad mode is off or no input requires grad, only the loss is computed.
 
 Ignored rows (target ``ignore_index``) are masked, not skipped: their coefficients are 0, so they add nothing to
-the loss or the gradients, and nothing is read on the host (no ``nonzero``, no ``.item()``): the function runs
+the loss or the gradients, and nothing is read on the host (no ``nonzero``, no host reads of values): the function runs
 under ``torch.compile(fullgraph=True)`` and never synchronises a CUDA stream.
 """
 
