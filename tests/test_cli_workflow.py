@@ -312,3 +312,29 @@ def test_info_json_is_standard():
     assert data["kl_divergence"] is None and data["cross_entropy"] is None
     assert data["non_finite"] == {"cross_entropy": "inf", "kl_divergence": "inf"}
     assert_close(data["entropy"], 0.0)
+
+
+def test_calibrate_the_predictions_of_a_real_table(wine, tmp_path):
+    """Issue 15: train on the table with text columns and missing values, predict, then calibrate the headed
+    probability CSV (columns named by class, in predict's order) against the labels; T equals a brute-force minimiser
+    of the same objective (logits = log p)."""
+    from reference import brute_force_temperature
+
+    run_dir = tmp_path / "run"
+    run("train", "--data", str(wine["dir"] / "wine.csv"), "--target", "cultivar", "--epochs", "40", "--out",
+        str(run_dir), "--quiet")
+    table = wine["table"]
+    table.drop(columns="cultivar").to_csv(tmp_path / "features.csv", index=False)
+    table[["cultivar"]].to_csv(tmp_path / "labels.csv", index=False)
+    run("predict", "--model", str(run_dir), "--data", str(tmp_path / "features.csv"), "--out",
+        str(tmp_path / "pred.csv"))
+    pred = pd.read_csv(tmp_path / "pred.csv")
+    proba = pred.drop(columns="predicted")
+    proba.to_csv(tmp_path / "proba.csv", index=False)
+    result = strict_json(run("calibrate", "--proba", str(tmp_path / "proba.csv"), "--labels",
+                             str(tmp_path / "labels.csv"), "--json").stdout)
+    classes = list(proba.columns)
+    target = np.array([classes.index(c) for c in table["cultivar"]])
+    with np.errstate(divide="ignore"):
+        logits = np.log(proba.to_numpy())
+    assert_close(result["temperature"], brute_force_temperature(logits, target), "minimizer")
