@@ -44,10 +44,13 @@ def _arrays(coef) -> dict:
 
 
 def softmax_rows(x: torch.Tensor, coef, *, z_loss: float, softcap, row_scale: torch.Tensor | None = None,
-                 stats: bool = False) -> dict:
+                 stats: bool = False, grad_into: torch.Tensor | None = None) -> dict:
     """``rules.rows.softmax_rows`` on the compiled kernel: ``{"loss", "lse"}`` (float64 tensors of ``n``), and
-    ``"grad"`` (in ``x``'s dtype) when ``row_scale`` is given; with ``stats`` also ``"entropy"``, ``"p_target"``
-    (index targets) and ``"predicted"``."""
+    ``"grad"`` (in ``x``'s dtype; written into ``grad_into`` when given, which may be ``x`` itself) when
+    ``row_scale`` is given; with ``stats`` also ``"entropy"``, ``"p_target"`` (index targets) and
+    ``"predicted"``."""
+    if grad_into is not None and not (x.is_contiguous() and grad_into.is_contiguous()):
+        raise RuntimeError("grad_into needs contiguous rows")
     x = x.contiguous()
     n = x.shape[0]
     bf16: list = []
@@ -56,7 +59,7 @@ def softmax_rows(x: torch.Tensor, coef, *, z_loss: float, softcap, row_scale: to
         kw["probs"] = _view(coef.probs.contiguous(), "probs", bf16)
     out = {"loss": torch.empty(n, dtype=torch.float64), "lse": torch.empty(n, dtype=torch.float64)}
     if row_scale is not None:
-        out["grad"] = torch.empty_like(x)
+        out["grad"] = torch.empty_like(x) if grad_into is None else grad_into
         kw["grad"] = _view(out["grad"], "grad", bf16)
         kw["row_scale"] = row_scale.detach().to(torch.float64).contiguous().numpy()
     if stats:
@@ -71,13 +74,18 @@ def softmax_rows(x: torch.Tensor, coef, *, z_loss: float, softcap, row_scale: to
     return out
 
 
-def target_probability(x: torch.Tensor, coef, result: dict, softcap) -> torch.Tensor:
+def target_logit(x: torch.Tensor, coef) -> torch.Tensor:
+    """Each row's logit at its target class, as float64 (read before a kernel call that overwrites ``x``)."""
+    return x.detach().gather(-1, coef.y[:, None]).squeeze(-1).to(torch.float64)
+
+
+def target_probability(x: torch.Tensor, coef, result: dict, softcap, logit: torch.Tensor | None = None):
     """``p_target`` of the rules (``p_y`` on every kept row, 0 on ignored ones) from the kernel's result: the kernel
     reports 0 also on kept rows whose target carries no weight (a class weight of 0, no smoothing); those few get
-    ``exp(zc_y - lse)`` from the gathered logit."""
+    ``exp(zc_y - lse)`` from the target logit (``logit``, else read from ``x``)."""
     p = result["p_target"]
     weightless = coef.keep & (coef.o == 0)
-    zc = x.detach().gather(-1, coef.y[:, None]).squeeze(-1).to(torch.float64)
+    zc = target_logit(x, coef) if logit is None else logit
     if softcap is not None:
         zc = torch.tanh(zc / softcap) * softcap
     return torch.where(weightless, torch.exp(zc - result["lse"]), p)
