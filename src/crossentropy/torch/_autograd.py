@@ -47,21 +47,15 @@ class CrossEntropyFunction(torch.autograd.Function):
         cdt = compute_dtype(x.dtype)
         coef = _coefficients(TORCH, x, target, weight, ignore_index, smoothing, normalize)
         if _cpu.usable(x):  # the compiled kernel, zero-copy
-            r = _cpu.softmax_rows(x, coef, z_loss=z_loss, softcap=softcap, stats=stats)
-            extra = (r["lse"].to(cdt),)
-            if stats:
-                extra += (r["entropy"].to(cdt), _cpu.target_probability(x, coef, r, softcap).to(cdt),
-                          r["predicted"])
-            loss = r["loss"].to(cdt)
+            r = _cpu.softmax_rows(x, coef, z_loss=z_loss, softcap=softcap, dtype=cdt, stats=stats)
         else:
             r = softmax_rows(TORCH, x.to(cdt), coef, z_loss=z_loss, softcap=softcap, stats=stats)
-            extra = (r.lse, r.entropy, r.p_target, r.predicted) if stats else (r.lse,)
-            loss = r.loss
+        extra = (r.lse, r.entropy, r.p_target, r.predicted) if stats else (r.lse,)
         scale = reduction_scale(TORCH, reduction, TORCH.total(coef.o), total_weight)
         ctx.save_for_backward(x, target, weight, scale)
         ctx.options = (ignore_index, smoothing, z_loss, softcap, normalize)
         ctx.mark_non_differentiable(*extra)
-        return (reduce(TORCH, loss, reduction, scale), *extra)
+        return (reduce(TORCH, r.loss, reduction, scale), *extra)
 
     @staticmethod
     def backward(ctx, grad_loss, *_grad_stats):
@@ -72,7 +66,7 @@ class CrossEntropyFunction(torch.autograd.Function):
         coef = _coefficients(xp, x, target, weight, ignore_index, smoothing, normalize)
         r_scale = row_scale(grad_loss, scale, x.shape[0], cdt)
         if xp is TORCH and _cpu.usable(x):  # the gradient written once, in x's dtype
-            return (_cpu.softmax_rows(x, coef, z_loss=z_loss, softcap=softcap, row_scale=r_scale)["grad"],
+            return (_cpu.softmax_rows(x, coef, z_loss=z_loss, softcap=softcap, dtype=cdt, row_scale=r_scale).grad,
                     None, None, None, None, None, None, None, None, None)
         r = softmax_rows(xp, x.to(cdt), coef, z_loss=z_loss, softcap=softcap, row_scale=r_scale)
         return r.grad.to(x.dtype), None, None, None, None, None, None, None, None, None

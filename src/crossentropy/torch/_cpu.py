@@ -10,6 +10,7 @@ import torch
 
 from ..core import fused
 from ..core.threads import get_num_threads
+from ..rules.rows import RowResult
 from ._xp import TORCH
 
 _DTYPES = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
@@ -43,12 +44,13 @@ def _arrays(coef) -> dict:
     return kw
 
 
-def softmax_rows(x: torch.Tensor, coef, *, z_loss: float, softcap, row_scale: torch.Tensor | None = None,
-                 stats: bool = False, grad_into: torch.Tensor | None = None) -> dict:
-    """``rules.rows.softmax_rows`` on the compiled kernel: ``{"loss", "lse"}`` (float64 tensors of ``n``), and
-    ``"grad"`` (in ``x``'s dtype; written into ``grad_into`` when given, which may be ``x`` itself) when
-    ``row_scale`` is given; with ``stats`` also ``"entropy"``, ``"p_target"`` (index targets) and
-    ``"predicted"``."""
+def softmax_rows(x: torch.Tensor, coef, *, z_loss: float, softcap, dtype: torch.dtype,
+                 row_scale: torch.Tensor | None = None, stats: bool = False,
+                 grad_into: torch.Tensor | None = None) -> RowResult:
+    """``rules.rows.softmax_rows`` on the compiled kernel, as the same ``RowResult``: per-row values in ``dtype``
+    (the compute dtype), and, when ``row_scale`` is given, the gradient in ``x``'s dtype (written into
+    ``grad_into`` when given, which may be ``x`` itself); ``stats`` adds the entropy, the target's probability
+    (index targets) and the argmax."""
     if grad_into is not None and not (x.is_contiguous() and grad_into.is_contiguous()):
         raise RuntimeError("grad_into needs contiguous rows")
     x = x.contiguous()
@@ -57,35 +59,32 @@ def softmax_rows(x: torch.Tensor, coef, *, z_loss: float, softcap, row_scale: to
     kw = _arrays(coef)
     if not coef.index:
         kw["probs"] = _view(coef.probs.contiguous(), "probs", bf16)
-    out = {"loss": torch.empty(n, dtype=torch.float64), "lse": torch.empty(n, dtype=torch.float64)}
+    loss, lse = torch.empty(n, dtype=torch.float64), torch.empty(n, dtype=torch.float64)
+    grad = entropy = p_target = predicted = logit = None
     if row_scale is not None:
-        out["grad"] = torch.empty_like(x) if grad_into is None else grad_into
-        kw["grad"] = _view(out["grad"], "grad", bf16)
+        grad = torch.empty_like(x) if grad_into is None else grad_into
+        kw["grad"] = _view(grad, "grad", bf16)
         kw["row_scale"] = row_scale.detach().to(torch.float64).contiguous().numpy()
     if stats:
-        out["entropy"] = torch.empty(n, dtype=torch.float64)
-        out["predicted"] = torch.empty(n, dtype=torch.int64)
-        kw.update(entropy=out["entropy"].numpy(), argmax=out["predicted"].numpy())
+        entropy, predicted = torch.empty(n, dtype=torch.float64), torch.empty(n, dtype=torch.int64)
+        kw.update(entropy=entropy.numpy(), argmax=predicted.numpy())
         if coef.index:
-            out["p_target"] = torch.empty(n, dtype=torch.float64)
-            kw["p_target"] = out["p_target"].numpy()
-    fused.softmax_rows(_view(x, "z", bf16), **kw, z_loss=z_loss, softcap=softcap, loss=out["loss"].numpy(),
-                       lse=out["lse"].numpy(), threads=get_num_threads(), bf16=tuple(bf16))
-    return out
+            p_target = torch.empty(n, dtype=torch.float64)
+            kw["p_target"] = p_target.numpy()
+            logit = _target_logit(x, coef, softcap)  # before the gradient may overwrite x
+    fused.softmax_rows(_view(x, "z", bf16), **kw, z_loss=z_loss, softcap=softcap, loss=loss.numpy(),
+                       lse=lse.numpy(), threads=get_num_threads(), bf16=tuple(bf16))
+    if p_target is not None:
+        # the kernel reports 0 also on kept rows whose target carries no weight (a class weight of 0, no
+        # smoothing); the rules give p_y there, from the target's logit
+        p_target = torch.where(coef.keep & (coef.o == 0), torch.exp(logit - lse), p_target)
+
+    def cast(t):
+        return None if t is None else t.to(dtype)
+    return RowResult(cast(loss), cast(lse), grad, cast(entropy), cast(p_target), predicted)
 
 
-def target_logit(x: torch.Tensor, coef) -> torch.Tensor:
-    """Each row's logit at its target class, as float64 (read before a kernel call that overwrites ``x``)."""
-    return x.detach().gather(-1, coef.y[:, None]).squeeze(-1).to(torch.float64)
-
-
-def target_probability(x: torch.Tensor, coef, result: dict, softcap, logit: torch.Tensor | None = None):
-    """``p_target`` of the rules (``p_y`` on every kept row, 0 on ignored ones) from the kernel's result: the kernel
-    reports 0 also on kept rows whose target carries no weight (a class weight of 0, no smoothing); those few get
-    ``exp(zc_y - lse)`` from the target logit (``logit``, else read from ``x``)."""
-    p = result["p_target"]
-    weightless = coef.keep & (coef.o == 0)
-    zc = target_logit(x, coef) if logit is None else logit
-    if softcap is not None:
-        zc = torch.tanh(zc / softcap) * softcap
-    return torch.where(weightless, torch.exp(zc - result["lse"]), p)
+def _target_logit(x: torch.Tensor, coef, softcap) -> torch.Tensor:
+    """Each row's (capped) logit at its target class, as float64."""
+    z = x.detach().gather(-1, coef.y[:, None]).squeeze(-1).to(torch.float64)
+    return z if softcap is None else torch.tanh(z / softcap) * softcap

@@ -27,7 +27,7 @@ from ..rules.options import (
     check_z_loss,
 )
 from ..rules.reduction import reduce, reduction_scale
-from ..rules.rows import RowResult, softmax_rows
+from ..rules.rows import softmax_rows
 from ..rules.targets import coefficients
 from . import _cpu
 from ._autograd import row_scale as as_row_scale
@@ -66,7 +66,9 @@ def _chunk_pass(x, weight, bias, target, options, loss_rows=None, grads=None, ro
         row_scale = None if grads is None else row_scale_of(start, stop)
         logits = _chunk_logits(xc, weight, bias).to(cdt)
         if _cpu.usable(logits):  # the compiled kernel: one pass, the gradient written over the chunk's logits
-            r = _kernel_rows(logits, coef, options, row_scale, stats is not None)
+            r = _cpu.softmax_rows(logits, coef, z_loss=options["z_loss"], softcap=options["softcap"], dtype=cdt,
+                                  row_scale=row_scale, stats=stats is not None,
+                                  grad_into=None if row_scale is None else logits)
         else:
             r = softmax_rows(TORCH, logits, coef, z_loss=options["z_loss"], softcap=options["softcap"],
                              row_scale=row_scale, work=logits, stats=stats is not None)
@@ -82,17 +84,6 @@ def _chunk_pass(x, weight, bias, target, options, loss_rows=None, grads=None, ro
                 grad_w.addmm_(r.grad.T, xc.to(cdt))
             if grad_b is not None:
                 grad_b += r.grad.sum(0)
-
-
-def _kernel_rows(logits, coef, options, row_scale, stats: bool) -> RowResult:
-    """``rules.rows.softmax_rows`` of one chunk on the compiled CPU kernel, the gradient over ``logits``."""
-    logit = _cpu.target_logit(logits, coef) if stats else None  # before the gradient overwrites the logits
-    out = _cpu.softmax_rows(logits, coef, z_loss=options["z_loss"], softcap=options["softcap"], row_scale=row_scale,
-                            stats=stats, grad_into=logits if row_scale is not None else None)
-    cdt = logits.dtype
-    extra = (out["entropy"].to(cdt), _cpu.target_probability(logits, coef, out, options["softcap"], logit).to(cdt),
-             out["predicted"]) if stats else (None, None, None)
-    return RowResult(out["loss"].to(cdt), out["lse"].to(cdt), out.get("grad"), *extra)
 
 
 def _zero_grads(tensors, needed, dtype):
