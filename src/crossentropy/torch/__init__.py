@@ -4,6 +4,7 @@ Swap ``torch.nn.functional.cross_entropy`` for ``crossentropy.torch.cross_entrop
 for ``crossentropy.torch.CrossEntropyLoss``); docs/semantics.md lists where the numbers differ.
 """
 
+from ._buffers import release_cpu_buffers
 from .accumulation import total_weight
 from .distillation import distillation_loss, linear_distillation_loss, sparse_distillation_loss
 from .functional import (
@@ -32,6 +33,7 @@ __all__ = [
     "BCELoss", "BCEWithLogitsLoss", "CrossEntropyLoss", "GaussianNLLLoss", "LinearCrossEntropyLoss", "PoissonNLLLoss",
     "SigmoidFocalLoss", "SoftmaxFocalLoss", "binary_cross_entropy", "binary_cross_entropy_with_logits",
     "cross_entropy", "distillation_loss", "gaussian_nll_loss", "linear_cross_entropy", "linear_distillation_loss",
-    "poisson_nll_loss", "sigmoid_focal_loss", "softmax_focal_loss", "sparse_distillation_loss", "TokenStats",
+    "poisson_nll_loss", "release_cpu_buffers", "sigmoid_focal_loss", "softmax_focal_loss",
+    "sparse_distillation_loss", "TokenStats",
     "total_weight", "vocab_parallel_cross_entropy", "vocab_parallel_linear_cross_entropy",
 ]

@@ -11,6 +11,7 @@ import torch
 from ..core import fused
 from ..core.threads import get_num_threads
 from ..rules.rows import RowResult
+from ._buffers import POOL
 from ._xp import TORCH
 
 _DTYPES = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
@@ -62,7 +63,7 @@ def softmax_rows(x: torch.Tensor, coef, *, z_loss: float, softcap, dtype: torch.
     loss, lse = torch.empty(n, dtype=torch.float64), torch.empty(n, dtype=torch.float64)
     grad = entropy = p_target = predicted = logit = None
     if row_scale is not None:
-        grad = torch.empty_like(x) if grad_into is None else grad_into
+        grad = POOL.empty(x.shape, x.dtype, x.device) if grad_into is None else grad_into
         kw["grad"] = _view(grad, "grad", bf16)
         kw["row_scale"] = row_scale.detach().to(torch.float64).contiguous().numpy()
     if stats:

@@ -21,7 +21,7 @@ from ._inputs import check_tensor
 from ._xp import TORCH
 from .linear import default_chunk_size
 
-KERNEL_TEMPORARIES = 2  # a chunk gets 1/2 of linear_cross_entropy's logits budget: it holds two vocabularies' logits
+KERNEL_TEMPORARIES = 4  # a chunk gets 1/4 of linear_cross_entropy's logits budget: it holds two vocabularies' logits
 
 
 def _kept(target, batch_shape: tuple, ignore_index) -> torch.Tensor | None:

@@ -31,11 +31,12 @@ from ..rules.rows import softmax_rows
 from ..rules.targets import coefficients
 from . import _cpu
 from ._autograd import row_scale as as_row_scale
+from ._buffers import POOL
 from ._inputs import check_same_dtype, check_tensor, check_weight, compute_dtype, index_target_last_dim
 from ._xp import TORCH
 from .stats import TokenStats, stats_buffers, write_rows
 
-CHUNK_BYTES = 32 << 20  # the float32 logits of one chunk; two chunk-sized tensors live at once
+CHUNK_BYTES = 64 << 20  # the float32 logits of one chunk (on CPU one chunk's logits live at a time)
 
 
 def default_chunk_size(vocab: int, itemsize: int = 4) -> int:
@@ -44,7 +45,9 @@ def default_chunk_size(vocab: int, itemsize: int = 4) -> int:
 
 
 def _chunk_logits(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
-    return x @ weight.T if bias is None else torch.addmm(bias, x, weight.T)
+    """``x @ weight.T + bias``, written into a recycled buffer on CPU (``_buffers.POOL``)."""
+    out = POOL.empty((x.shape[0], weight.shape[0]), x.dtype, x.device)
+    return torch.mm(x, weight.T, out=out) if bias is None else torch.addmm(bias, x, weight.T, out=out)
 
 
 def _coefficients(target, vocab: int, options: dict, dtype):
@@ -57,33 +60,39 @@ def _chunk_pass(x, weight, bias, target, options, loss_rows=None, grads=None, ro
     """One pass over the rows, a chunk at a time: write per-row losses into ``loss_rows`` and the statistics into
     ``stats``, and/or accumulate the gradients of ``sum_i row_scale_i l_i`` into ``grads = (grad_x, grad_w,
     grad_b)`` (None for a gradient not needed). The chunk bounds depend on shapes only."""
-    cdt = compute_dtype(x.dtype)
     n, chunk = x.shape[0], options["chunk_size"]
     for start in range(0, n, chunk):
         stop = min(n, start + chunk)
-        xc, tc = x[start:stop], target[start:stop]
-        coef = _coefficients(tc, weight.shape[0], options, cdt)
-        row_scale = None if grads is None else row_scale_of(start, stop)
-        logits = _chunk_logits(xc, weight, bias).to(cdt)
-        if _cpu.usable(logits):  # the compiled kernel: one pass, the gradient written over the chunk's logits
-            r = _cpu.softmax_rows(logits, coef, z_loss=options["z_loss"], softcap=options["softcap"], dtype=cdt,
-                                  row_scale=row_scale, stats=stats is not None,
-                                  grad_into=None if row_scale is None else logits)
-        else:
-            r = softmax_rows(TORCH, logits, coef, z_loss=options["z_loss"], softcap=options["softcap"],
-                             row_scale=row_scale, work=logits, stats=stats is not None)
-        if loss_rows is not None:
-            loss_rows[start:stop] = r.loss
-        if stats is not None:
-            write_rows(stats, start, stop, r, tc, coef.keep)
-        if grads is not None:
-            grad_x, grad_w, grad_b = grads
-            if grad_x is not None:
-                grad_x[start:stop] = (r.grad.to(weight.dtype) @ weight).to(cdt)
-            if grad_w is not None:
-                grad_w.addmm_(r.grad.T, xc.to(cdt))
-            if grad_b is not None:
-                grad_b += r.grad.sum(0)
+        _one_chunk(x, weight, bias, target, options, start, stop, loss_rows, grads,
+                   None if grads is None else row_scale_of(start, stop), stats)
+
+
+def _one_chunk(x, weight, bias, target, options, start, stop, loss_rows, grads, row_scale, stats) -> None:
+    """Rows ``start:stop`` of ``_chunk_pass`` (a function of its own, so the chunk's logits are freed, and on CPU
+    their buffer recycled, before the next chunk's are made)."""
+    cdt = compute_dtype(x.dtype)
+    xc, tc = x[start:stop], target[start:stop]
+    coef = _coefficients(tc, weight.shape[0], options, cdt)
+    logits = _chunk_logits(xc, weight, bias).to(cdt)
+    if _cpu.usable(logits):  # the compiled kernel: one pass, the gradient written over the chunk's logits
+        r = _cpu.softmax_rows(logits, coef, z_loss=options["z_loss"], softcap=options["softcap"], dtype=cdt,
+                              row_scale=row_scale, stats=stats is not None,
+                              grad_into=None if row_scale is None else logits)
+    else:
+        r = softmax_rows(TORCH, logits, coef, z_loss=options["z_loss"], softcap=options["softcap"],
+                         row_scale=row_scale, work=logits, stats=stats is not None)
+    if loss_rows is not None:
+        loss_rows[start:stop] = r.loss
+    if stats is not None:
+        write_rows(stats, start, stop, r, tc, coef.keep)
+    if grads is not None:
+        grad_x, grad_w, grad_b = grads
+        if grad_x is not None:
+            grad_x[start:stop] = (r.grad.to(weight.dtype) @ weight).to(cdt)
+        if grad_w is not None:
+            grad_w.addmm_(r.grad.T, xc.to(cdt))
+        if grad_b is not None:
+            grad_b += r.grad.sum(0)
 
 
 def _zero_grads(tensors, needed, dtype):
@@ -168,7 +177,7 @@ def linear_cross_entropy(input, linear_weight, target, *, linear_bias=None, weig
 
     that is, ``cross_entropy((input @ linear_weight.T + linear_bias).movedim(-1, 1), target, ...)`` for
     ``input (..., D)``, ``linear_weight (V, D)``, ``linear_bias (V,)``, class weights ``weight (V,)`` and integer
-    ``target (...)``, holding at most ``chunk_size`` rows of logits at once (``None``: about 32 MiB of float32
+    ``target (...)``, holding at most ``chunk_size`` rows of logits at once (``None``: about 64 MiB of float32
     logits per chunk). Gradients come back in the dtypes of the inputs, accumulated in float32 (float64 for
     float64 inputs); ``input``, ``linear_weight`` and ``linear_bias`` must share a dtype. ``return_stats=True``
     returns ``(loss, TokenStats)``, computed chunk by chunk (``crossentropy.torch.stats``; one more chunk-sized
