@@ -212,6 +212,22 @@ def test_argmax_is_the_first_maximum(problem):
     assert np.array_equal(out["argmax"], np.argmax(z_seen, axis=1))
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_argmax_at_every_position_around_the_search_blocks(dtype):
+    """The kernel looks for the first maximum in blocks of 64 classes: put it at each position of k = 130 (with a
+    later tie, possibly in the next block), also as +inf, and compare with np.argmax."""
+    k = 130
+    z = np.tile(np.linspace(-3.0, -1.0, k), (2 * k, 1)).astype(dtype)
+    for c in range(k):
+        z[c, c] = z[c, min(k - 1, c + 64)] = 5.0
+        z[k + c, c] = z[k + c, min(k - 1, c + 64)] = np.inf
+    n = len(z)
+    argmax = np.full(n, -7, dtype=np.int64)
+    fused.softmax_rows(z, o=np.ones(n), y=np.zeros(n, dtype=np.int64), a_y=np.ones(n), loss=np.empty(n),
+                       argmax=argmax, threads=2)
+    np.testing.assert_array_equal(argmax, np.argmax(z, axis=1))
+
+
 @given(problems())
 def test_threads_and_aliasing_change_nothing(problem):
     z, dtype, kw, opts = problem

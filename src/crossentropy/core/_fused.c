@@ -514,8 +514,14 @@ CE_CLONES void SFX(rows)(const ce_args *A, const T *w, int64_t r0, int64_t r1, T
             src = s1;
             mshift = 0;
         }
-        if (A->argmax) {
+        if (A->argmax) { /* the first maximum: whole blocks of 64 compared at once, then the block searched */
             int64_t c = 0;
+            for (; c + 64 <= k; c += 64) {
+                int hit = 0;
+#pragma omp simd reduction(| : hit)
+                for (int64_t j = 0; j < 64; j++) hit |= src[c + j] == mshift;
+                if (hit) break;
+            }
             while (src[c] != mshift) c++;
             A->argmax[i] = c;
         }
