@@ -54,6 +54,7 @@ class CrossEntropyFunction(torch.autograd.Function):
         scale = reduction_scale(TORCH, reduction, TORCH.total(coef.o), total_weight)
         ctx.save_for_backward(x, target, weight, scale)
         ctx.options = (ignore_index, smoothing, z_loss, softcap, normalize)
+        ctx.coef = coef  # O(rows), reused by a first-order backward
         ctx.mark_non_differentiable(*extra)
         return (reduce(TORCH, r.loss, reduction, scale), *extra)
 
@@ -63,7 +64,7 @@ class CrossEntropyFunction(torch.autograd.Function):
         ignore_index, smoothing, z_loss, softcap, normalize = ctx.options
         xp = namespace_for_backward()
         cdt = compute_dtype(x.dtype)
-        coef = _coefficients(xp, x, target, weight, ignore_index, smoothing, normalize)
+        coef = ctx.coef if xp is TORCH else _coefficients(xp, x, target, weight, ignore_index, smoothing, normalize)
         r_scale = row_scale(grad_loss, scale, x.shape[0], cdt)
         if xp is TORCH and _cpu.usable(x):  # the gradient written once, in x's dtype
             return (_cpu.softmax_rows(x, coef, z_loss=z_loss, softcap=softcap, dtype=cdt, row_scale=r_scale).grad,
