@@ -100,6 +100,21 @@ def test_module_and_default_chunk():
     assert default_chunk_size(32768) * 32768 * 4 <= 64 << 20
 
 
+@pytest.mark.parametrize("bias", [False, True])
+def test_backward_with_create_graph_gives_the_same_first_order_gradients(bias):
+    """reduction="none" recomputes the chunks in backward; with create_graph=True grad mode is on there, so the
+    logits cannot go into a recycled buffer (out=), and the gradients must still be those of a plain backward."""
+    x, w, b, y = _case(5)
+    b = b if bias else None
+    leaves = [t.requires_grad_() for t in (x, w)]
+    plain = torch.autograd.grad(linear_cross_entropy(x, w, y, linear_bias=b, reduction="none", chunk_size=4).sum(),
+                                leaves)
+    graphed = torch.autograd.grad(linear_cross_entropy(x, w, y, linear_bias=b, reduction="none",
+                                                       chunk_size=4).sum(), leaves, create_graph=True)
+    for p_, g_ in zip(plain, graphed, strict=True):
+        torch.testing.assert_close(g_.detach(), p_, **tol("float64"))
+
+
 def test_second_backward_is_refused_not_wrong():
     x, w, b, y = _case(5)
     xl = x.clone().requires_grad_()

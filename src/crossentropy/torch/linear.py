@@ -45,7 +45,10 @@ def default_chunk_size(vocab: int, itemsize: int = 4) -> int:
 
 
 def _chunk_logits(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
-    """``x @ weight.T + bias``, written into a recycled buffer on CPU (``_buffers.POOL``)."""
+    """``x @ weight.T + bias``; written into a recycled buffer on CPU (``_buffers.POOL``) unless grad mode is on
+    (a backward with ``create_graph=True``), where ``out=`` cannot be recorded."""
+    if torch.is_grad_enabled():
+        return x @ weight.T if bias is None else torch.addmm(bias, x, weight.T)
     out = POOL.empty((x.shape[0], weight.shape[0]), x.dtype, x.device)
     return torch.mm(x, weight.T, out=out) if bias is None else torch.addmm(bias, x, weight.T, out=out)
 
