@@ -102,8 +102,9 @@ def test_module_and_default_chunk():
 
 @pytest.mark.parametrize("bias", [False, True])
 def test_backward_with_create_graph_gives_the_same_first_order_gradients(bias):
-    """reduction="none" recomputes the chunks in backward; with create_graph=True grad mode is on there, so the
-    logits cannot go into a recycled buffer (out=), and the gradients must still be those of a plain backward."""
+    """reduction="none" recomputes the chunks in backward, where the logits go into recycled buffers (out=); with
+    create_graph=True the first-order gradients are still those of a plain backward, and differentiating them again
+    raises (the chunk pass is once differentiable) instead of returning wrong numbers."""
     x, w, b, y = _case(5)
     b = b if bias else None
     leaves = [t.requires_grad_() for t in (x, w)]
@@ -113,6 +114,8 @@ def test_backward_with_create_graph_gives_the_same_first_order_gradients(bias):
                                                        chunk_size=4).sum(), leaves, create_graph=True)
     for p_, g_ in zip(plain, graphed, strict=True):
         torch.testing.assert_close(g_.detach(), p_, **tol("float64"))
+    with pytest.raises(RuntimeError):
+        graphed[0].sum().backward()
 
 
 def test_second_backward_is_refused_not_wrong():

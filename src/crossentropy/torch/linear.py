@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import torch
 from torch import nn
+from torch.autograd.function import once_differentiable
 
 from ..rules.errors import InputValueError
 from ..rules.options import (
@@ -45,10 +46,7 @@ def default_chunk_size(vocab: int, itemsize: int = 4) -> int:
 
 
 def _chunk_logits(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
-    """``x @ weight.T + bias``; written into a recycled buffer on CPU (``_buffers.POOL``) unless grad mode is on
-    (a backward with ``create_graph=True``), where ``out=`` cannot be recorded."""
-    if torch.is_grad_enabled():
-        return x @ weight.T if bias is None else torch.addmm(bias, x, weight.T)
+    """``x @ weight.T + bias``, written into a recycled buffer on CPU (``_buffers.POOL``)."""
     out = POOL.empty((x.shape[0], weight.shape[0]), x.dtype, x.device)
     return torch.mm(x, weight.T, out=out) if bias is None else torch.addmm(bias, x, weight.T, out=out)
 
@@ -149,6 +147,7 @@ class LinearCrossEntropyFunction(torch.autograd.Function):
         return (loss, *buffers)
 
     @staticmethod
+    @once_differentiable  # the chunk pass is not itself differentiable: a double backward raises, not lies
     def backward(ctx, grad_out, *_stats):
         if ctx.reduction != "none":  # scale the gradients made in forward in place: no second copy of them
             if ctx.consumed:
