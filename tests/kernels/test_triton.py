@@ -2,13 +2,14 @@
 gradient and stats, for float32, float16 and bfloat16 logits: ``rules.rows.softmax_rows`` (softmax rows and
 vocabulary shards), a float64 ``log_softmax`` (log-prob rows) and ``rules.divergence.dense_rows`` (distillation).
 
-On a machine without CUDA they run in Triton's interpreter (the root ``conftest.py`` sets ``TRITON_INTERPRET=1``
-before Triton is imported), on small shapes: blocks of 64 classes, so that every row spans several blocks and
+Without CUDA they run in Triton's interpreter (``tests/conftest.py`` sets ``TRITON_INTERPRET=1`` before anything
+imports Triton), on small shapes: blocks of 64 classes, so that every row spans several blocks and
 ``V = 63, 64, 65`` sit on the block boundary. Per-row values are computed in float32 and compared at the float32
 tier; gradients are stored in the logits' dtype and compared at that dtype's tier.
 """
 
 import math
+import os
 from dataclasses import replace
 
 import pytest
@@ -18,6 +19,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 pytest.importorskip("triton")
+if not (torch.cuda.is_available() or os.environ.get("TRITON_INTERPRET") == "1"):
+    pytest.skip("no CUDA device, and Triton was imported without TRITON_INTERPRET=1", allow_module_level=True)
 
 from crossentropy.kernels.triton import rows as tr  # noqa: E402
 from crossentropy.rules.divergence import Options, dense_rows  # noqa: E402

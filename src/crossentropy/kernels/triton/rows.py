@@ -236,7 +236,8 @@ def logprob_rows_backward(x: torch.Tensor, target: torch.Tensor, forward: LogPro
                           g_entropy: torch.Tensor, *, temperature: float = 1.0, softcap=None,
                           ignore_index: int = -100, out: torch.Tensor | None = None,
                           block: int | None = None) -> torch.Tensor:
-    """The gradient w.r.t. ``x`` of ``sum_i g_logp_i logp_i + g_entropy_i entropy_i`` (``jit.logprob_backward_kernel``)::
+    """The gradient w.r.t. ``x`` of ``sum_i g_logp_i logp_i + g_entropy_i entropy_i``
+    (``jit.logprob_backward_kernel``)::
 
         dx_ic = (g_logp_i ([c == y_i] - q_ic) - g_entropy_i q_ic (log q_ic + H_i)) / T * softcap'(x_ic)
 
