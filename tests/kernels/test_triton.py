@@ -22,11 +22,13 @@ pytest.importorskip("triton")
 if not (torch.cuda.is_available() or os.environ.get("TRITON_INTERPRET") == "1"):
     pytest.skip("no CUDA device, and Triton was imported without TRITON_INTERPRET=1", allow_module_level=True)
 
+from crossentropy.kernels.triton import linear as tl_linear  # noqa: E402
 from crossentropy.kernels.triton import rows as tr  # noqa: E402
 from crossentropy.rules.divergence import Options, dense_rows  # noqa: E402
 from crossentropy.rules.errors import InputValueError  # noqa: E402
 from crossentropy.rules.rows import softmax_rows  # noqa: E402
 from crossentropy.rules.targets import coefficients  # noqa: E402
+from crossentropy.torch import linear_cross_entropy  # noqa: E402
 from crossentropy.torch._xp import TORCH  # noqa: E402
 
 BLOCK = 64
@@ -259,3 +261,56 @@ def test_unknown_divergence_and_unusable_tensor_raise():
         tr.distill_rows(x, x, divergence="kl", beta=0.5, tau=1.0, with_grad=False)
     with pytest.raises(InputValueError, match="impl='triton'"):
         tr.check_usable(torch.zeros(1, 3, dtype=torch.int64))
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_linear_rows_equal_linear_cross_entropy(dtype):
+    """The chunked Triton loop (chunks of 2 rows, a bias, class weights, smoothing, z-loss, softcap, an ignored
+    row) against float64 autograd of ``crossentropy.torch.linear_cross_entropy(..., reduction="sum")``."""
+    g = torch.Generator().manual_seed(41)
+    n, hidden, vocab = 5, 4, BLOCK + 6
+    x, w = torch.randn(n, hidden, generator=g, dtype=torch.float64), torch.randn(vocab, hidden, generator=g,
+                                                                                 dtype=torch.float64)
+    b, weight = torch.randn(vocab, generator=g, dtype=torch.float64), torch.rand(vocab, generator=g,
+                                                                                 dtype=torch.float64)
+    y = torch.randint(0, vocab, (n,), generator=g)
+    y[2] = -100
+    xd, wd, bd = (t.to(dtype).to(DEVICE) for t in (x, w, b))
+    yd, weight_d = y.to(DEVICE), weight.to(DEVICE)
+    options = {"z_loss": 1e-2, "softcap": 20.0}
+
+    def coef_of(start, stop):
+        return coefficients(TORCH, yd[start:stop], vocab, w=weight_d, smoothing=0.1, dtype=torch.float32)
+
+    got = tl_linear.linear_rows(xd, wd, bd, coef_of, torch.ones(n, device=DEVICE), chunk_size=2, block=BLOCK,
+                                **options)
+    leaves = [t.to(dtype).double().requires_grad_() for t in (x, w, b)]
+    loss = linear_cross_entropy(leaves[0], leaves[1], y, linear_bias=leaves[2], weight=weight, reduction="sum",
+                                label_smoothing=0.1, **options)
+    loss.backward()
+    # the logits and their gradient are rounded to the inputs' dtype (as in every bfloat16 linear layer)
+    key = dtype
+    _close(got.loss.sum(), loss, key, "loss")
+    for name, mine, leaf in zip(("x", "w", "b"), (got.grad_x, got.grad_w, got.grad_b), leaves, strict=True):
+        _close(mine, leaf.grad, key, name)
+    assert tl_linear.chunk_rows(n, vocab, dtype, torch.device("cpu")) == n
+
+
+def test_bench_gpu_dry_run(capsys):
+    """benchmarks/bench_gpu.py runs its code paths on tiny shapes (here in the interpreter), and without a CUDA
+    device and ``--dry-run`` it only says so."""
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).parents[2] / "benchmarks" / "bench_gpu.py"
+    spec = importlib.util.spec_from_file_location("bench_gpu", path)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    assert bench.main(["--dry-run", "--runs", "1"]) == 0
+    out = capsys.readouterr().out
+    for name in ("ours (Triton rows)", "F.cross_entropy", "floor: copy of the logits", "ours (chunked, Triton rows)",
+                 "torch F.linear_cross_entropy (chunked)", "of copy bandwidth"):
+        assert name in out
+    if not torch.cuda.is_available():
+        assert bench.main([]) == 0
+        assert "no CUDA device is present" in capsys.readouterr().out
