@@ -49,13 +49,16 @@ def _grad_key(dtype):
 
 
 def _logits(n, vocab, dtype, seed, scale=3.0, special=False):
-    """Random logits; ``special`` puts infinite rows in: two ``+inf``, some ``-inf``, all ``-inf``."""
+    """Random logits; ``special`` puts the limit rule's rows in (two ``+inf``, some ``-inf``, all ``-inf``) and a
+    NaN in a fourth row (it propagates)."""
     g = torch.Generator().manual_seed(seed)
     x = torch.randn(n, vocab, generator=g, dtype=torch.float64) * scale
     if special and n >= 3 and vocab >= 3:
         x[0, [1, vocab - 1]] = INF
         x[1, ::2] = -INF
         x[2] = -INF
+    if special and n >= 4 and vocab >= 3:
+        x[3, vocab - 2] = math.nan
     return x.to(dtype).to(DEVICE)
 
 
@@ -255,12 +258,18 @@ def test_distill_rows(divergence, dtype):
     _close(only[kept], values[kept], "exact")
 
 
-def test_unknown_divergence_and_unusable_tensor_raise():
+def test_unknown_divergence_and_unusable_tensor_raise(monkeypatch):
+    """A bad divergence name, integer logits, and a CPU tensor without the interpreter are InputValueErrors."""
     x = torch.zeros(1, 3, dtype=torch.float32)
     with pytest.raises(InputValueError, match="divergence"):
         tr.distill_rows(x, x, divergence="kl", beta=0.5, tau=1.0, with_grad=False)
-    with pytest.raises(InputValueError, match="impl='triton'"):
+    with pytest.raises(InputValueError, match="impl='triton' takes float16"):
         tr.check_usable(torch.zeros(1, 3, dtype=torch.int64))
+    tr.check_usable(x.to(DEVICE))
+    monkeypatch.delenv("TRITON_INTERPRET", raising=False)
+    assert not tr.usable(x)
+    with pytest.raises(InputValueError, match="TRITON_INTERPRET=1"):
+        tr.check_usable(x)
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
@@ -314,3 +323,16 @@ def test_bench_gpu_dry_run(capsys):
     if not torch.cuda.is_available():
         assert bench.main([]) == 0
         assert "no CUDA device is present" in capsys.readouterr().out
+
+
+def test_adapters_import_without_triton():
+    """Importing the adapters imports no Triton (it is imported on the first launch), so the library imports
+    where Triton is not installed."""
+    import subprocess
+    import sys
+
+    code = ("import sys, crossentropy.kernels.triton.rows, crossentropy.kernels.triton.linear; "
+            "print(sorted(m for m in sys.modules if m == 'triton' or m.startswith('triton.')))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
+    assert out.stdout.strip() == "[]"

@@ -64,7 +64,8 @@ def softmax_rows_kernel(X, stride_x, G, stride_g, P, stride_p, V,
 
     Pass 1 (``FORWARD``), online over the blocks: ``m = max zc``, ``S = sum exp(shift(zc, m))``, the target term
     ``linear = sum_c a_c shift(zc_c, m)`` (masked products), ``mass = sum_c a_c`` of the classes seen, and with
-    ``STATS`` the entropy ``log S - sum_c e_c s_c / S``, ``log p_y = shift(zc_y, m) - log S`` and the first argmax.
+    ``STATS`` the entropy ``log S - sum_c e_c s_c / S``, ``log p_y = shift(zc_y, m) - log S`` and the first
+    argmax (the first NaN where there is one, as ``torch.argmax``).
     It writes ``MAX``, ``TOTAL``, ``LINEAR``, ``MASS``, ``LSE = m + log S`` and
     ``LOSS = o log S - linear + z_loss o lse**2`` (products with ``o`` masked). Without ``FORWARD`` the row's
     ``m`` and ``S`` are read from ``MAX`` and ``TOTAL`` (the whole row's, after a vocabulary-parallel combine).
@@ -96,6 +97,7 @@ def softmax_rows_kernel(X, stride_x, G, stride_g, P, stride_p, V,
         total = tl.zeros((), ACC)
         ent = tl.zeros((), ACC)
         arg = tl.zeros((), tl.int64)
+        nan_seen = tl.zeros((), tl.int32)
         ref = tl.full((), ninf, ACC)  # the max of the finite logits with a_c != 0: the spread's reference point
         spread = tl.zeros((), ACC)  # sum a_c (zc_c - ref) over them
         fin_mass = tl.zeros((), ACC)  # sum a_c over them
@@ -115,7 +117,9 @@ def softmax_rows_kernel(X, stride_x, G, stride_g, P, stride_p, V,
                 ent = tl.where(both, rescale * (ent + total * (m - m_new)), 0.0)
                 ent += tl.sum(tl.where(_finite(zc), tl.where(_finite(m_new), e * (zc - m_new), 0.0), 0.0), 0)
                 first = tl.min(tl.where(zc == top, offs, V), 0).to(tl.int64)
-                arg = tl.where(top > m, first, arg)
+                first_nan = tl.min(tl.where(zc != zc, offs, V), 0).to(tl.int64)  # NaN is the max, as in torch
+                arg = tl.where(nan_seen != 0, arg, tl.where(first_nan < V, first_nan, tl.where(top > m, first, arg)))
+                nan_seen += tl.where(first_nan < V, 1, 0)
             total = total * rescale + tl.sum(e, 0)
             m = m_new
             b = tl.zeros((BLOCK,), ACC)

@@ -63,6 +63,12 @@ def block_size(vocab: int) -> int:
     return min(MAX_BLOCK, max(16, 1 << max(0, vocab - 1).bit_length()))
 
 
+def _launch_options(vocab: int, block: int | None) -> dict:
+    """``BLOCK`` and ``num_warps`` of a row kernel (8 warps for blocks of 2048 classes and more)."""
+    block = block or block_size(vocab)
+    return {"BLOCK": block, "num_warps": 8 if block >= 2048 else 4}
+
+
 def _acc(x: torch.Tensor):
     import triton.language as tl
 
@@ -74,7 +80,10 @@ def _params(like: torch.Tensor, dtype, *, z_loss=0.0, softcap=None, temperature=
     """The kernels' scalar options as one tensor (``jit.Z_LOSS`` ... ``jit.TAU``)."""
     values = [z_loss, 1.0 if softcap is None else softcap, 1.0 / temperature, alpha, beta, log_beta, log_1mbeta,
               temperature]
-    return torch.tensor(values, dtype=dtype, device=like.device)
+    host = torch.tensor(values, dtype=dtype)
+    if like.device.type != "cuda":
+        return host
+    return host.pin_memory().to(like.device, non_blocking=True)  # a pinned, asynchronous copy: no host sync
 
 
 def _rows(x: torch.Tensor) -> torch.Tensor:
@@ -134,7 +143,7 @@ def _launch(x, coef, *, z_loss, softcap, temperature=1.0, row_scale=None, stats=
         outs["logpt"], outs["argmax"],
         ACC=tl_acc, INDEX=coef.index, HAS_W=coef.w is not None, HAS_U=coef.u is not None,
         SOFTCAP=softcap is not None, ZLOSS=bool(z_loss), STATS=stats, FORWARD=given is None,
-        GRAD=row_scale is not None, BLOCK=block or block_size(vocab))
+        GRAD=row_scale is not None, **_launch_options(vocab, block))
     return outs, grad
 
 
@@ -254,7 +263,7 @@ def logprob_rows_backward(x: torch.Tensor, target: torch.Tensor, forward: LogPro
     jit.logprob_backward_kernel[(n,)](
         x, x.stride(0), grad, grad.stride(0), vocab, y, keep.to(torch.int8).contiguous(), forward.max,
         forward.total, forward.entropy, _vec(g_logp, acc, x), _vec(g_entropy, acc, x), params,
-        ACC=tl_acc, SOFTCAP=softcap is not None, BLOCK=block or block_size(vocab))
+        ACC=tl_acc, SOFTCAP=softcap is not None, **_launch_options(vocab, block))
     return grad
 
 
@@ -275,8 +284,10 @@ def distill_rows(z_student: torch.Tensor, z_teacher: torch.Tensor, *, divergence
     params = _params(zs, acc, temperature=tau, beta=beta, log_beta=math.log(beta) if beta > 0 else -math.inf,
                      log_1mbeta=math.log1p(-beta) if beta < 1 else -math.inf)
     keep = torch.ones(n, dtype=torch.int8, device=zs.device) if kept is None else kept.to(torch.int8).contiguous()
-    scale = torch.ones((), dtype=acc, device=zs.device) if row_scale is None else row_scale
-    scale = torch.as_tensor(scale, dtype=acc, device=zs.device).expand(n).contiguous()
+    if isinstance(row_scale, torch.Tensor):
+        scale = row_scale.detach().to(acc).expand(n).contiguous()
+    else:
+        scale = torch.full((n,), 1.0 if row_scale is None else float(row_scale), dtype=acc, device=zs.device)
     values = torch.empty(n, dtype=acc, device=zs.device)
     grad = None
     if with_grad:
@@ -284,5 +295,5 @@ def distill_rows(z_student: torch.Tensor, z_teacher: torch.Tensor, *, divergence
     g = grad if grad is not None else torch.zeros((1, 1), dtype=acc, device=zs.device)
     jit.distill_rows_kernel[(n,)](
         zs, zs.stride(0), zt, zt.stride(0), g, g.stride(0), vocab, keep, scale, values, params,
-        ACC=tl_acc, DIVERGENCE=DIVERGENCES.index(divergence), GRAD=with_grad, BLOCK=block or block_size(vocab))
+        ACC=tl_acc, DIVERGENCE=DIVERGENCES.index(divergence), GRAD=with_grad, **_launch_options(vocab, block))
     return values, grad
