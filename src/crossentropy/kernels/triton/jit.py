@@ -271,6 +271,27 @@ def _log_ratio(a, b):
 
 
 @triton.jit
+def _log_softmax_blocks(s_row, t_row, start, V, inv_t, ms, log_ss, mt, log_st, ACC: tl.constexpr,
+                        BLOCK: tl.constexpr):
+    """``(offs, inside, log S, log T)`` of the block at ``start`` of a student and a teacher row, each
+    ``shift(z / T, m) - log S`` from its row's ``(m, log S)``."""
+    offs = start + tl.arange(0, BLOCK)
+    inside = offs < V
+    ls = _shift(tl.load(s_row + offs, mask=inside, other=0.0).to(ACC) * inv_t, ms) - log_ss
+    lt = _shift(tl.load(t_row + offs, mask=inside, other=0.0).to(ACC) * inv_t, mt) - log_st
+    return offs, inside, ls, lt
+
+
+@triton.jit
+def _log_mixture(lt, ls, log_beta, log_1mbeta):
+    """``log M = logaddexp(log beta + log T, log(1 - beta) + log S)`` (``-inf`` where both are)."""
+    a = lt + log_beta
+    c = ls + log_1mbeta
+    top = tl.maximum(a, c)
+    return tl.where(top == float("-inf"), top, top + tl.log(tl.exp(_log_ratio(a, top)) + tl.exp(_log_ratio(c, top))))
+
+
+@triton.jit
 def distill_rows_kernel(ZS, stride_s, ZT, stride_t, G, stride_g, V, KEEP, RS, LOSS, PARAMS,
                         ACC: tl.constexpr, DIVERGENCE: tl.constexpr, GRAD: tl.constexpr, BLOCK: tl.constexpr):
     """One row of ``rules.divergence.dense_rows``: with ``log S = log_softmax(z_s / T)``,
@@ -302,10 +323,7 @@ def distill_rows_kernel(ZS, stride_s, ZT, stride_t, G, stride_g, V, KEEP, RS, LO
     value = tl.zeros((), ACC)
     g_sum = tl.zeros((), ACC)
     for start in range(0, V, BLOCK):
-        offs = start + tl.arange(0, BLOCK)
-        inside = offs < V
-        ls = _shift(tl.load(s_row + offs, mask=inside, other=0.0).to(ACC) * inv_t, ms) - log_ss
-        lt = _shift(tl.load(t_row + offs, mask=inside, other=0.0).to(ACC) * inv_t, mt) - log_st
+        offs, inside, ls, lt = _log_softmax_blocks(s_row, t_row, start, V, inv_t, ms, log_ss, mt, log_st, ACC, BLOCK)
         s = tl.exp(ls)
         t = tl.exp(lt)
         if DIVERGENCE == 0:
@@ -315,11 +333,7 @@ def distill_rows_kernel(ZS, stride_s, ZT, stride_t, G, stride_g, V, KEEP, RS, LO
         elif DIVERGENCE == 1:
             value += tl.sum(tl.where(inside, _masked(s, _log_ratio(ls, lt)), 0.0), 0)
         else:
-            a = lt + log_beta
-            c = ls + log_1mbeta
-            top = tl.maximum(a, c)
-            lm = tl.where(top == float("-inf"), top,
-                          top + tl.log(tl.exp(_log_ratio(a, top)) + tl.exp(_log_ratio(c, top))))
+            lm = _log_mixture(lt, ls, log_beta, log_1mbeta)
             s_term = tl.where(inside, _masked(s, _log_ratio(ls, lm)), 0.0)
             value += beta * tl.sum(tl.where(inside, _masked(t, _log_ratio(lt, lm)), 0.0), 0) \
                 + (1.0 - beta) * tl.sum(s_term, 0)
@@ -328,17 +342,12 @@ def distill_rows_kernel(ZS, stride_s, ZT, stride_t, G, stride_g, V, KEEP, RS, LO
     if GRAD:
         if DIVERGENCE != 0:
             for start in range(0, V, BLOCK):
-                offs = start + tl.arange(0, BLOCK)
-                inside = offs < V
-                ls = _shift(tl.load(s_row + offs, mask=inside, other=0.0).to(ACC) * inv_t, ms) - log_ss
-                lt = _shift(tl.load(t_row + offs, mask=inside, other=0.0).to(ACC) * inv_t, mt) - log_st
+                offs, inside, ls, lt = _log_softmax_blocks(s_row, t_row, start, V, inv_t, ms, log_ss, mt, log_st,
+                                                           ACC, BLOCK)
                 s = tl.exp(ls)
                 if DIVERGENCE == 1:
                     g = _masked(s, _log_ratio(ls, lt)) - _masked(s, value)
                 else:
-                    top = tl.maximum(lt + log_beta, ls + log_1mbeta)
-                    lm = tl.where(top == float("-inf"), top,
-                                  top + tl.log(tl.exp(_log_ratio(lt + log_beta, top))
-                                               + tl.exp(_log_ratio(ls + log_1mbeta, top))))
+                    lm = _log_mixture(lt, ls, log_beta, log_1mbeta)
                     g = (1.0 - beta) * _masked(s, _log_ratio(ls, lm)) - _masked(s, g_sum)
                 tl.store(g_row + offs, tl.where(keep, g * scale, 0.0).to(G.dtype.element_ty), mask=inside)
