@@ -336,3 +336,43 @@ def test_adapters_import_without_triton():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                          env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
     assert out.stdout.strip() == "[]"
+
+
+_COMPILE = """
+import triton, triton.language as tl
+from triton.backends.compiler import GPUTarget
+from triton.compiler import ASTSource
+from crossentropy.kernels.triton import jit
+
+def build(fn, ints, i64, i8, half, consts):
+    names = fn.arg_names
+    def kind(n):
+        return "i32" if n in ints else "*i64" if n in i64 else "*i8" if n in i8 else "*bf16" if n in half else "*fp32"
+    sig = {n: "constexpr" if n in consts else kind(n) for n in names}
+    src = ASTSource(fn=fn, signature=sig, constexprs={(names.index(k),): v for k, v in consts.items()})
+    triton.compile(src, target=GPUTarget("cuda", 90, 32), options={"num_warps": 8})
+
+flags = dict(ACC=tl.float32, HAS_W=True, SOFTCAP=True, ZLOSS=True, GRAD=True, BLOCK=4096)
+for index, stats, forward in ((True, True, True), (False, False, True), (True, False, False)):
+    build(jit.softmax_rows_kernel, ("stride_x", "stride_g", "stride_p", "V"), ("Y", "ARGMAX"), (), ("X", "G", "P"),
+          dict(flags, INDEX=index, HAS_U=index, STATS=stats, FORWARD=forward))
+build(jit.logprob_backward_kernel, ("stride_x", "stride_g", "V"), ("Y",), ("KEEP",), ("X", "G"),
+      dict(ACC=tl.float32, SOFTCAP=True, BLOCK=1024))
+for divergence in (0, 1, 2):
+    build(jit.distill_rows_kernel, ("stride_s", "stride_t", "stride_g", "V"), (), ("KEEP",), ("ZS", "ZT", "G"),
+          dict(ACC=tl.float32, DIVERGENCE=divergence, GRAD=True, BLOCK=1024))
+print("compiled")
+"""
+
+
+def test_kernels_compile_for_a_gpu_target():
+    """The interpreter runs the kernels' Python; this compiles them (no device needed) for an sm_90 target, with
+    bfloat16 logits and every option, the way a CUDA launch would: what the interpreter accepts but the compiler
+    refuses (non-constexpr globals, loop-carried types) fails here."""
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"}
+    env["PYTHONPATH"] = os.pathsep.join(sys.path)
+    out = subprocess.run([sys.executable, "-W", "ignore", "-c", _COMPILE], capture_output=True, text=True, env=env)
+    assert out.returncode == 0 and out.stdout.strip() == "compiled", out.stderr[-3000:]

@@ -16,7 +16,7 @@ import triton
 import triton.language as tl
 
 # PARAMS slots
-Z_LOSS, CAP, INV_T, ALPHA, BETA, LOG_BETA, LOG_1MBETA, TAU = 0, 1, 2, 3, 4, 5, 6, 7
+Z_LOSS, CAP, INV_T, ALPHA, BETA, LOG_BETA, LOG_1MBETA, TAU = (tl.constexpr(i) for i in range(8))
 
 
 @triton.jit
