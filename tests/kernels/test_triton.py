@@ -13,11 +13,11 @@ import os
 from dataclasses import replace
 
 import pytest
-import torch
 from conftest import assert_close
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+torch = pytest.importorskip("torch")
 pytest.importorskip("triton")
 if not (torch.cuda.is_available() or os.environ.get("TRITON_INTERPRET") == "1"):
     pytest.skip("no CUDA device, and Triton was imported without TRITON_INTERPRET=1", allow_module_level=True)
