@@ -5,7 +5,7 @@ Per chunk of rows ``x_c`` (in the inputs' dtype)::
 
     z_c = x_c @ W.T + b                          (one chunk of logits, in x's dtype)
     l_c, g_c = softmax_rows(z_c, coef_c)         (the gradient written over z_c by the row kernel)
-    grad_x[c] = g_c @ W,  grad_W += g_c.T @ x_c,  grad_b += sum_rows g_c     (accumulated in float32)
+    grad_x[c] = g_c @ W,  grad_W += g_c.T @ x_c,  grad_b += sum_rows g_c     (float32 results)
 
 so at most one chunk of logits exists at a time, and the gradients are those of ``sum_i row_scale_i l_i``.
 """
@@ -63,8 +63,23 @@ def linear_rows(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None
                               row_scale=row_scale[start:stop] if with_grad else None, out=z, block=block)
         loss[start:stop] = r.loss
         if with_grad:
-            grad_x[start:stop] = r.grad @ weight
-            grad_w.addmm_(r.grad.T.to(acc), xc.to(acc))
+            _matmul_into(grad_x[start:stop], r.grad, weight, accumulate=False)
+            _matmul_into(grad_w, r.grad.T, xc, accumulate=True)
             if grad_b is not None:
                 grad_b += r.grad.sum(0, dtype=acc)
     return LinearRows(loss, grad_x, grad_w, grad_b)
+
+
+def _matmul_into(out: torch.Tensor, a: torch.Tensor, b: torch.Tensor, *, accumulate: bool) -> None:
+    """``out = a @ b`` (``out += a @ b`` with ``accumulate``) in ``out``'s dtype (float32): on CUDA from 16-bit
+    operands straight to a float32 result (cuBLAS accumulates in float32), elsewhere through copies in ``out``'s
+    dtype."""
+    if a.is_cuda and a.dtype in (torch.float16, torch.bfloat16) and out.dtype == torch.float32:
+        if accumulate:
+            torch.addmm(out, a, b, out_dtype=torch.float32, out=out)
+        else:
+            torch.mm(a, b, out_dtype=torch.float32, out=out)
+    elif accumulate:
+        out.addmm_(a.to(out.dtype), b.to(out.dtype))
+    else:
+        torch.mm(a.to(out.dtype), b.to(out.dtype), out=out)
