@@ -376,3 +376,16 @@ def test_kernels_compile_for_a_gpu_target():
     env["PYTHONPATH"] = os.pathsep.join(sys.path)
     out = subprocess.run([sys.executable, "-W", "ignore", "-c", _COMPILE], capture_output=True, text=True, env=env)
     assert out.returncode == 0 and out.stdout.strip() == "compiled", out.stderr[-3000:]
+
+
+def test_no_rows():
+    """Zero rows give empty values and gradients (no launch)."""
+    x = torch.empty(0, 5, device=DEVICE)
+    y = torch.empty(0, dtype=torch.long, device=DEVICE)
+    coef = _coefs(x, y, weight=None, sample=None, smoothing=0.0, dtype=torch.float32)
+    r = tr.softmax_rows(x, coef, z_loss=0.0, softcap=None, dtype=torch.float32, row_scale=torch.ones(0, device=DEVICE),
+                        stats=True)
+    assert r.loss.shape == (0,) and r.grad.shape == (0, 5) and r.predicted.shape == (0,)
+    assert tr.distill_rows(x, x, divergence="jsd", beta=0.5, tau=1.0, with_grad=True)[1].shape == (0, 5)
+    forward = tr.logprob_rows(x, y)
+    assert tr.logprob_rows_backward(x, y, forward, torch.ones(0), torch.ones(0)).shape == (0, 5)

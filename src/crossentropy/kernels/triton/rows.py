@@ -135,15 +135,16 @@ def _launch(x, coef, *, z_loss, softcap, temperature=1.0, row_scale=None, stats=
     dummy_rows = torch.zeros((1, 1), dtype=acc, device=x.device)
     g = dummy_rows if grad is None else grad
     p = dummy_rows if probs is None else _rows(probs)
-    jit.softmax_rows_kernel[(n,)](
-        x, x.stride(0), g, g.stride(0), p, p.stride(0), vocab,
-        y, _vec(coef.a_y, acc, like), _vec(coef.u, acc, like), _vec(coef.w, acc, like), _vec(coef.o, acc, like),
-        _vec(coef.s, acc, like), _vec(row_scale, acc, like), params,
-        outs["loss"], outs["max"], outs["total"], outs["lse"], outs["linear"], outs["mass"], outs["entropy"],
-        outs["logpt"], outs["argmax"],
-        ACC=tl_acc, INDEX=coef.index, HAS_W=coef.w is not None, HAS_U=coef.u is not None,
-        SOFTCAP=softcap is not None, ZLOSS=bool(z_loss), STATS=stats, FORWARD=given is None,
-        GRAD=row_scale is not None, **_launch_options(vocab, block))
+    if n:  # an empty grid launches nothing
+        jit.softmax_rows_kernel[(n,)](
+            x, x.stride(0), g, g.stride(0), p, p.stride(0), vocab,
+            y, _vec(coef.a_y, acc, like), _vec(coef.u, acc, like), _vec(coef.w, acc, like), _vec(coef.o, acc, like),
+            _vec(coef.s, acc, like), _vec(row_scale, acc, like), params,
+            outs["loss"], outs["max"], outs["total"], outs["lse"], outs["linear"], outs["mass"], outs["entropy"],
+            outs["logpt"], outs["argmax"],
+            ACC=tl_acc, INDEX=coef.index, HAS_W=coef.w is not None, HAS_U=coef.u is not None,
+            SOFTCAP=softcap is not None, ZLOSS=bool(z_loss), STATS=stats, FORWARD=given is None,
+            GRAD=row_scale is not None, **_launch_options(vocab, block))
     return outs, grad
 
 
@@ -260,10 +261,11 @@ def logprob_rows_backward(x: torch.Tensor, target: torch.Tensor, forward: LogPro
     y = torch.where(keep, target, 0).contiguous()
     grad = torch.empty_like(x) if out is None else out
     params = _params(x, acc, softcap=softcap, temperature=temperature)
-    jit.logprob_backward_kernel[(n,)](
-        x, x.stride(0), grad, grad.stride(0), vocab, y, keep.to(torch.int8).contiguous(), forward.max,
-        forward.total, forward.entropy, _vec(g_logp, acc, x), _vec(g_entropy, acc, x), params,
-        ACC=tl_acc, SOFTCAP=softcap is not None, **_launch_options(vocab, block))
+    if n:  # an empty grid launches nothing
+        jit.logprob_backward_kernel[(n,)](
+            x, x.stride(0), grad, grad.stride(0), vocab, y, keep.to(torch.int8).contiguous(), forward.max,
+            forward.total, forward.entropy, _vec(g_logp, acc, x), _vec(g_entropy, acc, x), params,
+            ACC=tl_acc, SOFTCAP=softcap is not None, **_launch_options(vocab, block))
     return grad
 
 
@@ -293,7 +295,8 @@ def distill_rows(z_student: torch.Tensor, z_teacher: torch.Tensor, *, divergence
     if with_grad:
         grad = torch.empty_like(zs) if out is None else out
     g = grad if grad is not None else torch.zeros((1, 1), dtype=acc, device=zs.device)
-    jit.distill_rows_kernel[(n,)](
-        zs, zs.stride(0), zt, zt.stride(0), g, g.stride(0), vocab, keep, scale, values, params,
-        ACC=tl_acc, DIVERGENCE=DIVERGENCES.index(divergence), GRAD=with_grad, **_launch_options(vocab, block))
+    if n:  # an empty grid launches nothing
+        jit.distill_rows_kernel[(n,)](
+            zs, zs.stride(0), zt, zt.stride(0), g, g.stride(0), vocab, keep, scale, values, params,
+            ACC=tl_acc, DIVERGENCE=DIVERGENCES.index(divergence), GRAD=with_grad, **_launch_options(vocab, block))
     return values, grad
