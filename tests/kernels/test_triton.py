@@ -35,8 +35,9 @@ BLOCK = 64
 DTYPES = (torch.float32, torch.float16, torch.bfloat16)
 DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
 INF = math.inf
-# masked products compute a * x before discarding it, so the interpreter's NumPy warns about 0 * inf
-pytestmark = pytest.mark.filterwarnings("ignore:invalid value:RuntimeWarning")
+# masked products compute a * x before discarding it, and shifts of huge logits overflow: the interpreter's NumPy
+# warns about both
+pytestmark = pytest.mark.filterwarnings("ignore::RuntimeWarning:triton.runtime.interpreter")
 
 
 def _close(actual, expected, key, msg=""):
@@ -389,3 +390,24 @@ def test_no_rows():
     assert tr.distill_rows(x, x, divergence="jsd", beta=0.5, tau=1.0, with_grad=True)[1].shape == (0, 5)
     forward = tr.logprob_rows(x, y)
     assert tr.logprob_rows_backward(x, y, forward, torch.ones(0), torch.ones(0)).shape == (0, 5)
+
+
+def test_extreme_finite_logits_and_nan_in_an_ignored_row():
+    """Against the rules on the same float32 values: logits near +-3e38, whose shifts overflow to ``-inf`` (the
+    entropy sum clamps them, as the rules do, instead of making ``0 * inf = NaN``), and a NaN logit in an ignored
+    row (the row max is NaN, so the row's gradient is NaN, as in the rules and in torch)."""
+    x = torch.randn(3, BLOCK + 3, generator=torch.Generator().manual_seed(51))
+    x[0, ::3] = 3.0e38
+    x[0, 1::3] = -3.0e38
+    x[1, 5] = math.nan
+    x = x.to(DEVICE)
+    target = torch.tensor([2, -100, 4], device=DEVICE)
+    coef = _coefs(x, target, weight=None, sample=None, smoothing=0.1, dtype=torch.float32)
+    scale = torch.ones(3, device=DEVICE)
+    got = tr.softmax_rows(x, coef, z_loss=0.0, softcap=None, dtype=torch.float32, row_scale=scale, stats=True,
+                          block=BLOCK)
+    ref = softmax_rows(TORCH, x.clone(), coef, z_loss=0.0, softcap=None, row_scale=scale, stats=True)
+    for name in ("loss", "lse", "grad", "entropy", "p_target"):
+        _close(getattr(got, name), getattr(ref, name), "float32", name)
+    assert torch.equal(got.predicted, ref.predicted)
+    assert torch.isnan(got.grad[1]).all() and got.loss[1] == 0

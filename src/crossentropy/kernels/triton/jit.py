@@ -17,6 +17,7 @@ import triton.language as tl
 
 # PARAMS slots
 Z_LOSS, CAP, INV_T, ALPHA, BETA, LOG_BETA, LOG_1MBETA, TAU = (tl.constexpr(i) for i in range(8))
+LOWEST = tl.constexpr(-3.0e38)  # rules/rows.py's clamp of shifted logits in the entropy: exp(LOWEST) = 0
 
 
 @triton.jit
@@ -97,7 +98,7 @@ def softmax_rows_kernel(X, stride_x, G, stride_g, P, stride_p, V,
         total = tl.zeros((), ACC)
         ent = tl.zeros((), ACC)
         arg = tl.zeros((), tl.int64)
-        nan_seen = tl.zeros((), tl.int32)
+        nans = tl.zeros((), tl.int32)  # tl.max skips NaN; the rules' row max is NaN where a logit is
         ref = tl.full((), ninf, ACC)  # the max of the finite logits with a_c != 0: the spread's reference point
         spread = tl.zeros((), ACC)  # sum a_c (zc_c - ref) over them
         fin_mass = tl.zeros((), ACC)  # sum a_c over them
@@ -113,13 +114,16 @@ def softmax_rows_kernel(X, stride_x, G, stride_g, P, stride_p, V,
             rescale = tl.exp(_shift(m, m_new))
             e = tl.where(inside, tl.exp(_shift(zc, m_new)), 0.0)
             if STATS:
-                both = _finite(m) & _finite(m_new)
-                ent = tl.where(both, rescale * (ent + total * (m - m_new)), 0.0)
-                ent += tl.sum(tl.where(_finite(zc), tl.where(_finite(m_new), e * (zc - m_new), 0.0), 0.0), 0)
+                # sum_c e_c s_c against the new max; the old terms vanish where the rescale underflows, and s is
+                # clamped at LOWEST (an overflowing z - m times e = 0 is 0), as in rules/rows.py
+                kept_old = _finite(m) & _finite(m_new) & (rescale > 0)
+                ent = tl.where(kept_old, rescale * (ent + total * (m - m_new)), 0.0)
+                s_block = tl.maximum(zc - m_new, LOWEST)
+                ent += tl.sum(tl.where(_finite(zc), tl.where(_finite(m_new), e * s_block, 0.0), 0.0), 0)
                 first = tl.min(tl.where(zc == top, offs, V), 0).to(tl.int64)
                 first_nan = tl.min(tl.where(zc != zc, offs, V), 0).to(tl.int64)  # NaN is the max, as in torch
-                arg = tl.where(nan_seen != 0, arg, tl.where(first_nan < V, first_nan, tl.where(top > m, first, arg)))
-                nan_seen += tl.where(first_nan < V, 1, 0)
+                arg = tl.where(nans != 0, arg, tl.where(first_nan < V, first_nan, tl.where(top > m, first, arg)))
+            nans += tl.sum(tl.where(zc != zc, 1, 0), 0)
             total = total * rescale + tl.sum(e, 0)
             m = m_new
             b = tl.zeros((BLOCK,), ACC)
@@ -145,6 +149,7 @@ def softmax_rows_kernel(X, stride_x, G, stride_g, P, stride_p, V,
                 fin_mass += tl.sum(tl.where(kept, b, 0.0), 0)
                 n_neg += tl.sum(tl.where(weighted & (zc == ninf), 1.0, 0.0), 0)
                 mass += tl.sum(b, 0)
+        m = tl.where(nans != 0, float("nan"), m)
         # the spread term sum_c a_c shift(zc_c, m) of the whole row, under the limit rule
         at_limit = tl.abs(m) == float("inf")
         lost = (fin_mass != 0) | (n_neg != 0)
