@@ -19,6 +19,9 @@ Tolerances are looked up by key, never written in a test:
 
 from __future__ import annotations
 
+import importlib.util
+import os
+
 import numpy as np
 from hypothesis import HealthCheck, settings
 
@@ -42,6 +45,14 @@ settings.register_profile("default", max_examples=40, deadline=None,
 settings.register_profile("ci", max_examples=40, deadline=None, derandomize=True,
                           suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 settings.load_profile("ci")
+
+# Triton's kernels run in its interpreter on CPU tensors when there is no CUDA device. Triton reads the variable
+# when it is imported (its own library kernels are decorated then), so it is set before any test imports it.
+if importlib.util.find_spec("triton") is not None:
+    import torch
+
+    if not torch.cuda.is_available():
+        os.environ.setdefault("TRITON_INTERPRET", "1")
 
 
 def tol(key=np.float64) -> dict:

@@ -1,0 +1,1 @@
+"""Backend kernels: the Triton kernels (``kernels.triton``), imported lazily by their callers."""
