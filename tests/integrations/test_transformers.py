@@ -155,7 +155,7 @@ def test_causal_lm_loss_all_ignored_is_a_connected_zero_where_transformers_gives
     assert loss.item() == 0.0 and loss.requires_grad
     loss.backward()
     assert torch.count_nonzero(logits.grad) == 0
-    assert math.isnan(ForCausalLMLoss(logits, _labels(), 11, num_items_in_batch=0).item()) is False  # inf: x / 0
+    assert math.isinf(ForCausalLMLoss(logits, _labels(), 11, num_items_in_batch=0).item())  # sum / 0
     assert causal_lm_loss(logits, _labels(), 11, num_items_in_batch=0).item() == 0.0
 
 
@@ -184,6 +184,15 @@ def test_causal_lm_loss_as_model_loss_function():
     before = model(input_ids=ids, labels=labels).loss
     model.loss_function = causal_lm_loss
     assert_close(model(input_ids=ids, labels=labels).loss.item(), before.item(), torch.float32)
+
+
+def test_importing_crossentropy_does_not_import_transformers():
+    import subprocess
+    import sys
+
+    code = ("import sys, crossentropy, crossentropy.torch, crossentropy.integrations\n"
+            "assert 'transformers' not in sys.modules, 'transformers imported'\n")
+    subprocess.run([sys.executable, "-c", code], check=True)
 
 
 def test_causal_lm_loss_bad_logits():
@@ -457,3 +466,21 @@ def test_a_per_micro_batch_mean_would_fail_the_accumulation_test():
     with pytest.raises(AssertionError):
         assert_same_grads(wrong, full, "gradient-accumulation")
     assert tol("gradient-accumulation")["rtol"] == 1e-9
+
+
+# --------------------------------------------------------------------------------------------- README
+def _readme_blocks(section="### Hugging Face transformers"):
+    from pathlib import Path
+
+    text = Path(__file__).resolve().parents[2].joinpath("README.md").read_text()
+    body = text.split(section, 1)[1].split("\n#", 1)[0]
+    return [block.split("```", 1)[0] for block in body.split("```python\n")[1:]]
+
+
+def test_readme_hugging_face_recipe_runs(tmp_path, monkeypatch, capsys):
+    blocks = _readme_blocks()
+    assert len(blocks) == 2
+    monkeypatch.chdir(tmp_path)
+    for block in blocks:
+        exec(compile(block, "README.md", "exec"), {})
+    assert "accuracy" in capsys.readouterr().out
