@@ -200,6 +200,21 @@ def test_causal_lm_loss_bad_logits():
         causal_lm_loss(torch.zeros(2, 3, dtype=torch.long), torch.zeros(2, dtype=torch.long), 3)
 
 
+@pytest.mark.parametrize("bad, match", [
+    ({"labels": _labels().float()}, "labels must be an integer tensor"),
+    ({"shift_labels": torch.zeros(2, 6, dtype=torch.bool)}, "shift_labels must be an integer tensor"),
+    ({"labels": _labels()[:, :4]}, r"labels must give one target per position .* shape \(2, 4\)"),
+    ({"num_items_in_batch": -2}, "num_items_in_batch must be a non-negative"),
+    ({"num_items_in_batch": torch.tensor(-2)}, "num_items_in_batch must be non-negative"),
+    ({"num_items_in_batch": torch.tensor([3, 4])}, "num_items_in_batch must be a number or a 0-d"),
+    ({"num_items_in_batch": "7"}, "num_items_in_batch"),
+])
+def test_causal_lm_loss_bad_labels_and_counts_name_their_argument(bad, match):
+    kw = {"labels": _labels(), **bad}
+    with pytest.raises((InputValueError, InputTypeError), match=match):
+        causal_lm_loss(_logits(), vocab_size=11, **kw)
+
+
 def test_compute_loss_func_needs_logits():
     with pytest.raises(InputValueError, match="outputs.logits"):
         compute_loss_func({"logits": None}, _labels())
@@ -362,7 +377,7 @@ def test_patch_refuses_unsupported_models_and_heads():
         patch(model)
     assert "forward" not in model.__dict__
     ids, labels = batch()
-    with pytest.raises(InputValueError, match="one target per kept position"):
+    with pytest.raises(InputValueError, match="one target per position"):
         patch(tiny_model())(input_ids=ids, labels=labels[:, :3])
 
 

@@ -30,6 +30,7 @@ from transformers.modeling_outputs import CausalLMOutputWithPast, MoeCausalLMOut
 from transformers.modeling_utils import slice_logits_to_keep
 
 from ..rules.errors import InputTypeError, InputValueError
+from ..rules.options import check_nonnegative
 from ..torch import cross_entropy, linear_cross_entropy
 
 #: ``config.model_type`` of the causal-LM families whose head ``patch`` reproduces (a ``model.model`` base model
@@ -42,17 +43,38 @@ SUPPORTED_MODEL_TYPES = frozenset({"llama", "mistral", "qwen2", "qwen3", "gemma"
 _PATCH_ATTRIBUTE = "_crossentropy_patch"
 
 
-def _shifted_targets(labels, shift_labels, ignore_index: int) -> torch.Tensor:
-    """``shift_labels`` as given, else ``labels`` shifted left by one (token t predicts label t + 1), the last
-    position ``ignore_index``."""
-    if shift_labels is not None:
-        return shift_labels
-    return nn.functional.pad(labels, (0, 1), value=ignore_index)[..., 1:]
+def _targets(labels, shift_labels, ignore_index: int, rows: int, device) -> torch.Tensor:
+    """The flat next-token targets: ``shift_labels`` as given, else ``labels`` shifted left by one (token t predicts
+    label t + 1), the last position ``ignore_index``; one per row of logits (or kept hidden state)."""
+    name = "labels" if shift_labels is None else "shift_labels"
+    given = labels if shift_labels is None else shift_labels
+    if not torch.is_tensor(given) or given.is_floating_point() or given.is_complex() or given.dtype == torch.bool:
+        raise InputTypeError(f"{name} must be an integer tensor of token ids ({ignore_index} for a token to ignore), "
+                             f"but got {given.dtype if torch.is_tensor(given) else type(given).__name__}.")
+    if shift_labels is None:
+        given = nn.functional.pad(labels, (0, 1), value=ignore_index)[..., 1:]
+    if given.numel() != rows:
+        raise InputValueError(f"{name} must give one target per position of the logits (per kept position with "
+                              f"logits_to_keep): {rows} positions, but {name} has shape {tuple(given.shape)}. Pass "
+                              f"{name} of the shape of the input ids (or of the kept positions).")
+    return given.reshape(-1).to(device)
 
 
 def _item_count(num_items_in_batch, device):
-    """``num_items_in_batch`` as ``total_weight``: a number as it is, a tensor on ``device``."""
-    return num_items_in_batch.to(device) if torch.is_tensor(num_items_in_batch) else num_items_in_batch
+    """``num_items_in_batch`` as ``total_weight``: None, a non-negative number, or a 0-d tensor moved to
+    ``device``."""
+    if num_items_in_batch is None:
+        return None
+    if not torch.is_tensor(num_items_in_batch):
+        return check_nonnegative(num_items_in_batch, "num_items_in_batch")
+    if num_items_in_batch.dim() != 0 or num_items_in_batch.is_complex() or num_items_in_batch.dtype == torch.bool:
+        raise InputValueError(f"num_items_in_batch must be a number or a 0-d real tensor (the token count of the "
+                              f"whole accumulated batch), but got a {num_items_in_batch.dtype} tensor of shape "
+                              f"{tuple(num_items_in_batch.shape)}.")
+    if num_items_in_batch.device.type == "cpu" and not torch.compiler.is_compiling() and num_items_in_batch < 0:
+        raise InputValueError(f"num_items_in_batch must be non-negative (a token count), but got "
+                              f"{num_items_in_batch.item()}.")
+    return num_items_in_batch.to(device)
 
 
 def causal_lm_loss(logits, labels, vocab_size: int, num_items_in_batch=None, ignore_index: int = -100,
@@ -79,9 +101,10 @@ def causal_lm_loss(logits, labels, vocab_size: int, num_items_in_batch=None, ign
                              f"{type(logits).__name__ if not torch.is_tensor(logits) else logits.dtype}.")
     if logits.dtype not in (torch.float32, torch.float64):
         logits = logits.float()  # as transformers does: the loss of half-precision logits in float32
-    targets = _shifted_targets(labels, shift_labels, ignore_index)
-    return cross_entropy(logits.reshape(-1, vocab_size), targets.reshape(-1).to(logits.device),
-                         ignore_index=ignore_index, total_weight=_item_count(num_items_in_batch, logits.device))
+    logits = logits.reshape(-1, vocab_size)
+    targets = _targets(labels, shift_labels, ignore_index, logits.shape[0], logits.device)
+    return cross_entropy(logits, targets, ignore_index=ignore_index,
+                         total_weight=_item_count(num_items_in_batch, logits.device))
 
 
 def compute_loss_func(outputs, labels, num_items_in_batch=None):
@@ -149,11 +172,7 @@ def _head_loss(model, hidden, labels, shift_labels, num_items_in_batch, ignore_i
     if scale is not None:  # Cohere: logits = lm_head(h) * logit_scale = (h * logit_scale) @ W.T (no bias there)
         hidden = hidden * scale
     rows = hidden.reshape(-1, hidden.shape[-1])
-    targets = _shifted_targets(labels, shift_labels, ignore_index).reshape(-1).to(rows.device)
-    if targets.shape[0] != rows.shape[0]:
-        raise InputValueError(f"labels must give one target per kept position: {rows.shape[0]} hidden states (after "
-                              f"logits_to_keep) but {targets.shape[0]} targets. Pass labels (or shift_labels) of the "
-                              f"shape of the kept positions.")
+    targets = _targets(labels, shift_labels, ignore_index, rows.shape[0], rows.device)
     out = linear_cross_entropy(rows, head.weight, targets, linear_bias=head.bias, ignore_index=ignore_index,
                                softcap=getattr(model.config, "final_logit_softcapping", None),
                                total_weight=_item_count(num_items_in_batch, rows.device), return_stats=metrics)
