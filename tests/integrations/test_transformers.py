@@ -312,10 +312,25 @@ def test_patch_logits_to_keep(keep):
     assert_same_grads(grads, ref_grads, torch.float32)
 
 
-@pytest.mark.parametrize("case", ["bias", "tied", "return_tuple"])
+def test_patch_keeps_the_signature_and_positional_labels():
+    import inspect
+
+    model, (ids, labels) = tiny_model(), batch()
+    ref = reference_loss(model, ids, labels)
+    signature = inspect.signature(model.forward)
+    patch(model)
+    assert inspect.signature(model.forward) == signature  # what Trainer and generate() inspect
+    names = list(signature.parameters)
+    args = [None] * names.index("labels")
+    args[names.index("input_ids")] = ids
+    assert_close(model(*args, labels).loss.item(), ref.item(), "float64-reference")
+
+
+@pytest.mark.parametrize("case", ["bias", "tied", "return_tuple", "cohere_bias"])
 def test_patch_head_bias_tied_embeddings_and_tuples(case):
-    model, (ids, labels) = tiny_model(tie_word_embeddings=case == "tied"), batch()
-    if case == "bias":
+    family = "cohere" if case == "cohere_bias" else "llama"
+    model, (ids, labels) = tiny_model(family, tie_word_embeddings=case == "tied"), batch()
+    if case in ("bias", "cohere_bias"):  # cohere: (h @ W.T + b) * logit_scale
         model.lm_head = torch.nn.Linear(32, V, bias=True, dtype=torch.float64)
     if case == "tied":
         assert model.lm_head.weight is model.model.embed_tokens.weight
@@ -331,7 +346,7 @@ def test_patch_head_bias_tied_embeddings_and_tuples(case):
     out, grads = loss_and_grads(model, input_ids=ids, labels=labels)
     assert_close(out.loss.item(), ref.item(), "float64-reference")
     assert_same_grads(grads, ref_grads, "float64-reference")
-    assert ("lm_head.bias" in grads) == (case == "bias")
+    assert ("lm_head.bias" in grads) == (case in ("bias", "cohere_bias"))
 
 
 def test_patch_moe_without_router_loss():

@@ -168,12 +168,13 @@ def _head(lm_head: nn.Module) -> nn.Linear:
 def _head_loss(model, hidden, labels, shift_labels, num_items_in_batch, ignore_index: int, metrics: bool):
     """The loss of ``model``'s head on the hidden states (and, with ``metrics``, the token metrics)."""
     head = _head(model.lm_head)
-    scale = getattr(model, "logit_scale", None)
-    if scale is not None:  # Cohere: logits = lm_head(h) * logit_scale = (h * logit_scale) @ W.T (no bias there)
+    bias, scale = head.bias, getattr(model, "logit_scale", None)
+    if scale is not None:  # Cohere: logits = lm_head(h) * logit_scale = (h * logit_scale) @ W.T + bias * logit_scale
         hidden = hidden * scale
+        bias = None if bias is None else bias * scale
     rows = hidden.reshape(-1, hidden.shape[-1])
     targets = _targets(labels, shift_labels, ignore_index, rows.shape[0], rows.device)
-    out = linear_cross_entropy(rows, head.weight, targets, linear_bias=head.bias, ignore_index=ignore_index,
+    out = linear_cross_entropy(rows, head.weight, targets, linear_bias=bias, ignore_index=ignore_index,
                                softcap=getattr(model.config, "final_logit_softcapping", None),
                                total_weight=_item_count(num_items_in_batch, rows.device), return_stats=metrics)
     if not metrics:
@@ -190,6 +191,7 @@ def _patched_forward(model, original, metrics: bool):
     signature = inspect.signature(original)
     var_keyword = next((p.name for p in signature.parameters.values() if p.kind == p.VAR_KEYWORD), None)
     moe = "output_router_logits" in signature.parameters
+    family = sys.modules[original.__module__]  # where the model's forward, and its router loss, are written
 
     @functools.wraps(original)
     def forward(*args, **kwargs):
@@ -213,7 +215,6 @@ def _patched_forward(model, original, metrics: bool):
         if moe:
             aux_loss = None
             if params["output_router_logits"]:
-                family = sys.modules[type(model).__module__]
                 aux_loss = family.load_balancing_loss_func(outputs.router_logits, model.num_experts,
                                                            model.num_experts_per_tok, params.get("attention_mask"))
                 loss = loss + model.router_aux_loss_coef * aux_loss.to(loss.device)
