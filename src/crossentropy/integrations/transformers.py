@@ -10,8 +10,8 @@ its final hidden states with ``linear_cross_entropy``, never materialising the l
   with an all-ignored batch (``N == 0``) giving 0, still connected to the graph (transformers gives NaN).
 * ``patch(model)`` / ``unpatch(model)``: with ``labels`` the patched forward returns
   ``linear_cross_entropy(h, lm_head.weight, targets, linear_bias=lm_head.bias, softcap=..., total_weight=N)`` of the
-  final hidden states ``h`` (times ``logit_scale`` where the family has one), plus the MoE router loss where the model
-  adds it, and ``logits=None``; without labels it is the model's own forward.
+  final hidden states ``h`` (``h`` and the bias times ``logit_scale`` where the family has one), plus the MoE router
+  loss where the model adds it, and ``logits=None``; without labels it is the model's own forward.
 * ``compute_loss_func(outputs, labels, num_items_in_batch=None)``: ``causal_lm_loss`` of ``outputs.logits``, for
   ``Trainer(compute_loss_func=...)``.
 
@@ -236,8 +236,9 @@ def patch(model, *, metrics: bool = False):
     training loss from the final hidden states without logits; returns ``model``. With ``labels`` the forward
     returns::
 
-        loss   = linear_cross_entropy(h * logit_scale, lm_head.weight, targets, linear_bias=lm_head.bias,
-                                      softcap=config.final_logit_softcapping, total_weight=num_items_in_batch)
+        loss   = linear_cross_entropy(h * logit_scale, lm_head.weight, targets,
+                                      linear_bias=lm_head.bias * logit_scale, softcap=config.final_logit_softcapping,
+                                      total_weight=num_items_in_batch)
                  (+ router_aux_loss_coef * aux_loss for a MoE model with output_router_logits)
         logits = None
 
