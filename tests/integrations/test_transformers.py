@@ -514,3 +514,15 @@ def test_readme_hugging_face_recipe_runs(tmp_path, monkeypatch, capsys):
     for block in blocks:
         exec(compile(block, "README.md", "exec"), {})
     assert "accuracy" in capsys.readouterr().out
+
+
+def test_trainer_evaluate_gives_the_unpatched_eval_loss(tmp_path):
+    """Evaluation with labels takes the patched loss (transformers' own is float32 for a float64 model); no logits
+    come back to predict()."""
+    args = transformers.TrainingArguments(output_dir=str(tmp_path), per_device_eval_batch_size=4, use_cpu=True,
+                                          report_to=[], save_strategy="no")
+    model, rows = tiny_model(), _dataset()
+    before = transformers.Trainer(model=model, args=args, eval_dataset=rows).evaluate()["eval_loss"]
+    trainer = transformers.Trainer(model=patch(model), args=args, eval_dataset=rows)
+    assert_close(trainer.evaluate()["eval_loss"], before, torch.float32)
+    assert trainer.predict(rows).predictions == ()
