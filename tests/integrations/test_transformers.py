@@ -397,11 +397,9 @@ def test_patch_refuses_unsupported_models_and_heads():
 
 
 # --------------------------------------------------------------------------------------------- PEFT
-peft = pytest.importorskip("peft")
-
-
 @pytest.mark.parametrize("head", ["modules_to_save", "disabled"])
 def test_patch_peft_lora_with_modules_to_save(head):
+    peft = pytest.importorskip("peft")  # here, so that a missing PEFT skips only the PEFT tests
     ids, labels = batch()
     config = peft.LoraConfig(r=4, target_modules=["q_proj", "v_proj"], modules_to_save=["lm_head"],
                              init_lora_weights=False)
@@ -428,6 +426,7 @@ def test_patch_peft_lora_with_modules_to_save(head):
 
 
 def test_patch_refuses_lora_on_the_head():
+    peft = pytest.importorskip("peft")
     model = peft.get_peft_model(tiny_model(), peft.LoraConfig(r=4, target_modules=["q_proj", "lm_head"]))
     with pytest.raises(InputValueError, match="LoRA"):
         patch(model)
