@@ -14,6 +14,7 @@ Tolerances are looked up by key, never written in a test:
   - ``"compensated-sum"``: a streamed, compensated float64 sum against ``math.fsum``;
   - ``"minimizer"``: an exact optimum (``fit_temperature``) against a brute-force grid + Brent minimiser;
   - ``"iterative"``: the end point of an iterative optimiser against the known optimum;
+  - ``"gradient-accumulation"``: a float64 gradient accumulated over micro-batches against one full batch's;
   - ``"exact"``: bit-identical results (the same computation reached two ways).
 """
 
@@ -37,6 +38,7 @@ TOL = {
     "compensated-sum": {"rtol": 1e-12, "atol": 0.0},
     "iterative": {"rtol": 1e-3, "atol": 1e-3},
     "minimizer": {"rtol": 1e-6, "atol": 0.0},
+    "gradient-accumulation": {"rtol": 1e-9, "atol": 1e-12},
     "exact": {"rtol": 0.0, "atol": 0.0},
 }
 
