@@ -19,8 +19,9 @@ categories, booleans), a column is
 - dropped as a *date* when at least 90% of its values look like dates or timestamps (``2007-11-11``,
   ``11/11/2007``, ``2007-11-11T09:30``): a date's value rarely carries over to new data, and a split at random
   would leak the future into the past;
-- dropped as an *ID* when it has at least 20 rows, none missing, every value distinct and every value one token
-  (``N1A1``, ``a7f3-0c2e``): one-hot encoding it would give each training row its own feature;
+- dropped as an *ID* when it has at least 20 rows, none missing, every value distinct and fewer than 3 tokens
+  per value on average (``N1A1``, ``a7f3-0c2e``): one-hot encoding it would give each training row its own
+  feature;
 - *text* when its values average at least 3 tokens (``text.tokenize``: a character of Chinese or Japanese counts
   as one) and at least half of them are distinct, or when they average at least 6 tokens;
 - categorical otherwise.
@@ -100,9 +101,9 @@ def _guess_role(series) -> str:
     if np.mean([bool(DATE.match(v)) for v in values]) >= 0.9:
         return "dropped: date"
     distinct = len(set(values))
-    if len(series) >= 20 and distinct == len(series) and not any(len(v.split()) > 1 for v in values):
-        return "dropped: id"
     tokens = float(np.mean([len(tokenize(v)) for v in values]))
+    if len(series) >= 20 and distinct == len(series) and tokens < 3:
+        return "dropped: id"
     if (tokens >= 3 and distinct >= 0.5 * len(values)) or tokens >= 6:
         return TEXT
     return CATEGORY

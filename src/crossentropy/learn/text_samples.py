@@ -30,6 +30,10 @@ _EN_OPEN = ["", "", "Honestly, ", "Well, ", "I think ", "To be fair, ", "Overall
 _EN_CLOSE = ["", "", "", ".", "!", "!!", " :)", " :(", " 👍", " 😡", " Would buy again?", " 5/10.",
              " See https://example.com/review for photos.", " Order #48213.", " Thanks."]
 _EN_FILLER = ["the", "this", "my", "our", "their"]
+_EN_VERDICT_POS = ["Highly recommend.", "Five stars!", "Love it.", "Would buy again.", "Worth every penny.",
+                   "Can't complain.", "10/10", "Happy customer.", "Best purchase this year.", "Recommended!"]
+_EN_VERDICT_NEG = ["Do not buy.", "One star.", "Returning it.", "Never again.", "Avoid!", "Total letdown.",
+                   "Want my money back.", "Not recommended.", "Regret buying it.", "0/10"]
 
 _TOPICS = {
     "sports": ["match", "goal", "coach", "league", "season", "striker", "tournament", "referee", "championship",
@@ -70,7 +74,7 @@ def _clause_en(rng, positive: bool) -> str:
     words, other = (_EN_POS, _EN_NEG) if positive else (_EN_NEG, _EN_POS)
     subject = f"{rng.choice(_EN_FILLER)} {rng.choice(_EN_ASPECTS + _EN_ITEMS)}"
     verb = "are" if subject.endswith("s") and not subject.endswith("ss") else "is"
-    if rng.random() < 0.3:  # negation of the opposite word: "not bad" reads positive
+    if rng.random() < 0.15:  # negation of the opposite word: "not bad" reads positive
         return f"{subject} {verb} {rng.choice(_EN_NEGATORS)} {rng.choice(_EN_INTENS)}{rng.choice(other)}"
     return f"{subject} {verb} {rng.choice(_EN_INTENS)}{rng.choice(words)}"
 
@@ -85,12 +89,14 @@ def _typo(rng, text: str, rate: float) -> str:
 
 def _review_en(rng, positive: bool) -> str:
     parts = [_clause_en(rng, positive)]
-    if rng.random() < 0.35:  # a contrast clause of the other polarity, outweighed by the main one
+    if rng.random() < 0.25:  # a contrast clause of the other polarity, outweighed by the main one
         parts = [_clause_en(rng, not positive), "but", *parts] if rng.random() < 0.5 else \
             [*parts, "although", _clause_en(rng, not positive)]
     if rng.random() < 0.4:
         parts += ["and", _clause_en(rng, positive)]
     text = rng.choice(_EN_OPEN) + " ".join(parts) + rng.choice(_EN_CLOSE)
+    if rng.random() < 0.5:
+        text += " " + str(rng.choice(_EN_VERDICT_POS if positive else _EN_VERDICT_NEG))
     text = text[0].upper() + text[1:]
     if rng.random() < 0.1:
         text = text.upper()
@@ -116,14 +122,14 @@ def _news_en(rng, topic: str) -> str:
 
 def _clause_zh(rng, positive: bool) -> str:
     subject = str(rng.choice(_ZH_ASPECTS + _ZH_ITEMS))
-    if rng.random() < 0.3:  # negation: "不差" (not bad) reads positive, "不满意" (not satisfied) negative
+    if rng.random() < 0.15:  # negation: "不差" (not bad) reads positive, "不满意" (not satisfied) negative
         return subject + str(rng.choice(_ZH_NEGATORS)) + ("差" if positive else str(rng.choice(_ZH_POS)))
     return subject + str(rng.choice(_ZH_INTENS)) + str(rng.choice(_ZH_POS if positive else _ZH_NEG))
 
 
 def _review_zh(rng, positive: bool) -> str:
     parts = [str(rng.choice(_ZH_FILLER)) + _clause_zh(rng, positive)]
-    if rng.random() < 0.35:
+    if rng.random() < 0.25:
         parts = [_clause_zh(rng, not positive), "但是", *parts]
     if rng.random() < 0.4:
         parts += ["，而且", _clause_zh(rng, positive)]
