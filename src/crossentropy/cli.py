@@ -312,7 +312,7 @@ def _print_result(args, result) -> None:
               f"{h['loss']:12.4f}" + ("" if "contributions" not in h else "   " + ", ".join(
                   f"{c['ngram']} {c['log_p_true']:+.2f}" for c in h["contributions"][:4])))
     for label, grams in result.explanation.get("top_ngrams", {}).items():
-        print(f"n-grams that push {label!s:>10s} most: " + ", ".join(f"{g['ngram']} ({g['log_proba_change']:+.2f})"
+        print(f"n-grams that push {label!s:>10s} most: " + ", ".join(f"{g['ngram']} ({g['score']:+.2f})"
                                                                       for g in grams[:8]))
 
 

@@ -51,7 +51,7 @@ def feature_importance(estimator, X, y, *, n_repeats: int = 5, random_state=0, f
 def top_ngrams(delta: np.ndarray, names, classes, k: int = 10) -> dict:
     """The ``k`` n-grams that raise each class's log-probability most. ``delta[i, c]`` is how much n-gram ``i``
     alone moves ``log p(c)`` away from the empty text's (``text_influence``). Returns
-    ``{class: [{"ngram", "log_proba_change"}, ...]}``, largest change first.
+    ``{class: [{"ngram", "score"}, ...]}``, largest change first.
 
     >>> top_ngrams(np.array([[-1.0, 1.0], [2.0, -2.0]]), ["good", "bad"], ["neg", "pos"], k=1)
     {'neg': [{'ngram': 'bad', 'log_proba_change': 2.0}], 'pos': [{'ngram': 'good', 'log_proba_change': 1.0}]}
@@ -59,7 +59,7 @@ def top_ngrams(delta: np.ndarray, names, classes, k: int = 10) -> dict:
     out = {}
     for c, label in enumerate(classes):
         order = np.argsort(-delta[:, c], kind="stable")[:k]
-        out[str(_json_label(label))] = [{"ngram": names[i], "log_proba_change": float(delta[i, c])} for i in order]
+        out[str(_json_label(label))] = [{"ngram": names[i], "score": float(delta[i, c])} for i in order]
     return out
 
 
