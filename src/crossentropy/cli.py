@@ -519,8 +519,8 @@ def cmd_bench(args) -> int:
     folder = Path(__file__).resolve().parents[2] / "benchmarks"
     if not (folder / "bench_core.py").exists():
         raise UsageError("the benchmark suite ships with the source checkout (benchmarks/); run this from a clone")
-    runs = [["bench_core.py", "--quick"], ["bench_learn.py", "--rounds", "1"], ["bench_linear.py", "--quick"]] \
-        if args.quick else [["bench_core.py"], ["bench_learn.py"], ["bench_linear.py"]]
+    runs = [["bench_core.py", "--quick"], ["bench_learn.py", "--rounds", "1"], ["bench_linear.py", "--quick"], ["bench_text.py", "--quick"]] \
+        if args.quick else [["bench_core.py"], ["bench_learn.py"], ["bench_linear.py"], ["bench_text.py"]]
     for script in runs:
         print(f"== {' '.join(script)}", flush=True)
         code = subprocess.run([sys.executable, *script], cwd=folder).returncode
