@@ -349,7 +349,8 @@ def _train(args, data, out: Path, tensorboard, test, note: str) -> int:
     print(f"\ntrained on {result.n_train} samples in {result.train_seconds:.2f} s{stopped}; "
           f"test set: {result.n_test} samples\n")
     _print_result(args, result)
-    metrics = {**report.to_dict(), **result.explanation, "hardest_examples": result.hardest, "columns": note, "dataset": data.name, "model": args.model,
+    metrics = {**report.to_dict(), **result.explanation, "hardest_examples": result.hardest, "columns": note,
+               "dataset": data.name, "model": args.model,
                "train_seconds": result.train_seconds, "epochs": int(clf.n_iter_), "n_train": result.n_train,
                "n_test": result.n_test, "loss_curve": list(clf.loss_curve_),
                "validation_loss_curve": list(clf.validation_loss_curve_),
@@ -519,7 +520,8 @@ def cmd_bench(args) -> int:
     folder = Path(__file__).resolve().parents[2] / "benchmarks"
     if not (folder / "bench_core.py").exists():
         raise UsageError("the benchmark suite ships with the source checkout (benchmarks/); run this from a clone")
-    runs = [["bench_core.py", "--quick"], ["bench_learn.py", "--rounds", "1"], ["bench_linear.py", "--quick"], ["bench_text.py", "--quick"]] \
+    runs = [["bench_core.py", "--quick"], ["bench_learn.py", "--rounds", "1"], ["bench_linear.py", "--quick"],
+            ["bench_text.py", "--quick"]] \
         if args.quick else [["bench_core.py"], ["bench_learn.py"], ["bench_linear.py"], ["bench_text.py"]]
     for script in runs:
         print(f"== {' '.join(script)}", flush=True)

@@ -10,6 +10,7 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import assert_close, tol
 from hypothesis import given
 from hypothesis import strategies as st
 from scipy import sparse
@@ -18,7 +19,6 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import accuracy_score, log_loss
 from sklearn.pipeline import make_pipeline
 
-from conftest import assert_close, tol
 from crossentropy.cli import main
 from crossentropy.learn import CrossEntropyClassifier, TablePreprocessor
 from crossentropy.learn.persist import load_model, save_model

@@ -67,7 +67,8 @@ def text_influence(model, frame, y, hardest: list[dict], *, k: int = 10) -> dict
     """Explain the text columns of a fitted ``TablePreprocessor + classifier`` pipeline, for any classifier.
 
     - ``top_ngrams``: per class, the n-grams whose one-n-gram text (the TF-IDF row ``e_i``; the other features at
-      0, their training mean or no category) raises ``log p(class)`` most over the empty text's.
+      0, their training mean or no category) raises the class's centred log-probability ``log p(c) - mean_c' log
+      p(c')`` (its logit up to a shared constant, so it does not saturate at p = 1) most over the empty text's.
     - each entry of ``hardest`` (``hardest_examples`` of ``frame``, whose ``"index"`` are rows of ``frame``) gains
       ``"contributions"``: the n-grams of that row by ``log p(true | row) - log p(true | row without the n-gram)``
       (occlusion), largest in size first.
@@ -85,9 +86,11 @@ def text_influence(model, frame, y, hardest: list[dict], *, k: int = 10) -> dict
         return {}
     label = {i: f"{names[i].split(':', 1)[0]}: {display_ngram(names[i].split(':', 1)[1])}" for i in text}
     n = len(names)
-    empty = clf.predict_log_proba(sparse.csr_matrix((1, n)))
-    rows = sparse.csr_matrix((np.ones(len(text)), (np.arange(len(text)), text)), shape=(len(text), n))
-    delta = clf.predict_log_proba(rows) - empty
+    rows = sparse.vstack([sparse.csr_matrix((1, n)),  # the empty text, then one row per n-gram
+                          sparse.csr_matrix((np.ones(len(text)), (np.arange(len(text)), text)), shape=(len(text), n))])
+    centred = clf.predict_log_proba(rows.tocsr())
+    centred -= centred.mean(axis=1, keepdims=True)
+    delta = centred[1:] - centred[0]
     X = prep.transform(frame).tocsr()
     y_index = np.searchsorted(clf.classes_, np.asarray(y))
     for example in hardest:

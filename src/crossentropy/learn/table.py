@@ -46,7 +46,8 @@ from ..rules.errors import InputValueError
 from .text import TfidfText, tokenize
 
 NUMERIC, CATEGORY, TEXT = "numeric", "category", "text"
-DATE = re.compile(r"^\s*(\d{4}[-/.]\d{1,2}[-/.]\d{1,2}|\d{1,2}[-/.]\d{1,2}[-/.]\d{2,4})([ T]\d{1,2}:\d{2}(:\d{2})?.*)?\s*$")
+DATE = re.compile(r"^\s*(\d{4}[-/.]\d{1,2}[-/.]\d{1,2}|\d{1,2}[-/.]\d{1,2}[-/.]\d{2,4})"
+                  r"([ T]\d{1,2}:\d{2}(:\d{2})?.*)?\s*$")
 
 
 def as_frame(X):
@@ -112,8 +113,8 @@ def _guess_role(series) -> str:
 def describe_roles(roles: dict[str, str]) -> str:
     """A one-line note of ``column_roles``' choice, for people.
 
-    >>> describe_roles({"a": "numeric", "b": "text", "id": "dropped: id"})
-    'columns: 1 numeric (a), 1 text (b); dropped id (ID: one distinct value per row); override with --text, --categorical or --drop'
+    >>> describe_roles({"a": "numeric", "b": "text", "id": "dropped: id"}).split("; ")[:2]
+    ['columns: 1 numeric (a), 1 text (b)', 'dropped id (ID: one distinct value per row)']
     """
     parts = []
     for role, label in ((NUMERIC, "numeric"), (CATEGORY, "categorical"), (TEXT, "text")):

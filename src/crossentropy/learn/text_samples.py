@@ -59,7 +59,8 @@ _ZH_ITEMS = ["手机", "电脑", "电影", "酒店", "餐厅", "耳机", "这本
              "课程", "航班", "咖啡机", "平板", "外卖", "快递", "空调"]
 _ZH_ASPECTS = ["电池", "屏幕", "剧情", "服务", "态度", "价格", "音质", "设计", "物流", "味道", "客服", "质量", "房间",
                "结局", "界面", "包装", "做工", "速度", "环境", "口感"]
-_ZH_POS = ["很好", "不错", "满意", "喜欢", "精彩", "好用", "推荐", "划算", "舒服", "流畅", "漂亮", "干净", "值得", "实惠",
+_ZH_POS = ["很好", "不错", "满意", "喜欢", "精彩", "好用", "推荐", "划算", "舒服", "流畅", "漂亮", "干净", "值得",
+           "实惠",
            "贴心", "耐用", "完美", "惊喜", "快", "好吃"]
 _ZH_NEG = ["很差", "失望", "糟糕", "难用", "垃圾", "退货", "后悔", "太贵", "卡顿", "难吃", "脏", "慢", "无聊", "坑",
            "敷衍", "破", "吵", "生气", "假货", "麻烦"]
@@ -116,7 +117,8 @@ def _news_en(rng, topic: str) -> str:
     text = frame.format(a=a, A=a.capitalize(), b=b, c=c, s=rng.choice(["rises", "falls", "surges", "stalls"]),
                         n=int(rng.integers(2, 2000)))
     if rng.random() < 0.5:
-        text += f". {str(rng.choice(_TOPIC_SHARED)).capitalize()} {word()} {word()} {rng.choice(['today', 'again', ''])}"
+        closing = rng.choice(["today", "again", ""])
+        text += f". {str(rng.choice(_TOPIC_SHARED)).capitalize()} {word()} {word()} {closing}"
     return _typo(rng, text, 0.01)
 
 

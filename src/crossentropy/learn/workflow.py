@@ -120,8 +120,9 @@ def train(data: Dataset, *, model: str = "mlp", test_size: float = 0.25, seed: i
             data.X, data.y, np.arange(len(data.y)), test_size=test_size, stratify=stratify, random_state=seed)
     else:
         X_train, y_train, X_test, y_test, rows_test = data.X, data.y, test.X, test.y, np.arange(len(test.y))
+    roles = {k: v for k, v in table_options.items() if k != "max_features"}
     if model == "mlp" and options.get("learning_rate") is None and options.get("optimizer", "adam") == "adam" \
-            and TEXT in column_roles(data.X, **{k: v for k, v in table_options.items() if k != "max_features"}).values():
+            and TEXT in column_roles(data.X, **roles).values():
         options["learning_rate"] = TEXT_MLP_LEARNING_RATE
     pipeline = make_pipeline(TablePreprocessor(**table_options), build_classifier(model, seed=seed, **options))
     start = time.perf_counter()
