@@ -176,11 +176,12 @@ def test_cli_train_and_predict_match_tfidf_logistic_regression(corpus, tmp_path)
     kwargs, vectorizer = CORPORA[corpus]
     train, test = make_text_classification(800, random_state=0, **kwargs), \
         make_text_classification(400, random_state=1, **kwargs)
-    train.to_csv(tmp_path / "train.csv", index=False)
-    test.drop(columns="label").to_csv(tmp_path / "test.csv", index=False)
-    assert main(["train", "--data", str(tmp_path / "train.csv"), "--target", "label", "--test-size", "0.1",
-                 "--out", str(tmp_path / "run"), "--quiet"]) == 0
-    assert main(["predict", "--model", str(tmp_path / "run"), "--data", str(tmp_path / "test.csv"),
+    train.to_csv(tmp_path / "train.csv", index=False)  # all of it trains, as scikit-learn's model does
+    test.to_csv(tmp_path / "test.csv", index=False)  # --test reports on it; it selects nothing
+    test.drop(columns="label").to_csv(tmp_path / "new.csv", index=False)
+    assert main(["train", "--data", str(tmp_path / "train.csv"), "--target", "label", "--test",
+                 str(tmp_path / "test.csv"), "--out", str(tmp_path / "run"), "--quiet"]) == 0
+    assert main(["predict", "--model", str(tmp_path / "run"), "--data", str(tmp_path / "new.csv"),
                  "--out", str(tmp_path / "pred.csv")]) == 0
     pred = pd.read_csv(tmp_path / "pred.csv")
     classes = sorted(set(train["label"]))
