@@ -194,6 +194,16 @@ def _progress(quiet: bool):
                     TextColumn("{task.fields[losses]}"), TimeElapsedColumn(), disable=quiet, transient=False)
 
 
+def _epoch_display(progress, total: int):
+    """A training callback ``(epoch, train_loss, validation_loss)`` that advances a bar of ``progress``."""
+    task = progress.add_task("train", total=total, losses="")
+
+    def on_epoch(epoch, train_loss, val_loss):
+        shown = f"train {train_loss:.4f}" + (f"  val {val_loss:.4f}" if val_loss is not None else "")
+        progress.update(task, completed=epoch, losses=shown + " nats")
+    return on_epoch
+
+
 @contextlib.contextmanager
 def _run_directory(args):
     """A new run directory (``_new_run_dir``), removed again if the run fails: a failed run leaves nothing behind."""
@@ -224,12 +234,7 @@ def _train_tagger_into(args, train_data, test_data, out: Path) -> int:
     print(f"{train_data.name}: {len(train_data.sentences)} sentences, {train_data.n_tokens} tokens; {held_out}; "
           f"BiLSTM tagger, loss {args.loss}; writing to {out}")
     with _progress(args.quiet) as progress:
-        task = progress.add_task("train", total=args.epochs or 20, losses="")
-
-        def on_epoch(epoch, train_loss, val_loss):
-            shown = f"train {train_loss:.4f}" + (f"  val {val_loss:.4f}" if val_loss is not None else "")
-            progress.update(task, completed=epoch, losses=shown + " nats")
-
+        on_epoch = _epoch_display(progress, args.epochs or 20)
         result = train_tagger(train_data, test_data, test_size=args.test_size, seed=args.seed, loss=args.loss,
                               label_smoothing=args.label_smoothing,
                               class_weight=None if args.class_weight == "none" else args.class_weight,
@@ -279,12 +284,7 @@ def _train_text(args, data, test) -> int:
         print(f"{data.name}: {len(data.y)} texts (column {column!r}), {len(np.unique(data.y))} classes; {held_out}; "
               f"fastText-style classifier, loss {args.loss}; writing to {out}")
         with _progress(args.quiet) as progress:
-            task = progress.add_task("train", total=args.epochs or 10, losses="")
-
-            def on_epoch(epoch, train_loss, val_loss):
-                shown = f"train {train_loss:.4f}" + (f"  val {val_loss:.4f}" if val_loss is not None else "")
-                progress.update(task, completed=epoch, losses=shown + " nats")
-
+            on_epoch = _epoch_display(progress, args.epochs or 20)
             result = train_text_classifier(data, test, text_column=column, test_size=args.test_size, seed=args.seed,
                                            callback=on_epoch, **{k: v for k, v in _train_options(args).items()
                                                                  if k != "seed"})
