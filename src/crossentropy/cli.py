@@ -258,7 +258,7 @@ def cmd_train(args) -> int:
         from .learn.workflow import check_trainable
 
         data = load_dataset(args.data, args.target)
-        test = load_dataset(args.test, args.target) if args.test else None
+        test = load_dataset(args.test, args.target, "--test") if args.test else None
         if args.task == "text":
             return _train_text(args, data, test)
         note = check_trainable(data, args.model, args.test_size, test=test, **_train_options(args),

@@ -54,7 +54,7 @@ def top_ngrams(delta: np.ndarray, names, classes, k: int = 10) -> dict:
     ``{class: [{"ngram", "score"}, ...]}``, largest change first.
 
     >>> top_ngrams(np.array([[-1.0, 1.0], [2.0, -2.0]]), ["good", "bad"], ["neg", "pos"], k=1)
-    {'neg': [{'ngram': 'bad', 'log_proba_change': 2.0}], 'pos': [{'ngram': 'good', 'log_proba_change': 1.0}]}
+    {'neg': [{'ngram': 'bad', 'score': 2.0}], 'pos': [{'ngram': 'good', 'score': 1.0}]}
     """
     out = {}
     for c, label in enumerate(classes):
