@@ -112,7 +112,9 @@ def test_train_tagging_errors(tmp_path):
     (tmp_path / "pos.conll").write_text("Peter NNP\nflew VBD\n")
     fails("train", "--task", "tagging", "--data", str(tmp_path / "pos.conll"), "--out", str(tmp_path / "r"),
           message="pos.conll, line 1: the last-column tag 'NNP' is not an IOB tag")
-    fails("train", "--data", "iris", "--test", str(tmp_path / "bad.conll"), message="--test applies to --task tagging")
+    # --test FILE is a table for classification (issue 25): a CoNLL file there is refused as such
+    fails("train", "--data", "iris", "--test", str(tmp_path / "bad.conll"),
+          message="--test bad.conll: unsupported file type '.conll'")
     (tmp_path / "ok.conll").write_text("Peter B-PER\n")
     fails("train", "--task", "tagging", "--data", str(tmp_path / "ok.conll"), "--out", str(tmp_path / "r2"),
           message="leaves none to train on")

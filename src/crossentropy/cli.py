@@ -194,6 +194,16 @@ def _progress(quiet: bool):
                     TextColumn("{task.fields[losses]}"), TimeElapsedColumn(), disable=quiet, transient=False)
 
 
+def _epoch_display(progress, total: int):
+    """A training callback ``(epoch, train_loss, validation_loss)`` that advances a bar of ``progress``."""
+    task = progress.add_task("train", total=total, losses="")
+
+    def on_epoch(epoch, train_loss, val_loss):
+        shown = f"train {train_loss:.4f}" + (f"  val {val_loss:.4f}" if val_loss is not None else "")
+        progress.update(task, completed=epoch, losses=shown + " nats")
+    return on_epoch
+
+
 @contextlib.contextmanager
 def _run_directory(args):
     """A new run directory (``_new_run_dir``), removed again if the run fails: a failed run leaves nothing behind."""
@@ -224,12 +234,7 @@ def _train_tagger_into(args, train_data, test_data, out: Path) -> int:
     print(f"{train_data.name}: {len(train_data.sentences)} sentences, {train_data.n_tokens} tokens; {held_out}; "
           f"BiLSTM tagger, loss {args.loss}; writing to {out}")
     with _progress(args.quiet) as progress:
-        task = progress.add_task("train", total=args.epochs or 20, losses="")
-
-        def on_epoch(epoch, train_loss, val_loss):
-            shown = f"train {train_loss:.4f}" + (f"  val {val_loss:.4f}" if val_loss is not None else "")
-            progress.update(task, completed=epoch, losses=shown + " nats")
-
+        on_epoch = _epoch_display(progress, args.epochs or 20)
         result = train_tagger(train_data, test_data, test_size=args.test_size, seed=args.seed, loss=args.loss,
                               label_smoothing=args.label_smoothing,
                               class_weight=None if args.class_weight == "none" else args.class_weight,
@@ -248,18 +253,67 @@ def _train_tagger_into(args, train_data, test_data, out: Path) -> int:
 def cmd_train(args) -> int:
     if args.task == "tagging":
         return _train_tagging(args)
-    if args.test:
-        raise UsageError("crossentropy train: --test applies to --task tagging (classification holds out "
-                         "--test-size of --data)")
     with _needs_learn("train"):
         from .learn.data import load_dataset
         from .learn.workflow import check_trainable
 
         data = load_dataset(args.data, args.target)
-        check_trainable(data, args.model, args.test_size, **_train_options(args))
+        test = load_dataset(args.test, args.target, "--test") if args.test else None
+        if args.task == "text":
+            return _train_text(args, data, test)
+        note = check_trainable(data, args.model, args.test_size, test=test, **_train_options(args),
+                               **_table_options(args))
     tensorboard = _tensorboard(args.log_dir)
     with _run_directory(args) as out:
-        return _train(args, data, out, tensorboard)
+        return _train(args, data, out, tensorboard, test, note)
+
+
+def _table_options(args) -> dict:
+    return {"text_columns": args.text, "categorical_columns": args.categorical, "drop_columns": args.drop,
+            "max_features": args.max_features}
+
+
+def _train_text(args, data, test) -> int:
+    from .learn.text_model import check_text_data, train_text_classifier, write_text_run
+    from .learn.tracking import run_versions
+
+    column = check_text_data(data, args.text, test)
+    args.model = "fasttext"  # names the run directory
+    with _run_directory(args) as out:
+        held_out = f"test: {args.test}" if args.test else f"holding out {args.test_size:g} of the rows"
+        print(f"{data.name}: {len(data.y)} texts (column {column!r}), {len(np.unique(data.y))} classes; {held_out}; "
+              f"fastText-style classifier, loss {args.loss}; writing to {out}")
+        with _progress(args.quiet) as progress:
+            on_epoch = _epoch_display(progress, args.epochs or 20)
+            result = train_text_classifier(data, test, text_column=column, test_size=args.test_size, seed=args.seed,
+                                           callback=on_epoch, **{k: v for k, v in _train_options(args).items()
+                                                                 if k != "seed"})
+        _print_result(args, result)
+        metrics = {**result.report.to_dict(), **result.explanation, "hardest_examples": result.hardest,
+                   "dataset": data.name, "model": "fasttext", "train_seconds": result.train_seconds,
+                   "n_train": result.n_train, "n_test": result.n_test, "epochs": result.model.n_iter_,
+                   "loss_curve": result.model.loss_curve_, "validation_loss_curve": result.model.validation_loss_curve_,
+                   "versions": run_versions(torch=True), "command": ["crossentropy", *args.argv]}
+        (out / "metrics.json").write_text(_json(metrics, indent=2))
+        written = write_text_run(out, result, metadata={"dataset": data.name, "features": [column]})
+        print(f"\nwrote {', '.join(['metrics.json', *written])} to {out}")
+    return 0
+
+
+def _print_result(args, result) -> None:
+    """The report, the hardest test examples and, for text, the n-grams that push each class most."""
+    report = result.report
+    print(report.to_text(base=args.base))
+    print(f"{'accuracy':26s}{report.accuracy:.4f}\n")
+    print("hardest test examples (highest cross-entropy):")
+    print(f"  {'row':>6s} {'true':>12s} {'predicted':>12s} {'p(true)':>9s} {'loss (nats)':>12s}")
+    for h in result.hardest:
+        print(f"  {h['index']:6d} {str(h['label']):>12s} {str(h['predicted']):>12s} {h['p_true']:9.4f} "
+              f"{h['loss']:12.4f}" + ("" if "contributions" not in h else "   " + ", ".join(
+                  f"{c['ngram']} {c['log_p_true']:+.2f}" for c in h["contributions"][:4])))
+    for label, grams in result.explanation.get("top_ngrams", {}).items():
+        print(f"n-grams that push {label!s:>10s} most: " + ", ".join(f"{g['ngram']} ({g['score']:+.2f})"
+                                                                      for g in grams[:8]))
 
 
 def _train_options(args) -> dict:
@@ -268,7 +322,7 @@ def _train_options(args) -> dict:
             "epochs": args.epochs, "batch_size": args.batch_size, "seed": args.seed}
 
 
-def _train(args, data, out: Path, tensorboard) -> int:
+def _train(args, data, out: Path, tensorboard, test, note: str) -> int:
     from .learn.persist import save_model
     from .learn.tracking import run_versions
     from .learn.workflow import train
@@ -276,6 +330,7 @@ def _train(args, data, out: Path, tensorboard) -> int:
     total = args.epochs or (30 if args.model == "cnn" else 200)
     print(f"{data.name}: {data.X.shape[0]} samples, {data.X.shape[1]} features, {len(np.unique(data.y))} classes; "
           f"model {args.model}, loss {args.loss}; writing to {out}")
+    print(note)
     with _progress(args.quiet) as progress:
         task = progress.add_task("train", total=total, losses="")
 
@@ -285,21 +340,17 @@ def _train(args, data, out: Path, tensorboard) -> int:
             if tensorboard is not None:
                 tensorboard.epoch(epoch, train_loss, val_loss)
 
-        result = train(data, model=args.model, test_size=args.test_size, callback=on_epoch, **_train_options(args))
+        result = train(data, model=args.model, test_size=args.test_size, test=test, callback=on_epoch,
+                       **_train_options(args), **_table_options(args))
     clf = result.classifier
     report = result.report
     stopped = f" (early stop at epoch {clf.n_iter_}, best validation loss {clf.best_loss_:.4f})" \
         if args.model != "cnn" and clf.n_iter_ < total else ""
     print(f"\ntrained on {result.n_train} samples in {result.train_seconds:.2f} s{stopped}; "
           f"test set: {result.n_test} samples\n")
-    print(report.to_text(base=args.base))
-    print(f"{'accuracy':26s}{report.accuracy:.4f}\n")
-    print("hardest test examples (highest cross-entropy):")
-    print(f"  {'row':>6s} {'true':>12s} {'predicted':>12s} {'p(true)':>9s} {'loss (nats)':>12s}")
-    for h in result.hardest:
-        print(f"  {h['index']:6d} {str(h['label']):>12s} {str(h['predicted']):>12s} {h['p_true']:9.4f} "
-              f"{h['loss']:12.4f}")
-    metrics = {**report.to_dict(), "hardest_examples": result.hardest, "dataset": data.name, "model": args.model,
+    _print_result(args, result)
+    metrics = {**report.to_dict(), **result.explanation, "hardest_examples": result.hardest, "columns": note,
+               "dataset": data.name, "model": args.model,
                "train_seconds": result.train_seconds, "epochs": int(clf.n_iter_), "n_train": result.n_train,
                "n_test": result.n_test, "loss_curve": list(clf.loss_curve_),
                "validation_loss_curve": list(clf.validation_loss_curve_),
@@ -469,8 +520,9 @@ def cmd_bench(args) -> int:
     folder = Path(__file__).resolve().parents[2] / "benchmarks"
     if not (folder / "bench_core.py").exists():
         raise UsageError("the benchmark suite ships with the source checkout (benchmarks/); run this from a clone")
-    runs = [["bench_core.py", "--quick"], ["bench_learn.py", "--rounds", "1"], ["bench_linear.py", "--quick"]] \
-        if args.quick else [["bench_core.py"], ["bench_learn.py"], ["bench_linear.py"]]
+    runs = [["bench_core.py", "--quick"], ["bench_learn.py", "--rounds", "1"], ["bench_linear.py", "--quick"],
+            ["bench_text.py", "--quick"]] \
+        if args.quick else [["bench_core.py"], ["bench_learn.py"], ["bench_linear.py"], ["bench_text.py"]]
     for script in runs:
         print(f"== {' '.join(script)}", flush=True)
         code = subprocess.run([sys.executable, *script], cwd=folder).returncode
@@ -488,9 +540,18 @@ def build_parser() -> argparse.ArgumentParser:
     train = sub.add_parser("train", help="train a classifier with cross-entropy, then report and explain it",
                            description="Train on a bundled data set or a CSV/Parquet file, evaluate on a held-out "
                                        "25%%, and write metrics.json, the model (npz + json) and plots.")
-    train.add_argument("--task", choices=["classification", "tagging"], default="classification",
-                       help="tagging: a token tagger on CoNLL files (--data train.conll [--test test.conll])")
-    train.add_argument("--test", metavar="FILE", help="held-out CoNLL file, for --task tagging")
+    train.add_argument("--task", choices=["classification", "text", "tagging"], default="classification",
+                       help="text: a fastText-style neural classifier of one text column (needs torch); tagging: a "
+                            "token tagger on CoNLL files (--data train.conll [--test test.conll])")
+    train.add_argument("--test", metavar="FILE", help="held-out file to evaluate on, instead of --test-size of "
+                                                      "--data (a table, or CoNLL for --task tagging)")
+    train.add_argument("--text", metavar="COL", action="append",
+                       help="treat this column as free text (TF-IDF of word and character n-grams); repeatable")
+    train.add_argument("--categorical", metavar="COL", action="append",
+                       help="treat this column as categorical (one-hot), whatever it looks like; repeatable")
+    train.add_argument("--drop", metavar="COL", action="append", help="leave this column out; repeatable")
+    train.add_argument("--max-features", type=_positive(int), default=20000, metavar="N",
+                       help="the most n-grams kept per text column (default: 20000)")
     train.add_argument("--data", default="digits",
                        help="digits, iris, wine, breast_cancer, or a .csv/.parquet path (default: digits)")
     train.add_argument("--target", help="the label column, for a CSV/Parquet file")

@@ -8,8 +8,11 @@ from .explain import feature_importance, hardest_examples
 from .persist import load_model, save_model
 from .table import TablePreprocessor
 from .tagging import TaggingReport, evaluate_tagging
+from .text import TfidfText
+from .text_samples import make_text_classification
 from .workflow import predict_file, predict_table
 
 __all__ = ["apply_temperature", "calibrate", "calibration_error", "CrossEntropyClassifier", "EvaluationReport",
            "TablePreprocessor", "evaluate", "evaluate_tagging", "expected_calibration_error", "feature_importance",
-           "hardest_examples", "load_model", "predict_file", "predict_table", "save_model", "TaggingReport"]
+           "hardest_examples", "load_model", "make_text_classification", "predict_file", "predict_table", "save_model",
+           "TaggingReport", "TfidfText"]

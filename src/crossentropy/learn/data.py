@@ -29,10 +29,10 @@ class Dataset:
     images: bool  # square grayscale images, flattened (the cnn model needs this)
 
 
-def load_dataset(source: str, target: str | None = None) -> Dataset:
+def load_dataset(source: str, target: str | None = None, name: str = "--data") -> Dataset:
     """A bundled data set by name (``digits``, ``iris``, ``wine``, ``breast_cancer``), or a CSV/Parquet file whose
     ``target`` column holds the labels and whose other columns (numbers, text or categories, with missing values
-    allowed) are the features."""
+    allowed) are the features. ``name`` is the option that gave ``source``, for messages."""
     import pandas as pd
 
     if source in BUNDLED:
@@ -47,7 +47,7 @@ def load_dataset(source: str, target: str | None = None) -> Dataset:
     if not path.suffix:
         raise InputValueError(f"unknown data set {source!r}: use one of {', '.join(BUNDLED)}, or a .csv or "
                               f".parquet file.")
-    frame = read_table(path, "--data")
+    frame = read_table(path, name)
     if target is None:
         raise InputValueError(f"--target is required with a file: name the label column, one of {list(frame.columns)}.")
     if target not in frame.columns:

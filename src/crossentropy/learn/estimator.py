@@ -4,6 +4,10 @@ analytic gradients (no torch).
 ``hidden_layer_sizes=()`` is softmax regression (logistic regression for two classes). Two classes use one sigmoid
 output with binary cross-entropy; more use softmax cross-entropy. Hidden layers are ReLU, backpropagated by hand.
 
+``X`` may be a SciPy sparse matrix (CSR, or CSC and the others, converted to CSR): the first layer multiplies it
+sparse times dense, and its weight gradient is ``X.T @ grad``, sparse times dense too, so it is never densified
+(memory O(nnz + n_features * width)), as behind ``TfidfVectorizer``.
+
 Training is deterministic given ``random_state``. When a batch holds the whole data set (the default for up to
 200 samples), training is full-batch gradient descent on the weighted mean loss, so integer ``sample_weight``
 equals repeating samples. Without ``early_stopping``, training stops when the training loss has not improved by
@@ -136,6 +140,7 @@ class CrossEntropyClassifier(ClassifierBase):
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.classifier_tags.multi_class = True
+        tags.input_tags.sparse = True
         return tags
 
     # ----------------------------------------------------------------------------------------- the network
@@ -243,7 +248,7 @@ class CrossEntropyClassifier(ClassifierBase):
         return min(200, n) if self.batch_size == "auto" else min(self.batch_size, n)
 
     def _validate_fit_data(self, X, y, sample_weight, reset: bool):
-        X, y = validate_data(self, X, y, reset=reset, dtype=np.float64)
+        X, y = validate_data(self, X, y, reset=reset, dtype=np.float64, accept_sparse="csr")
         check_classification_targets(y)
         sw = _check_sample_weight(sample_weight, X, dtype=np.float64, ensure_non_negative=True)
         return X, y, sw
@@ -315,7 +320,7 @@ class CrossEntropyClassifier(ClassifierBase):
     def predict_log_proba(self, X) -> np.ndarray:
         """Log-probabilities from the logits in log space (log_softmax, or log_sigmoid of +-z), never log(proba)."""
         check_is_fitted(self)
-        X = validate_data(self, X, reset=False, dtype=np.float64)
+        X = validate_data(self, X, reset=False, dtype=np.float64, accept_sparse="csr")
         logits, _ = self._forward(X)
         if logits.shape[1] == 1:
             return np.hstack([log_sigmoid(-logits), log_sigmoid(logits)])

@@ -46,3 +46,65 @@ def feature_importance(estimator, X, y, *, n_repeats: int = 5, random_state=0, f
     order = np.argsort(-result.importances_mean, kind="stable")
     return [{"feature": names[i], "importance": float(result.importances_mean[i]),
              "std": float(result.importances_std[i])} for i in order]
+
+
+def top_ngrams(delta: np.ndarray, names, classes, k: int = 10) -> dict:
+    """The ``k`` n-grams that raise each class's log-probability most. ``delta[i, c]`` is how much n-gram ``i``
+    alone moves ``log p(c)`` away from the empty text's (``text_influence``). Returns
+    ``{class: [{"ngram", "score"}, ...]}``, largest change first.
+
+    >>> top_ngrams(np.array([[-1.0, 1.0], [2.0, -2.0]]), ["good", "bad"], ["neg", "pos"], k=1)
+    {'neg': [{'ngram': 'bad', 'score': 2.0}], 'pos': [{'ngram': 'good', 'score': 1.0}]}
+    """
+    out = {}
+    for c, label in enumerate(classes):
+        order = np.argsort(-delta[:, c], kind="stable")[:k]
+        out[str(_json_label(label))] = [{"ngram": names[i], "score": float(delta[i, c])} for i in order]
+    return out
+
+
+def text_influence(model, frame, y, hardest: list[dict], *, k: int = 10) -> dict:
+    """Explain the text columns of a fitted ``TablePreprocessor + classifier`` pipeline, for any classifier.
+
+    - ``top_ngrams``: per class, the n-grams whose one-n-gram text (the TF-IDF row ``e_i``; the other features at
+      0, their training mean or no category) raises the class's centred log-probability ``log p(c) - mean_c' log
+      p(c')`` (its logit up to a shared constant, so it does not saturate at p = 1) most over the empty text's.
+    - each entry of ``hardest`` (``hardest_examples`` of ``frame``, whose ``"index"`` are rows of ``frame``) gains
+      ``"contributions"``: the n-grams of that row by ``log p(true | row) - log p(true | row without the n-gram)``
+      (occlusion), largest in size first.
+
+    Returns ``{"top_ngrams": ...}``, or ``{}`` when the model has no text column."""
+    from scipy import sparse
+
+    from .text import display_ngram
+
+    prep, clf = model[0], model[-1]
+    names = list(prep.get_feature_names_out())
+    columns = {n for n, kind in zip(prep.feature_names_in_, prep.kinds_, strict=True) if kind == "text"}
+    text = [i for i, name in enumerate(names) if name.split(":", 1)[0] in columns and ":" in name]
+    if not text:
+        return {}
+    label = {i: f"{names[i].split(':', 1)[0]}: {display_ngram(names[i].split(':', 1)[1])}" for i in text}
+    n = len(names)
+    rows = sparse.vstack([sparse.csr_matrix((1, n)),  # the empty text, then one row per n-gram
+                          sparse.csr_matrix((np.ones(len(text)), (np.arange(len(text)), text)), shape=(len(text), n))])
+    centred = clf.predict_log_proba(rows.tocsr())
+    centred -= centred.mean(axis=1, keepdims=True)
+    delta = centred[1:] - centred[0]
+    X = prep.transform(frame).tocsr()
+    y_index = np.searchsorted(clf.classes_, np.asarray(y))
+    for example in hardest:
+        row = X[example["index"]]
+        present = [j for j in row.indices if j in label]
+        if not present:
+            example["contributions"] = []
+            continue
+        occluded = sparse.vstack([row] * len(present), format="lil")
+        for r, j in enumerate(present):
+            occluded[r, j] = 0.0
+        true = y_index[example["index"]]
+        base = clf.predict_log_proba(row)[0, true]
+        change = base - clf.predict_log_proba(occluded.tocsr())[:, true]
+        order = np.argsort(-np.abs(change), kind="stable")[:k]
+        example["contributions"] = [{"ngram": label[present[i]], "log_p_true": float(change[i])} for i in order]
+    return {"top_ngrams": top_ngrams(delta, [label[i] for i in text], clf.classes_, k)}

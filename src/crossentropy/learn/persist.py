@@ -4,7 +4,7 @@ opening a model file runs no code (``np.load(..., allow_pickle=False)``).
 A model is a fitted ``CrossEntropyClassifier`` or ``CNNClassifier``, alone or after one preprocessing step in a
 pipeline: a ``TablePreprocessor`` (``crossentropy train`` uses it; the JSON then records each feature's name, kind,
 fill value and categories) or a ``StandardScaler``. ``load_model`` also loads a ``TokenTagger`` (saved by its
-own ``save``).
+own ``save``) and a ``FastTextClassifier`` (``crossentropy train --task text``).
 
 ``load_model`` checks everything it reads: a file that is truncated, not a model, or inconsistent with itself
 (a missing array, a shape that does not chain, a class list of the wrong length) is an ``InputValueError`` that
@@ -207,6 +207,10 @@ def load_model(directory):
         from .tagger import TokenTagger
 
         return TokenTagger.load(directory)
+    if info.get("kind") == "FastTextClassifier":
+        from .text_model import FastTextClassifier
+
+        return FastTextClassifier.from_saved(info, arrays)
     classes = _field(info, "classes", list)
     if len(classes) < 2 or not all(isinstance(c, (int, float, str)) for c in classes) \
             or len({str(c) for c in classes}) != len(classes):

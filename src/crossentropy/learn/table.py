@@ -7,9 +7,27 @@ Per column, fitted on the training rows:
   ``z = (x - mean) / scale`` (``scale`` is the standard deviation, 1 for a constant column), as scikit-learn's
   ``SimpleImputer(strategy="median")`` + ``StandardScaler``. The moments are computed on ``x / max|x|`` so that
   features near 1e300 do not overflow;
-- text, categorical or boolean: missing values become the most frequent value, then the column is one-hot encoded
+- categorical or boolean: missing values become the most frequent value, then the column is one-hot encoded
   over the categories seen in training; a category not seen in training encodes as all zeros, as
-  ``OneHotEncoder(handle_unknown="ignore")``.
+  ``OneHotEncoder(handle_unknown="ignore")``;
+- free text: TF-IDF of word and character n-grams (``text.TfidfText``, at most ``max_features`` per column); a
+  missing value is the empty text, a row of zeros. With a text column, ``transform`` returns a CSR sparse matrix.
+
+Which columns are which (``column_roles``): integer and float columns are numeric. Of the others (strings,
+categories, booleans), a column is
+
+- dropped as a *date* when at least 90% of its values look like dates or timestamps (``2007-11-11``,
+  ``11/11/2007``, ``2007-11-11T09:30``): a date's value rarely carries over to new data, and a split at random
+  would leak the future into the past;
+- dropped as an *ID* when it has at least 20 rows, none missing, every value distinct and fewer than 3 tokens
+  per value on average (``N1A1``, ``a7f3-0c2e``): one-hot encoding it would give each training row its own
+  feature;
+- *text* when its values average at least 3 tokens (``text.tokenize``: a character of Chinese or Japanese counts
+  as one) and at least half of them are distinct, or when they average at least 6 tokens;
+- categorical otherwise.
+
+``text_columns``, ``categorical_columns`` and ``drop_columns`` override the rule by name (a numeric column may be
+made categorical or text too). ``note_`` is a one-line account of the choice, for people.
 
 Columns are found by name: their order in new data does not matter, extra columns are ignored, and a missing one
 is an ``InputValueError`` naming it. The fitted state is a few arrays and lists of strings, so ``save_model`` keeps
@@ -18,13 +36,18 @@ it without pickle.
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
 from ..rules.errors import InputValueError
+from .text import TfidfText, tokenize
 
-NUMERIC, CATEGORY = "numeric", "category"
+NUMERIC, CATEGORY, TEXT = "numeric", "category", "text"
+DATE = re.compile(r"^\s*(\d{4}[-/.]\d{1,2}[-/.]\d{1,2}|\d{1,2}[-/.]\d{1,2}[-/.]\d{2,4})"
+                  r"([ T]\d{1,2}:\d{2}(:\d{2})?.*)?\s*$")
 
 
 def as_frame(X):
@@ -42,6 +65,67 @@ def as_frame(X):
 def column_kind(series) -> str:
     """``"numeric"`` for integer and float columns, ``"category"`` for text, categorical and boolean ones."""
     return NUMERIC if series.dtype.kind in "iuf" else CATEGORY
+
+
+def column_roles(frame, *, text_columns=(), categorical_columns=(), drop_columns=()) -> dict[str, str]:
+    """The role of each column of ``frame`` by name: ``"numeric"``, ``"category"``, ``"text"``, or why it is dropped
+    (``"dropped: --drop"``, ``"dropped: date"``, ``"dropped: id"``), by the rule of the module doc.
+
+    >>> import pandas as pd
+    >>> frame = pd.DataFrame({"id": [f"N{i}A" for i in range(20)], "day": ["2007-11-1"] * 20, "x": range(20),
+    ...                       "note": [f"good bird number {i}" for i in range(20)], "c": ["a", "b"] * 10})
+    >>> column_roles(frame)
+    {'id': 'dropped: id', 'day': 'dropped: date', 'x': 'numeric', 'note': 'text', 'c': 'category'}
+    """
+    names = [str(c) for c in frame.columns]
+    given = {"text_columns": text_columns, "categorical_columns": categorical_columns, "drop_columns": drop_columns}
+    chosen: dict[str, str] = {}
+    for arg, role in zip(given, (TEXT, CATEGORY, "dropped: --drop"), strict=True):
+        for name in given[arg] or ():
+            if name not in names:
+                raise InputValueError(f"{arg} names {name!r}, which is not a column; the columns are {names}.")
+            if name in chosen:
+                raise InputValueError(f"column {name!r} is given two roles ({chosen[name]} and {role}); give it one.")
+            chosen[name] = role
+    return {name: chosen.get(name) or _guess_role(frame[column]) for name, column in zip(names, frame.columns,
+                                                                                        strict=True)}
+
+
+def _guess_role(series) -> str:
+    if column_kind(series) == NUMERIC:
+        return NUMERIC
+    if series.dtype.kind == "b":
+        return CATEGORY
+    values = [str(v) for v in series[series.notna()]]
+    if not values:
+        return CATEGORY
+    if np.mean([bool(DATE.match(v)) for v in values]) >= 0.9:
+        return "dropped: date"
+    distinct = len(set(values))
+    tokens = float(np.mean([len(tokenize(v)) for v in values]))
+    if len(series) >= 20 and distinct == len(series) and tokens < 3:
+        return "dropped: id"
+    if (tokens >= 3 and distinct >= 0.5 * len(values)) or tokens >= 6:
+        return TEXT
+    return CATEGORY
+
+
+def describe_roles(roles: dict[str, str]) -> str:
+    """A one-line note of ``column_roles``' choice, for people.
+
+    >>> describe_roles({"a": "numeric", "b": "text", "id": "dropped: id"}).split("; ")[:2]
+    ['columns: 1 numeric (a), 1 text (b)', 'dropped id (ID: one distinct value per row)']
+    """
+    parts = []
+    for role, label in ((NUMERIC, "numeric"), (CATEGORY, "categorical"), (TEXT, "text")):
+        names = [n for n, r in roles.items() if r == role]
+        if names:
+            shown = ", ".join(names[:6]) + (f", ... {len(names) - 6} more" if len(names) > 6 else "")
+            parts.append(f"{len(names)} {label} ({shown})")
+    why = {"dropped: id": "ID: one distinct value per row", "dropped: date": "a date", "dropped: --drop": "--drop"}
+    dropped = [f"{n} ({why[r]})" for n, r in roles.items() if r.startswith("dropped")]
+    return "columns: " + ", ".join(parts) + (f"; dropped {', '.join(dropped)}" if dropped else "") \
+        + "; override with --text, --categorical or --drop"
 
 
 def _numeric_values(series, name: str) -> np.ndarray:
@@ -65,13 +149,27 @@ def _text_values(series) -> np.ndarray:
 
 
 class TablePreprocessor(TransformerMixin, BaseEstimator):
-    """Median-impute and standardize numeric columns; mode-impute and one-hot encode the others (module doc).
+    """Median-impute and standardize numeric columns, mode-impute and one-hot encode categorical ones, TF-IDF text
+    columns, drop IDs and dates (module doc).
+
+    Parameters
+    ----------
+    text_columns, categorical_columns, drop_columns : list of str or None
+        Column names that are free text, categorical, or dropped, whatever the rule of ``column_roles`` says.
+    max_features : int, default=20000
+        The most n-grams each text column keeps.
 
     >>> import pandas as pd
     >>> frame = pd.DataFrame({"size": [1.0, None, 3.0], "colour": ["red", "blue", None]})
     >>> TablePreprocessor().fit(frame).transform(frame[["colour", "size"]]).round(3).tolist()
     [[-1.225, 0.0, 1.0], [0.0, 1.0, 0.0], [1.225, 1.0, 0.0]]
     """
+
+    def __init__(self, *, text_columns=None, categorical_columns=None, drop_columns=None, max_features=20000):
+        self.text_columns = text_columns
+        self.categorical_columns = categorical_columns
+        self.drop_columns = drop_columns
+        self.max_features = max_features
 
     def fit(self, X, y=None):
         frame = as_frame(X)
@@ -81,16 +179,36 @@ class TablePreprocessor(TransformerMixin, BaseEstimator):
         if len(set(names)) != len(names):
             raise InputValueError(f"X has duplicate column names {sorted({n for n in names if names.count(n) > 1})}; "
                                   f"give every column its own name.")
-        self.feature_names_in_ = np.array(names, dtype=object)
-        self.n_features_in_ = len(names)
-        self.kinds_ = [column_kind(frame[c]) for c in frame.columns]
-        self.center_, self.scale_, self.fill_, self.categories_ = [], [], [], []
-        for column, kind in zip(frame.columns, self.kinds_, strict=True):
+        roles = column_roles(frame, text_columns=self.text_columns, categorical_columns=self.categorical_columns,
+                             drop_columns=self.drop_columns)
+        self.note_ = describe_roles(roles)
+        self.dropped_ = {n: r.removeprefix("dropped: ") for n, r in roles.items() if r.startswith("dropped")}
+        if len(self.dropped_) == len(names):
+            raise InputValueError(f"every column of X is dropped ({self.note_}); keep at least one with --text or "
+                                  f"--categorical.")
+        kept = [c for c in frame.columns if str(c) not in self.dropped_]
+        self.feature_names_in_ = np.array([str(c) for c in kept], dtype=object)
+        self.n_features_in_ = len(kept)
+        self.kinds_ = [roles[str(c)] for c in kept]
+        self.center_, self.scale_, self.fill_, self.categories_, self.text_ = [], [], [], [], []
+        for column, kind in zip(kept, self.kinds_, strict=True):
             if kind == NUMERIC:
                 self._fit_numeric(_numeric_values(frame[column], str(column)), str(column))
+            elif kind == TEXT:
+                self._fit_text(frame[column])
             else:
                 self._fit_category(frame[column], str(column))
+            if kind != TEXT:
+                self.text_.append(None)
         return self
+
+    def _fit_text(self, series) -> None:
+        text, _ = _text_values(series)
+        self.text_.append(TfidfText(max_features=self.max_features).fit(text))
+        self.fill_.append("")
+        self.center_.append(0.0)
+        self.scale_.append(1.0)
+        self.categories_.append([])
 
     def _fit_numeric(self, x: np.ndarray, name: str) -> None:
         present = x[~np.isnan(x)]
@@ -115,7 +233,8 @@ class TablePreprocessor(TransformerMixin, BaseEstimator):
         self.scale_.append(1.0)
         self.categories_.append([str(v) for v in values])
 
-    def transform(self, X) -> np.ndarray:
+    def transform(self, X):
+        """The feature matrix: a float64 array, or a CSR matrix when there is a text column."""
         check_is_fitted(self)
         frame = as_frame(X)
         names = {str(c): c for c in frame.columns}
@@ -130,17 +249,25 @@ class TablePreprocessor(TransformerMixin, BaseEstimator):
                 x = _numeric_values(series, name)
                 x = np.where(np.isnan(x), self.fill_[i], x)
                 blocks.append(((x - self.center_[i]) / self.scale_[i])[:, None])
+            elif self.kinds_[i] == TEXT:
+                blocks.append(self.text_[i].transform(_text_values(series)[0]))
             else:
                 text, absent = _text_values(series)
                 text[absent] = self.fill_[i]
                 blocks.append((text[:, None] == np.array(self.categories_[i], dtype=object)).astype(np.float64))
+        if TEXT in self.kinds_:
+            from scipy import sparse
+
+            return sparse.hstack(blocks, format="csr", dtype=np.float64)
         return np.hstack(blocks) if blocks else np.zeros((len(frame), 0))
 
     def get_feature_names_out(self, input_features=None) -> np.ndarray:
         check_is_fitted(self)
         out = []
-        for name, kind, cats in zip(self.feature_names_in_, self.kinds_, self.categories_, strict=True):
-            out += [name] if kind == NUMERIC else [f"{name}={c}" for c in cats]
+        for name, kind, cats, text in zip(self.feature_names_in_, self.kinds_, self.categories_, self.text_,
+                                          strict=True):
+            out += [name] if kind == NUMERIC else [f"{name}:{g}" for g in text.vocabulary_] if kind == TEXT \
+                else [f"{name}={c}" for c in cats]
         return np.array(out, dtype=object)
 
     # ------------------------------------------------------------------------------------------- persistence
@@ -150,8 +277,15 @@ class TablePreprocessor(TransformerMixin, BaseEstimator):
         columns = [{"name": n, "kind": k, "fill": f, "categories": c}
                    for n, k, f, c in zip(self.feature_names_in_, self.kinds_, self.fill_, self.categories_,
                                          strict=True)]
-        return {"columns": columns}, {"table.center": np.array(self.center_, dtype=np.float64),
-                                      "table.scale": np.array(self.scale_, dtype=np.float64)}
+        arrays = {"table.center": np.array(self.center_, dtype=np.float64),
+                  "table.scale": np.array(self.scale_, dtype=np.float64)}
+        for i, text in enumerate(self.text_):
+            if text is not None:
+                columns[i]["tfidf"], arrays[f"table.idf.{i}"] = text.to_state()
+        info = {"columns": columns}
+        if self.dropped_:
+            info["dropped"] = self.dropped_
+        return info, arrays
 
     @classmethod
     def from_state(cls, info: dict, arrays: dict) -> TablePreprocessor:
@@ -167,14 +301,21 @@ class TablePreprocessor(TransformerMixin, BaseEstimator):
                                   f"scales have shapes {center.shape} and {scale.shape}.")
         if not (np.isfinite(center).all() and np.isfinite(scale).all() and (scale > 0).all()):
             raise InputValueError("the saved preprocessing has a non-finite center or a scale that is not positive.")
+        dropped = info.get("dropped", {})
+        if not isinstance(dropped, dict) or not all(isinstance(v, str) for v in dropped.values()):
+            raise InputValueError(f"the saved preprocessing's dropped columns are malformed: {dropped!r:.80}")
         self = cls()
-        self.feature_names_in_, self.kinds_, self.fill_, self.categories_ = [], [], [], []
+        self.dropped_ = dict(dropped)
+        self.feature_names_in_, self.kinds_, self.fill_, self.categories_, self.text_ = [], [], [], [], []
         for i, col in enumerate(columns):
             if not isinstance(col, dict) or not isinstance(col.get("name"), str) \
-                    or col.get("kind") not in (NUMERIC, CATEGORY) or not isinstance(col.get("categories"), list):
+                    or col.get("kind") not in (NUMERIC, CATEGORY, TEXT) or not isinstance(col.get("categories"), list):
                 raise InputValueError(f"saved preprocessing column {i} is malformed: {col!r:.80}")
             cats = col["categories"]
+            self.text_.append(TfidfText.from_state(col.get("tfidf"), arrays.get(f"table.idf.{i}"))
+                              if col["kind"] == TEXT else None)
             fill_ok = isinstance(col.get("fill"), (int, float)) if col["kind"] == NUMERIC else \
+                col.get("fill") == "" and not cats if col["kind"] == TEXT else \
                 isinstance(col.get("fill"), str) and bool(cats) and all(isinstance(c, str) for c in cats)
             if not fill_ok or (col["kind"] == NUMERIC and cats):
                 raise InputValueError(f"saved preprocessing column {col['name']!r} has an inconsistent fill value or "
@@ -188,9 +329,12 @@ class TablePreprocessor(TransformerMixin, BaseEstimator):
         self.feature_names_in_ = np.array(self.feature_names_in_, dtype=object)
         self.n_features_in_ = len(columns)
         self.center_, self.scale_ = center.tolist(), scale.tolist()
+        self.note_ = describe_roles({**dict(zip(self.feature_names_in_, self.kinds_, strict=True)),
+                                     **{n: f"dropped: {r}" for n, r in self.dropped_.items()}})
         return self
 
     @property
     def n_features_out_(self) -> int:
-        return sum(1 if k == NUMERIC else len(c) for k, c in zip(self.kinds_, self.categories_, strict=True))
+        return sum(1 if k == NUMERIC else len(t.vocabulary_) if k == TEXT else len(c)
+                   for k, c, t in zip(self.kinds_, self.categories_, self.text_, strict=True))
 

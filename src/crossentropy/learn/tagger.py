@@ -56,7 +56,7 @@ def _features(token: str) -> tuple[str, str, str]:
 
 
 @contextmanager
-def _threads(n: int | None):
+def torch_threads(n: int | None):
     """torch's intra-op thread count set to ``n`` inside the block (unchanged for None), restored after it."""
     before = torch.get_num_threads()
     if n is not None:
@@ -167,7 +167,7 @@ class TokenTagger:
             raise InputValueError(f"loss must be 'cross_entropy' or 'focal', but got {self.loss!r}.")
 
     def fit(self, sentences, tags) -> TokenTagger:
-        with _threads(self.num_threads):
+        with torch_threads(self.num_threads):
             return self._fit(sentences, tags)
 
     def _fit(self, sentences, tags) -> TokenTagger:
@@ -239,7 +239,7 @@ class TokenTagger:
         out: list[list[str]] = [[] for _ in sentences]
         kept = [i for i, s in enumerate(sentences) if s]
         self.network_.eval()
-        with torch.no_grad(), _threads(self.num_threads):
+        with torch.no_grad(), torch_threads(self.num_threads):
             for start in range(0, len(kept), batch_size):
                 chosen = kept[start:start + batch_size]
                 batch = self._encode([sentences[i] for i in chosen])

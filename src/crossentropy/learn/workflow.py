@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from sklearn.model_selection import train_test_split
@@ -15,8 +15,8 @@ from ..rules.errors import InputValueError
 from .data import Dataset, read_table
 from .estimator import CrossEntropyClassifier
 from .evaluate import EvaluationReport, evaluate
-from .explain import hardest_examples
-from .table import TablePreprocessor
+from .explain import hardest_examples, text_influence
+from .table import TEXT, TablePreprocessor, column_roles
 
 MODELS = ("softmax", "mlp", "cnn")
 
@@ -29,6 +29,7 @@ class TrainResult:
     train_seconds: float
     n_train: int
     n_test: int
+    explanation: dict = field(default_factory=dict)  # text models: {"top_ngrams": ...} (explain.text_influence)
 
     @property
     def classifier(self):
@@ -68,44 +69,73 @@ def _given(value, default):
     return default if value is None else value
 
 
-def check_trainable(data: Dataset, model: str = "mlp", test_size: float = 0.25, **options) -> None:
-    """Everything about ``data`` and the ``options`` of ``build_classifier`` that would make ``train`` fail,
-    checked before any work (or run directory)."""
+TEXT_MLP_LEARNING_RATE = 3e-3  # the mlp's default Adam rate on TF-IDF features (1e-3 stops short of the optimum)
+TABLE_OPTIONS = ("text_columns", "categorical_columns", "drop_columns", "max_features")
+
+
+def _split_options(options: dict) -> tuple[dict, dict]:
+    """``options`` as (``TablePreprocessor`` options, ``build_classifier`` options)."""
+    table = {k: v for k, v in options.items() if k in TABLE_OPTIONS and v is not None}
+    return table, {k: v for k, v in options.items() if k not in TABLE_OPTIONS}
+
+
+def check_trainable(data: Dataset, model: str = "mlp", test_size: float = 0.25, *, test: Dataset | None = None,
+                    **options) -> str:
+    """Everything about ``data`` (and ``test``) and the ``options`` of ``build_classifier`` and
+    ``TablePreprocessor`` that would make ``train`` fail, checked before any work (or run directory). Returns the
+    preprocessing's one-line note of the column roles."""
+    table_options, options = _split_options(options)
     build_classifier(model, **options)
     if model == "cnn" and not data.images:
         raise InputValueError(f"the cnn model needs image data (digits), but {data.name!r} is tabular; use "
                               f"--model mlp.")
-    if not 0 < test_size < 1:
+    if test is None and not 0 < test_size < 1:
         raise InputValueError(f"test_size must be a share strictly between 0 and 1, but got {test_size}.")
     classes, counts = np.unique(data.y, return_counts=True)
     if len(classes) < 2:
         raise InputValueError(f"{data.name} has a single class ({classes[0]!r}); a classifier needs at least two.")
     n_test = int(np.ceil(test_size * len(data.y)))
-    if n_test < 1 or len(data.y) - n_test < 2:
+    if test is None and (n_test < 1 or len(data.y) - n_test < 2):
         raise InputValueError(f"{data.name} has {len(data.y)} rows, too few to hold out {test_size:.0%} for testing "
                               f"and train on the rest; give more rows or another --test-size.")
-    TablePreprocessor().fit(data.X)  # text columns, missing values, infinities: refused here, by column name
+    # missing values, infinities, unknown column names: refused here, by column name
+    table = TablePreprocessor(**table_options).fit(data.X)
+    if test is not None:
+        table.transform(test.X)
+    return table.note_
 
 
-def train(data: Dataset, *, model: str = "mlp", test_size: float = 0.25, seed: int = 0, **options) -> TrainResult:
-    """Fit ``TablePreprocessor() + model`` on a stratified ``1 - test_size`` share of ``data`` and evaluate it on
-    the rest."""
-    check_trainable(data, model, test_size, seed=seed, **options)
-    _, counts = np.unique(data.y, return_counts=True)
-    stratify = data.y if counts.min() >= 2 else None
-    X_train, X_test, y_train, y_test, _, rows_test = train_test_split(
-        data.X, data.y, np.arange(len(data.y)), test_size=test_size, stratify=stratify, random_state=seed)
-    pipeline = make_pipeline(TablePreprocessor(), build_classifier(model, seed=seed, **options))
+def train(data: Dataset, *, model: str = "mlp", test_size: float = 0.25, seed: int = 0, test: Dataset | None = None,
+          **options) -> TrainResult:
+    """Fit ``TablePreprocessor(**table options) + model`` on a stratified ``1 - test_size`` share of ``data`` and
+    evaluate it on the rest, or on all of ``data`` and evaluate it on ``test``. ``options`` are those of
+    ``build_classifier`` and ``TABLE_OPTIONS`` (``text_columns``, ``categorical_columns``, ``drop_columns``,
+    ``max_features``)."""
+    check_trainable(data, model, test_size, seed=seed, test=test, **options)
+    table_options, options = _split_options(options)
+    if test is None:
+        _, counts = np.unique(data.y, return_counts=True)
+        stratify = data.y if counts.min() >= 2 else None
+        X_train, X_test, y_train, y_test, _, rows_test = train_test_split(
+            data.X, data.y, np.arange(len(data.y)), test_size=test_size, stratify=stratify, random_state=seed)
+    else:
+        X_train, y_train, X_test, y_test, rows_test = data.X, data.y, test.X, test.y, np.arange(len(test.y))
+    roles = {k: v for k, v in table_options.items() if k != "max_features"}
+    if model == "mlp" and options.get("learning_rate") is None and options.get("optimizer", "adam") == "adam" \
+            and TEXT in column_roles(data.X, **roles).values():
+        options["learning_rate"] = TEXT_MLP_LEARNING_RATE
+    pipeline = make_pipeline(TablePreprocessor(**table_options), build_classifier(model, seed=seed, **options))
     start = time.perf_counter()
     pipeline.fit(X_train, y_train)
     seconds = time.perf_counter() - start
     proba = pipeline.predict_proba(X_test)
     labels = pipeline[-1].classes_
     hardest = hardest_examples(y_test, proba, k=5, labels=labels)
+    explanation = text_influence(pipeline, X_test, y_test, hardest)
     for example in hardest:  # the row of the data set, not of the test split
         example["index"] = int(rows_test[example["index"]])
     return TrainResult(pipeline, evaluate(y_test, proba, labels=labels), hardest, seconds, len(y_train),
-                       len(y_test))
+                       len(y_test), explanation)
 
 
 def predict_table(model, frame):
