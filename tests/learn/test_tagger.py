@@ -132,6 +132,16 @@ def test_tag_file_conll_with_gold_then_eval_and_plain_text(trained, tmp_path):
     assert read_conll(tmp_path / "tagged.conll", min_columns=3).n_columns == 3
 
 
+def test_tag_file_names_the_encoding_of_a_latin1_text(trained, tmp_path):
+    """Issue 21 #31: a Latin-1 .txt is a clean InputValueError naming the encoding, and encoding= reads it."""
+    trained[0].tagger.save(tmp_path)
+    (tmp_path / "latin1.txt").write_bytes("Angela Merkel flew to M\xfcnchen .\n".encode("latin-1"))
+    with pytest.raises(InputValueError, match="latin1.txt is not UTF-8 text"):
+        tag_file(tmp_path, tmp_path / "latin1.txt")
+    rows = tag_file(tmp_path, tmp_path / "latin1.txt", encoding="latin-1")
+    assert [row[0] for row in rows[0]] == ["Angela", "Merkel", "flew", "to", "München", "."]
+
+
 @given(st.lists(st.lists(st.text(min_size=1, max_size=8).filter(lambda t: t.split() == [t]), max_size=6),
                 max_size=4))
 def test_predict_keeps_every_sentence_and_length(trained, sentences):
