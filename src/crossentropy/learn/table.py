@@ -18,6 +18,8 @@ it without pickle.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
@@ -165,6 +167,9 @@ class TablePreprocessor(TransformerMixin, BaseEstimator):
         if center.shape != (len(columns),) or scale.shape != (len(columns),):
             raise InputValueError(f"the saved preprocessing describes {len(columns)} columns, but its centers and "
                                   f"scales have shapes {center.shape} and {scale.shape}.")
+        if center.dtype != np.float64 or scale.dtype != np.float64:
+            raise InputValueError(f"the saved preprocessing's centers and scales must be float64 (as saved), but "
+                                  f"they are {center.dtype} and {scale.dtype}; save the model again.")
         if not (np.isfinite(center).all() and np.isfinite(scale).all() and (scale > 0).all()):
             raise InputValueError("the saved preprocessing has a non-finite center or a scale that is not positive.")
         self = cls()
@@ -173,12 +178,16 @@ class TablePreprocessor(TransformerMixin, BaseEstimator):
             if not isinstance(col, dict) or not isinstance(col.get("name"), str) \
                     or col.get("kind") not in (NUMERIC, CATEGORY) or not isinstance(col.get("categories"), list):
                 raise InputValueError(f"saved preprocessing column {i} is malformed: {col!r:.80}")
-            cats = col["categories"]
-            fill_ok = isinstance(col.get("fill"), (int, float)) if col["kind"] == NUMERIC else \
-                isinstance(col.get("fill"), str) and bool(cats) and all(isinstance(c, str) for c in cats)
-            if not fill_ok or (col["kind"] == NUMERIC and cats):
-                raise InputValueError(f"saved preprocessing column {col['name']!r} has an inconsistent fill value or "
-                                      f"category list.")
+            cats, fill = col["categories"], col.get("fill")
+            if col["kind"] == NUMERIC:  # a finite number (not a bool); no categories
+                fill_ok = isinstance(fill, (int, float)) and not isinstance(fill, bool) and math.isfinite(fill) \
+                    and not cats
+            else:  # distinct text categories holding the fill; one-hot columns are neither centered nor scaled
+                fill_ok = all(isinstance(c, str) for c in cats) and len(set(cats)) == len(cats) and fill in cats \
+                    and center[i] == 0 and scale[i] == 1
+            if not fill_ok:
+                raise InputValueError(f"saved preprocessing column {col['name']!r} has an inconsistent fill value, "
+                                      f"category list, center or scale; save the model again.")
             self.feature_names_in_.append(col["name"])
             self.kinds_.append(col["kind"])
             self.fill_.append(col["fill"])
