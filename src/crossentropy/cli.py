@@ -269,6 +269,7 @@ def _train_options(args) -> dict:
 
 
 def _train(args, data, out: Path, tensorboard) -> int:
+    from .learn.explain import format_hardest
     from .learn.persist import save_model
     from .learn.tracking import run_versions
     from .learn.workflow import train
@@ -295,10 +296,7 @@ def _train(args, data, out: Path, tensorboard) -> int:
     print(report.to_text(base=args.base))
     print(f"{'accuracy':26s}{report.accuracy:.4f}\n")
     print("hardest test examples (highest cross-entropy):")
-    print(f"  {'row':>6s} {'true':>12s} {'predicted':>12s} {'p(true)':>9s} {'loss (nats)':>12s}")
-    for h in result.hardest:
-        print(f"  {h['index']:6d} {str(h['label']):>12s} {str(h['predicted']):>12s} {h['p_true']:9.4f} "
-              f"{h['loss']:12.4f}")
+    print(format_hardest(result.hardest))
     metrics = {**report.to_dict(), "hardest_examples": result.hardest, "dataset": data.name, "model": args.model,
                "train_seconds": result.train_seconds, "epochs": int(clf.n_iter_), "n_train": result.n_train,
                "n_test": result.n_test, "loss_curve": list(clf.loss_curve_),

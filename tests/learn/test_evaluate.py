@@ -95,6 +95,53 @@ def test_plots_are_written(tmp_path):
         assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 10_000
 
 
+PENGUINS = ["Adelie Penguin (Pygoscelis adeliae)", "Chinstrap penguin (Pygoscelis antarctica)",
+            "Gentoo penguin (Pygoscelis papua)"]
+
+
+def _overlap(a, b) -> bool:
+    return a.x0 < b.x1 and b.x0 < a.x1 and a.y0 < b.y1 and b.y0 < a.y1
+
+
+@pytest.mark.parametrize("names", [PENGUINS, [f"{name} {i}" for i in range(4) for name in PENGUINS],
+                                   ["0", "1", "2"], ["a" * 60, "b"]])
+def test_long_class_names_do_not_overlap_on_the_confusion_matrix(tmp_path, names):
+    """Issue 21 #21: the raw penguins species names (and 12 of them, and a 60-character one) neither overlap each
+    other nor the matrix, stay inside the figure, and saving passes no layout warning through."""
+    from crossentropy.learn import plots
+
+    k = len(names)
+    fig = plots.confusion(np.arange(k * k).reshape(k, k), names)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        plots.save(fig, tmp_path / "confusion.png")
+    renderer = fig.canvas.get_renderer()
+    ax = fig.axes[0]
+    image, figure = ax.get_window_extent(renderer), fig.bbox
+    for axis in (ax.xaxis, ax.yaxis):
+        boxes = [t.get_window_extent(renderer) for t in axis.get_ticklabels() if t.get_text()]
+        assert len(boxes) == k
+        assert not any(_overlap(a, b) for i, a in enumerate(boxes) for b in boxes[i + 1:])
+        assert not any(_overlap(box, image) for box in boxes)
+        assert all(figure.x0 <= b.x0 and b.x1 <= figure.x1 and figure.y0 <= b.y0 and b.y1 <= figure.y1 for b in boxes)
+
+
+def test_hardest_examples_table_aligns_with_long_names():
+    """Issue 21 #21: every row of the hardest-examples table has its columns at the header's positions."""
+    from crossentropy.learn.explain import format_hardest
+
+    y = np.array(PENGUINS)[[0, 1, 2, 2]]
+    p = np.array([[0.2, 0.7, 0.1], [0.6, 0.3, 0.1], [0.1, 0.1, 0.8], [0.5, 0.4, 0.1]])
+    hardest = hardest_examples(y, p, k=4, labels=PENGUINS)
+    lines = format_hardest(hardest).splitlines()
+    assert len(lines) == 5 and len({len(line) for line in lines}) == 1
+    ends = [lines[0].index(word) + len(word) for word in ("row", " true", "predicted", "p(true)", "(nats)")]
+    for line in lines[1:]:  # each right-aligned column ends where its header ends
+        assert all(line[e - 1] != " " and (e == len(line) or line[e] == " ") for e in ends)
+    for h, line in zip(hardest, lines[1:], strict=True):
+        assert f" {h['label']} {h['predicted']} " in f" {' '.join(line.split())} " and f"{h['p_true']:.4f}" in line
+
+
 def test_explain():
     X, y = load_iris(return_X_y=True)
     model = LogisticRegression(max_iter=500).fit(X, y)
