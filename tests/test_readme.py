@@ -66,7 +66,8 @@ def test_python_block_runs_as_written(tmp_path, index):
 
 def test_cheap_shell_examples_run_in_order(tmp_path):
     """The lines run in one directory, so the commands find the files the one-liners before them made."""
-    prelude = f'python() {{ "{sys.executable}" "$@"; }}\ncrossentropy() {{ "{sys.executable}" -m crossentropy "$@"; }}\n'
+    python = f'"{sys.executable}"'
+    prelude = f'python() {{ {python} "$@"; }}\ncrossentropy() {{ {python} -m crossentropy "$@"; }}\n'
     for line in _shell_lines():
         run = subprocess.run(["bash", "-c", prelude + line], cwd=tmp_path, env=_env(), capture_output=True, text=True,
                              timeout=TIMEOUT_S)

@@ -170,6 +170,7 @@ TAGGER_TAMPERINGS = {  # issue 21 #30: each was a RuntimeError or TypeError trac
     "num_threads 0": (_tamper_json(_set("params", "num_threads", 0)), "'num_threads' must be int or None"),
     "unknown param": (_tamper_json(_set("params", "colour", 1)), "params must be exactly"),
     "params a list": (_tamper_json(_set("params", [])), "params must be exactly"),
+    "params null": (_tamper_json(_set("params", None)), "params must be exactly"),
     "repeated tag": (_tamper_json(_set("tags", lambda t: [t[0], *t[1:-1], t[0]])), "tags must be a list of distinct"),
     "tag a number": (_tamper_json(_set("tags", lambda t: [1, *t[1:]])), "tags must be a list of distinct"),
     "two vocabularies": (_tamper_json(_set("vocabularies", lambda v: v[:2])), "vocabularies must be three lists"),

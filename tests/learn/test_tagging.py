@@ -9,8 +9,8 @@ import pytest
 from conftest import assert_close
 from hypothesis import given
 from hypothesis import strategies as st
-from seqeval.metrics import classification_report as seqeval_report
 from seqeval.metrics import accuracy_score as seqeval_accuracy
+from seqeval.metrics import classification_report as seqeval_report
 from seqeval.metrics import f1_score, precision_score, recall_score
 from seqeval.metrics.sequence_labeling import get_entities
 from sklearn.metrics import accuracy_score, classification_report

@@ -12,7 +12,6 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-
 WRAP = 20  # class names longer than this wrap onto several lines on plot axes
 
 

@@ -273,18 +273,20 @@ class TokenTagger:
                                   f"--task tagging'.")
         params, tags, vocabularies = (info.get(key) for key in ("params", "tags", "vocabularies"))
         if not isinstance(params, dict) or set(params) != set(cls.PARAMS):
-            raise InputValueError(f"model.json params must be exactly {list(cls.PARAMS)}, but got "
-                                  f"{sorted(params)!r:.120}; save the tagger again.")
+            got = sorted(params) if isinstance(params, dict) else params
+            raise InputValueError(f"model.json params must be exactly {list(cls.PARAMS)}, but got {got!r:.120}; "
+                                  f"save the tagger again.")
         for name, (kinds, low, high) in _PARAM_RANGES.items():
             value = params[name]
             number = isinstance(value, (int, float)) and not isinstance(value, bool)
-            if not isinstance(value, kinds) or isinstance(value, bool) or number and not (math.isfinite(value) and low <= value <= high):
+            in_range = not number or math.isfinite(value) and low <= value <= high
+            if not isinstance(value, kinds) or isinstance(value, bool) or not in_range:
                 raise InputValueError(f"model.json params {name!r} must be {_describe(kinds, low, high)}, but got "
                                       f"{value!r:.40}; save the tagger again.")
         if not isinstance(tags, list) or not tags or not _distinct_strings(tags):
             raise InputValueError("model.json's tags must be a list of distinct strings; save the tagger again.")
-        if not isinstance(vocabularies, list) or len(vocabularies) != 3 or not all(isinstance(v, list) and v[:2] == ["<pad>", "<unk>"]
-                                             and _distinct_strings(v) for v in vocabularies):
+        if not isinstance(vocabularies, list) or len(vocabularies) != 3 or not all(
+                isinstance(v, list) and v[:2] == ["<pad>", "<unk>"] and _distinct_strings(v) for v in vocabularies):
             raise InputValueError("model.json's vocabularies must be three lists of distinct strings (words, shapes, "
                                   "suffixes), each starting with '<pad>', '<unk>'; save the tagger again.")
         tagger = cls(**params)
