@@ -302,15 +302,13 @@ def _train_text(args, data, test) -> int:
 
 def _print_result(args, result) -> None:
     """The report, the hardest test examples and, for text, the n-grams that push each class most."""
+    from .learn.explain import format_hardest
+
     report = result.report
     print(report.to_text(base=args.base))
     print(f"{'accuracy':26s}{report.accuracy:.4f}\n")
     print("hardest test examples (highest cross-entropy):")
-    print(f"  {'row':>6s} {'true':>12s} {'predicted':>12s} {'p(true)':>9s} {'loss (nats)':>12s}")
-    for h in result.hardest:
-        print(f"  {h['index']:6d} {str(h['label']):>12s} {str(h['predicted']):>12s} {h['p_true']:9.4f} "
-              f"{h['loss']:12.4f}" + ("" if "contributions" not in h else "   " + ", ".join(
-                  f"{c['ngram']} {c['log_p_true']:+.2f}" for c in h["contributions"][:4])))
+    print(format_hardest(result.hardest))
     for label, grams in result.explanation.get("top_ngrams", {}).items():
         print(f"n-grams that push {label!s:>10s} most: " + ", ".join(f"{g['ngram']} ({g['score']:+.2f})"
                                                                       for g in grams[:8]))

@@ -139,6 +139,15 @@ def test_read_files(tmp_path):
         read_token_scores(tmp_path / "n.txt")
 
 
+def test_a_utf8_byte_order_mark_does_not_hide_the_header(tmp_path):
+    """Issue 21 #29: with a BOM the first column is still named logprob (negated) and JSON lines still parse."""
+    values = np.array([0.5, 1.25, 3.0])
+    (tmp_path / "bom.csv").write_bytes("\ufefflogprob,token\n-0.5,a\n-1.25,b\n-3.0,c\n".encode())
+    (tmp_path / "bom.jsonl").write_bytes(("\ufeff" + json.dumps({"nll": [0.5, 1.25, 3.0]}) + "\n").encode())
+    assert_close(read_token_scores(tmp_path / "bom.csv"), values)
+    assert_close(read_token_scores(tmp_path / "bom.jsonl"), values)
+
+
 def test_report_with_text_bytes(tmp_path):
     np.save(tmp_path / "n.npy", np.array([1.0, 2.0]))
     text = tmp_path / "t.txt"

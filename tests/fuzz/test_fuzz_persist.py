@@ -1,8 +1,11 @@
 """Fuzz area 3, tampered model files: ``crossentropy.learn.persist.save_model`` / ``load_model``.
 
-A small fitted ``CrossEntropyClassifier`` (alone, and after a ``StandardScaler``) is saved, then its
-``model.npz`` / ``model.json`` are truncated, bit-flipped, emptied, given wrong-shape, wrong-dtype or object
-arrays, missing or extra members, and edited JSON (keys deleted, values of the wrong type, ``classes`` shortened).
+A small fitted ``CrossEntropyClassifier`` (alone, after a ``StandardScaler``, and after a ``TablePreprocessor``)
+and a small ``TokenTagger`` are saved, then their ``model.npz`` / ``model.json`` are truncated, bit-flipped,
+emptied, given wrong-shape, wrong-dtype (float16 and float32 included) or object arrays, missing or extra members,
+and edited JSON (keys deleted, values of the wrong type, ``classes`` shortened, any value at any depth replaced by
+one of the wrong kind or range such as ``true``, ``Infinity`` or ``NaN`` (issue 21 #30), a value nested 100,000
+deep).
 
 Invariants: ``load_model`` raises an InputError (a ValueError or TypeError), or returns a model that predicts
 exactly what the saved one did (``predict_proba`` then raising anything but an InputError is a failure too);
@@ -16,6 +19,7 @@ from __future__ import annotations
 
 import io
 import json
+import math
 import pickle
 import zipfile
 from pathlib import Path
@@ -35,7 +39,8 @@ from crossentropy.learn.persist import load_model, save_model
 KNOWN_ITEM = "#11"
 KNOWN: dict = {}
 ARRAY_KINDS = ("wrong shape", "wrong dtype", "object array", "missing array", "extra array")
-JSON_KINDS = ("delete key", "wrong type", "shorter classes")
+JSON_KINDS = ("delete key", "wrong type", "shorter classes", "wrong leaf", "deep nesting")
+WRONG_VALUES = (None, "x", -1, 0, 1e308, float("inf"), float("nan"), True, [], {}, [[1, 2], [3]], 2.5, 10**9)
 BYTE_KINDS = ("truncate npz", "flip bits npz", "empty npz", "truncate json", "flip bits json", "empty json")
 
 
@@ -45,16 +50,58 @@ class Unpickled(Exception):
 
 @pytest.fixture(scope="module")
 def saved(tmp_path_factory):
+    """name -> (directory, the data it predicts on, its predictions, a function of a loaded model giving them)."""
+    from tables import wine_table
+
+    from crossentropy.learn import TablePreprocessor
+    from crossentropy.learn.ner_samples import generate
+    from crossentropy.learn.tagger import TokenTagger
+
     X, y = load_iris(return_X_y=True)
+    table = wine_table()
+    tx, ty = table.drop(columns="cultivar"), table["cultivar"]
+    sentences = generate(40, seed=0)
+    tokens, tags = [[t for t, _ in s] for s in sentences], [[g for _, g in s] for s in sentences]
+    fitted = {
+        "classifier": (CrossEntropyClassifier((4,), max_epochs=3, random_state=0).fit(X, y), X),
+        "scaler + classifier": (make_pipeline(StandardScaler(), CrossEntropyClassifier((4,), max_epochs=3,
+                                                                                        random_state=0)).fit(X, y), X),
+        "table + classifier": (make_pipeline(TablePreprocessor(), CrossEntropyClassifier((4,), max_epochs=3,
+                                                                                          random_state=0)).fit(tx, ty),
+                               tx),
+        "tagger": (TokenTagger(epochs=1, embedding_dim=8, hidden_size=4).fit(tokens, tags), tokens[:8]),
+    }
     models = {}
-    for scaled in (False, True):
-        clf = CrossEntropyClassifier((4,), max_epochs=3, random_state=0)
-        model = make_pipeline(StandardScaler(), clf) if scaled else clf
-        model.fit(X, y)
-        d = tmp_path_factory.mktemp(f"model-{scaled}")
-        save_model(model, d)
-        models[scaled] = (d, model.predict_proba(X), model.predict(X))
-    return X, models
+    for name, (model, data) in fitted.items():
+        d = tmp_path_factory.mktemp(name.replace(" + ", "-"))
+        model.save(d) if name == "tagger" else save_model(model, d)
+        models[name] = (d, data, _predictions(model, data))
+    return models
+
+
+def _predictions(model, data):
+    if hasattr(model, "predict_proba"):
+        return model.predict_proba(data), model.predict(data)
+    return model.predict(data)
+
+
+def _same(a, b) -> bool:
+    if isinstance(a, tuple):
+        return all(np.array_equal(x, z) for x, z in zip(a, b, strict=True))
+    return a == b
+
+
+def _kind(value) -> str:
+    """The JSON kind of a value (a bool is not a number)."""
+    return "number" if isinstance(value, (int, float)) and not isinstance(value, bool) else type(value).__name__
+
+
+def _leaves(node, path=()):
+    """The path of every value inside a JSON document (containers included)."""
+    items = node.items() if isinstance(node, dict) else enumerate(node) if isinstance(node, list) else ()
+    for key, value in items:
+        yield (*path, key)
+        yield from _leaves(value, (*path, key))
 
 
 def _tamper(rng, kind: str, src: Path, dst: Path) -> str:
@@ -86,7 +133,8 @@ def _tamper(rng, kind: str, src: Path, dst: Path) -> str:
                        np.stack([a, a]), a.T if a.ndim == 2 else a[None]]
             arrays[name] = options[int(rng.integers(len(options)))]
         elif kind == "wrong dtype":
-            options = [a.astype(str), a.astype(np.complex128), np.zeros(a.shape, bool), a.astype(np.int8)]
+            options = [a.astype(str), a.astype(np.complex128), np.zeros(a.shape, bool), a.astype(np.int8),
+                       a.astype(np.float16), a.astype(np.float32 if a.dtype == np.float64 else np.float64)]
             arrays[name] = options[int(rng.integers(len(options)))]
         elif kind == "object array":
             arrays[name] = np.array([{"x": 1}, None], dtype=object)
@@ -100,8 +148,25 @@ def _tamper(rng, kind: str, src: Path, dst: Path) -> str:
     else:
         info = json.loads(meta)
         if kind == "shorter classes":
-            info["classes"] = info["classes"][:-1]
-            what = "classes shortened by one"
+            key = "classes" if "classes" in info else "tags"
+            info[key] = info[key][:-1]
+            what = f"{key} shortened by one"
+        elif kind == "wrong leaf":
+            paths = list(_leaves(info))
+            path = paths[int(rng.integers(len(paths)))]
+            node = info
+            for key in path[:-1]:
+                node = node[key]
+            # A value of another JSON kind, or a non-finite number: a same-kind finite edit is a different valid
+            # model (no checksum is kept), which may rightly predict differently.
+            wrong = [v for v in WRONG_VALUES if _kind(v) != _kind(node[path[-1]])
+                     or isinstance(v, float) and not math.isfinite(v)]
+            node[path[-1]] = wrong[int(rng.integers(len(wrong)))]
+            what = f"value at {list(path)} set to {node[path[-1]]!r}"
+        elif kind == "deep nesting":
+            depth = int(rng.integers(2_000, 100_001))
+            info["metadata"] = "DEEP"
+            what = f"a value nested {depth} deep"
         else:
             holder = info["params"] if rng.random() < 0.3 else info
             key = sorted(holder)[int(rng.integers(len(holder)))]
@@ -113,6 +178,8 @@ def _tamper(rng, kind: str, src: Path, dst: Path) -> str:
                 holder[key] = values[int(rng.integers(len(values)))]
                 what = f"key {key!r} set to {holder[key]!r}"
         new_meta = json.dumps(info)
+        if kind == "deep nesting":
+            new_meta = new_meta.replace('"DEEP"', "[" * depth + "]" * depth)
     dst.mkdir(parents=True, exist_ok=True)
     (dst / "model.npz").write_bytes(new_npz)
     (dst / "model.json").write_bytes(new_meta.encode("utf-8", errors="surrogateescape"))
@@ -120,7 +187,6 @@ def _tamper(rng, kind: str, src: Path, dst: Path) -> str:
 
 
 def test_fuzz_tampered_model_files(saved, tmp_path, monkeypatch):
-    X, models = saved
     a = area("model files")
     since = len(a.failures)
 
@@ -129,20 +195,20 @@ def test_fuzz_tampered_model_files(saved, tmp_path, monkeypatch):
     monkeypatch.setattr(pickle, "load", tripwire)
     monkeypatch.setattr(pickle, "loads", tripwire)
     kinds = BYTE_KINDS + ARRAY_KINDS + JSON_KINDS
+    names = sorted(saved)
     known: dict = {}
-    for i in range(count(0.004, least=len(kinds))):
+    for i in range(count(0.004, least=len(kinds) * len(names))):
         rng = rng_for("persist", i)
         kind = kinds[i % len(kinds)]
-        scaled = bool((i // len(kinds)) % 2)
-        src, expected, labels = models[scaled]
+        name = names[(i // len(kinds)) % len(names)]
+        src, data, expected = saved[name]
         dst = tmp_path / f"case{i}"
         what = _tamper(rng, kind, src, dst)
         a.cases += 1
-        label = f"load_model(dir) after {what} ({'scaler + ' if scaled else ''}classifier)"
+        label = f"load_model(dir) after {what} ({name})"
         outcome = None
         try:
-            model = load_model(dst)
-            if not (np.array_equal(model.predict_proba(X), expected) and np.array_equal(model.predict(X), labels)):
+            if not _same(_predictions(load_model(dst), data), expected):
                 outcome = "predicts differently"
         except Unpickled:
             a.fail(label, "load_model unpickled")
@@ -165,8 +231,7 @@ def test_fuzz_tampered_model_files(saved, tmp_path, monkeypatch):
 
 def test_fuzz_model_files_are_zip_archives_without_pickles(saved):
     """The saved archive holds only .npy members, each readable with allow_pickle=False."""
-    _, models = saved
-    for d, _, _ in models.values():
+    for d, _, _ in saved.values():
         with zipfile.ZipFile(d / "model.npz") as z:
             assert all(n.endswith(".npy") for n in z.namelist())
         assert all(v.dtype != object for v in np.load(d / "model.npz", allow_pickle=False).values())

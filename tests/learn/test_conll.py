@@ -106,3 +106,26 @@ token = st.text(alphabet=st.characters(blacklist_categories=("Z", "C")), min_siz
 def test_format_then_parse_is_identity(sentences):
     corpus = parse_conll(format_conll(sentences), min_columns=1)
     assert corpus.sentences == sentences and corpus.n_columns == len(sentences[0][0])
+
+
+def test_a_utf8_byte_order_mark_is_skipped(tmp_path):
+    """Issue 21 #29: Notepad and Excel's "CSV UTF-8" start files with a BOM; -DOCSTART- is still recognised."""
+    (tmp_path / "bom.conll").write_bytes("\ufeff-DOCSTART- -X- O\n\nEU B-ORG\nrejects O\n".encode())
+    corpus = read_conll(tmp_path / "bom.conll")
+    assert corpus.sentences == [[("EU", "B-ORG"), ("rejects", "O")]] and corpus.n_columns == 2
+    (tmp_path / "bom.txt").write_bytes("\ufeffPeter flew .\n".encode())
+    assert read_text(tmp_path / "bom.txt") == [["Peter", "flew", "."]]
+
+
+def test_encoding_is_a_parameter_and_named_when_the_bytes_do_not_decode(tmp_path):
+    """Issue 21 #31: a Latin-1 file gives a clean InputValueError naming the encoding; encoding= reads it."""
+    (tmp_path / "latin1.txt").write_bytes("Caf\xe9 Z\xfcrich .\n".encode("latin-1"))
+    with pytest.raises(InputValueError, match="is not UTF-8 text .*encoding='latin-1'"):
+        read_text(tmp_path / "latin1.txt")
+    assert read_text(tmp_path / "latin1.txt", encoding="latin-1") == [["Café", "Zürich", "."]]
+    (tmp_path / "latin1.conll").write_bytes("caf\xe9 O\n".encode("latin-1"))
+    assert read_conll(tmp_path / "latin1.conll", encoding="latin-1").tokens == [["café"]]
+    with pytest.raises(InputValueError, match="encoding 'no-such-codec' is not a text encoding"):
+        read_text(tmp_path / "latin1.txt", encoding="no-such-codec")
+    with pytest.raises(InputValueError, match="is a directory"):
+        read_conll(tmp_path)

@@ -1,6 +1,7 @@
 """evaluate / EvaluationReport and explain against scikit-learn's metrics and direct computations."""
 
 import json
+import warnings
 
 import numpy as np
 import pytest
@@ -94,6 +95,53 @@ def test_plots_are_written(tmp_path):
         assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 10_000
 
 
+PENGUINS = ["Adelie Penguin (Pygoscelis adeliae)", "Chinstrap penguin (Pygoscelis antarctica)",
+            "Gentoo penguin (Pygoscelis papua)"]
+
+
+def _overlap(a, b) -> bool:
+    return a.x0 < b.x1 and b.x0 < a.x1 and a.y0 < b.y1 and b.y0 < a.y1
+
+
+@pytest.mark.parametrize("names", [PENGUINS, [f"{name} {i}" for i in range(4) for name in PENGUINS],
+                                   ["0", "1", "2"], ["a" * 60, "b"]])
+def test_long_class_names_do_not_overlap_on_the_confusion_matrix(tmp_path, names):
+    """Issue 21 #21: the raw penguins species names (and 12 of them, and a 60-character one) neither overlap each
+    other nor the matrix, stay inside the figure, and saving passes no layout warning through."""
+    from crossentropy.learn import plots
+
+    k = len(names)
+    fig = plots.confusion(np.arange(k * k).reshape(k, k), names)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        plots.save(fig, tmp_path / "confusion.png")
+    renderer = fig.canvas.get_renderer()
+    ax = fig.axes[0]
+    image, figure = ax.get_window_extent(renderer), fig.bbox
+    for axis in (ax.xaxis, ax.yaxis):
+        boxes = [t.get_window_extent(renderer) for t in axis.get_ticklabels() if t.get_text()]
+        assert len(boxes) == k
+        assert not any(_overlap(a, b) for i, a in enumerate(boxes) for b in boxes[i + 1:])
+        assert not any(_overlap(box, image) for box in boxes)
+        assert all(figure.x0 <= b.x0 and b.x1 <= figure.x1 and figure.y0 <= b.y0 and b.y1 <= figure.y1 for b in boxes)
+
+
+def test_hardest_examples_table_aligns_with_long_names():
+    """Issue 21 #21: every row of the hardest-examples table has its columns at the header's positions."""
+    from crossentropy.learn.explain import format_hardest
+
+    y = np.array(PENGUINS)[[0, 1, 2, 2]]
+    p = np.array([[0.2, 0.7, 0.1], [0.6, 0.3, 0.1], [0.1, 0.1, 0.8], [0.5, 0.4, 0.1]])
+    hardest = hardest_examples(y, p, k=4, labels=PENGUINS)
+    lines = format_hardest(hardest).splitlines()
+    assert len(lines) == 5 and len({len(line) for line in lines}) == 1
+    ends = [lines[0].index(word) + len(word) for word in ("row", " true", "predicted", "p(true)", "(nats)")]
+    for line in lines[1:]:  # each right-aligned column ends where its header ends
+        assert all(line[e - 1] != " " and (e == len(line) or line[e] == " ") for e in ends)
+    for h, line in zip(hardest, lines[1:], strict=True):
+        assert f" {h['label']} {h['predicted']} " in f" {' '.join(line.split())} " and f"{h['p_true']:.4f}" in line
+
+
 def test_explain():
     X, y = load_iris(return_X_y=True)
     model = LogisticRegression(max_iter=500).fit(X, y)
@@ -110,7 +158,9 @@ def test_explain():
 
 @pytest.mark.parametrize("call,message", [
     (lambda: evaluate([0, 1], [[0.5, 0.5]]), r"same number of samples, but got 2 labels and 1 rows"),
-    (lambda: evaluate([0, 1], [[0.5, 0.6], [0.5, 0.5]]), r"row 0 sums to 1.1. Normalize the rows"),
+    (lambda: evaluate([0, 1], [[0.5, 0.65], [0.5, 0.5]]), r"row 0 sums to 1.15, more than 0.1 away.*Normalize"),
+    (lambda: evaluate([0, 1], [[0.9, 0.9], [0.5, 0.5]]), r"row 0 sums to 1.8.*per-class scores"),
+    (lambda: evaluate([0, 1], [[0.0, 0.0], [0.5, 0.5]]), r"row 0 sums to 0, more than 0.1 away"),
     (lambda: evaluate([0, 1], [[1.5, -0.5], [0.5, 0.5]]), r"proba must hold probabilities in \[0, 1\].*logits"),
     (lambda: evaluate([0, 1], [[np.nan, 0.5], [0.5, 0.5]]), r"proba contains NaN"),
     (lambda: evaluate([], np.zeros((0, 2))), r"y_true is empty"),
@@ -124,6 +174,48 @@ def test_explain():
 def test_bad_input(call, message):
     with pytest.raises(ValueError, match=message):
         call()
+
+
+def test_rows_slightly_off_one_warn_and_are_used_as_given_as_in_scikit_learn():
+    """Issue 21 #9 (decision): rows off 1 by more than float32 rounding and at most 0.1 give one UserWarning (as
+    scikit-learn's log_loss and the core do) and are used as given: the log loss equals scikit-learn's."""
+    y, p = [0, 1, 1], np.array([[0.5, 0.45], [0.2, 0.85], [0.4, 0.6]])
+    with pytest.warns(UserWarning, match="sum to one"):
+        theirs = log_loss(y, p)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        report = evaluate(y, p)
+    assert [str(w.message)[:42] for w in caught] == ["proba: 2 of 3 rows do not sum to 1 (first "]
+    assert_close(report.log_loss, theirs, "float64-reference")
+    assert_close(report.brier_score, brier_score_loss(y, p[:, 1]), "float64-reference")
+    with warnings.catch_warnings():  # float32 rounding of a saved file passes silently
+        warnings.simplefilter("error")
+        evaluate(y, np.array([[0.7, 0.3], [0.1, 0.9], [0.35, 0.65]], np.float32) + np.float32(1e-5))
+
+
+def test_far_off_rows_are_refused_where_scikit_learn_only_warns():
+    """Issue 21 #9 (documented difference): a row further than 0.1 from 1 is an InputValueError; scikit-learn's
+    log_loss warns and scores it."""
+    y, p = [0, 1], np.array([[0.9, 0.9], [0.2, 0.7]])
+    with pytest.warns(UserWarning, match="sum to one"):
+        assert np.isfinite(log_loss(y, p))
+    with pytest.raises(ce.InputValueError, match="row 0 sums to 1.8"):
+        evaluate(y, p)
+
+
+def test_labels_name_the_columns_in_their_given_order_where_log_loss_sorts_them():
+    """Issue 21 #9 (decision): labels= names the columns in the order given (as classification_report's and
+    confusion_matrix's labels= order their rows); scikit-learn's log_loss(labels=...) takes the columns to be the
+    sorted labels. So evaluate(y, p, labels=L) equals log_loss on the columns reordered to sorted(L)."""
+    y = ["cat", "dog", "ant", "dog"]
+    labels = ["dog", "cat", "ant"]
+    p = np.array([[0.2, 0.7, 0.1], [0.6, 0.3, 0.1], [0.1, 0.1, 0.8], [0.5, 0.4, 0.1]])
+    report = evaluate(y, p, labels=labels)
+    assert report.labels == labels and report.accuracy == 1.0
+    order = np.argsort(labels)  # the columns of p in sorted-label order
+    assert_close(report.log_loss, log_loss(y, p[:, order], labels=labels), "float64-reference")
+    assert not np.isclose(report.log_loss, log_loss(y, p, labels=labels))  # the same p read as sorted: differs
+    assert report.confusion_matrix == confusion_matrix(y, np.array(labels)[p.argmax(1)], labels=labels).tolist()
 
 
 def test_labels_outside_columns_with_explicit_labels():

@@ -40,6 +40,20 @@ def test_missing_model_is_a_clear_error(tmp_path):
         load_model(tmp_path)
 
 
+def test_saving_into_a_missing_directory_is_a_clear_error(tmp_path):
+    """Issue 21 #14: an InputValueError naming the directory, as load_model gives, and nothing written."""
+    from crossentropy import InputValueError
+
+    X, y = load_iris(return_X_y=True)
+    clf = CrossEntropyClassifier(hidden_layer_sizes=(), max_epochs=2, random_state=0).fit(X, y)
+    with pytest.raises(InputValueError, match=r"directory .*no/such/dir does not exist; create it first"):
+        save_model(clf, tmp_path / "no" / "such" / "dir")
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(InputValueError, match=r"file is not a directory"):
+        save_model(clf, tmp_path / "file")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["file"]
+
+
 # ------------------------------------------------------------------------------------ issue 12 #11: tampered files
 def _saved_table_model(directory):
     import pandas as pd
@@ -120,6 +134,21 @@ TAMPERINGS = {
     "dropped column": (_edit_json(["preprocessing", "columns"], lambda c: c[:-1]), "describes 6 columns"),
     "preprocessing kind": (_edit_json(["preprocessing", "kind"], "PCA"), "unknown preprocessing 'PCA'"),
     "no loss curve": (_edit_json(["loss_curve"], _DELETE), "no valid 'loss_curve'"),
+    # issue 21 #30: values of the right JSON type but the wrong kind, dtype or range
+    "fill true": (_edit_json(["preprocessing", "columns", 0, "fill"], True), "inconsistent fill value"),
+    "fill inf": (_edit_json(["preprocessing", "columns", 0, "fill"], float("inf")), "inconsistent fill value"),
+    "fill nan": (_edit_json(["preprocessing", "columns", 0, "fill"], float("nan")), "inconsistent fill value"),
+    "fill not a category": (_edit_json(["preprocessing", "columns", 5, "fill"], "mauve"), "inconsistent fill value"),
+    "repeated category": (_edit_json(["preprocessing", "columns", 5, "categories"], lambda c: [c[0], *c]),
+                          "inconsistent fill value"),
+    "float16 center": (_edit_npz("table.center", lambda a: a.astype(np.float16)), "must be float64 (as saved)"),
+    "float32 scale": (_edit_npz("table.scale", lambda a: a.astype(np.float32)), "must be float64 (as saved)"),
+    "one-hot column scaled": (_edit_npz("table.scale", lambda a: a * 2), "inconsistent fill value"),
+    "loss curve inf": (_edit_json(["loss_curve"], lambda c: [*c, float("inf")]), "list of finite numbers"),
+    "loss curve text": (_edit_json(["loss_curve"], lambda c: ["1.0"]), "list of finite numbers"),
+    "max_epochs negative": (_edit_json(["params", "max_epochs"], -1), "params do not fit CrossEntropyClassifier"),
+    "loss name": (_edit_json(["params", "loss"], "hinge"), "params do not fit CrossEntropyClassifier"),
+    "nested 100,000 deep": (_write("model.json", b"[" * 100_000 + b"]" * 100_000), "nests its values too deeply"),
 }
 
 

@@ -110,3 +110,13 @@ def test_loaders_keep_types_and_find_headers(tmp_path):
     assert load_labels(str(tmp_path / "u.csv"), "--labels", classes=["cat", "dog"]).tolist() == ["cat", "dog"]
     array, names = load_array(str(tmp_path / "p.csv"), "--proba")
     assert names is None and array.shape == (3, 2)  # without a row count, an all-number first row is data
+
+
+def test_a_utf8_byte_order_mark_does_not_rename_the_first_column(tmp_path):
+    """Issue 21 #29: Excel's "CSV UTF-8" starts with a BOM; the first header is still 'species'."""
+    from crossentropy.learn.data import load_array, read_table
+
+    (tmp_path / "bom.csv").write_bytes("\ufeffspecies,mass\nAdelie,3750\nGentoo,5000\n".encode())
+    assert list(read_table(tmp_path / "bom.csv", "--data").columns) == ["species", "mass"]
+    array, columns = load_array(str(tmp_path / "bom.csv"), "--labels")
+    assert columns == ["species", "mass"] and array[:, 0].tolist() == ["Adelie", "Gentoo"]

@@ -132,6 +132,91 @@ def test_tag_file_conll_with_gold_then_eval_and_plain_text(trained, tmp_path):
     assert read_conll(tmp_path / "tagged.conll", min_columns=3).n_columns == 3
 
 
+def _tamper_json(edit):
+    def tamper(d):
+        info = json.loads((d / "model.json").read_text())
+        edit(info)
+        (d / "model.json").write_text(json.dumps(info))
+    return tamper
+
+
+def _tamper_npz(edit):
+    def tamper(d):
+        with np.load(d / "model.npz") as npz:
+            arrays = {k: npz[k] for k in npz.files}
+        edit(arrays)
+        np.savez(d / "model.npz", **arrays)
+    return tamper
+
+
+def _set(*path_and_value):
+    *path, value = path_and_value
+
+    def edit(info):
+        node = info
+        for key in path[:-1]:
+            node = node[key]
+        node[path[-1]] = value(node[path[-1]]) if callable(value) else value
+    return edit
+
+
+TAGGER_TAMPERINGS = {  # issue 21 #30: each was a RuntimeError or TypeError traceback, or a silently different model
+    "embedding_dim inf": (_tamper_json(_set("params", "embedding_dim", float("inf"))), "'embedding_dim' must be int"),
+    "embedding_dim huge": (_tamper_json(_set("params", "embedding_dim", 10**9)), "'embeddings.0.weight' has shape"),
+    "hidden_size text": (_tamper_json(_set("params", "hidden_size", "64")), "'hidden_size' must be int"),
+    "hidden_size true": (_tamper_json(_set("params", "hidden_size", True)), "'hidden_size' must be int"),
+    "hidden_size smaller": (_tamper_json(_set("params", "hidden_size", 32)), "'lstm.weight_hh_l0' has shape"),
+    "dropout 2": (_tamper_json(_set("params", "dropout", 2.0)), "'dropout' must be int or float in [0, 1]"),
+    "num_threads 0": (_tamper_json(_set("params", "num_threads", 0)), "'num_threads' must be int or None"),
+    "unknown param": (_tamper_json(_set("params", "colour", 1)), "params must be exactly"),
+    "params a list": (_tamper_json(_set("params", [])), "params must be exactly"),
+    "params null": (_tamper_json(_set("params", None)), "params must be exactly"),
+    "repeated tag": (_tamper_json(_set("tags", lambda t: [t[0], *t[1:-1], t[0]])), "tags must be a list of distinct"),
+    "tag a number": (_tamper_json(_set("tags", lambda t: [1, *t[1:]])), "tags must be a list of distinct"),
+    "two vocabularies": (_tamper_json(_set("vocabularies", lambda v: v[:2])), "vocabularies must be three lists"),
+    "no <pad>": (_tamper_json(_set("vocabularies", 0, lambda v: v[1:])), "vocabularies must be three lists"),
+    "shorter vocabulary": (_tamper_json(_set("vocabularies", 0, lambda v: v[:-1])), "'embeddings.0.weight' has shape"),
+    "loss curve inf": (_tamper_json(_set("loss_curve", lambda c: [*c, float("inf")])), "list of finite numbers"),
+    "float16 weight": (_tamper_npz(_set("output.weight", lambda a: a.astype(np.float16))), "needs float32"),
+    "NaN weight": (_tamper_npz(_set("output.bias", lambda a: a * np.nan)), "holds NaN or inf"),
+    "missing array": (_tamper_npz(lambda a: a.pop("output.bias")), "missing or unexpected arrays"),
+    "extra array": (_tamper_npz(_set("colour", np.zeros(3, np.float32))), "missing or unexpected arrays"),
+    "wrong shape": (_tamper_npz(_set("output.weight", lambda a: a[:, :-1])), "'output.weight' is float32 of shape"),
+    "nested 100,000 deep": (lambda d: (d / "model.json").write_bytes(b"[" * 100_000 + b"]" * 100_000),
+                            "nests its values too deeply"),
+}
+
+
+@pytest.mark.parametrize("name", list(TAGGER_TAMPERINGS))
+def test_tampered_tagger_files_are_refused(trained, tmp_path, name):
+    tagger = trained[0].tagger
+    tagger.save(tmp_path)
+    tokens = [["Angela", "Merkel", "flew", "to", "Paris", "."]]
+    for loaded in (TokenTagger.load(tmp_path), load_model(tmp_path)):  # the untouched file loads identically
+        assert loaded.predict(tokens) == tagger.predict(tokens) and loaded.get_params() == tagger.get_params()
+    tamper, message = TAGGER_TAMPERINGS[name]
+    tamper(tmp_path)
+    for load in (TokenTagger.load, load_model):
+        with pytest.raises(InputValueError) as info:
+            load(tmp_path)
+        assert message in str(info.value)
+
+
+def test_saving_a_tagger_into_a_missing_directory_is_a_clear_error(trained, tmp_path):
+    with pytest.raises(InputValueError, match="does not exist; create it first"):
+        trained[0].tagger.save(tmp_path / "missing")
+
+
+def test_tag_file_names_the_encoding_of_a_latin1_text(trained, tmp_path):
+    """Issue 21 #31: a Latin-1 .txt is a clean InputValueError naming the encoding, and encoding= reads it."""
+    trained[0].tagger.save(tmp_path)
+    (tmp_path / "latin1.txt").write_bytes("Angela Merkel flew to M\xfcnchen .\n".encode("latin-1"))
+    with pytest.raises(InputValueError, match="latin1.txt is not UTF-8 text"):
+        tag_file(tmp_path, tmp_path / "latin1.txt")
+    rows = tag_file(tmp_path, tmp_path / "latin1.txt", encoding="latin-1")
+    assert [row[0] for row in rows[0]] == ["Angela", "Merkel", "flew", "to", "München", "."]
+
+
 @given(st.lists(st.lists(st.text(min_size=1, max_size=8).filter(lambda t: t.split() == [t]), max_size=6),
                 max_size=4))
 def test_predict_keeps_every_sentence_and_length(trained, sentences):

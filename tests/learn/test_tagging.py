@@ -9,6 +9,7 @@ import pytest
 from conftest import assert_close
 from hypothesis import given
 from hypothesis import strategies as st
+from seqeval.metrics import accuracy_score as seqeval_accuracy
 from seqeval.metrics import classification_report as seqeval_report
 from seqeval.metrics import f1_score, precision_score, recall_score
 from seqeval.metrics.sequence_labeling import get_entities
@@ -122,6 +123,19 @@ def test_no_entities_anywhere_documented_difference():
         warnings.simplefilter("ignore")
         theirs = seqeval_report([["O", "O"]], [["O", "O"]], output_dict=True)
     assert math.isnan(theirs["macro avg"]["f1-score"]) and theirs["weighted avg"]["f1-score"] == 0.0
+
+
+def test_no_tokens_at_all_is_an_error_where_seqeval_scores_zero():
+    """Issue 21 #9 (decision, documented difference): zero tokens is an InputValueError, as evaluate() refuses zero
+    samples; seqeval's f1_score gives 0.0 with an UndefinedMetricWarning and its accuracy_score divides by zero."""
+    with pytest.raises(InputValueError, match="gold_sequences holds no tokens"):
+        evaluate_tagging([[]], [[]])
+    with pytest.raises(InputValueError, match="gold_sequences holds no tokens"):
+        evaluate_tagging([], [])
+    with pytest.warns(UserWarning, match="ill-defined"):
+        assert f1_score([[]], [[]]) == 0.0
+    with pytest.raises(ZeroDivisionError):
+        seqeval_accuracy([[]], [[]])
 
 
 @given(noisy_pair(st.sampled_from(TAGS)))

@@ -100,10 +100,11 @@ def check_distribution(p: np.ndarray, name: str, axis: int, *, normalize: bool) 
     return p
 
 
-def warn_if_not_normalized(p: np.ndarray, name: str, axis: int) -> None:
-    """scikit-learn's behaviour: rows that do not sum to 1 are suspicious but usable."""
+def warn_if_not_normalized(p: np.ndarray, name: str, axis: int, *, tol: float | None = None) -> None:
+    """scikit-learn's behaviour: rows that do not sum to 1 (within ``tol``, default ``sum_tolerance(p.dtype)``)
+    are suspicious but usable."""
     total = p.sum(axis=axis, dtype=np.float64)
-    tol = sum_tolerance(p.dtype)
+    tol = sum_tolerance(p.dtype) if tol is None else tol
     bad = np.abs(total - 1) > tol
     if bad.any():
         warnings.warn(f"{name}: {int(bad.sum())} of {bad.size} rows do not sum to 1 (first sums to "

@@ -177,7 +177,7 @@ def _is_number(text: str) -> bool:
 
 
 def _read_csv(path: Path, column: str | None) -> tuple[np.ndarray, bool | None]:
-    with path.open(newline="", encoding="utf-8") as f:
+    with path.open(newline="", encoding="utf-8-sig") as f:  # a byte-order mark is skipped
         rows = [row for row in csv.reader(f) if row]
     if not rows:
         return np.zeros(0), None
@@ -194,7 +194,7 @@ def _read_csv(path: Path, column: str | None) -> tuple[np.ndarray, bool | None]:
 
 def _read_jsonl(path: Path, column: str | None) -> tuple[np.ndarray, bool | None]:
     parts, says = [], None
-    with path.open(encoding="utf-8") as f:
+    with path.open(encoding="utf-8-sig") as f:
         for number, line in enumerate(f, 1):
             if not line.strip():
                 continue

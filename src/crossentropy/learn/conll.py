@@ -1,6 +1,6 @@
 """Read and write CoNLL-format files: one token per line, whitespace-separated columns with the tag in the last
-column, a blank line between sentences, ``-DOCSTART-`` lines skipped. CRLF line ends and trailing whitespace are
-tolerated. CoNLL-2003 files (``token POS chunk NER``) load as they are.
+column, a blank line between sentences, ``-DOCSTART-`` lines skipped. CRLF line ends, trailing whitespace and a
+UTF-8 byte-order mark are tolerated. CoNLL-2003 files (``token POS chunk NER``) load as they are.
 
 Malformed input (an empty file, a line with too few columns, a column count that changes within the file) raises
 ``InputValueError`` naming the file and the line.
@@ -8,6 +8,7 @@ Malformed input (an empty file, a line with too few columns, a column count that
 
 from __future__ import annotations
 
+import codecs
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -84,26 +85,38 @@ def parse_conll(text: str, *, name: str = "<string>", min_columns: int = 2, what
     return ConllCorpus(name, sentences, lines, n_columns)
 
 
-def read_conll(path, *, min_columns: int = 2, what: str = "a token and a tag") -> ConllCorpus:
-    """Read the CoNLL file at ``path`` (UTF-8); see ``parse_conll``."""
+def read_text_file(path, *, encoding: str = "utf-8-sig", what: str = "a text file") -> str:
+    """The text of ``path`` decoded with ``encoding``; the default reads UTF-8 with or without a byte-order mark
+    (as Notepad and Excel's "CSV UTF-8" write it). A missing file, an unknown encoding or bytes that do not decode
+    are an ``InputValueError`` (``what`` names the file's kind in the message)."""
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        return path.read_text(encoding=encoding)
     except FileNotFoundError:
-        raise InputValueError(f"{path} does not exist; pass the path of a CoNLL file.") from None
+        raise InputValueError(f"{path} does not exist; pass the path of {what}.") from None
+    except IsADirectoryError:
+        raise InputValueError(f"{path} is a directory; pass the path of {what}.") from None
+    except LookupError:
+        raise InputValueError(f"encoding {encoding!r} is not a text encoding Python knows; pass one such as "
+                              f"'utf-8' or 'latin-1'.") from None
     except UnicodeDecodeError as exc:
-        raise InputValueError(f"{path} is not UTF-8 text ({exc.reason} at byte {exc.start}); pass a CoNLL text "
-                              f"file.") from None
+        shown = "UTF-8" if codecs.lookup(encoding).name in ("utf-8", "utf-8-sig") else encoding
+        raise InputValueError(f"{path} is not {shown} text ({exc.reason} at byte {exc.start}); pass the file's "
+                              f"encoding (encoding='latin-1', or --encoding on the command line) or convert it to "
+                              f"UTF-8.") from None
+
+
+def read_conll(path, *, min_columns: int = 2, what: str = "a token and a tag", encoding: str = "utf-8-sig"
+               ) -> ConllCorpus:
+    """Read the CoNLL file at ``path`` (UTF-8 by default, a byte-order mark skipped); see ``parse_conll``."""
+    text = read_text_file(path, encoding=encoding, what="a CoNLL text file")
     return parse_conll(text, name=str(path), min_columns=min_columns, what=what)
 
 
-def read_text(path) -> list[list[str]]:
-    """Plain text for tagging: one sentence per non-blank line, tokens split on whitespace."""
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise InputValueError(f"{path} does not exist; pass the path of a text file.") from None
+def read_text(path, *, encoding: str = "utf-8-sig") -> list[list[str]]:
+    """Plain text for tagging: one sentence per non-blank line, tokens split on whitespace (UTF-8 by default, a
+    byte-order mark skipped; see ``read_text_file``)."""
+    text = read_text_file(path, encoding=encoding, what="a text file")
     sentences = [line.split() for line in text.splitlines() if line.strip()]
     if not sentences:
         raise InputValueError(f"{path} holds no text; put one sentence per line.")

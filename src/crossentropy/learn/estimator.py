@@ -58,7 +58,9 @@ class CrossEntropyClassifier(ClassifierBase):
     optimizer : {"sgd", "momentum", "adam", "adamw", "rmsprop"}, default="adam"
     learning_rate : float or "auto", default="auto"
         "auto" picks the optimizer's rate from ``AUTO_LEARNING_RATES``: 0.1 for "sgd", 0.01 for "momentum",
-        1e-3 for "adam" and "adamw", 3e-4 for "rmsprop" (each reaches >= 0.94 accuracy on digits).
+        1e-3 for "adam", "adamw" and "rmsprop"; a linear model (``hidden_layer_sizes=()``) takes larger steps
+        (``LINEAR_AUTO_LEARNING_RATES``): 0.5 for "sgd", 0.02 for the others. With these, every optimizer
+        reaches >= 0.94 test accuracy on iris, wine, breast_cancer and digits, linear or not.
     lr_schedule : {"constant", "cosine", "step"}, default="constant"
     weight_decay : float, default=1e-4
         L2 penalty on the weights (decoupled for "adamw").
@@ -112,7 +114,8 @@ class CrossEntropyClassifier(ClassifierBase):
         "callback": [None, callable],
     }
 
-    AUTO_LEARNING_RATES = {"sgd": 0.1, "momentum": 0.01, "adam": 1e-3, "adamw": 1e-3, "rmsprop": 3e-4}
+    AUTO_LEARNING_RATES = {"sgd": 0.1, "momentum": 0.01, "adam": 1e-3, "adamw": 1e-3, "rmsprop": 1e-3}
+    LINEAR_AUTO_LEARNING_RATES = {"sgd": 0.5, "momentum": 0.02, "adam": 0.02, "adamw": 0.02, "rmsprop": 0.02}
 
     def __init__(self, hidden_layer_sizes=(100,), *, loss="cross_entropy", gamma=2.0, label_smoothing=0.0,
                  class_weight=None, optimizer="adam", learning_rate="auto", lr_schedule="constant", weight_decay=1e-4,
@@ -243,6 +246,11 @@ class CrossEntropyClassifier(ClassifierBase):
         self._optimizer = make_optimizer(self.optimizer, self._learning_rate(), self.weight_decay)
         self.loss_curve_, self.validation_loss_curve_, self.best_loss_ = [], [], np.inf
         return rng
+
+    def _learning_rate(self) -> float:
+        if self.learning_rate == "auto" and not self._hidden():
+            return self.LINEAR_AUTO_LEARNING_RATES[self.optimizer]
+        return super()._learning_rate()
 
     def _batch_size(self, n: int) -> int:
         return min(200, n) if self.batch_size == "auto" else min(self.batch_size, n)

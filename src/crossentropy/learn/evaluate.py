@@ -9,19 +9,22 @@ and the classification report are scikit-learn's own.
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 from sklearn.metrics import accuracy_score, brier_score_loss, classification_report, confusion_matrix
 
-from ..core._inputs import sum_tolerance, unit_name
+from ..core._inputs import sum_tolerance, unit_name, warn_if_not_normalized
 from ..core.classification import categorical_cross_entropy
 from ..rules.errors import InputValueError
 from .calibration import bin_error, bin_statistics, reliability_curves
 
 ECE_BINS = 15
 PERPLEXITY_MAX_NATS = math.log(np.finfo(np.float64).max)  # about 709.78
+# A row of proba whose sum is further than this from 1 is refused; a nearer one only warns (docs/semantics.md).
+FAR_FROM_ONE = 0.1
 
 
 def _check_inputs(y_true, proba, labels):
@@ -45,12 +48,13 @@ def _check_inputs(y_true, proba, labels):
         raise InputValueError(f"proba must hold probabilities in [0, 1], but its values range from {p.min():.6g} to "
                          f"{p.max():.6g}. If these are logits, apply softmax (or pass --logits on the command line).")
     sums = p.sum(axis=1)
-    tol = sum_tolerance(np.float32)  # predictions are often saved as float32
-    bad = np.abs(sums - 1) > tol
-    if bad.any():
-        i = int(np.flatnonzero(bad)[0])
+    far = np.abs(sums - 1) > FAR_FROM_ONE
+    if far.any():
+        i = int(np.flatnonzero(far)[0])
         raise InputValueError(f"each row of proba must be a distribution summing to 1, but row {i} sums to "
-                         f"{sums[i]:.6g}. Normalize the rows (p / p.sum(axis=1, keepdims=True)) or apply softmax.")
+                              f"{sums[i]:.6g}, more than {FAR_FROM_ONE:g} away (per-class scores, or part of the "
+                              f"classes?). Normalize the rows (p / p.sum(axis=1, keepdims=True)) or apply softmax.")
+    warn_if_not_normalized(p, "proba", 1, tol=sum_tolerance(np.float32))  # predictions are often saved as float32
     if labels is None:
         present = np.unique(y)
         if present.dtype.kind in "iu":  # integer labels are column indices
@@ -172,15 +176,20 @@ def _json_label(v):
 
 def evaluate(y_true, proba, *, labels=None) -> EvaluationReport:
     """Evaluate probabilities ``proba`` (n_samples, n_classes), or (n_samples,) for the positive class of a binary
-    problem, against ``y_true``. ``labels`` names the class of each column (default: 0..K-1 for integer labels,
-    else the sorted distinct labels of ``y_true``).
+    problem, against ``y_true``. ``labels`` names the class of each column, in the columns' order (default: 0..K-1
+    for integer labels, else the sorted distinct labels of ``y_true``); scikit-learn's ``log_loss(labels=...)``
+    sorts them instead. Rows that do not sum to 1 (beyond float32 rounding) are used as given with a UserWarning,
+    as scikit-learn's ``log_loss`` does; a row further than ``FAR_FROM_ONE`` (0.1) from 1 is an
+    ``InputValueError``.
 
     >>> report = evaluate([0, 1, 1], [[0.9, 0.1], [0.2, 0.8], [0.4, 0.6]])
     >>> round(report.log_loss, 4), report.accuracy
     (0.2798, 1.0)
     """
     y, p, labels, y_index = _check_inputs(y_true, proba, labels)
-    nats = float(categorical_cross_entropy(p, y_index))
+    with warnings.catch_warnings():  # _check_inputs has warned about rows off 1 (at float32 rounding) already
+        warnings.simplefilter("ignore", UserWarning)
+        nats = float(categorical_cross_entropy(p, y_index))
     ece = expected_calibration_error(y_index, p)[0]
     if p.shape[1] == 2:
         brier = float(brier_score_loss(y_index, p[:, 1]))

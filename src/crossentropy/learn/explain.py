@@ -26,6 +26,26 @@ def hardest_examples(y, proba, k: int = 5, *, labels=None) -> list[dict]:
              "p_true": float(p[i, y_index[i]]), "loss": float(losses[i])} for i in order]
 
 
+def format_hardest(hardest: list[dict]) -> str:
+    """``hardest_examples``' entries as a text table whose label columns are as wide as the longest label, so the
+    columns stay aligned whatever the class names; a text model's entries end with their strongest n-gram
+    contributions to ``log p(true)``.
+
+    >>> print(format_hardest([{"index": 7, "label": "Adelie Penguin (Pygoscelis adeliae)", "predicted": "Gentoo",
+    ...                        "p_true": 0.25, "loss": 1.386294}]))
+         row                                true  predicted   p(true)  loss (nats)
+           7 Adelie Penguin (Pygoscelis adeliae)     Gentoo    0.2500       1.3863
+    """
+    true_width = max([12, *(len(str(h["label"])) for h in hardest)])
+    predicted_width = max([9, *(len(str(h["predicted"])) for h in hardest)])
+    lines = [f"  {'row':>6s} {'true':>{true_width}s} {'predicted':>{predicted_width}s} {'p(true)':>9s} "
+             f"{'loss (nats)':>12s}"]
+    lines += [f"  {h['index']:6d} {str(h['label']):>{true_width}s} {str(h['predicted']):>{predicted_width}s} "
+              f"{h['p_true']:9.4f} {h['loss']:12.4f}" + ("" if "contributions" not in h else "   " + ", ".join(
+                  f"{c['ngram']} {c['log_p_true']:+.2f}" for c in h["contributions"][:4])) for h in hardest]
+    return "\n".join(lines)
+
+
 def cross_entropy_scorer(estimator, X, y) -> float:
     """Minus the mean cross-entropy (nats) of ``estimator.predict_proba(X)``: higher is better, as scorers are."""
     proba = estimator.predict_proba(X)

@@ -14,6 +14,7 @@ names the problem, never another exception and never a model that predicts diffe
 from __future__ import annotations
 
 import json
+import math
 import zipfile
 from pathlib import Path
 
@@ -43,8 +44,19 @@ def _json_value(v):
     return v.item() if isinstance(v, np.generic) else v
 
 
+def output_directory(directory) -> Path:
+    """``directory`` as a Path, which must be an existing directory (a model is saved into it, never beside it)."""
+    directory = Path(directory)
+    if not directory.is_dir():
+        what = "is not a directory" if directory.exists() else "does not exist"
+        raise InputValueError(f"directory {directory} {what}; create it first (Path(directory).mkdir(parents=True)) "
+                              f"or pass an existing directory to save the model into.")
+    return directory
+
+
 def save_model(model, directory, *, metadata: dict | None = None) -> tuple[Path, Path]:
-    """Write ``model.npz`` and ``model.json`` into ``directory``; return their paths."""
+    """Write ``model.npz`` and ``model.json`` into ``directory`` (an existing directory); return their paths."""
+    directory = output_directory(directory)
     prep, clf = _parts(model)
     arrays: dict[str, np.ndarray] = {}
     preprocessing: dict = {"kind": None}
@@ -71,16 +83,18 @@ def save_model(model, directory, *, metadata: dict | None = None) -> tuple[Path,
             "classes": [_json_value(c) for c in clf.classes_], "n_features_in": int(clf.n_features_in_),
             "loss_curve": list(clf.loss_curve_), "validation_loss_curve": list(clf.validation_loss_curve_),
             "metadata": metadata or {}, **extra}
-    directory = Path(directory)
     npz, meta = directory / "model.npz", directory / "model.json"
     np.savez(npz, **arrays)
-    meta.write_text(json.dumps(info, indent=2, default=_json_value, allow_nan=False))
+    meta.write_text(json.dumps(info, indent=2, default=_json_value, allow_nan=False), encoding="utf-8")
     return npz, meta
 
 
-def _read(directory: Path) -> tuple[dict, dict[str, np.ndarray]]:
+def read_model_files(directory) -> tuple[dict, dict[str, np.ndarray]]:
+    """The JSON record and the numeric arrays of the model saved in ``directory``, refusing a missing, damaged or
+    foreign file (and JSON nested too deep to parse) with an ``InputValueError``."""
+    directory = Path(directory)
     try:
-        text = (directory / "model.json").read_text()
+        text = (directory / "model.json").read_text(encoding="utf-8")
         with np.load(directory / "model.npz", allow_pickle=False) as npz:
             arrays = {k: npz[k] for k in npz.files}
     except FileNotFoundError as exc:
@@ -95,6 +109,9 @@ def _read(directory: Path) -> tuple[dict, dict[str, np.ndarray]]:
     except json.JSONDecodeError as exc:
         raise InputValueError(f"{directory / 'model.json'} is not valid JSON ({exc.msg} at line {exc.lineno}); "
                               f"save the model again.") from None
+    except RecursionError:
+        raise InputValueError(f"{directory / 'model.json'} nests its values too deeply to be a model file; save the "
+                              f"model again.") from None
     if not isinstance(info, dict) or info.get("format") != FORMAT:
         raise InputValueError(f"{directory / 'model.json'} is not a crossentropy model file.")
     if any(a.dtype.kind not in "fiub" for a in arrays.values()):
@@ -107,6 +124,15 @@ def _field(info: dict, key: str, kinds, what: str = "model.json"):
     if not isinstance(value, kinds) or (isinstance(value, bool) and kinds is not bool):
         raise InputValueError(f"{what} has no valid {key!r} (got {value!r:.60}); save the model again.")
     return value
+
+
+def number_list(info: dict, key: str) -> list:
+    """``info[key]``, which must be a list of finite numbers (a loss curve)."""
+    values = _field(info, key, list)
+    if not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in values):
+        raise InputValueError(f"model.json's {key!r} must be a list of finite numbers (got {values!r:.60}); save the "
+                              f"model again.")
+    return values
 
 
 def _array(arrays: dict, key: str, shape: tuple) -> np.ndarray:
@@ -132,7 +158,8 @@ def _mlp(info: dict, arrays: dict, n_inputs: int, n_classes: int) -> CrossEntrop
                               f"again.")
     try:
         clf = CrossEntropyClassifier(**{k: tuple(v) if k == "hidden_layer_sizes" else v for k, v in params.items()})
-    except TypeError as exc:
+        clf._validate_params()  # scikit-learn's own check of every parameter's type and range
+    except (TypeError, ValueError) as exc:
         raise InputValueError(f"model.json params do not fit CrossEntropyClassifier ({exc}).") from None
     sizes = [n_inputs, *hidden, 1 if n_classes == 2 else n_classes]
     clf.coefs_ = [_array(arrays, f"coef.{i}", (sizes[i], sizes[i + 1])) for i in range(n_layers)]
@@ -141,8 +168,6 @@ def _mlp(info: dict, arrays: dict, n_inputs: int, n_classes: int) -> CrossEntrop
 
 
 def _cnn(info: dict, arrays: dict, n_inputs: int, n_classes: int):
-    import torch
-
     from .cnn import CNNClassifier, build_network
 
     side = _field(info, "side", int)
@@ -150,13 +175,33 @@ def _cnn(info: dict, arrays: dict, n_inputs: int, n_classes: int):
         raise InputValueError(f"model.json says images of side {side}, but {n_inputs} features.")
     try:
         clf = CNNClassifier(**_field(info, "params", dict))
-        clf.side_ = side
-        clf.network_ = build_network(side, n_classes)
-        clf.network_.load_state_dict({k[4:]: torch.from_numpy(v) for k, v in arrays.items() if k.startswith("net.")})
-    except (TypeError, RuntimeError) as exc:
-        raise InputValueError(f"model.npz does not hold this CNN's weights ({str(exc).splitlines()[0][:120]}).") \
-            from None
+    except TypeError as exc:
+        raise InputValueError(f"model.json params do not fit CNNClassifier ({exc}).") from None
+    clf.side_ = side
+    clf.network_ = build_network(side, n_classes)
+    load_weights(clf.network_, {k[4:]: v for k, v in arrays.items() if k.startswith("net.")}, "this CNN")
     return clf
+
+
+def load_weights(network, arrays: dict[str, np.ndarray], what: str) -> None:
+    """Copy ``arrays`` into the torch ``network``: the names, shapes and dtypes must be exactly those of its
+    ``state_dict()`` and every value finite, else an ``InputValueError`` (``what`` names the model)."""
+    import torch
+
+    state = network.state_dict()
+    if set(arrays) != set(state):
+        odd = sorted(set(arrays) ^ set(state))[:3]
+        raise InputValueError(f"model.npz does not hold {what}'s weights (missing or unexpected arrays {odd}); save "
+                              f"the model again.")
+    for name, tensor in state.items():
+        a = arrays[name]
+        if a.shape != tuple(tensor.shape) or a.dtype != np.dtype(str(tensor.dtype).removeprefix("torch.")):
+            raise InputValueError(f"model.npz does not hold {what}'s weights: {name!r} is {a.dtype} of shape "
+                                  f"{a.shape}, but {what} needs {str(tensor.dtype).removeprefix('torch.')} of shape "
+                                  f"{tuple(tensor.shape)}; save the model again.")
+        if a.dtype.kind == "f" and not np.isfinite(a).all():
+            raise InputValueError(f"model.npz array {name!r} holds NaN or inf; save the model again.")
+    network.load_state_dict({name: torch.from_numpy(a) for name, a in arrays.items()})
 
 
 def _preprocessing(info: dict, arrays: dict):
@@ -202,7 +247,7 @@ def load_model(directory):
     True
     """
     directory = Path(directory)
-    info, arrays = _read(directory)
+    info, arrays = read_model_files(directory)
     if info.get("kind") == "TokenTagger":
         from .tagger import TokenTagger
 
@@ -224,7 +269,7 @@ def load_model(directory):
         clf = _cnn(info, arrays, n_in, len(classes))
     else:
         raise InputValueError(f"model.json names an unknown model kind {kind!r}.")
-    curves = [_field(info, key, list) for key in ("loss_curve", "validation_loss_curve")]
+    curves = [number_list(info, key) for key in ("loss_curve", "validation_loss_curve")]
     clf.classes_, clf.n_features_in_ = classes, n_in
     clf.loss_curve_, clf.validation_loss_curve_ = curves
     clf.n_iter_ = len(clf.loss_curve_)

@@ -5,11 +5,14 @@ pyplot); :func:`save` writes a figure to a file.
 
 from __future__ import annotations
 
+import textwrap
 from pathlib import Path
 
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+
+WRAP = 20  # class names longer than this wrap onto several lines on plot axes
 
 
 def _figure(**kwargs) -> Figure:
@@ -89,13 +92,22 @@ def reliability_per_class(bins: dict, names: list[str]) -> Figure:
 
 
 def confusion(matrix: np.ndarray, names: list[str]) -> Figure:
-    size = max(4.0, 0.45 * len(names) + 2)
-    fig = _figure(figsize=(size, size))
+    """The confusion matrix, true classes down, predicted across. Names longer than ``WRAP`` characters wrap onto
+    several lines; the predicted-class names stand upright (rotated 90 degrees) once any line of them is longer
+    than four characters, and the figure grows with the longest line, so that no two names overlap whatever their
+    length (constrained layout: no "tight layout not applied" warning)."""
+    shown = [textwrap.fill(str(n), WRAP) or " " for n in names]
+    longest = max((len(line) for n in shown for line in n.splitlines()), default=1)
+    upright = len(names) > 6 or longest > 4
+    cells = 0.45 * len(names)
+    margin = 0.09 * longest  # inches taken by the longest line of a name (about 6.5 points a character)
+    fig = _figure(figsize=(max(4.0, cells + 2 + margin), max(4.0, cells + 1.5 + (margin if upright else 0))),
+                  layout="constrained")
     ax = fig.subplots()
     image = ax.imshow(matrix, cmap="Blues")
     fig.colorbar(image, ax=ax, fraction=0.046)
-    ax.set_xticks(range(len(names)), names, rotation=45 if len(names) > 6 else 0)
-    ax.set_yticks(range(len(names)), names)
+    ax.set_xticks(range(len(names)), shown, rotation=90 if upright else 0)
+    ax.set_yticks(range(len(names)), shown)
     ax.set_xlabel("predicted")
     ax.set_ylabel("true")
     ax.set_title("Confusion matrix")

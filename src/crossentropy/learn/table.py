@@ -36,6 +36,7 @@ it without pickle.
 
 from __future__ import annotations
 
+import math
 import re
 
 import numpy as np
@@ -299,6 +300,9 @@ class TablePreprocessor(TransformerMixin, BaseEstimator):
         if center.shape != (len(columns),) or scale.shape != (len(columns),):
             raise InputValueError(f"the saved preprocessing describes {len(columns)} columns, but its centers and "
                                   f"scales have shapes {center.shape} and {scale.shape}.")
+        if center.dtype != np.float64 or scale.dtype != np.float64:
+            raise InputValueError(f"the saved preprocessing's centers and scales must be float64 (as saved), but "
+                                  f"they are {center.dtype} and {scale.dtype}; save the model again.")
         if not (np.isfinite(center).all() and np.isfinite(scale).all() and (scale > 0).all()):
             raise InputValueError("the saved preprocessing has a non-finite center or a scale that is not positive.")
         dropped = info.get("dropped", {})
@@ -311,15 +315,20 @@ class TablePreprocessor(TransformerMixin, BaseEstimator):
             if not isinstance(col, dict) or not isinstance(col.get("name"), str) \
                     or col.get("kind") not in (NUMERIC, CATEGORY, TEXT) or not isinstance(col.get("categories"), list):
                 raise InputValueError(f"saved preprocessing column {i} is malformed: {col!r:.80}")
-            cats = col["categories"]
+            cats, fill = col["categories"], col.get("fill")
             self.text_.append(TfidfText.from_state(col.get("tfidf"), arrays.get(f"table.idf.{i}"))
                               if col["kind"] == TEXT else None)
-            fill_ok = isinstance(col.get("fill"), (int, float)) if col["kind"] == NUMERIC else \
-                col.get("fill") == "" and not cats if col["kind"] == TEXT else \
-                isinstance(col.get("fill"), str) and bool(cats) and all(isinstance(c, str) for c in cats)
-            if not fill_ok or (col["kind"] == NUMERIC and cats):
-                raise InputValueError(f"saved preprocessing column {col['name']!r} has an inconsistent fill value or "
-                                      f"category list.")
+            if col["kind"] == NUMERIC:  # a finite number (not a bool); no categories
+                fill_ok = isinstance(fill, (int, float)) and not isinstance(fill, bool) and math.isfinite(fill) \
+                    and not cats
+            elif col["kind"] == TEXT:  # TF-IDF features: no fill, no categories, neither centered nor scaled
+                fill_ok = fill == "" and not cats and center[i] == 0 and scale[i] == 1
+            else:  # distinct text categories holding the fill; one-hot columns are neither centered nor scaled
+                fill_ok = all(isinstance(c, str) for c in cats) and len(set(cats)) == len(cats) and fill in cats \
+                    and center[i] == 0 and scale[i] == 1
+            if not fill_ok:
+                raise InputValueError(f"saved preprocessing column {col['name']!r} has an inconsistent fill value, "
+                                      f"category list, center or scale; save the model again.")
             self.feature_names_in_.append(col["name"])
             self.kinds_.append(col["kind"])
             self.fill_.append(col["fill"])

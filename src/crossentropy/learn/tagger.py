@@ -31,7 +31,7 @@ from ..rules.errors import InputValueError
 from ..torch import cross_entropy, softmax_focal_loss
 from .cnn import make_optimizer
 from .conll import ConllCorpus, read_conll, read_text, write_conll
-from .persist import FORMAT
+from .persist import FORMAT, load_weights, number_list, output_directory, read_model_files
 from .tagging import TaggingReport, check_iob_columns, evaluate_tagging
 
 PAD, UNK = 0, 1  # reserved ids of every vocabulary
@@ -250,8 +250,9 @@ class TokenTagger:
 
     # -------------------------------------------------------------------------------------------- persistence
     def save(self, directory, *, metadata: dict | None = None) -> tuple[Path, Path]:
-        """Write ``model.npz`` (the network's weights) and ``model.json`` (vocabularies, tags, parameters)."""
-        directory = Path(directory)
+        """Write ``model.npz`` (the network's weights) and ``model.json`` (vocabularies, tags, parameters) into
+        ``directory`` (an existing directory)."""
+        directory = output_directory(directory)
         npz, meta = directory / "model.npz", directory / "model.json"
         np.savez(npz, **{name: t.detach().cpu().numpy() for name, t in self.network_.state_dict().items()})
         info = {"format": FORMAT, "version": 1, "kind": type(self).__name__, "params": self.get_params(),
@@ -262,26 +263,69 @@ class TokenTagger:
 
     @classmethod
     def load(cls, directory) -> TokenTagger:
-        """A tagger saved by ``save``; no pickle is read (``np.load(..., allow_pickle=False)``)."""
-        directory = Path(directory)
-        try:
-            info = json.loads((directory / "model.json").read_text())
-            arrays = np.load(directory / "model.npz", allow_pickle=False)
-        except FileNotFoundError as exc:
-            raise InputValueError(f"{directory} has no saved model ({exc.filename} is missing); pass a run "
-                                  f"directory written by 'crossentropy train --task tagging'.") from None
-        if info.get("format") != FORMAT or info.get("kind") != cls.__name__:
-            raise InputValueError(f"{directory / 'model.json'} is not a saved tagger (kind {info.get('kind')!r}); "
-                                  f"pass a run directory written by 'crossentropy train --task tagging'.")
-        tagger = cls(**info["params"])
-        tagger.tags_, tagger.vocabularies_ = info["tags"], info["vocabularies"]
-        tagger.tag_index_ = {t: i for i, t in enumerate(tagger.tags_)}
-        tagger.index_ = [{w: i for i, w in enumerate(v)} for v in tagger.vocabularies_]
-        tagger.loss_curve_, tagger.validation_loss_curve_ = info["loss_curve"], info["validation_loss_curve"]
+        """A tagger saved by ``save``; no pickle is read (``np.load(..., allow_pickle=False)``). Every field is
+        checked (types, ranges, the vocabularies, and each array's name, shape, dtype and finiteness against the
+        network the parameters build): a tampered or damaged file is an ``InputValueError``."""
+        info, arrays = read_model_files(directory)
+        if info.get("kind") != cls.__name__:
+            raise InputValueError(f"{Path(directory) / 'model.json'} is not a saved tagger (kind "
+                                  f"{info.get('kind')!r:.40}); pass a run directory written by 'crossentropy train "
+                                  f"--task tagging'.")
+        params, tags, vocabularies = (info.get(key) for key in ("params", "tags", "vocabularies"))
+        if not isinstance(params, dict) or set(params) != set(cls.PARAMS):
+            got = sorted(params) if isinstance(params, dict) else params
+            raise InputValueError(f"model.json params must be exactly {list(cls.PARAMS)}, but got {got!r:.120}; "
+                                  f"save the tagger again.")
+        for name, (kinds, low, high) in _PARAM_RANGES.items():
+            value = params[name]
+            number = isinstance(value, (int, float)) and not isinstance(value, bool)
+            in_range = not number or math.isfinite(value) and low <= value <= high
+            if not isinstance(value, kinds) or isinstance(value, bool) or not in_range:
+                raise InputValueError(f"model.json params {name!r} must be {_describe(kinds, low, high)}, but got "
+                                      f"{value!r:.40}; save the tagger again.")
+        if not isinstance(tags, list) or not tags or not _distinct_strings(tags):
+            raise InputValueError("model.json's tags must be a list of distinct strings; save the tagger again.")
+        if not isinstance(vocabularies, list) or len(vocabularies) != 3 or not all(
+                isinstance(v, list) and v[:2] == ["<pad>", "<unk>"] and _distinct_strings(v) for v in vocabularies):
+            raise InputValueError("model.json's vocabularies must be three lists of distinct strings (words, shapes, "
+                                  "suffixes), each starting with '<pad>', '<unk>'; save the tagger again.")
+        tagger = cls(**params)
+        tagger.tags_, tagger.vocabularies_ = tags, vocabularies
+        tagger.tag_index_ = {t: i for i, t in enumerate(tags)}
+        tagger.index_ = [{w: i for i, w in enumerate(v)} for v in vocabularies]
+        tagger.loss_curve_, tagger.validation_loss_curve_ = (number_list(info, key)
+                                                             for key in ("loss_curve", "validation_loss_curve"))
+        # The two arrays that fix the network's sizes are checked before it is built, so nothing is allocated blindly.
+        for name, shape in (("embeddings.0.weight", (len(vocabularies[0]), tagger.embedding_dim)),
+                            ("lstm.weight_hh_l0", (4 * tagger.hidden_size, tagger.hidden_size))):
+            if name not in arrays or arrays[name].shape != shape:
+                raise InputValueError(f"model.npz does not hold the weights of this tagger: {name!r} has shape "
+                                      f"{arrays[name].shape if name in arrays else None}, but the tagger needs "
+                                      f"{shape}; save the tagger again.")
         tagger.network_ = tagger._build()
-        tagger.network_.load_state_dict({name: torch.from_numpy(arrays[name]) for name in arrays.files})
+        load_weights(tagger.network_, arrays, "this tagger")
         tagger.n_iter_ = len(tagger.loss_curve_)
         return tagger
+
+
+# The parameters a saved tagger may hold: name -> (types, low, high); numbers must lie in [low, high].
+_NUMBER, _NONE = (int, float), type(None)
+_PARAM_RANGES = {
+    "epochs": (int, 1, math.inf), "learning_rate": (_NUMBER, 0, math.inf), "batch_size": (int, 1, math.inf),
+    "optimizer": (str, 0, 0), "weight_decay": (_NUMBER, 0, math.inf), "loss": (str, 0, 0),
+    "gamma": (_NUMBER, 0, math.inf), "label_smoothing": (_NUMBER, 0, 1), "class_weight": ((str, _NONE), 0, 0),
+    "embedding_dim": (int, 1, math.inf), "hidden_size": (int, 1, math.inf), "dropout": (_NUMBER, 0, 1),
+    "word_dropout": (_NUMBER, 0, 1), "validation_fraction": (_NUMBER, 0, 1),
+    "random_state": ((int, _NONE), -math.inf, math.inf), "num_threads": ((int, _NONE), 1, math.inf)}
+
+
+def _describe(kinds, low, high) -> str:
+    names = " or ".join("None" if k is _NONE else k.__name__ for k in (kinds if isinstance(kinds, tuple) else (kinds,)))
+    return names if (low, high) == (0, 0) or math.isinf(low) else f"{names} in [{low}, {high}]"
+
+
+def _distinct_strings(values: list) -> bool:
+    return all(isinstance(v, str) for v in values) and len(set(values)) == len(values)
 
 
 # ------------------------------------------------------------------------------------------------ workflow
@@ -341,18 +385,21 @@ def write_tagger_run(directory, result: TaggerResult, *, metadata: dict | None =
     return ["metrics.json", "model.npz", "model.json", plot.name]
 
 
-def tag_file(model, path, out=None, *, overwrite: bool = False) -> list[list[tuple[str, ...]]]:
+def tag_file(model, path, out=None, *, overwrite: bool = False, encoding: str = "utf-8-sig"
+             ) -> list[list[tuple[str, ...]]]:
     """Tag ``path`` with ``model``, a fitted ``TokenTagger`` (such as ``persist.load_model`` returns for a tagger
     run) or the run directory of a saved one. A ``.txt`` file is plain text (one sentence per line), anything else
     CoNLL (tokens in the first column). Returns the sentences as CoNLL rows, each row the input's columns (or the
     token) plus the predicted tag, so tagging a gold-tagged CoNLL file gives the layout of ``crossentropy eval
-    --conll``. With ``out``, also writes them there (an existing file only if ``overwrite``)."""
+    --conll``. With ``out``, also writes them there (an existing file only if ``overwrite``). ``path`` is read with
+    ``encoding`` (UTF-8, a byte-order mark skipped, by default); bytes that do not decode are an
+    ``InputValueError`` naming the encoding."""
     tagger = model if isinstance(model, TokenTagger) else TokenTagger.load(model)
     path = Path(path)
     if path.suffix.lower() == ".txt":
-        rows = [[(token,) for token in sentence] for sentence in read_text(path)]
+        rows = [[(token,) for token in sentence] for sentence in read_text(path, encoding=encoding)]
     else:
-        rows = read_conll(path, min_columns=1, what="a token first").sentences
+        rows = read_conll(path, min_columns=1, what="a token first", encoding=encoding).sentences
     predicted = tagger.predict([[row[0] for row in sentence] for sentence in rows])
     tagged = [[(*row, tag) for row, tag in zip(sentence, tags, strict=True)]
               for sentence, tags in zip(rows, predicted, strict=True)]

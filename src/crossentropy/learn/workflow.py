@@ -54,7 +54,7 @@ def build_classifier(model: str, *, loss="cross_entropy", label_smoothing=0.0, c
     clf = CrossEntropyClassifier(
         hidden_layer_sizes=() if model == "softmax" else (100,), loss=loss, label_smoothing=label_smoothing,
         class_weight=class_weight, optimizer=optimizer,
-        learning_rate=_given(learning_rate, 1e-2 if model == "softmax" and optimizer in ("adam", "adamw") else "auto"),
+        learning_rate=_given(learning_rate, "auto"),
         max_epochs=_given(epochs, 200),
         batch_size=_given(batch_size, "auto"), early_stopping=True, random_state=seed, callback=callback)
     try:
