@@ -149,6 +149,10 @@ def _new_run_dir(args) -> tuple[Path, bool]:
     ``runs/<data>-<model>-<timestamp>`` with a numeric suffix if that exists; and whether it was created here."""
     if args.out:
         out = Path(args.out)
+        for flag, path in (("--data", args.data), ("--test", args.test)):
+            if path is not None and os.path.exists(path) and out.resolve() in Path(path).resolve().parents:
+                raise UsageError(f"--out {out} holds {flag} {path}, which this command reads; choose another --out "
+                                 f"(--force never writes over an input)")
         if out.exists() and (not out.is_dir() or any(out.iterdir())) and not args.force:
             raise UsageError(f"--out {out} already exists and is not empty; choose a new directory, or pass --force "
                              f"to write into it")
@@ -173,6 +177,29 @@ def _writable_dir(out: Path) -> Path:
     except OSError as exc:
         raise UsageError(f"cannot write to {out}: {exc.strerror or exc}") from None
     return out
+
+
+def _refuse_inputs(outputs, files=(), runs=()) -> None:
+    """Refuse to write any of ``outputs`` that is a file the command reads (``files``: (flag, path) pairs) or lies
+    inside a run directory it reads (``runs``: (flag, directory) pairs), with ``--force`` or without. Paths compare
+    as real paths (links and ``..`` resolved; ``os.path.samefile`` for hard links)."""
+    for out in outputs:
+        target = Path(out).resolve()
+        for flag, path in files:
+            if path is not None and (target == Path(path).resolve() or _same_file(out, path)):
+                raise UsageError(f"--out {out} is {flag} {path}, which this command reads; choose another --out "
+                                 f"(--force never replaces an input)")
+        for flag, path in runs:
+            if path is not None and Path(path).resolve() in (target, *target.parents):
+                raise UsageError(f"--out {out} is inside {flag} {path}, which this command reads; choose another "
+                                 f"--out (--force never writes into an input)")
+
+
+def _same_file(a, b) -> bool:
+    try:
+        return os.path.samefile(a, b)
+    except OSError:  # either does not exist (yet)
+        return False
 
 
 def _refuse_existing(directory: Path, names: list[str], force: bool) -> None:
@@ -209,8 +236,8 @@ def _run_directory(args):
 def _train_tagging(args) -> int:
     from .learn.conll import read_conll
 
-    train_data = read_conll(args.data)
-    test_data = read_conll(args.test) if args.test else None
+    train_data = read_conll(args.data, encoding=args.encoding)
+    test_data = read_conll(args.test, encoding=args.encoding) if args.test else None
     args.model = "tagger"  # names the run directory
     with _run_directory(args) as out:
         return _train_tagger_into(args, train_data, test_data, out)
@@ -246,6 +273,11 @@ def _train_tagger_into(args, train_data, test_data, out: Path) -> int:
 
 
 def cmd_train(args) -> int:
+    from .core.textio import check_file
+
+    for flag, path in (("--data", args.data), ("--test", args.test)):  # fail fast, before the heavy imports
+        if path is not None and Path(path).suffix:
+            check_file(path, flag)
     if args.task == "tagging":
         return _train_tagging(args)
     if args.test:
@@ -255,7 +287,7 @@ def cmd_train(args) -> int:
         from .learn.data import load_dataset
         from .learn.workflow import check_trainable
 
-        data = load_dataset(args.data, args.target)
+        data = load_dataset(args.data, args.target, encoding=args.encoding)
         check_trainable(data, args.model, args.test_size, **_train_options(args))
     tensorboard = _tensorboard(args.log_dir)
     with _run_directory(args) as out:
@@ -330,6 +362,8 @@ def _tensorboard(log_dir):
 
 # ------------------------------------------------------------------------------------------------ predict
 def cmd_predict(args) -> int:
+    if args.out is not None:
+        _refuse_inputs([args.out], [("--data", args.data)], [("--model", args.model)])
     with _needs_learn("predict"):
         from .learn.persist import load_model
         from .learn.workflow import predict_file
@@ -339,10 +373,10 @@ def cmd_predict(args) -> int:
             from .learn.conll import format_conll
             from .learn.tagger import tag_file
 
-            sentences = tag_file(model, args.data)
+            sentences = tag_file(model, args.data, encoding=args.encoding)
             text, what = format_conll(sentences), f"{len(sentences)} tagged sentences"
         else:
-            table = predict_file(model, args.data)
+            table = predict_file(model, args.data, encoding=args.encoding)
             text, what = table.to_csv(index=False), f"{len(table)} predictions"
     if args.out is None:
         sys.stdout.write(text)
@@ -365,10 +399,11 @@ def _eval_conll(args) -> int:
     from .learn.tagging import evaluate_conll
 
     unused = [flag for flag, value in (("--proba", args.proba), ("--labels", args.labels), ("--logits", args.logits),
+                                       ("--labels-column", args.labels_column), ("--per-class", args.per_class),
                                        ("--out", args.out), ("--base", args.base)) if value]
     if unused:
         raise UsageError(f"crossentropy eval: {', '.join(unused)} cannot be combined with --conll")
-    report = evaluate_conll(args.conll, scheme=args.scheme)
+    report = evaluate_conll(args.conll, scheme=args.scheme, encoding=args.encoding)
     print(_json(report.to_dict()) if args.json else report.to_text())
     return 0
 
@@ -376,27 +411,30 @@ def _eval_conll(args) -> int:
 def cmd_eval(args) -> int:
     if args.conll:
         return _eval_conll(args)
-    if args.proba is None or args.labels is None:
-        raise UsageError("crossentropy eval: --proba and --labels are required (or --conll FILE for tagging)")
+    flag, source = ("--logits", args.logits) if args.logits else ("--proba", args.proba)
+    if source is None or args.labels is None:
+        raise UsageError("crossentropy eval: --proba (or --logits) and --labels are required (or --conll FILE for "
+                         "tagging)")
+    names = ["reliability.png", "confusion_matrix.png"] + (["reliability_per_class.png"] if args.per_class else [])
+    if args.out:  # before reading: --force never replaces an input
+        _refuse_inputs([Path(args.out) / n for n in names], [(flag, source), ("--labels", args.labels)])
     with _needs_learn("eval"):
         from .core.stable import sigmoid, softmax
         from .learn.data import load_predictions
         from .learn.evaluate import evaluate, labels_from_columns
 
-        scores, columns, labels = load_predictions(args.proba, args.labels, labels_column=args.labels_column)
-        if scores.dtype.kind not in "fiu":
-            raise UsageError(f"--proba must hold numbers, but {args.proba} holds {scores.dtype} values")
-        scores = scores.astype(np.float64)
+        scores, columns, labels = load_predictions(source, args.labels, labels_column=args.labels_column, name=flag,
+                                                   encoding=args.encoding)
+        scores = _numbers(scores, flag, source)
         if args.logits:
             scores = sigmoid(scores) if scores.ndim == 1 else softmax(scores)
         classes = None
         if columns is not None and scores.ndim == 2:
-            classes = labels_from_columns(columns, labels, "--proba")
+            classes = labels_from_columns(columns, labels, flag)
         report = evaluate(labels, scores, labels=classes)
     if args.out:
         out = Path(args.out)
-        _refuse_existing(out, ["reliability.png", "confusion_matrix.png"]
-                         + (["reliability_per_class.png"] if args.per_class else []), args.force)
+        _refuse_existing(out, names, args.force)
         _writable_dir(out)
     if args.json:
         print(_json(report.to_dict()))
@@ -413,15 +451,18 @@ def cmd_eval(args) -> int:
 def cmd_calibrate(args) -> int:
     with _needs_learn("calibrate"):
         from .learn.calibration import apply_temperature, calibrate
-        from .learn.data import load_array, load_predictions
+        from .learn.data import PREDICTED, load_array, load_predictions
         from .learn.evaluate import labels_from_columns
 
     flag, source = ("--logits", args.logits) if args.logits else ("--proba", args.proba)
-    scores, columns, labels = load_predictions(source, args.labels, name=flag)
+    scores, columns, labels = load_predictions(source, args.labels, labels_column=args.labels_column, name=flag,
+                                               encoding=args.encoding)
     classes = labels_from_columns(columns, labels, flag) if columns is not None and scores.ndim == 2 else None
     if (args.apply is None) != (args.out is None):
         raise UsageError("--apply and --out go together: --apply FILE --out FILE writes FILE's calibrated "
                          "probabilities")
+    if args.out:
+        _refuse_inputs([args.out], [(flag, source), ("--labels", args.labels), ("--apply", args.apply)])
     if args.out and Path(args.out).exists() and not args.force:
         raise UsageError(f"--out {args.out} already exists; choose a new file, or pass --force to overwrite it")
     if args.out and Path(args.out).suffix.lower() not in (".csv", ".npy"):
@@ -429,10 +470,17 @@ def cmd_calibrate(args) -> int:
     kind = "logits" if args.logits else "proba"
     result = calibrate(labels, labels=classes, **{kind: _numbers(scores, flag, source)})
     if args.apply:
-        other = _numbers(load_array(args.apply, "--apply")[0], "--apply", args.apply)
+        other, names = load_array(args.apply, "--apply", ignore=(PREDICTED,), encoding=args.encoding)
+        other = _numbers(other, "--apply", args.apply)
         if other.ndim != scores.ndim or (other.ndim == 2 and other.shape[1] != scores.shape[1]):
             raise UsageError(f"--apply {args.apply} has shape {other.shape}, but {flag} {source} has "
                              f"{scores.shape[1] if scores.ndim == 2 else 1} column(s) per row; give it the same")
+        if names is not None and other.ndim == 2:  # columns by name, as for --proba; unknown names are refused
+            order = labels_from_columns(names, labels, "--apply")
+            if set(order) != set(result.labels):
+                raise UsageError(f"--apply {args.apply} has columns {names}, but the classes are "
+                                 f"{[str(c) for c in result.labels]}; name each column by one of them")
+            other = other[:, [order.index(c) for c in result.labels]]
         _write_table(apply_temperature(result.temperature, **{kind: other}), result.labels, Path(args.out))
     if args.json:
         print(_json(result.to_dict()))
@@ -512,25 +560,30 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--force", action="store_true", help="write into an existing, non-empty --out")
     train.add_argument("--quiet", action="store_true", help="no progress bar")
     train.add_argument("--log-dir", metavar="DIR",
-                       help="write TensorBoard scalars here (needs the tensorboard extra)")
+                       help="write TensorBoard scalars here (needs the tensorboard extra; classification only)")
+    _encoding_option(train)
     train.set_defaults(func=cmd_train)
 
     ev = sub.add_parser("eval", help="evaluate predicted probabilities against labels",
                         description="Report cross-entropy (nats and bits), accuracy, Brier score, ECE, the confusion "
                                     "matrix and the classification report for another model's predictions.")
-    ev.add_argument("--proba", help="N x K probabilities, or N for binary (.csv, .npy, .parquet); a header names each "
-                                    "column's class")
+    scores = ev.add_mutually_exclusive_group()
+    scores.add_argument("--proba", metavar="FILE", help="N x K probabilities, or N for binary (.csv, .tsv, .npy, "
+                                                        ".parquet); a header names each column's class ('predicted', "
+                                                        "as crossentropy predict writes it, is skipped)")
+    scores.add_argument("--logits", metavar="FILE", help="instead: N x K logits, or N for binary; softmax (sigmoid "
+                                                         "if 1-D) makes them probabilities")
     ev.add_argument("--labels", help="N true labels (.csv, .npy, .parquet)")
     ev.add_argument("--labels-column", help="the column of --labels that holds the labels, when it has several")
     ev.add_argument("--conll", metavar="FILE", help="instead: a CoNLL file whose last two columns are the gold and "
                                                     "predicted tags; prints the token and entity reports")
     ev.add_argument("--scheme", choices=["IOB1", "IOB2"], default="IOB2", help="the tag scheme of --conll")
-    ev.add_argument("--logits", action="store_true", help="--proba holds logits: apply softmax (sigmoid if 1-D)")
     ev.add_argument("--json", action="store_true", help="print the metrics as JSON")
     ev.add_argument("--out", help="write reliability.png and confusion_matrix.png here")
     ev.add_argument("--force", action="store_true", help="overwrite plots already in --out")
     ev.add_argument("--per-class", action="store_true", help="also write reliability_per_class.png to --out")
     ev.add_argument("--base", type=_log_base, help="log base to report cross-entropy in first (2: bits)")
+    _encoding_option(ev)
     ev.set_defaults(func=cmd_eval)
 
     cal = sub.add_parser("calibrate", help="fit a temperature to a model's outputs (temperature scaling)",
@@ -541,11 +594,13 @@ def build_parser() -> argparse.ArgumentParser:
     scores = cal.add_mutually_exclusive_group(required=True)
     scores.add_argument("--logits", help="N x K logits, or N for binary (.csv, .npy, .parquet)")
     scores.add_argument("--proba", help="N x K probabilities, or N for binary P(positive)")
-    cal.add_argument("--labels", required=True, help="N true labels (.csv, .npy, .parquet)")
+    cal.add_argument("--labels", required=True, help="N true labels (.csv, .tsv, .npy, .parquet)")
+    cal.add_argument("--labels-column", help="the column of --labels that holds the labels, when it has several")
     cal.add_argument("--json", action="store_true", help="print the result as JSON")
     cal.add_argument("--apply", help="logits or probabilities (the same kind as above) to calibrate with T")
     cal.add_argument("--out", help="where --apply writes probabilities (.csv with class-label columns, or .npy)")
-    cal.add_argument("--force", action="store_true", help="overwrite --out")
+    cal.add_argument("--force", action="store_true", help="overwrite --out (never a file this command reads)")
+    _encoding_option(cal)
     cal.set_defaults(func=cmd_calibrate)
 
     pr = sub.add_parser("predict", help="a saved model's predictions for the rows of a table",
@@ -557,7 +612,9 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--model", required=True, help="a run directory holding model.json and model.npz")
     pr.add_argument("--data", required=True, help="a .csv or .parquet table with the model's feature columns")
     pr.add_argument("--out", help="the CSV to write (default: standard output)")
-    pr.add_argument("--force", action="store_true", help="overwrite --out if it exists")
+    pr.add_argument("--force", action="store_true", help="overwrite --out if it exists (never --data, nor a file "
+                                                         "in --model)")
+    _encoding_option(pr)
     pr.set_defaults(func=cmd_predict)
 
     info = sub.add_parser("info", help="entropy, cross-entropy and KL divergence of two distributions",
@@ -588,6 +645,14 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--quick", action="store_true", help="small sizes, few rounds")
     bench.set_defaults(func=cmd_bench)
     return parser
+
+
+def _encoding_option(parser) -> None:
+    from .core.textio import DEFAULT_ENCODING
+
+    parser.add_argument("--encoding", metavar="ENC", default=DEFAULT_ENCODING,
+                        help=f"the text encoding of CSV, TSV, CoNLL and .txt inputs, such as latin-1 or cp1252 "
+                             f"(default: {DEFAULT_ENCODING}, UTF-8 with or without a byte-order mark)")
 
 
 def _one_line_warning(message, category, filename, lineno, file=None, line=None):

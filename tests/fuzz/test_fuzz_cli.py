@@ -149,9 +149,10 @@ def _case(rng, i: int, d: Path) -> tuple[str, list[str]]:
                                             str(good_p)]
     what = "proba" if rng.random() < 0.6 else "labels"
     kind, path = _malformed(rng, d, what)
-    argv = ["eval", "--proba", str(path if what == "proba" else good_p),
+    scores = "--logits" if rng.random() < 0.3 else "--proba"  # the same FILE form in eval and calibrate
+    argv = ["eval", scores, str(path if what == "proba" else good_p),
             "--labels", str(path if what == "labels" else good_y)]
-    argv += [["--json"], ["--logits"], []][int(rng.integers(3))]
+    argv += [["--json"], []][int(rng.integers(2))]
     return kind, argv
 
 

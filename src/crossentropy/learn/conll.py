@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..rules.errors import InputValueError
+from ..core.textio import DEFAULT_ENCODING, read_text_file
 
 DOCSTART = "-DOCSTART-"
 
@@ -84,26 +85,17 @@ def parse_conll(text: str, *, name: str = "<string>", min_columns: int = 2, what
     return ConllCorpus(name, sentences, lines, n_columns)
 
 
-def read_conll(path, *, min_columns: int = 2, what: str = "a token and a tag") -> ConllCorpus:
-    """Read the CoNLL file at ``path`` (UTF-8); see ``parse_conll``."""
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise InputValueError(f"{path} does not exist; pass the path of a CoNLL file.") from None
-    except UnicodeDecodeError as exc:
-        raise InputValueError(f"{path} is not UTF-8 text ({exc.reason} at byte {exc.start}); pass a CoNLL text "
-                              f"file.") from None
+def read_conll(path, *, min_columns: int = 2, what: str = "a token and a tag", encoding: str = DEFAULT_ENCODING
+               ) -> ConllCorpus:
+    """Read the CoNLL file at ``path``, decoded with ``encoding`` (UTF-8 by default); see ``parse_conll``."""
+    text = read_text_file(path, "the CoNLL file", encoding=encoding)
     return parse_conll(text, name=str(path), min_columns=min_columns, what=what)
 
 
-def read_text(path) -> list[list[str]]:
-    """Plain text for tagging: one sentence per non-blank line, tokens split on whitespace."""
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise InputValueError(f"{path} does not exist; pass the path of a text file.") from None
+def read_text(path, *, encoding: str = DEFAULT_ENCODING) -> list[list[str]]:
+    """Plain text for tagging, decoded with ``encoding``: one sentence per non-blank line, tokens split on
+    whitespace."""
+    text = read_text_file(path, "the text file", encoding=encoding)
     sentences = [line.split() for line in text.splitlines() if line.strip()]
     if not sentences:
         raise InputValueError(f"{path} holds no text; put one sentence per line.")

@@ -31,6 +31,7 @@ from ..rules.errors import InputValueError
 from ..torch import cross_entropy, softmax_focal_loss
 from .cnn import make_optimizer
 from .conll import ConllCorpus, read_conll, read_text, write_conll
+from ..core.textio import DEFAULT_ENCODING
 from .persist import FORMAT
 from .tagging import TaggingReport, check_iob_columns, evaluate_tagging
 
@@ -341,18 +342,19 @@ def write_tagger_run(directory, result: TaggerResult, *, metadata: dict | None =
     return ["metrics.json", "model.npz", "model.json", plot.name]
 
 
-def tag_file(model, path, out=None, *, overwrite: bool = False) -> list[list[tuple[str, ...]]]:
+def tag_file(model, path, out=None, *, overwrite: bool = False, encoding: str = DEFAULT_ENCODING
+             ) -> list[list[tuple[str, ...]]]:
     """Tag ``path`` with ``model``, a fitted ``TokenTagger`` (such as ``persist.load_model`` returns for a tagger
     run) or the run directory of a saved one. A ``.txt`` file is plain text (one sentence per line), anything else
-    CoNLL (tokens in the first column). Returns the sentences as CoNLL rows, each row the input's columns (or the
+    CoNLL (tokens in the first column), either decoded with ``encoding``. Returns the sentences as CoNLL rows, each row the input's columns (or the
     token) plus the predicted tag, so tagging a gold-tagged CoNLL file gives the layout of ``crossentropy eval
     --conll``. With ``out``, also writes them there (an existing file only if ``overwrite``)."""
     tagger = model if isinstance(model, TokenTagger) else TokenTagger.load(model)
     path = Path(path)
     if path.suffix.lower() == ".txt":
-        rows = [[(token,) for token in sentence] for sentence in read_text(path)]
+        rows = [[(token,) for token in sentence] for sentence in read_text(path, encoding=encoding)]
     else:
-        rows = read_conll(path, min_columns=1, what="a token first").sentences
+        rows = read_conll(path, min_columns=1, what="a token first", encoding=encoding).sentences
     predicted = tagger.predict([[row[0] for row in sentence] for sentence in rows])
     tagged = [[(*row, tag) for row, tag in zip(sentence, tags, strict=True)]
               for sentence, tags in zip(rows, predicted, strict=True)]

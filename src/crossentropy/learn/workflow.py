@@ -12,11 +12,12 @@ from sklearn.pipeline import make_pipeline
 from sklearn.utils._param_validation import InvalidParameterError
 
 from ..rules.errors import InputValueError
-from .data import Dataset, read_table
+from .data import PREDICTED, Dataset, read_table
 from .estimator import CrossEntropyClassifier
 from .evaluate import EvaluationReport, evaluate
 from .explain import hardest_examples
 from .table import TablePreprocessor
+from ..core.textio import DEFAULT_ENCODING
 
 MODELS = ("softmax", "mlp", "cnn")
 
@@ -117,14 +118,14 @@ def predict_table(model, frame):
     proba = model.predict_proba(frame)
     classes = model[-1].classes_ if hasattr(model, "steps") else model.classes_
     names = [str(c) for c in classes]
-    if "predicted" in names or len(set(names)) != len(names):
+    if PREDICTED in names or len(set(names)) != len(names):
         raise InputValueError(f"the model's class labels {names} cannot all name their own output column; rename "
                               f"the classes.")
     out = pd.DataFrame(proba, columns=names, index=frame.index)
-    out.insert(0, "predicted", classes[proba.argmax(axis=1)])
+    out.insert(0, PREDICTED, classes[proba.argmax(axis=1)])
     return out
 
 
-def predict_file(model, path, name: str = "--data"):
-    """``predict_table`` for the CSV or Parquet table at ``path``."""
-    return predict_table(model, read_table(path, name))
+def predict_file(model, path, name: str = "--data", *, encoding: str = DEFAULT_ENCODING):
+    """``predict_table`` for the CSV, TSV (decoded with ``encoding``) or Parquet table at ``path``."""
+    return predict_table(model, read_table(path, name, encoding=encoding))

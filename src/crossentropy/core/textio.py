@@ -1,0 +1,47 @@
+"""Reading text files for the data loaders (CSV, TSV, CoNLL, plain text): one place that turns a missing file, a
+directory, an unknown codec or bytes that do not decode into an ``InputValueError`` naming the file."""
+
+from __future__ import annotations
+
+import codecs
+from pathlib import Path
+
+from ..rules.errors import InputValueError
+
+DEFAULT_ENCODING = "utf-8-sig"  # UTF-8, with a byte-order mark (Notepad, Excel's "CSV UTF-8") dropped
+
+
+def check_file(path, name: str) -> Path:
+    """``path`` as a ``Path``, once it is known to be an existing file that is not a directory (``name`` says which
+    input it is, for messages)."""
+    path = Path(path)
+    if not path.exists():
+        raise InputValueError(f"no such file for {name}: {path}")
+    if path.is_dir():
+        raise InputValueError(f"{name} {path} is a directory; pass a file.")
+    return path
+
+
+def read_text_file(path, name: str, *, encoding: str = DEFAULT_ENCODING) -> str:
+    """The text of the file at ``path`` (``name`` says which input it is, for messages), decoded with
+    ``encoding``; universal newlines.
+
+    >>> read_text_file("no/such/file.csv", "data")
+    Traceback (most recent call last):
+    ...
+    crossentropy.rules.errors.InputValueError: no such file for data: no/such/file.csv
+    """
+    path = check_file(path, name)
+    try:
+        codecs.lookup(encoding)
+    except (LookupError, TypeError):
+        raise InputValueError(f"encoding {encoding!r} is not a text encoding Python knows; use e.g. utf-8, latin-1 "
+                              f"or cp1252.") from None
+    try:
+        return path.read_text(encoding=encoding)
+    except UnicodeError as exc:
+        where = f" at byte {exc.start}" if isinstance(exc, UnicodeDecodeError) else ""
+        raise InputValueError(f"{name} {path} is not {encoding} text ({getattr(exc, 'reason', exc)}{where}); pass "
+                              f"its encoding with encoding=, such as encoding='latin-1'.") from None
+    except OSError as exc:
+        raise InputValueError(f"cannot read {name} from {path}: {exc.strerror or exc}") from None
