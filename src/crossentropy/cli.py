@@ -32,6 +32,7 @@ import numpy as np
 from . import __version__
 from .core._inputs import unit_name
 from .core.information import cross_entropy, entropy, kl_divergence
+from .core.textio import DEFAULT_ENCODING, ENCODING_HINT, check_file
 from .rules.errors import InputError
 
 LEARN_MODULES = {"sklearn", "scipy", "pandas", "matplotlib", "rich", "pyarrow"}
@@ -225,11 +226,18 @@ def _progress(quiet: bool):
 def _run_directory(args):
     """A new run directory (``_new_run_dir``), removed again if the run fails: a failed run leaves nothing behind."""
     out, created = _new_run_dir(args)
-    try:
+    with _removed_on_failure(out, created):
         yield out
+
+
+@contextlib.contextmanager
+def _removed_on_failure(directory: Path, created: bool):
+    """``directory``, removed again (when ``created`` here) if the block fails."""
+    try:
+        yield directory
     except BaseException:
         if created:
-            shutil.rmtree(out, ignore_errors=True)
+            shutil.rmtree(directory, ignore_errors=True)
         raise
 
 
@@ -273,12 +281,15 @@ def _train_tagger_into(args, train_data, test_data, out: Path) -> int:
 
 
 def cmd_train(args) -> int:
-    from .core.textio import check_file
-
     for flag, path in (("--data", args.data), ("--test", args.test)):  # fail fast, before the heavy imports
         if path is not None and Path(path).suffix:
             check_file(path, flag)
     if args.task == "tagging":
+        given = [flag for flag, value in (("--model", args.model), ("--target", args.target),
+                                          ("--log-dir", args.log_dir)) if value is not None]
+        if given:
+            raise UsageError(f"crossentropy train: {', '.join(given)} cannot be combined with --task tagging (it "
+                             f"trains a BiLSTM tagger on the CoNLL file's last column, without TensorBoard logging)")
         return _train_tagging(args)
     if args.test:
         raise UsageError("crossentropy train: --test applies to --task tagging (classification holds out "
@@ -287,10 +298,13 @@ def cmd_train(args) -> int:
         from .learn.data import load_dataset
         from .learn.workflow import check_trainable
 
+        from .learn.workflow import DEFAULT_MODEL
+
+        args.model = args.model or DEFAULT_MODEL
         data = load_dataset(args.data, args.target, encoding=args.encoding)
         check_trainable(data, args.model, args.test_size, **_train_options(args))
-    tensorboard = _tensorboard(args.log_dir)
-    with _run_directory(args) as out:
+    _check_log_dir(args.log_dir)
+    with _run_directory(args) as out, _tensorboard(args.log_dir) as tensorboard:
         return _train(args, data, out, tensorboard)
 
 
@@ -347,17 +361,33 @@ def _train(args, data, out: Path, tensorboard) -> int:
     return 0
 
 
-def _tensorboard(log_dir):
-    """The TensorBoard log for ``--log-dir`` (None without it); a missing extra is a usage error, before any work."""
+def _check_log_dir(log_dir) -> None:
+    """``--log-dir`` refused before any work: a missing extra, or a path that is not a directory."""
     if log_dir is None:
-        return None
-    from .learn.tracking import TensorBoardLog, summary_writer_class
+        return
+    from .learn.tracking import summary_writer_class
 
     try:
         summary_writer_class()
     except ImportError as exc:
         raise UsageError(f"--log-dir: {exc}") from None
-    return TensorBoardLog(_writable_dir(Path(log_dir)))
+    if os.path.lexists(log_dir) and not os.path.isdir(log_dir):
+        raise UsageError(f"--log-dir {log_dir} exists and is not a directory; pass a directory for the TensorBoard "
+                         f"logs")
+
+
+@contextlib.contextmanager
+def _tensorboard(log_dir):
+    """The TensorBoard log for ``--log-dir`` (None without it), created after the run directory (so that it may lie
+    inside ``--out``) and removed again, when created here, if the run fails."""
+    if log_dir is None:
+        yield None
+        return
+    from .learn.tracking import TensorBoardLog
+
+    created = not os.path.lexists(log_dir)
+    with _removed_on_failure(Path(log_dir), created):
+        yield TensorBoardLog(_writable_dir(Path(log_dir)))
 
 
 # ------------------------------------------------------------------------------------------------ predict
@@ -535,25 +565,34 @@ def build_parser() -> argparse.ArgumentParser:
 
     train = sub.add_parser("train", help="train a classifier with cross-entropy, then report and explain it",
                            description="Train on a bundled data set or a CSV/Parquet file, evaluate on a held-out "
-                                       "25%%, and write metrics.json, the model (npz + json) and plots.")
+                                       "25%, and write metrics.json, the model (npz + json) and plots.")
     train.add_argument("--task", choices=["classification", "tagging"], default="classification",
                        help="tagging: a token tagger on CoNLL files (--data train.conll [--test test.conll])")
     train.add_argument("--test", metavar="FILE", help="held-out CoNLL file, for --task tagging")
     train.add_argument("--data", default="digits",
-                       help="digits, iris, wine, breast_cancer, or a .csv/.parquet path (default: digits)")
+                       help="digits, iris, wine, breast_cancer, or a .csv/.tsv/.parquet path (default: digits); "
+                            "with --task tagging, a .conll file")
     train.add_argument("--target", help="the label column, for a CSV/Parquet file")
-    train.add_argument("--model", choices=["softmax", "mlp", "cnn"], default="mlp",
-                       help="softmax regression, an MLP (default), or a small CNN for digits (needs torch)")
-    train.add_argument("--loss", choices=["cross_entropy", "focal"], default="cross_entropy")
-    train.add_argument("--label-smoothing", type=float, default=0.0, metavar="E")
-    train.add_argument("--class-weight", choices=["none", "balanced", "effective_number"], default="none")
-    train.add_argument("--optimizer", choices=["sgd", "momentum", "adam", "adamw", "rmsprop"], default="adam")
+    train.add_argument("--model", choices=["softmax", "mlp", "cnn"],
+                       help="softmax regression, an MLP (default), or a small CNN for digits (needs torch); not with "
+                            "--task tagging")
+    train.add_argument("--loss", choices=["cross_entropy", "focal"], default="cross_entropy",
+                       help="the training loss: cross_entropy (default), or focal (down-weights easy examples)")
+    train.add_argument("--label-smoothing", type=float, default=0.0, metavar="E",
+                       help="mix the one-hot targets with the uniform distribution: (1 - E) one-hot + E / K "
+                            "(default: 0)")
+    train.add_argument("--class-weight", choices=["none", "balanced", "effective_number"], default="none",
+                       help="per-class loss weights: none (default), balanced (inverse class frequency), or "
+                            "effective_number (class-balanced loss)")
+    train.add_argument("--optimizer", choices=["sgd", "momentum", "adam", "adamw", "rmsprop"], default="adam",
+                       help="the optimizer (default: adam)")
     train.add_argument("--lr", type=_positive(float), help="learning rate (default: per optimizer, e.g. 1e-3 for "
                                                            "adam, 0.1 for sgd; 1e-2 for softmax with adam)")
     train.add_argument("--epochs", type=_positive(int), help="maximum epochs (default: 200; 30 for cnn)")
     train.add_argument("--batch-size", type=_positive(int),
                        help="mini-batch size (default: min(200, n); 64 for cnn)")
-    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--seed", type=int, default=0,
+                       help="random seed of the split, the initial weights and the batches (default: 0)")
     train.add_argument("--test-size", type=float, default=0.25, help="held-out share (default: 0.25)")
     train.add_argument("--base", type=_log_base, help="log base to report cross-entropy in first (2: bits)")
     train.add_argument("--out", help="run directory (default: runs/<data>-<model>-<timestamp>)")
@@ -610,7 +649,9 @@ def build_parser() -> argparse.ArgumentParser:
                                     "A tagger run (train --task tagging) tags a CoNLL or plain-text (.txt) file "
                                     "and writes CoNLL: the input's columns plus the predicted tag.")
     pr.add_argument("--model", required=True, help="a run directory holding model.json and model.npz")
-    pr.add_argument("--data", required=True, help="a .csv or .parquet table with the model's feature columns")
+    pr.add_argument("--data", required=True, help="a .csv, .tsv or .parquet table with the model's feature columns; "
+                                                  "for a tagger run, a .conll file or a .txt file (one sentence per "
+                                                  "line)")
     pr.add_argument("--out", help="the CSV to write (default: standard output)")
     pr.add_argument("--force", action="store_true", help="overwrite --out if it exists (never --data, nor a file "
                                                          "in --model)")
@@ -648,8 +689,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _encoding_option(parser) -> None:
-    from .core.textio import DEFAULT_ENCODING
-
     parser.add_argument("--encoding", metavar="ENC", default=DEFAULT_ENCODING,
                         help=f"the text encoding of CSV, TSV, CoNLL and .txt inputs, such as latin-1 or cp1252 "
                              f"(default: {DEFAULT_ENCODING}, UTF-8 with or without a byte-order mark)")
@@ -657,19 +696,26 @@ def _encoding_option(parser) -> None:
 
 def _one_line_warning(message, category, filename, lineno, file=None, line=None):
     first = (str(message).strip().splitlines() or [""])[0]
+    if category.__name__ == "ConvergenceWarning":  # the estimator's parameter, as the command's option
+        first = first.replace("max_epochs=", "--epochs ").replace("raise max_epochs", "raise --epochs")
     print(f"crossentropy: warning: {first} ({category.__name__})", file=file or sys.stderr)
 
 
 def main(argv: list[str] | None = None) -> int:
+    prog = "crossentropy"
     try:
-        args = build_parser().parse_args(argv)
+        args, extra = build_parser().parse_known_args(argv)
+        prog = f"crossentropy {args.command}"  # every later message names the command
+        if extra:
+            raise UsageError(f"{prog}: unrecognized arguments: {' '.join(extra)} (see --help)")
         args.argv = list(sys.argv[1:] if argv is None else argv)
         with warnings.catch_warnings():
             warnings.showwarning = _one_line_warning
             return args.func(args)
     except (UsageError, InputError) as exc:
         message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        print(message if message.startswith("crossentropy") else f"crossentropy: error: {message}", file=sys.stderr)
+        message = message.replace(ENCODING_HINT, "--encoding latin-1")  # the library's parameter, as a flag
+        print(message if message.startswith("crossentropy") else f"{prog}: error: {message}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("crossentropy: interrupted", file=sys.stderr)

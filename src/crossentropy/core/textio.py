@@ -8,6 +8,7 @@ from pathlib import Path
 
 from ..rules.errors import InputValueError
 
+ENCODING_HINT = "encoding='latin-1'"  # how a message names the option (the CLI spells it --encoding)
 DEFAULT_ENCODING = "utf-8-sig"  # UTF-8, with a byte-order mark (Notepad, Excel's "CSV UTF-8") dropped
 
 
@@ -41,7 +42,7 @@ def read_text_file(path, name: str, *, encoding: str = DEFAULT_ENCODING) -> str:
         return path.read_text(encoding=encoding)
     except UnicodeError as exc:
         where = f" at byte {exc.start}" if isinstance(exc, UnicodeDecodeError) else ""
-        raise InputValueError(f"{name} {path} is not {encoding} text ({getattr(exc, 'reason', exc)}{where}); pass "
-                              f"its encoding with encoding=, such as encoding='latin-1'.") from None
+        raise InputValueError(f"{name} {path} is not {encoding} text ({getattr(exc, 'reason', exc)}{where}); give "
+                              f"its encoding, such as {ENCODING_HINT}.") from None
     except OSError as exc:
         raise InputValueError(f"cannot read {name} from {path}: {exc.strerror or exc}") from None

@@ -74,9 +74,9 @@ def read_table(path: Path, name: str, *, encoding: str = DEFAULT_ENCODING):
     suffix = path.suffix.lower()
     if suffix not in (*DELIMITERS, ".parquet", ".pq"):
         raise InputValueError(f"{name} {path.name}: unsupported file type {suffix!r}; use .csv, .tsv or .parquet.")
+    text = read_text_file(path, name, encoding=encoding) if suffix in DELIMITERS else None
     try:
-        frame = pd.read_parquet(path) if suffix not in DELIMITERS else \
-            pd.read_csv(io.StringIO(read_text_file(path, name, encoding=encoding)), sep=DELIMITERS[suffix])
+        frame = pd.read_parquet(path) if text is None else pd.read_csv(io.StringIO(text), sep=DELIMITERS[suffix])
     except (pd.errors.ParserError, pd.errors.EmptyDataError, OSError, ImportError, ValueError) as exc:
         raise InputValueError(f"cannot read {name} from {path}: {str(exc).splitlines()[0]}") from None
     if frame.shape[0] == 0:
@@ -130,8 +130,11 @@ def load_labels(path_text: str, name: str, *, column: str | None = None, classes
         first = str(cells[0, 0]).strip()
         header = _has_header(cells) or column is not None or cells.shape[1] > 1 or (
             first not in {str(c) for c in classes} if classes is not None else cells.shape[0] == (n_rows or 0) + 1)
-        if header and column in cells[0].tolist():  # only the named column: gaps in the others do not matter
-            cells = cells[:, [cells[0].tolist().index(column)]]
+        if header and column is not None:  # only the named column: gaps in the others do not matter
+            names = cells[0].tolist()
+            if column not in names:
+                raise InputValueError(f"{name} {path} has no column {column!r}; its columns are {names}.")
+            cells = cells[:, [names.index(column)]]
         arrays, columns = _typed_columns(cells, header, path, name)
     else:
         array, columns = load_array(path_text, name, encoding=encoding)

@@ -9,7 +9,7 @@ Per column, fitted on the training rows:
   features near 1e300 do not overflow;
 - text, categorical or boolean: missing values become the most frequent value, then the column is one-hot encoded
   over the categories seen in training; a category not seen in training encodes as all zeros, as
-  ``OneHotEncoder(handle_unknown="ignore")``.
+  ``OneHotEncoder(handle_unknown="ignore")``, with a ``UserWarning`` that names the column and the category.
 
 Columns are found by name: their order in new data does not matter, extra columns are ignored, and a missing one
 is an ``InputValueError`` naming it. The fitted state is a few arrays and lists of strings, so ``save_model`` keeps
@@ -17,6 +17,8 @@ it without pickle.
 """
 
 from __future__ import annotations
+
+import warnings
 
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
@@ -133,6 +135,11 @@ class TablePreprocessor(TransformerMixin, BaseEstimator):
             else:
                 text, absent = _text_values(series)
                 text[absent] = self.fill_[i]
+                unseen = sorted(set(text.tolist()) - set(self.categories_[i]))
+                if unseen:
+                    warnings.warn(f"column {name!r} has {len(unseen)} categor{'y' if len(unseen) == 1 else 'ies'} "
+                                  f"not seen in training (such as {unseen[0]!r}); those rows encode it as all "
+                                  f"zeros.", UserWarning, stacklevel=2)
                 blocks.append((text[:, None] == np.array(self.categories_[i], dtype=object)).astype(np.float64))
         return np.hstack(blocks) if blocks else np.zeros((len(frame), 0))
 

@@ -10,16 +10,18 @@ import numpy as np
 from sklearn.model_selection import train_test_split
 from sklearn.pipeline import make_pipeline
 from sklearn.utils._param_validation import InvalidParameterError
+from sklearn.utils.multiclass import type_of_target
 
 from ..rules.errors import InputValueError
 from .data import PREDICTED, Dataset, read_table
-from .estimator import CrossEntropyClassifier
+from .estimator import CrossEntropyClassifier, split_sizes
 from .evaluate import EvaluationReport, evaluate
 from .explain import hardest_examples
 from .table import TablePreprocessor
 from ..core.textio import DEFAULT_ENCODING
 
 MODELS = ("softmax", "mlp", "cnn")
+DEFAULT_MODEL = "mlp"
 
 
 @dataclass
@@ -69,7 +71,7 @@ def _given(value, default):
     return default if value is None else value
 
 
-def check_trainable(data: Dataset, model: str = "mlp", test_size: float = 0.25, **options) -> None:
+def check_trainable(data: Dataset, model: str = DEFAULT_MODEL, test_size: float = 0.25, **options) -> None:
     """Everything about ``data`` and the ``options`` of ``build_classifier`` that would make ``train`` fail,
     checked before any work (or run directory)."""
     build_classifier(model, **options)
@@ -78,24 +80,32 @@ def check_trainable(data: Dataset, model: str = "mlp", test_size: float = 0.25, 
                               f"--model mlp.")
     if not 0 < test_size < 1:
         raise InputValueError(f"test_size must be a share strictly between 0 and 1, but got {test_size}.")
+    if type_of_target(data.y) == "continuous":
+        raise InputValueError(f"the target of {data.name} looks continuous: numbers that are not all integers, "
+                              f"{len(np.unique(data.y))} distinct values in {len(data.y)} rows; a classifier needs "
+                              f"class labels, so name the label column as the target, or bin the values.")
     classes, counts = np.unique(data.y, return_counts=True)
     if len(classes) < 2:
         raise InputValueError(f"{data.name} has a single class ({classes[0]!r}); a classifier needs at least two.")
-    n_test = int(np.ceil(test_size * len(data.y)))
+    if counts.min() < 2:
+        raise InputValueError(f"class {classes[counts.argmin()]!r} of {data.name} has a single row, so it cannot be "
+                              f"both trained on and held out for testing; give each class at least two rows, or "
+                              f"drop that class.")
+    n_test = split_sizes(data.y, test_size)[0]
     if n_test < 1 or len(data.y) - n_test < 2:
         raise InputValueError(f"{data.name} has {len(data.y)} rows, too few to hold out {test_size:.0%} for testing "
                               f"and train on the rest; give more rows or another --test-size.")
     TablePreprocessor().fit(data.X)  # text columns, missing values, infinities: refused here, by column name
 
 
-def train(data: Dataset, *, model: str = "mlp", test_size: float = 0.25, seed: int = 0, **options) -> TrainResult:
+def train(data: Dataset, *, model: str = DEFAULT_MODEL, test_size: float = 0.25, seed: int = 0, **options) -> TrainResult:
     """Fit ``TablePreprocessor() + model`` on a stratified ``1 - test_size`` share of ``data`` and evaluate it on
     the rest."""
     check_trainable(data, model, test_size, seed=seed, **options)
-    _, counts = np.unique(data.y, return_counts=True)
-    stratify = data.y if counts.min() >= 2 else None
+    n_test, stratified = split_sizes(data.y, test_size)
     X_train, X_test, y_train, y_test, _, rows_test = train_test_split(
-        data.X, data.y, np.arange(len(data.y)), test_size=test_size, stratify=stratify, random_state=seed)
+        data.X, data.y, np.arange(len(data.y)), test_size=n_test, stratify=data.y if stratified else None,
+        random_state=seed)
     pipeline = make_pipeline(TablePreprocessor(), build_classifier(model, seed=seed, **options))
     start = time.perf_counter()
     pipeline.fit(X_train, y_train)
