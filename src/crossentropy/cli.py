@@ -296,9 +296,7 @@ def cmd_train(args) -> int:
                          "--test-size of --data)")
     with _needs_learn("train"):
         from .learn.data import load_dataset
-        from .learn.workflow import check_trainable
-
-        from .learn.workflow import DEFAULT_MODEL
+        from .learn.workflow import DEFAULT_MODEL, check_trainable
 
         args.model = args.model or DEFAULT_MODEL
         data = load_dataset(args.data, args.target, encoding=args.encoding)

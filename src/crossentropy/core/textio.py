@@ -34,7 +34,7 @@ def read_text_file(path, name: str, *, encoding: str = DEFAULT_ENCODING) -> str:
     """
     path = check_file(path, name)
     try:
-        codecs.lookup(encoding)
+        codec = codecs.lookup(encoding).name
     except (LookupError, TypeError):
         raise InputValueError(f"encoding {encoding!r} is not a text encoding Python knows; use e.g. utf-8, latin-1 "
                               f"or cp1252.") from None
@@ -42,7 +42,8 @@ def read_text_file(path, name: str, *, encoding: str = DEFAULT_ENCODING) -> str:
         return path.read_text(encoding=encoding)
     except UnicodeError as exc:
         where = f" at byte {exc.start}" if isinstance(exc, UnicodeDecodeError) else ""
-        raise InputValueError(f"{name} {path} is not {encoding} text ({getattr(exc, 'reason', exc)}{where}); give "
-                              f"its encoding, such as {ENCODING_HINT}.") from None
+        shown = "UTF-8" if codec.startswith("utf-8") else encoding
+        raise InputValueError(f"{name} {path} is not {shown} text ({getattr(exc, 'reason', exc)}{where}); give its "
+                              f"encoding, such as {ENCODING_HINT}.") from None
     except OSError as exc:
         raise InputValueError(f"cannot read {name} from {path}: {exc.strerror or exc}") from None

@@ -26,12 +26,12 @@ import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
+from ..core.textio import DEFAULT_ENCODING
 from ..core.weights import class_weights
 from ..rules.errors import InputValueError
 from ..torch import cross_entropy, softmax_focal_loss
 from .cnn import make_optimizer
 from .conll import ConllCorpus, read_conll, read_text, write_conll
-from ..core.textio import DEFAULT_ENCODING
 from .persist import FORMAT
 from .tagging import TaggingReport, check_iob_columns, evaluate_tagging
 
@@ -346,9 +346,10 @@ def tag_file(model, path, out=None, *, overwrite: bool = False, encoding: str = 
              ) -> list[list[tuple[str, ...]]]:
     """Tag ``path`` with ``model``, a fitted ``TokenTagger`` (such as ``persist.load_model`` returns for a tagger
     run) or the run directory of a saved one. A ``.txt`` file is plain text (one sentence per line), anything else
-    CoNLL (tokens in the first column), either decoded with ``encoding``. Returns the sentences as CoNLL rows, each row the input's columns (or the
-    token) plus the predicted tag, so tagging a gold-tagged CoNLL file gives the layout of ``crossentropy eval
-    --conll``. With ``out``, also writes them there (an existing file only if ``overwrite``)."""
+    CoNLL (tokens in the first column), either decoded with ``encoding``. Returns the sentences as CoNLL rows, each
+    row the input's columns (or the token) plus the predicted tag, so tagging a gold-tagged CoNLL file gives the
+    layout of ``crossentropy eval --conll``. With ``out``, also writes them there (an existing file only if
+    ``overwrite``)."""
     tagger = model if isinstance(model, TokenTagger) else TokenTagger.load(model)
     path = Path(path)
     if path.suffix.lower() == ".txt":

@@ -20,9 +20,9 @@ from dataclasses import dataclass
 import numpy as np
 from sklearn.metrics import classification_report
 
+from ..core.textio import DEFAULT_ENCODING
 from ..rules.errors import InputTypeError, InputValueError
 from .conll import ConllCorpus, read_conll
-from ..core.textio import DEFAULT_ENCODING
 
 SCHEMES = ("IOB1", "IOB2")
 
@@ -210,7 +210,8 @@ def check_iob_columns(corpus: ConllCorpus, columns: dict[int, str]) -> None:
 
 def evaluate_conll(path, *, scheme: str = "IOB2", encoding: str = DEFAULT_ENCODING) -> TaggingReport:
     """``evaluate_tagging`` of a CoNLL file whose last two columns are the gold and the predicted tags (the layout
-    conlleval reads: ``token [other columns] gold predicted``), decoded with ``encoding``. A line with a non-IOB tag is named in the error."""
+    conlleval reads: ``token [other columns] gold predicted``), decoded with ``encoding``. A line with a non-IOB
+    tag is named in the error."""
     corpus = read_conll(path, min_columns=3, what="a token, the gold tag and the predicted tag", encoding=encoding)
     check_iob_columns(corpus, {-2: "gold", -1: "predicted"})
     return evaluate_tagging(corpus.column(-2), corpus.column(-1), scheme=scheme)

@@ -12,13 +12,13 @@ from sklearn.pipeline import make_pipeline
 from sklearn.utils._param_validation import InvalidParameterError
 from sklearn.utils.multiclass import type_of_target
 
+from ..core.textio import DEFAULT_ENCODING
 from ..rules.errors import InputValueError
 from .data import PREDICTED, Dataset, read_table
 from .estimator import CrossEntropyClassifier, split_sizes
 from .evaluate import EvaluationReport, evaluate
 from .explain import hardest_examples
 from .table import TablePreprocessor
-from ..core.textio import DEFAULT_ENCODING
 
 MODELS = ("softmax", "mlp", "cnn")
 DEFAULT_MODEL = "mlp"
@@ -98,7 +98,8 @@ def check_trainable(data: Dataset, model: str = DEFAULT_MODEL, test_size: float 
     TablePreprocessor().fit(data.X)  # text columns, missing values, infinities: refused here, by column name
 
 
-def train(data: Dataset, *, model: str = DEFAULT_MODEL, test_size: float = 0.25, seed: int = 0, **options) -> TrainResult:
+def train(data: Dataset, *, model: str = DEFAULT_MODEL, test_size: float = 0.25, seed: int = 0, **options
+          ) -> TrainResult:
     """Fit ``TablePreprocessor() + model`` on a stratified ``1 - test_size`` share of ``data`` and evaluate it on
     the rest."""
     check_trainable(data, model, test_size, seed=seed, **options)
