@@ -522,7 +522,7 @@ def cmd_calibrate(args) -> int:
 
 def _numbers(array: np.ndarray, flag: str, source: str) -> np.ndarray:
     if array.dtype.kind not in "fiu":
-        raise UsageError(f"{flag} must hold numbers, but {source} has text in it")
+        raise UsageError(f"{flag} must hold numbers, but {source} holds {array.dtype} values")
     return array.astype(np.float64)
 
 
