@@ -109,7 +109,7 @@ def test_eval_matches_sklearn_log_loss(tmp_path):
     fails("eval", "--proba", str(tmp_path / "misnamed.csv"), "--labels", str(tmp_path / "labels.csv"),
           message="the labels are numbers, so the columns of --proba must be named by those numbers")
     np.save(tmp_path / "logits.npy", model.decision_function(X_test))
-    proc = run("eval", "--proba", str(tmp_path / "logits.npy"), "--logits", "--labels", str(tmp_path / "labels.csv"),
+    proc = run("eval", "--logits", str(tmp_path / "logits.npy"), "--labels", str(tmp_path / "labels.csv"),
                "--base", "2", "--out", str(tmp_path / "plots"))
     assert "bits" in proc.stdout and (tmp_path / "plots" / "reliability.png").exists()
     _png_has_content(tmp_path / "plots" / "confusion_matrix.png")
@@ -146,7 +146,7 @@ def files(tmp_path):
 
 @pytest.mark.parametrize("args,message", [
     (["train", "--data", "mnist"], "unknown data set 'mnist'"),
-    (["train", "--data", "missing.csv", "--target", "y"], "no such file: missing.csv"),
+    (["train", "--data", "missing.csv", "--target", "y"], "no such file for --data: missing.csv"),
     (["train", "--data", "{d}/t.csv", "--target", "nope"], "column 'nope' is not in t.csv"),
     (["train", "--data", "{d}/t.csv"], "--target is required"),
     (["train", "--data", "iris", "--model", "cnn"], "the cnn model needs image data"),

@@ -73,9 +73,9 @@ def test_eval_conll_malformed_exit_2_one_line(tmp_path, content, message):
 
 
 def test_eval_conll_usage_errors(conll, tmp_path):
-    fails("eval", "--conll", str(tmp_path / "none.conll"), message="none.conll does not exist")
+    fails("eval", "--conll", str(tmp_path / "none.conll"), message="no such file for the CoNLL file")
     fails("eval", "--conll", str(conll), "--proba", "p.npy", message="--proba cannot be combined with --conll")
-    fails("eval", message="--proba and --labels are required (or --conll FILE for tagging)")
+    fails("eval", message="--proba (or --logits) and --labels are required (or --conll FILE for tagging)")
     fails("eval", "--conll", str(conll), "--scheme", "BIOES", message="invalid choice: 'BIOES'")
 
 

@@ -32,9 +32,19 @@ import numpy as np
 from . import __version__
 from .core._inputs import unit_name
 from .core.information import cross_entropy, entropy, kl_divergence
+from .core.textio import DEFAULT_ENCODING, ENCODING_HINT, check_file
 from .rules.errors import InputError
 
 LEARN_MODULES = {"sklearn", "scipy", "pandas", "matplotlib", "rich", "pyarrow"}
+
+
+# What each neural task trains, and the options that would be ignored there.
+REFUSED_WITH_TASK = {
+    "tagging": (("--model", "--target", "--log-dir"), "it trains a BiLSTM tagger on the CoNLL file's last column, "
+                                                       "without TensorBoard logging"),
+    "text": (("--model", "--log-dir"), "it trains a fastText-style classifier of one text column, without "
+                                      "TensorBoard logging"),
+}
 
 
 class UsageError(Exception):
@@ -149,6 +159,10 @@ def _new_run_dir(args) -> tuple[Path, bool]:
     ``runs/<data>-<model>-<timestamp>`` with a numeric suffix if that exists; and whether it was created here."""
     if args.out:
         out = Path(args.out)
+        for flag, path in (("--data", args.data), ("--test", args.test)):
+            if path is not None and os.path.exists(path) and out.resolve() in Path(path).resolve().parents:
+                raise UsageError(f"--out {out} holds {flag} {path}, which this command reads; choose another --out "
+                                 f"(--force never writes over an input)")
         if out.exists() and (not out.is_dir() or any(out.iterdir())) and not args.force:
             raise UsageError(f"--out {out} already exists and is not empty; choose a new directory, or pass --force "
                              f"to write into it")
@@ -173,6 +187,29 @@ def _writable_dir(out: Path) -> Path:
     except OSError as exc:
         raise UsageError(f"cannot write to {out}: {exc.strerror or exc}") from None
     return out
+
+
+def _refuse_inputs(outputs, files=(), runs=()) -> None:
+    """Refuse to write any of ``outputs`` that is a file the command reads (``files``: (flag, path) pairs) or lies
+    inside a run directory it reads (``runs``: (flag, directory) pairs), with ``--force`` or without. Paths compare
+    as real paths (links and ``..`` resolved; ``os.path.samefile`` for hard links)."""
+    for out in outputs:
+        target = Path(out).resolve()
+        for flag, path in files:
+            if path is not None and (target == Path(path).resolve() or _same_file(out, path)):
+                raise UsageError(f"--out {out} is {flag} {path}, which this command reads; choose another --out "
+                                 f"(--force never replaces an input)")
+        for flag, path in runs:
+            if path is not None and Path(path).resolve() in (target, *target.parents):
+                raise UsageError(f"--out {out} is inside {flag} {path}, which this command reads; choose another "
+                                 f"--out (--force never writes into an input)")
+
+
+def _same_file(a, b) -> bool:
+    try:
+        return os.path.samefile(a, b)
+    except OSError:  # either does not exist (yet)
+        return False
 
 
 def _refuse_existing(directory: Path, names: list[str], force: bool) -> None:
@@ -208,19 +245,26 @@ def _epoch_display(progress, total: int):
 def _run_directory(args):
     """A new run directory (``_new_run_dir``), removed again if the run fails: a failed run leaves nothing behind."""
     out, created = _new_run_dir(args)
-    try:
+    with _removed_on_failure(out, created):
         yield out
+
+
+@contextlib.contextmanager
+def _removed_on_failure(directory: Path, created: bool):
+    """``directory``, removed again (when ``created`` here) if the block fails."""
+    try:
+        yield directory
     except BaseException:
         if created:
-            shutil.rmtree(out, ignore_errors=True)
+            shutil.rmtree(directory, ignore_errors=True)
         raise
 
 
 def _train_tagging(args) -> int:
     from .learn.conll import read_conll
 
-    train_data = read_conll(args.data)
-    test_data = read_conll(args.test) if args.test else None
+    train_data = read_conll(args.data, encoding=args.encoding)
+    test_data = read_conll(args.test, encoding=args.encoding) if args.test else None
     args.model = "tagger"  # names the run directory
     with _run_directory(args) as out:
         return _train_tagger_into(args, train_data, test_data, out)
@@ -251,20 +295,30 @@ def _train_tagger_into(args, train_data, test_data, out: Path) -> int:
 
 
 def cmd_train(args) -> int:
+    for flag, path in (("--data", args.data), ("--test", args.test)):  # fail fast, before the heavy imports
+        if path is not None and Path(path).suffix:
+            check_file(path, flag)
+    if args.task in REFUSED_WITH_TASK:
+        refused, why = REFUSED_WITH_TASK[args.task]
+        given = [flag for flag in refused if getattr(args, flag[2:].replace("-", "_")) is not None]
+        if given:
+            raise UsageError(f"crossentropy train: {', '.join(given)} cannot be combined with --task {args.task} "
+                             f"({why})")
     if args.task == "tagging":
         return _train_tagging(args)
     with _needs_learn("train"):
         from .learn.data import load_dataset
-        from .learn.workflow import check_trainable
+        from .learn.workflow import DEFAULT_MODEL, check_trainable
 
-        data = load_dataset(args.data, args.target)
-        test = load_dataset(args.test, args.target, "--test") if args.test else None
+        data = load_dataset(args.data, args.target, encoding=args.encoding)
+        test = load_dataset(args.test, args.target, "--test", encoding=args.encoding) if args.test else None
         if args.task == "text":
             return _train_text(args, data, test)
+        args.model = args.model or DEFAULT_MODEL
         note = check_trainable(data, args.model, args.test_size, test=test, **_train_options(args),
                                **_table_options(args))
-    tensorboard = _tensorboard(args.log_dir)
-    with _run_directory(args) as out:
+    _check_log_dir(args.log_dir)
+    with _run_directory(args) as out, _tensorboard(args.log_dir) as tensorboard:
         return _train(args, data, out, tensorboard, test, note)
 
 
@@ -364,21 +418,39 @@ def _train(args, data, out: Path, tensorboard, test, note: str) -> int:
     return 0
 
 
-def _tensorboard(log_dir):
-    """The TensorBoard log for ``--log-dir`` (None without it); a missing extra is a usage error, before any work."""
+def _check_log_dir(log_dir) -> None:
+    """``--log-dir`` refused before any work: a missing extra, or a path that is not a directory."""
     if log_dir is None:
-        return None
-    from .learn.tracking import TensorBoardLog, summary_writer_class
+        return
+    from .learn.tracking import summary_writer_class
 
     try:
         summary_writer_class()
     except ImportError as exc:
         raise UsageError(f"--log-dir: {exc}") from None
-    return TensorBoardLog(_writable_dir(Path(log_dir)))
+    if os.path.lexists(log_dir) and not os.path.isdir(log_dir):
+        raise UsageError(f"--log-dir {log_dir} exists and is not a directory; pass a directory for the TensorBoard "
+                         f"logs")
+
+
+@contextlib.contextmanager
+def _tensorboard(log_dir):
+    """The TensorBoard log for ``--log-dir`` (None without it), created after the run directory (so that it may lie
+    inside ``--out``) and removed again, when created here, if the run fails."""
+    if log_dir is None:
+        yield None
+        return
+    from .learn.tracking import TensorBoardLog
+
+    created = not os.path.lexists(log_dir)
+    with _removed_on_failure(Path(log_dir), created):
+        yield TensorBoardLog(_writable_dir(Path(log_dir)))
 
 
 # ------------------------------------------------------------------------------------------------ predict
 def cmd_predict(args) -> int:
+    if args.out is not None:
+        _refuse_inputs([args.out], [("--data", args.data)], [("--model", args.model)])
     with _needs_learn("predict"):
         from .learn.persist import load_model
         from .learn.workflow import predict_file
@@ -388,10 +460,10 @@ def cmd_predict(args) -> int:
             from .learn.conll import format_conll
             from .learn.tagger import tag_file
 
-            sentences = tag_file(model, args.data)
+            sentences = tag_file(model, args.data, encoding=args.encoding)
             text, what = format_conll(sentences), f"{len(sentences)} tagged sentences"
         else:
-            table = predict_file(model, args.data)
+            table = predict_file(model, args.data, encoding=args.encoding)
             text, what = table.to_csv(index=False), f"{len(table)} predictions"
     if args.out is None:
         sys.stdout.write(text)
@@ -414,10 +486,11 @@ def _eval_conll(args) -> int:
     from .learn.tagging import evaluate_conll
 
     unused = [flag for flag, value in (("--proba", args.proba), ("--labels", args.labels), ("--logits", args.logits),
+                                       ("--labels-column", args.labels_column), ("--per-class", args.per_class),
                                        ("--out", args.out), ("--base", args.base)) if value]
     if unused:
         raise UsageError(f"crossentropy eval: {', '.join(unused)} cannot be combined with --conll")
-    report = evaluate_conll(args.conll, scheme=args.scheme)
+    report = evaluate_conll(args.conll, scheme=args.scheme, encoding=args.encoding)
     print(_json(report.to_dict()) if args.json else report.to_text())
     return 0
 
@@ -425,27 +498,30 @@ def _eval_conll(args) -> int:
 def cmd_eval(args) -> int:
     if args.conll:
         return _eval_conll(args)
-    if args.proba is None or args.labels is None:
-        raise UsageError("crossentropy eval: --proba and --labels are required (or --conll FILE for tagging)")
+    flag, source = ("--logits", args.logits) if args.logits else ("--proba", args.proba)
+    if source is None or args.labels is None:
+        raise UsageError("crossentropy eval: --proba (or --logits) and --labels are required (or --conll FILE for "
+                         "tagging)")
+    names = ["reliability.png", "confusion_matrix.png"] + (["reliability_per_class.png"] if args.per_class else [])
+    if args.out:  # before reading: --force never replaces an input
+        _refuse_inputs([Path(args.out) / n for n in names], [(flag, source), ("--labels", args.labels)])
     with _needs_learn("eval"):
         from .core.stable import sigmoid, softmax
         from .learn.data import load_predictions
         from .learn.evaluate import evaluate, labels_from_columns
 
-        scores, columns, labels = load_predictions(args.proba, args.labels, labels_column=args.labels_column)
-        if scores.dtype.kind not in "fiu":
-            raise UsageError(f"--proba must hold numbers, but {args.proba} holds {scores.dtype} values")
-        scores = scores.astype(np.float64)
+        scores, columns, labels = load_predictions(source, args.labels, labels_column=args.labels_column, name=flag,
+                                                   encoding=args.encoding)
+        scores = _numbers(scores, flag, source)
         if args.logits:
             scores = sigmoid(scores) if scores.ndim == 1 else softmax(scores)
         classes = None
         if columns is not None and scores.ndim == 2:
-            classes = labels_from_columns(columns, labels, "--proba")
+            classes = labels_from_columns(columns, labels, flag)
         report = evaluate(labels, scores, labels=classes)
     if args.out:
         out = Path(args.out)
-        _refuse_existing(out, ["reliability.png", "confusion_matrix.png"]
-                         + (["reliability_per_class.png"] if args.per_class else []), args.force)
+        _refuse_existing(out, names, args.force)
         _writable_dir(out)
     if args.json:
         print(_json(report.to_dict()))
@@ -462,15 +538,18 @@ def cmd_eval(args) -> int:
 def cmd_calibrate(args) -> int:
     with _needs_learn("calibrate"):
         from .learn.calibration import apply_temperature, calibrate
-        from .learn.data import load_array, load_predictions
+        from .learn.data import PREDICTED, load_array, load_predictions
         from .learn.evaluate import labels_from_columns
 
     flag, source = ("--logits", args.logits) if args.logits else ("--proba", args.proba)
-    scores, columns, labels = load_predictions(source, args.labels, name=flag)
+    scores, columns, labels = load_predictions(source, args.labels, labels_column=args.labels_column, name=flag,
+                                               encoding=args.encoding)
     classes = labels_from_columns(columns, labels, flag) if columns is not None and scores.ndim == 2 else None
     if (args.apply is None) != (args.out is None):
         raise UsageError("--apply and --out go together: --apply FILE --out FILE writes FILE's calibrated "
                          "probabilities")
+    if args.out:
+        _refuse_inputs([args.out], [(flag, source), ("--labels", args.labels), ("--apply", args.apply)])
     if args.out and Path(args.out).exists() and not args.force:
         raise UsageError(f"--out {args.out} already exists; choose a new file, or pass --force to overwrite it")
     if args.out and Path(args.out).suffix.lower() not in (".csv", ".npy"):
@@ -478,10 +557,17 @@ def cmd_calibrate(args) -> int:
     kind = "logits" if args.logits else "proba"
     result = calibrate(labels, labels=classes, **{kind: _numbers(scores, flag, source)})
     if args.apply:
-        other = _numbers(load_array(args.apply, "--apply")[0], "--apply", args.apply)
+        other, names = load_array(args.apply, "--apply", ignore=(PREDICTED,), encoding=args.encoding)
+        other = _numbers(other, "--apply", args.apply)
         if other.ndim != scores.ndim or (other.ndim == 2 and other.shape[1] != scores.shape[1]):
             raise UsageError(f"--apply {args.apply} has shape {other.shape}, but {flag} {source} has "
                              f"{scores.shape[1] if scores.ndim == 2 else 1} column(s) per row; give it the same")
+        if names is not None and other.ndim == 2:  # columns by name, as for --proba; unknown names are refused
+            order = labels_from_columns(names, labels, "--apply")
+            if set(order) != set(result.labels):
+                raise UsageError(f"--apply {args.apply} has columns {names}, but the classes are "
+                                 f"{[str(c) for c in result.labels]}; name each column by one of them")
+            other = other[:, [order.index(c) for c in result.labels]]
         _write_table(apply_temperature(result.temperature, **{kind: other}), result.labels, Path(args.out))
     if args.json:
         print(_json(result.to_dict()))
@@ -495,7 +581,7 @@ def cmd_calibrate(args) -> int:
 
 def _numbers(array: np.ndarray, flag: str, source: str) -> np.ndarray:
     if array.dtype.kind not in "fiu":
-        raise UsageError(f"{flag} must hold numbers, but {source} has text in it")
+        raise UsageError(f"{flag} must hold numbers, but {source} holds {array.dtype} values")
     return array.astype(np.float64)
 
 
@@ -537,7 +623,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     train = sub.add_parser("train", help="train a classifier with cross-entropy, then report and explain it",
                            description="Train on a bundled data set or a CSV/Parquet file, evaluate on a held-out "
-                                       "25%%, and write metrics.json, the model (npz + json) and plots.")
+                                       "25%, and write metrics.json, the model (npz + json) and plots.")
     train.add_argument("--task", choices=["classification", "text", "tagging"], default="classification",
                        help="text: a fastText-style neural classifier of one text column (needs torch); tagging: a "
                             "token tagger on CoNLL files (--data train.conll [--test test.conll])")
@@ -551,45 +637,59 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--max-features", type=_positive(int), default=20000, metavar="N",
                        help="the most n-grams kept per text column (default: 20000)")
     train.add_argument("--data", default="digits",
-                       help="digits, iris, wine, breast_cancer, or a .csv/.parquet path (default: digits)")
+                       help="digits, iris, wine, breast_cancer, or a .csv/.tsv/.parquet path (default: digits); "
+                            "with --task tagging, a .conll file")
     train.add_argument("--target", help="the label column, for a CSV/Parquet file")
-    train.add_argument("--model", choices=["softmax", "mlp", "cnn"], default="mlp",
-                       help="softmax regression, an MLP (default), or a small CNN for digits (needs torch)")
-    train.add_argument("--loss", choices=["cross_entropy", "focal"], default="cross_entropy")
-    train.add_argument("--label-smoothing", type=float, default=0.0, metavar="E")
-    train.add_argument("--class-weight", choices=["none", "balanced", "effective_number"], default="none")
-    train.add_argument("--optimizer", choices=["sgd", "momentum", "adam", "adamw", "rmsprop"], default="adam")
+    train.add_argument("--model", choices=["softmax", "mlp", "cnn"],
+                       help="softmax regression, an MLP (default), or a small CNN for digits (needs torch); not with "
+                            "--task tagging")
+    train.add_argument("--loss", choices=["cross_entropy", "focal"], default="cross_entropy",
+                       help="the training loss: cross_entropy (default), or focal (down-weights easy examples)")
+    train.add_argument("--label-smoothing", type=float, default=0.0, metavar="E",
+                       help="mix the one-hot targets with the uniform distribution: (1 - E) one-hot + E / K "
+                            "(default: 0)")
+    train.add_argument("--class-weight", choices=["none", "balanced", "effective_number"], default="none",
+                       help="per-class loss weights: none (default), balanced (inverse class frequency), or "
+                            "effective_number (class-balanced loss)")
+    train.add_argument("--optimizer", choices=["sgd", "momentum", "adam", "adamw", "rmsprop"], default="adam",
+                       help="the optimizer (default: adam)")
     train.add_argument("--lr", type=_positive(float), help="learning rate (default: per optimizer, e.g. 1e-3 for "
                                                            "adam, 0.1 for sgd; 1e-2 for softmax with adam)")
     train.add_argument("--epochs", type=_positive(int), help="maximum epochs (default: 200; 30 for cnn)")
     train.add_argument("--batch-size", type=_positive(int),
                        help="mini-batch size (default: min(200, n); 64 for cnn)")
-    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--seed", type=int, default=0,
+                       help="random seed of the split, the initial weights and the batches (default: 0)")
     train.add_argument("--test-size", type=float, default=0.25, help="held-out share (default: 0.25)")
     train.add_argument("--base", type=_log_base, help="log base to report cross-entropy in first (2: bits)")
     train.add_argument("--out", help="run directory (default: runs/<data>-<model>-<timestamp>)")
     train.add_argument("--force", action="store_true", help="write into an existing, non-empty --out")
     train.add_argument("--quiet", action="store_true", help="no progress bar")
     train.add_argument("--log-dir", metavar="DIR",
-                       help="write TensorBoard scalars here (needs the tensorboard extra)")
+                       help="write TensorBoard scalars here (needs the tensorboard extra; classification only)")
+    _encoding_option(train)
     train.set_defaults(func=cmd_train)
 
     ev = sub.add_parser("eval", help="evaluate predicted probabilities against labels",
                         description="Report cross-entropy (nats and bits), accuracy, Brier score, ECE, the confusion "
                                     "matrix and the classification report for another model's predictions.")
-    ev.add_argument("--proba", help="N x K probabilities, or N for binary (.csv, .npy, .parquet); a header names each "
-                                    "column's class")
+    scores = ev.add_mutually_exclusive_group()
+    scores.add_argument("--proba", metavar="FILE", help="N x K probabilities, or N for binary (.csv, .tsv, .npy, "
+                                                        ".parquet); a header names each column's class ('predicted', "
+                                                        "as crossentropy predict writes it, is skipped)")
+    scores.add_argument("--logits", metavar="FILE", help="instead: N x K logits, or N for binary; softmax (sigmoid "
+                                                         "if 1-D) makes them probabilities")
     ev.add_argument("--labels", help="N true labels (.csv, .npy, .parquet)")
     ev.add_argument("--labels-column", help="the column of --labels that holds the labels, when it has several")
     ev.add_argument("--conll", metavar="FILE", help="instead: a CoNLL file whose last two columns are the gold and "
                                                     "predicted tags; prints the token and entity reports")
     ev.add_argument("--scheme", choices=["IOB1", "IOB2"], default="IOB2", help="the tag scheme of --conll")
-    ev.add_argument("--logits", action="store_true", help="--proba holds logits: apply softmax (sigmoid if 1-D)")
     ev.add_argument("--json", action="store_true", help="print the metrics as JSON")
     ev.add_argument("--out", help="write reliability.png and confusion_matrix.png here")
     ev.add_argument("--force", action="store_true", help="overwrite plots already in --out")
     ev.add_argument("--per-class", action="store_true", help="also write reliability_per_class.png to --out")
     ev.add_argument("--base", type=_log_base, help="log base to report cross-entropy in first (2: bits)")
+    _encoding_option(ev)
     ev.set_defaults(func=cmd_eval)
 
     cal = sub.add_parser("calibrate", help="fit a temperature to a model's outputs (temperature scaling)",
@@ -600,11 +700,13 @@ def build_parser() -> argparse.ArgumentParser:
     scores = cal.add_mutually_exclusive_group(required=True)
     scores.add_argument("--logits", help="N x K logits, or N for binary (.csv, .npy, .parquet)")
     scores.add_argument("--proba", help="N x K probabilities, or N for binary P(positive)")
-    cal.add_argument("--labels", required=True, help="N true labels (.csv, .npy, .parquet)")
+    cal.add_argument("--labels", required=True, help="N true labels (.csv, .tsv, .npy, .parquet)")
+    cal.add_argument("--labels-column", help="the column of --labels that holds the labels, when it has several")
     cal.add_argument("--json", action="store_true", help="print the result as JSON")
     cal.add_argument("--apply", help="logits or probabilities (the same kind as above) to calibrate with T")
     cal.add_argument("--out", help="where --apply writes probabilities (.csv with class-label columns, or .npy)")
-    cal.add_argument("--force", action="store_true", help="overwrite --out")
+    cal.add_argument("--force", action="store_true", help="overwrite --out (never a file this command reads)")
+    _encoding_option(cal)
     cal.set_defaults(func=cmd_calibrate)
 
     pr = sub.add_parser("predict", help="a saved model's predictions for the rows of a table",
@@ -614,9 +716,13 @@ def build_parser() -> argparse.ArgumentParser:
                                     "A tagger run (train --task tagging) tags a CoNLL or plain-text (.txt) file "
                                     "and writes CoNLL: the input's columns plus the predicted tag.")
     pr.add_argument("--model", required=True, help="a run directory holding model.json and model.npz")
-    pr.add_argument("--data", required=True, help="a .csv or .parquet table with the model's feature columns")
+    pr.add_argument("--data", required=True, help="a .csv, .tsv or .parquet table with the model's feature columns; "
+                                                  "for a tagger run, a .conll file or a .txt file (one sentence per "
+                                                  "line)")
     pr.add_argument("--out", help="the CSV to write (default: standard output)")
-    pr.add_argument("--force", action="store_true", help="overwrite --out if it exists")
+    pr.add_argument("--force", action="store_true", help="overwrite --out if it exists (never --data, nor a file "
+                                                         "in --model)")
+    _encoding_option(pr)
     pr.set_defaults(func=cmd_predict)
 
     info = sub.add_parser("info", help="entropy, cross-entropy and KL divergence of two distributions",
@@ -649,21 +755,34 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _encoding_option(parser) -> None:
+    parser.add_argument("--encoding", metavar="ENC", default=DEFAULT_ENCODING,
+                        help=f"the text encoding of CSV, TSV, CoNLL and .txt inputs, such as latin-1 or cp1252 "
+                             f"(default: {DEFAULT_ENCODING}, UTF-8 with or without a byte-order mark)")
+
+
 def _one_line_warning(message, category, filename, lineno, file=None, line=None):
     first = (str(message).strip().splitlines() or [""])[0]
+    if category.__name__ == "ConvergenceWarning":  # the estimator's parameter, as the command's option
+        first = first.replace("max_epochs=", "--epochs ").replace("raise max_epochs", "raise --epochs")
     print(f"crossentropy: warning: {first} ({category.__name__})", file=file or sys.stderr)
 
 
 def main(argv: list[str] | None = None) -> int:
+    prog = "crossentropy"
     try:
-        args = build_parser().parse_args(argv)
+        args, extra = build_parser().parse_known_args(argv)
+        prog = f"crossentropy {args.command}"  # every later message names the command
+        if extra:
+            raise UsageError(f"{prog}: unrecognized arguments: {' '.join(extra)} (see --help)")
         args.argv = list(sys.argv[1:] if argv is None else argv)
         with warnings.catch_warnings():
             warnings.showwarning = _one_line_warning
             return args.func(args)
     except (UsageError, InputError) as exc:
         message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        print(message if message.startswith("crossentropy") else f"crossentropy: error: {message}", file=sys.stderr)
+        message = message.replace(ENCODING_HINT, "--encoding latin-1")  # the library's parameter, as a flag
+        print(message if message.startswith("crossentropy") else f"{prog}: error: {message}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("crossentropy: interrupted", file=sys.stderr)

@@ -57,7 +57,9 @@ def _malformed(rng, d: Path, what: str) -> tuple[str, Path]:
     kinds = ["csv empty", "csv header only", "csv short row", "csv text cell", "csv nan", "csv inf",
              "csv tiny probability", "csv huge", "csv negative", "csv garbage bytes", "csv semicolons",
              "npy empty", "npy truncated", "npy bool", "npy text", "npy object", "npy 3-d", "npy nan",
-             "parquet zero rows", "parquet text", "parquet nulls", "json"]
+             "parquet zero rows", "parquet text", "parquet nulls", "json",
+             # issue 21: a directory, Latin-1 bytes, a BOM, tabs, predict's "predicted" column
+             "csv directory", "csv latin-1", "csv bom", "tsv tabs", "csv predicted column"]
     if what == "labels":
         kinds += ["csv float labels", "csv integer labels subset"]
     kind = kinds[int(rng.integers(len(kinds)))]
@@ -81,6 +83,16 @@ def _malformed(rng, d: Path, what: str) -> tuple[str, Path]:
         rows[1, 0] = {"csv nan": np.nan, "csv inf": np.inf, "csv tiny probability": 1e-320, "csv huge": 1e300,
                       "csv negative": -0.5}[kind]
         _write_csv(path, rows.tolist())
+    elif kind == "csv directory":
+        path.mkdir()
+    elif kind in ("csv latin-1", "csv bom", "csv predicted column", "tsv tabs"):
+        rows = [[f"{v:.6g}" for v in row] for row in good.tolist()]
+        names = [f"c{j}" for j in range(good.shape[1])]
+        if kind == "csv predicted column":
+            names, rows = ["predicted", *names], [["x", *row] for row in rows]
+        text = "\n".join((("\t" if kind == "tsv tabs" else ",").join(r)) for r in [names, *rows]) + "\n"
+        data = text.replace("c0", "é0").encode("latin-1") if kind == "csv latin-1" else text.encode()
+        path.write_bytes((b"\xef\xbb\xbf" if kind == "csv bom" else b"") + data)
     elif kind == "csv garbage bytes":
         path.write_bytes(bytes(rng.integers(0, 256, 300, dtype=np.uint8)))
     elif kind == "csv semicolons":
@@ -128,7 +140,7 @@ def _case(rng, i: int, d: Path) -> tuple[str, list[str]]:
     good_p, good_y = d / "proba.csv", d / "labels.csv"
     _write_csv(good_p, _proba(rng).tolist())
     _write_csv(good_y, [[v] for v in _labels(rng)])
-    command = ("eval", "info", "eval-out", "train", "eval", "eval")[i % 6]
+    command = ("eval", "info", "eval-out", "train", "eval", "eval", "calibrate-force")[i % 7]
     if command == "info":
         values = ["0.5,0.5", "1,0", "0.5,x", "", "nan,1", "-1,2", "1e-320,1", "0.3,0.3,0.4", "inf,0", "1,,0"]
         p, q = (values[int(rng.integers(len(values)))] for _ in range(2))
@@ -144,14 +156,20 @@ def _case(rng, i: int, d: Path) -> tuple[str, list[str]]:
             path = data
         return kind, ["train", "--data", str(path), "--target", "y", "--model", "softmax", "--epochs", "2",
                       "--quiet", "--out", str(d / "run")]
+    if command == "calibrate-force":  # issue 21 #1: --force never replaces an input, whichever --out names
+        target = [good_p, good_y][int(rng.integers(2))]
+        return "calibrate --out onto an input with --force", [
+            "calibrate", "--proba", str(good_p), "--labels", str(good_y), "--apply", str(good_p), "--out",
+            str(target), "--force"]
     if command == "eval-out":  # --out names an input file: it must not be overwritten
         return "eval --out onto an input", ["eval", "--proba", str(good_p), "--labels", str(good_y), "--out",
                                             str(good_p)]
     what = "proba" if rng.random() < 0.6 else "labels"
     kind, path = _malformed(rng, d, what)
-    argv = ["eval", "--proba", str(path if what == "proba" else good_p),
+    scores = "--logits" if rng.random() < 0.3 else "--proba"  # the same FILE form in eval and calibrate
+    argv = ["eval", scores, str(path if what == "proba" else good_p),
             "--labels", str(path if what == "labels" else good_y)]
-    argv += [["--json"], ["--logits"], []][int(rng.integers(3))]
+    argv += [["--json"], []][int(rng.integers(2))]
     return kind, argv
 
 

@@ -264,10 +264,17 @@ def text_bytes(path) -> int:
 def perplexity_report(path, *, column: str | None = None, logprobs: bool | None = None, n_bytes: int | None = None,
                       text=None, ci: float | None = None) -> dict:
     """``PerplexityMeter().update(read_token_scores(path, ...), n_bytes=...).result(ci)``, with the byte count from
-    ``n_bytes`` or the UTF-8 file ``text`` (not both): what ``crossentropy perplexity`` prints."""
+    ``n_bytes`` or the UTF-8 file ``text`` (not both): what ``crossentropy perplexity`` prints. A file of no
+    tokens, or of values that are all <= 0 (log-probabilities) without ``logprobs``, is an ``InputValueError``."""
     if n_bytes is not None and text is not None:
         raise InputValueError("give the byte count once: n_bytes (--bytes) or text (--text), not both.")
     if text is not None:
         n_bytes = text_bytes(text)
-    nll = nll_values(read_token_scores(path, column=column, logprobs=logprobs), f"the values in {path}")
+    scores = read_token_scores(path, column=column, logprobs=logprobs)
+    if scores.size == 0:
+        raise InputValueError(f"{path} holds no token scores; perplexity needs at least one token.")
+    if (scores < 0).any() and (scores <= 0).all():
+        raise InputValueError(f"the values in {path} are all <= 0, as log-probabilities are; pass logprobs=True "
+                              f"(--logprobs), which reads them as log-probabilities.")
+    nll = nll_values(scores, f"the values in {path}")
     return PerplexityMeter().update(nll, n_bytes=n_bytes).result(ci=ci)

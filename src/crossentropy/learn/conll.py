@@ -8,10 +8,10 @@ Malformed input (an empty file, a line with too few columns, a column count that
 
 from __future__ import annotations
 
-import codecs
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..core.textio import DEFAULT_ENCODING, read_text_file
 from ..rules.errors import InputValueError
 
 DOCSTART = "-DOCSTART-"
@@ -85,38 +85,17 @@ def parse_conll(text: str, *, name: str = "<string>", min_columns: int = 2, what
     return ConllCorpus(name, sentences, lines, n_columns)
 
 
-def read_text_file(path, *, encoding: str = "utf-8-sig", what: str = "a text file") -> str:
-    """The text of ``path`` decoded with ``encoding``; the default reads UTF-8 with or without a byte-order mark
-    (as Notepad and Excel's "CSV UTF-8" write it). A missing file, an unknown encoding or bytes that do not decode
-    are an ``InputValueError`` (``what`` names the file's kind in the message)."""
-    path = Path(path)
-    try:
-        return path.read_text(encoding=encoding)
-    except FileNotFoundError:
-        raise InputValueError(f"{path} does not exist; pass the path of {what}.") from None
-    except IsADirectoryError:
-        raise InputValueError(f"{path} is a directory; pass the path of {what}.") from None
-    except LookupError:
-        raise InputValueError(f"encoding {encoding!r} is not a text encoding Python knows; pass one such as "
-                              f"'utf-8' or 'latin-1'.") from None
-    except UnicodeDecodeError as exc:
-        shown = "UTF-8" if codecs.lookup(encoding).name in ("utf-8", "utf-8-sig") else encoding
-        raise InputValueError(f"{path} is not {shown} text ({exc.reason} at byte {exc.start}); pass the file's "
-                              f"encoding (encoding='latin-1', or --encoding on the command line) or convert it to "
-                              f"UTF-8.") from None
-
-
-def read_conll(path, *, min_columns: int = 2, what: str = "a token and a tag", encoding: str = "utf-8-sig"
+def read_conll(path, *, min_columns: int = 2, what: str = "a token and a tag", encoding: str = DEFAULT_ENCODING
                ) -> ConllCorpus:
-    """Read the CoNLL file at ``path`` (UTF-8 by default, a byte-order mark skipped); see ``parse_conll``."""
-    text = read_text_file(path, encoding=encoding, what="a CoNLL text file")
+    """Read the CoNLL file at ``path``, decoded with ``encoding`` (UTF-8 by default); see ``parse_conll``."""
+    text = read_text_file(path, "the CoNLL file", encoding=encoding)
     return parse_conll(text, name=str(path), min_columns=min_columns, what=what)
 
 
-def read_text(path, *, encoding: str = "utf-8-sig") -> list[list[str]]:
-    """Plain text for tagging: one sentence per non-blank line, tokens split on whitespace (UTF-8 by default, a
-    byte-order mark skipped; see ``read_text_file``)."""
-    text = read_text_file(path, encoding=encoding, what="a text file")
+def read_text(path, *, encoding: str = DEFAULT_ENCODING) -> list[list[str]]:
+    """Plain text for tagging, decoded with ``encoding``: one sentence per non-blank line, tokens split on
+    whitespace."""
+    text = read_text_file(path, "the text file", encoding=encoding)
     sentences = [line.split() for line in text.splitlines() if line.strip()]
     if not sentences:
         raise InputValueError(f"{path} holds no text; put one sentence per line.")

@@ -14,10 +14,13 @@ from pathlib import Path
 import numpy as np
 from sklearn import datasets as sk_datasets
 
+from ..core.textio import DEFAULT_ENCODING, check_file, read_text_file
 from ..rules.errors import InputValueError
 
 BUNDLED = {"digits": sk_datasets.load_digits, "iris": sk_datasets.load_iris, "wine": sk_datasets.load_wine,
            "breast_cancer": sk_datasets.load_breast_cancer}
+PREDICTED = "predicted"  # the column of predicted labels that ``crossentropy predict`` writes before the classes
+DELIMITERS = {".csv": ",", ".tsv": "\t"}  # the text tables, by suffix
 
 
 @dataclass
@@ -29,10 +32,12 @@ class Dataset:
     images: bool  # square grayscale images, flattened (the cnn model needs this)
 
 
-def load_dataset(source: str, target: str | None = None, name: str = "--data") -> Dataset:
-    """A bundled data set by name (``digits``, ``iris``, ``wine``, ``breast_cancer``), or a CSV/Parquet file whose
-    ``target`` column holds the labels and whose other columns (numbers, text or categories, with missing values
-    allowed) are the features. ``name`` is the option that gave ``source``, for messages."""
+def load_dataset(source: str, target: str | None = None, name: str = "--data", *, encoding: str = DEFAULT_ENCODING
+                 ) -> Dataset:
+    """A bundled data set by name (``digits``, ``iris``, ``wine``, ``breast_cancer``), or a CSV/TSV/Parquet file
+    (CSV and TSV decoded with ``encoding``) whose ``target`` column holds the labels and whose other columns (numbers,
+    text or categories, with missing values allowed) are the features. ``name`` is the option that gave ``source``,
+    for messages."""
     import pandas as pd
 
     if source in BUNDLED:
@@ -45,9 +50,9 @@ def load_dataset(source: str, target: str | None = None, name: str = "--data") -
         return Dataset(source, X, y, features, images=source == "digits")
     path = Path(source)
     if not path.suffix:
-        raise InputValueError(f"unknown data set {source!r}: use one of {', '.join(BUNDLED)}, or a .csv or "
+        raise InputValueError(f"unknown data set {source!r}: use one of {', '.join(BUNDLED)}, or a .csv, .tsv or "
                               f".parquet file.")
-    frame = read_table(path, name)
+    frame = read_table(path, name, encoding=encoding)
     if target is None:
         raise InputValueError(f"--target is required with a file: name the label column, one of {list(frame.columns)}.")
     if target not in frame.columns:
@@ -61,18 +66,19 @@ def load_dataset(source: str, target: str | None = None, name: str = "--data") -
     return Dataset(path.stem, features, frame[target].to_numpy(), list(features.columns), False)
 
 
-def read_table(path: Path, name: str):
-    """A headed CSV or Parquet table as a DataFrame with at least one row."""
+def read_table(path: Path, name: str, *, encoding: str = DEFAULT_ENCODING):
+    """A headed CSV, TSV (decoded with ``encoding``) or Parquet table as a DataFrame with at least one row."""
+    import io
+
     import pandas as pd
 
-    path = Path(path)
-    if not path.exists():
-        raise InputValueError(f"no such file: {path}")
+    path = check_file(path, name)
     suffix = path.suffix.lower()
-    if suffix not in (".csv", ".parquet", ".pq"):
-        raise InputValueError(f"{name} {path.name}: unsupported file type {suffix!r}; use .csv or .parquet.")
+    if suffix not in (*DELIMITERS, ".parquet", ".pq"):
+        raise InputValueError(f"{name} {path.name}: unsupported file type {suffix!r}; use .csv, .tsv or .parquet.")
+    text = read_text_file(path, name, encoding=encoding) if suffix in DELIMITERS else None
     try:
-        frame = pd.read_csv(path) if suffix == ".csv" else pd.read_parquet(path)
+        frame = pd.read_parquet(path) if text is None else pd.read_csv(io.StringIO(text), sep=DELIMITERS[suffix])
     except (pd.errors.ParserError, pd.errors.EmptyDataError, OSError, ImportError, ValueError) as exc:
         raise InputValueError(f"cannot read {name} from {path}: {str(exc).splitlines()[0]}") from None
     if frame.shape[0] == 0:
@@ -80,44 +86,60 @@ def read_table(path: Path, name: str):
     return frame
 
 
-def load_array(path_text: str, name: str, *, n_rows: int | None = None) -> tuple[np.ndarray, list[str] | None]:
+def load_array(path_text: str, name: str, *, n_rows: int | None = None, ignore=(), encoding: str = DEFAULT_ENCODING
+               ) -> tuple[np.ndarray, list[str] | None]:
     """A 1-D or 2-D array and its column names (None when the file has none) from ``.npy`` (never unpickled),
-    ``.csv`` or ``.parquet`` (its column names). A CSV's first row is a header when it is not all numbers, or when
-    it is distinct integers (class labels such as ``0,1,2``) and the file has one row more than ``n_rows``. Numeric
-    columns become int64 or float64, as their cells spell them; text stays text."""
-    path = _existing(path_text, name)
+    ``.csv``/``.tsv`` (decoded with ``encoding``) or ``.parquet`` (its column names), without the columns named in
+    ``ignore``. A CSV's first row is a header when it is not all numbers, or when it is distinct integers (class
+    labels such as ``0,1,2``) and the file has one row more than ``n_rows``. Numeric columns become int64 or
+    float64, as their cells spell them; text stays text."""
+    path = check_file(path_text, name)
     suffix = path.suffix.lower()
     if suffix == ".npy":
-        array, columns = _load_npy(path, name), None
-    elif suffix == ".csv":
-        cells = _csv_cells(path, name)
+        return _table_shape(_load_npy(path, name), path, name), None
+    if suffix in DELIMITERS:
+        cells = _csv_cells(path, name, encoding)
         first = cells[0].tolist()
         header = not all(_is_number(v) for v in first) or (
             cells.shape[0] == (n_rows or 0) + 1 and len(set(first)) == len(first)
             and all(v.lstrip("-").isdigit() for v in first))
-        array, columns = _stack(*_typed_columns(cells, header, path, name))
+        arrays, columns = _typed_columns(cells, header, path, name)
     elif suffix in (".parquet", ".pq"):
         frame = read_table(path, name)
-        array, columns = _stack([frame[c].to_numpy() for c in frame.columns], [str(c) for c in frame.columns])
+        arrays, columns = [frame[c].to_numpy() for c in frame.columns], [str(c) for c in frame.columns]
     else:
-        raise InputValueError(f"{name} {path.name}: unsupported file type {suffix!r}; use .csv, .npy or .parquet.")
+        raise InputValueError(f"{name} {path.name}: unsupported file type {suffix!r}; use .csv, .tsv, .npy or "
+                              f".parquet.")
+    if columns is not None and ignore:
+        kept = [j for j, c in enumerate(columns) if c.strip() not in ignore]
+        if not kept:
+            raise InputValueError(f"{name} {path} holds only the column(s) {columns}, and no scores.")
+        arrays, columns = [arrays[j] for j in kept], [columns[j] for j in kept]
+    array, columns = _stack(arrays, columns)
     return _table_shape(array, path, name), columns
 
 
-def load_labels(path_text: str, name: str, *, column: str | None = None, classes=None, n_rows: int | None = None):
-    """The labels in ``path_text``: its only column, or the column named ``column``. A headed file's index column
-    (``pandas.to_csv``'s default) is skipped. A CSV's first row is a header when it holds text over a column of
-    numbers, when ``column`` is given or the file has several columns, or, for one column of text, when its first
-    cell is not one of ``classes`` (the class names, when known) or the file has one row more than ``n_rows``."""
-    path = _existing(path_text, name)
-    if path.suffix.lower() == ".csv":
-        cells = _csv_cells(path, name)
+def load_labels(path_text: str, name: str, *, column: str | None = None, classes=None, n_rows: int | None = None,
+                encoding: str = DEFAULT_ENCODING):
+    """The labels in ``path_text``: its only column, or the column named ``column`` (of a CSV, only that column is
+    read). A headed file's index column (``pandas.to_csv``'s default) is skipped. A CSV's first row is a header when
+    it holds text over a column of numbers, when ``column`` is given or the file has several columns, or, for one
+    column of text, when its first cell is not one of ``classes`` (the class names, when known) or the file has one
+    row more than ``n_rows``."""
+    path = check_file(path_text, name)
+    if path.suffix.lower() in DELIMITERS:
+        cells = _csv_cells(path, name, encoding)
         first = str(cells[0, 0]).strip()
         header = _has_header(cells) or column is not None or cells.shape[1] > 1 or (
             first not in {str(c) for c in classes} if classes is not None else cells.shape[0] == (n_rows or 0) + 1)
+        if header and column is not None:  # only the named column: gaps in the others do not matter
+            names = cells[0].tolist()
+            if column not in names:
+                raise InputValueError(f"{name} {path} has no column {column!r}; its columns are {names}.")
+            cells = cells[:, [names.index(column)]]
         arrays, columns = _typed_columns(cells, header, path, name)
     else:
-        array, columns = load_array(path_text, name)
+        array, columns = load_array(path_text, name, encoding=encoding)
         arrays = [array] if array.ndim == 1 else list(array.T)
     if columns is None:
         if column is not None:
@@ -136,22 +158,19 @@ def load_labels(path_text: str, name: str, *, column: str | None = None, classes
     return arrays[columns.index(wanted)]
 
 
-def load_predictions(proba: str, labels: str, *, labels_column: str | None = None, name: str = "--proba"):
+def load_predictions(proba: str, labels: str, *, labels_column: str | None = None, name: str = "--proba",
+                     encoding: str = DEFAULT_ENCODING):
     """What ``crossentropy eval`` and ``calibrate`` read: the scores in ``proba`` (the option ``name``), their column
     names (None without a header), and the labels in ``labels``, each file's header recognised with the help of the
-    other (the row counts, and the class names)."""
-    scores, columns = load_array(proba, name)
-    y = load_labels(labels, "--labels", column=labels_column, classes=columns, n_rows=scores.shape[0])
+    other (the row counts, and the class names). A ``predicted`` column (``crossentropy predict`` writes one) is
+    not a score: it is skipped."""
+    kw = {"ignore": (PREDICTED,), "encoding": encoding}
+    scores, columns = load_array(proba, name, **kw)
+    y = load_labels(labels, "--labels", column=labels_column, classes=columns, n_rows=scores.shape[0],
+                    encoding=encoding)
     if columns is None and scores.shape[0] == y.shape[0] + 1:  # a header of integer class labels
-        scores, columns = load_array(proba, name, n_rows=y.shape[0])
+        scores, columns = load_array(proba, name, n_rows=y.shape[0], **kw)
     return scores, columns, y
-
-
-def _existing(path_text: str, name: str) -> Path:
-    path = Path(path_text)
-    if not path.exists():
-        raise InputValueError(f"no such file for {name}: {path}")
-    return path
 
 
 def _table_shape(array: np.ndarray, path: Path, name: str) -> np.ndarray:
@@ -186,14 +205,18 @@ def _load_npy(path: Path, name: str) -> np.ndarray:
         raise InputValueError(f"cannot read {name} from {path}: {reason}; save it with np.save.") from None
 
 
-def _csv_cells(path: Path, name: str) -> np.ndarray:
+def _csv_cells(path: Path, name: str, encoding: str) -> np.ndarray:
+    import io
+
     import pandas as pd
 
+    text = read_text_file(path, name, encoding=encoding)
     try:
-        frame = pd.read_csv(path, header=None, dtype=str, keep_default_na=False, skip_blank_lines=True)
+        frame = pd.read_csv(io.StringIO(text), sep=DELIMITERS[path.suffix.lower()], header=None, dtype=str,
+                            keep_default_na=False, skip_blank_lines=True)
     except pd.errors.EmptyDataError:
         raise InputValueError(f"{name} {path} is empty.") from None
-    except (pd.errors.ParserError, UnicodeDecodeError) as exc:
+    except pd.errors.ParserError as exc:
         raise InputValueError(f"cannot read {name} from {path}: {str(exc).splitlines()[0]}") from None
     return np.char.strip(frame.fillna("").to_numpy(dtype=str))
 

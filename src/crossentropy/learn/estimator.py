@@ -41,6 +41,25 @@ from .base import BestWeights, ClassifierBase
 from .optim import OPTIMIZERS, SCHEDULES, make_optimizer, scheduled_lr
 
 
+def split_sizes(y, test_size: float) -> tuple[int, bool]:
+    """The number of held-out rows for a ``test_size`` share of the labels ``y``, and whether the split can be
+    stratified: when every class has two rows and both sides can hold every class, the held-out side holds
+    ``max(ceil(test_size * n), K)`` rows for ``K`` classes (scikit-learn refuses fewer), else ``ceil(test_size * n)``
+    rows, unstratified.
+
+    >>> split_sizes(np.array([0, 0, 1, 1]), 0.25)  # 1 row would leave a class out of the held-out side
+    (2, True)
+    >>> split_sizes(np.array([0, 1, 1]), 0.25)
+    (1, False)
+    """
+    classes, counts = np.unique(y, return_counts=True)
+    n, k = len(y), len(classes)
+    n_test = int(np.ceil(test_size * n))
+    if counts.min() >= 2 and n - max(n_test, k) >= k:
+        return max(n_test, k), True
+    return n_test, False
+
+
 class CrossEntropyClassifier(ClassifierBase):
     """A multi-layer perceptron classifier trained with cross-entropy (or focal loss).
 
@@ -268,8 +287,9 @@ class CrossEntropyClassifier(ClassifierBase):
         y_idx = self._set_classes(y)
         rng = self._start(X.shape[1], y_idx, sw)
         if self.early_stopping:
-            split = train_test_split(X, y_idx, sw, test_size=self.validation_fraction, random_state=rng,
-                                     stratify=y_idx if np.bincount(y_idx).min() >= 2 else None)
+            n_val, stratified = split_sizes(y_idx, self.validation_fraction)
+            split = train_test_split(X, y_idx, sw, test_size=n_val, random_state=rng,
+                                     stratify=y_idx if stratified else None)
             X, X_val, y_idx, y_val, sw, sw_val = split
         batch_size = self._batch_size(X.shape[0])
         best, stall, converged = BestWeights(), 0, False

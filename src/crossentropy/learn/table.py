@@ -9,7 +9,8 @@ Per column, fitted on the training rows:
   features near 1e300 do not overflow;
 - categorical or boolean: missing values become the most frequent value, then the column is one-hot encoded
   over the categories seen in training; a category not seen in training encodes as all zeros, as
-  ``OneHotEncoder(handle_unknown="ignore")``;
+  ``OneHotEncoder(handle_unknown="ignore")``, with a ``UserWarning`` that names the column and the
+  category;
 - free text: TF-IDF of word and character n-grams (``text.TfidfText``, at most ``max_features`` per column); a
   missing value is the empty text, a row of zeros. With a text column, ``transform`` returns a CSR sparse matrix.
 
@@ -38,6 +39,7 @@ from __future__ import annotations
 
 import math
 import re
+import warnings
 
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
@@ -255,6 +257,11 @@ class TablePreprocessor(TransformerMixin, BaseEstimator):
             else:
                 text, absent = _text_values(series)
                 text[absent] = self.fill_[i]
+                unseen = sorted(set(text.tolist()) - set(self.categories_[i]))
+                if unseen:
+                    warnings.warn(f"column {name!r} has {len(unseen)} categor{'y' if len(unseen) == 1 else 'ies'} "
+                                  f"not seen in training (such as {unseen[0]!r}); those rows encode it as all "
+                                  f"zeros.", UserWarning, stacklevel=2)
                 blocks.append((text[:, None] == np.array(self.categories_[i], dtype=object)).astype(np.float64))
         if TEXT in self.kinds_:
             from scipy import sparse

@@ -26,6 +26,7 @@ import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
+from ..core.textio import DEFAULT_ENCODING
 from ..core.weights import class_weights
 from ..rules.errors import InputValueError
 from ..torch import cross_entropy, softmax_focal_loss
@@ -385,15 +386,14 @@ def write_tagger_run(directory, result: TaggerResult, *, metadata: dict | None =
     return ["metrics.json", "model.npz", "model.json", plot.name]
 
 
-def tag_file(model, path, out=None, *, overwrite: bool = False, encoding: str = "utf-8-sig"
+def tag_file(model, path, out=None, *, overwrite: bool = False, encoding: str = DEFAULT_ENCODING
              ) -> list[list[tuple[str, ...]]]:
     """Tag ``path`` with ``model``, a fitted ``TokenTagger`` (such as ``persist.load_model`` returns for a tagger
     run) or the run directory of a saved one. A ``.txt`` file is plain text (one sentence per line), anything else
-    CoNLL (tokens in the first column). Returns the sentences as CoNLL rows, each row the input's columns (or the
-    token) plus the predicted tag, so tagging a gold-tagged CoNLL file gives the layout of ``crossentropy eval
-    --conll``. With ``out``, also writes them there (an existing file only if ``overwrite``). ``path`` is read with
-    ``encoding`` (UTF-8, a byte-order mark skipped, by default); bytes that do not decode are an
-    ``InputValueError`` naming the encoding."""
+    CoNLL (tokens in the first column), either decoded with ``encoding``. Returns the sentences as CoNLL rows, each
+    row the input's columns (or the token) plus the predicted tag, so tagging a gold-tagged CoNLL file gives the
+    layout of ``crossentropy eval --conll``. With ``out``, also writes them there (an existing file only if
+    ``overwrite``)."""
     tagger = model if isinstance(model, TokenTagger) else TokenTagger.load(model)
     path = Path(path)
     if path.suffix.lower() == ".txt":

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 from sklearn.metrics import classification_report
 
+from ..core.textio import DEFAULT_ENCODING
 from ..rules.errors import InputTypeError, InputValueError
 from .conll import ConllCorpus, read_conll
 
@@ -207,9 +208,10 @@ def check_iob_columns(corpus: ConllCorpus, columns: dict[int, str]) -> None:
                                           f"IOB tag; expected 'O', 'B-TYPE' or 'I-TYPE' (such as 'B-PER').")
 
 
-def evaluate_conll(path, *, scheme: str = "IOB2") -> TaggingReport:
+def evaluate_conll(path, *, scheme: str = "IOB2", encoding: str = DEFAULT_ENCODING) -> TaggingReport:
     """``evaluate_tagging`` of a CoNLL file whose last two columns are the gold and the predicted tags (the layout
-    conlleval reads: ``token [other columns] gold predicted``). A line with a non-IOB tag is named in the error."""
-    corpus = read_conll(path, min_columns=3, what="a token, the gold tag and the predicted tag")
+    conlleval reads: ``token [other columns] gold predicted``), decoded with ``encoding``. A line with a non-IOB
+    tag is named in the error."""
+    corpus = read_conll(path, min_columns=3, what="a token, the gold tag and the predicted tag", encoding=encoding)
     check_iob_columns(corpus, {-2: "gold", -1: "predicted"})
     return evaluate_tagging(corpus.column(-2), corpus.column(-1), scheme=scheme)

@@ -10,15 +10,18 @@ import numpy as np
 from sklearn.model_selection import train_test_split
 from sklearn.pipeline import make_pipeline
 from sklearn.utils._param_validation import InvalidParameterError
+from sklearn.utils.multiclass import type_of_target
 
+from ..core.textio import DEFAULT_ENCODING
 from ..rules.errors import InputValueError
-from .data import Dataset, read_table
-from .estimator import CrossEntropyClassifier
+from .data import PREDICTED, Dataset, read_table
+from .estimator import CrossEntropyClassifier, split_sizes
 from .evaluate import EvaluationReport, evaluate
 from .explain import hardest_examples, text_influence
 from .table import TEXT, TablePreprocessor, column_roles
 
 MODELS = ("softmax", "mlp", "cnn")
+DEFAULT_MODEL = "mlp"
 
 
 @dataclass
@@ -79,7 +82,7 @@ def _split_options(options: dict) -> tuple[dict, dict]:
     return table, {k: v for k, v in options.items() if k not in TABLE_OPTIONS}
 
 
-def check_trainable(data: Dataset, model: str = "mlp", test_size: float = 0.25, *, test: Dataset | None = None,
+def check_trainable(data: Dataset, model: str = DEFAULT_MODEL, test_size: float = 0.25, *, test: Dataset | None = None,
                     **options) -> str:
     """Everything about ``data`` (and ``test``) and the ``options`` of ``build_classifier`` and
     ``TablePreprocessor`` that would make ``train`` fail, checked before any work (or run directory). Returns the
@@ -91,10 +94,19 @@ def check_trainable(data: Dataset, model: str = "mlp", test_size: float = 0.25, 
                               f"--model mlp.")
     if test is None and not 0 < test_size < 1:
         raise InputValueError(f"test_size must be a share strictly between 0 and 1, but got {test_size}.")
+    if type_of_target(data.y) == "continuous":
+        raise InputValueError(f"the target of {data.name} looks continuous: numbers that are not all integers, "
+                              f"{len(np.unique(data.y))} distinct values in {len(data.y)} rows; a classifier needs "
+                              f"class labels, so name the label column as the target, or bin the values.")
     classes, counts = np.unique(data.y, return_counts=True)
     if len(classes) < 2:
         raise InputValueError(f"{data.name} has a single class ({classes[0]!r}); a classifier needs at least two.")
-    n_test = int(np.ceil(test_size * len(data.y)))
+    if test is None:
+        if counts.min() < 2:
+            raise InputValueError(f"class {classes[counts.argmin()]!r} of {data.name} has a single row, so it cannot "
+                                  f"be both trained on and held out for testing; give each class at least two rows, "
+                                  f"or drop that class.")
+        n_test = split_sizes(data.y, test_size)[0]
     if test is None and (n_test < 1 or len(data.y) - n_test < 2):
         raise InputValueError(f"{data.name} has {len(data.y)} rows, too few to hold out {test_size:.0%} for testing "
                               f"and train on the rest; give more rows or another --test-size.")
@@ -105,8 +117,8 @@ def check_trainable(data: Dataset, model: str = "mlp", test_size: float = 0.25, 
     return table.note_
 
 
-def train(data: Dataset, *, model: str = "mlp", test_size: float = 0.25, seed: int = 0, test: Dataset | None = None,
-          **options) -> TrainResult:
+def train(data: Dataset, *, model: str = DEFAULT_MODEL, test_size: float = 0.25, seed: int = 0,
+          test: Dataset | None = None, **options) -> TrainResult:
     """Fit ``TablePreprocessor(**table options) + model`` on a stratified ``1 - test_size`` share of ``data`` and
     evaluate it on the rest, or on all of ``data`` and evaluate it on ``test``. ``options`` are those of
     ``build_classifier`` and ``TABLE_OPTIONS`` (``text_columns``, ``categorical_columns``, ``drop_columns``,
@@ -114,10 +126,10 @@ def train(data: Dataset, *, model: str = "mlp", test_size: float = 0.25, seed: i
     check_trainable(data, model, test_size, seed=seed, test=test, **options)
     table_options, options = _split_options(options)
     if test is None:
-        _, counts = np.unique(data.y, return_counts=True)
-        stratify = data.y if counts.min() >= 2 else None
+        n_test, stratified = split_sizes(data.y, test_size)
         X_train, X_test, y_train, y_test, _, rows_test = train_test_split(
-            data.X, data.y, np.arange(len(data.y)), test_size=test_size, stratify=stratify, random_state=seed)
+            data.X, data.y, np.arange(len(data.y)), test_size=n_test, stratify=data.y if stratified else None,
+            random_state=seed)
     else:
         X_train, y_train, X_test, y_test, rows_test = data.X, data.y, test.X, test.y, np.arange(len(test.y))
     roles = {k: v for k, v in table_options.items() if k != "max_features"}
@@ -147,14 +159,14 @@ def predict_table(model, frame):
     proba = model.predict_proba(frame)
     classes = model[-1].classes_ if hasattr(model, "steps") else model.classes_
     names = [str(c) for c in classes]
-    if "predicted" in names or len(set(names)) != len(names):
+    if PREDICTED in names or len(set(names)) != len(names):
         raise InputValueError(f"the model's class labels {names} cannot all name their own output column; rename "
                               f"the classes.")
     out = pd.DataFrame(proba, columns=names, index=frame.index)
-    out.insert(0, "predicted", classes[proba.argmax(axis=1)])
+    out.insert(0, PREDICTED, classes[proba.argmax(axis=1)])
     return out
 
 
-def predict_file(model, path, name: str = "--data"):
-    """``predict_table`` for the CSV or Parquet table at ``path``."""
-    return predict_table(model, read_table(path, name))
+def predict_file(model, path, name: str = "--data", *, encoding: str = DEFAULT_ENCODING):
+    """``predict_table`` for the CSV, TSV (decoded with ``encoding``) or Parquet table at ``path``."""
+    return predict_table(model, read_table(path, name, encoding=encoding))
