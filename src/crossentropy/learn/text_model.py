@@ -67,7 +67,7 @@ class FastTextClassifier:
               "label_smoothing", "class_weight", "dim", "n_buckets", "dropout", "word_ngram_range",
               "char_ngram_range", "validation_fraction", "refit", "random_state", "num_threads", "text_column")
 
-    def __init__(self, *, epochs=30, learning_rate=0.005, batch_size=32, optimizer="adam", weight_decay=0.0,
+    def __init__(self, *, epochs=30, learning_rate=0.005, batch_size=32, optimizer="adam", weight_decay=1e-5,
                  loss="cross_entropy", gamma=2.0, label_smoothing=0.0, class_weight=None, dim=64, n_buckets=2**15,
                  dropout=0.5, word_ngram_range=(1, 2), char_ngram_range=(2, 3), validation_fraction=0.1,
                  refit=True, random_state=0, num_threads=1, text_column="text", callback=None):
