@@ -58,17 +58,19 @@ class FastTextClassifier:
     whose ``text_column`` holds them.
 
     Holds out ``validation_fraction`` (stratified) to report a validation loss each epoch
-    (``callback(epoch, train_loss, validation_loss)``) and keeps the weights of the best epoch.
+    (``callback(epoch, train_loss, validation_loss)``) and keeps the weights of the best epoch (``best_epoch_``).
+    With ``refit`` (the default), a fresh network then trains on all the texts for ``best_epoch_`` epochs, as
+    scikit-learn's ``*CV`` estimators refit on all the data; the loss curves are those of the first run.
     """
 
     PARAMS = ("epochs", "learning_rate", "batch_size", "optimizer", "weight_decay", "loss", "gamma",
               "label_smoothing", "class_weight", "dim", "n_buckets", "dropout", "word_ngram_range",
-              "char_ngram_range", "validation_fraction", "random_state", "num_threads", "text_column")
+              "char_ngram_range", "validation_fraction", "refit", "random_state", "num_threads", "text_column")
 
-    def __init__(self, *, epochs=20, learning_rate=0.02, batch_size=32, optimizer="adam", weight_decay=0.0,
-                 loss="cross_entropy", gamma=2.0, label_smoothing=0.0, class_weight=None, dim=32, n_buckets=2**15,
-                 dropout=0.1, word_ngram_range=(1, 2), char_ngram_range=(2, 4), validation_fraction=0.1,
-                 random_state=0, num_threads=1, text_column="text", callback=None):
+    def __init__(self, *, epochs=30, learning_rate=0.005, batch_size=32, optimizer="adam", weight_decay=1e-5,
+                 loss="cross_entropy", gamma=2.0, label_smoothing=0.0, class_weight=None, dim=64, n_buckets=2**15,
+                 dropout=0.5, word_ngram_range=(1, 2), char_ngram_range=(2, 3), validation_fraction=0.1,
+                 refit=True, random_state=0, num_threads=1, text_column="text", callback=None):
         self.epochs = epochs
         self.learning_rate = learning_rate
         self.batch_size = batch_size
@@ -84,6 +86,7 @@ class FastTextClassifier:
         self.word_ngram_range = word_ngram_range
         self.char_ngram_range = char_ngram_range
         self.validation_fraction = validation_fraction
+        self.refit = refit
         self.random_state = random_state
         self.num_threads = num_threads
         self.text_column = text_column
@@ -146,7 +149,6 @@ class FastTextClassifier:
             return self._fit([self._ids(self._ngrams(t)) for t in texts], y_idx.reshape(-1))
 
     def _fit(self, bags, y_idx) -> FastTextClassifier:
-        rng = np.random.default_rng(self.random_state)
         torch.manual_seed(self.random_state)
         train_idx, val_idx = np.arange(len(bags)), np.arange(0)
         if len(bags) >= 20 and self.validation_fraction:
@@ -157,12 +159,25 @@ class FastTextClassifier:
         if self.class_weight is not None:
             weight = torch.as_tensor(class_weights(y_idx[train_idx], n_classes=len(self.classes_),
                                                    method=self.class_weight), dtype=torch.float32)
+        targets = torch.as_tensor(y_idx, dtype=torch.int64)
+        self.loss_curve_, self.validation_loss_curve_ = [], []
+        best_loss, best_epoch = self._train(bags, targets, weight, train_idx, val_idx, self.epochs, self.callback, True)
+        if self.refit and len(val_idx):
+            # the held-out texts join the training set for as many epochs as the best validation epoch took
+            self._train(bags, targets, weight, np.arange(len(bags)), np.arange(0), best_epoch, None, False)
+        self.best_loss_, self.best_epoch_, self.n_iter_ = best_loss, best_epoch, self.epochs
+        return self
+
+    def _train(self, bags, targets, weight, train_idx, val_idx, epochs, callback, record) -> tuple[float, int]:
+        """Train a fresh network for ``epochs`` over ``train_idx``; with ``val_idx``, keep the weights of the epoch
+        of least validation loss; ``record`` appends to the loss curves. Returns that loss and epoch (``inf`` and
+        ``epochs`` without ``val_idx``)."""
+        rng = np.random.default_rng(self.random_state)
         self.network_ = FastTextNetwork(self.n_buckets, self.dim, len(self.classes_), self.dropout)
         opt = make_optimizer(self.optimizer, self.network_.parameters(), self.learning_rate, self.weight_decay)
-        targets = torch.as_tensor(y_idx, dtype=torch.int64)
         val = self._batch([bags[i] for i in val_idx]) if len(val_idx) else None
-        self.loss_curve_, self.validation_loss_curve_, best = [], [], (math.inf, None)
-        for epoch in range(self.epochs):
+        best = (math.inf, epochs, None)
+        for epoch in range(epochs):
             self.network_.train()
             order = rng.permutation(train_idx)
             total = 0.0
@@ -173,7 +188,8 @@ class FastTextClassifier:
                 loss.backward()
                 opt.step()
                 total += float(loss.detach()) * len(chosen)
-            self.loss_curve_.append(total / len(order))
+            if record:
+                self.loss_curve_.append(total / len(order))
             val_loss = None
             if val is not None:
                 self.network_.eval()
@@ -181,13 +197,12 @@ class FastTextClassifier:
                     val_loss = float(self._loss(self.network_(*val), targets[val_idx], weight))
                 self.validation_loss_curve_.append(val_loss)
                 if val_loss < best[0]:
-                    best = (val_loss, {k: v.clone() for k, v in self.network_.state_dict().items()})
-            if self.callback is not None:
-                self.callback(epoch + 1, self.loss_curve_[-1], val_loss)
-        if best[1] is not None:
-            self.network_.load_state_dict(best[1])
-        self.best_loss_, self.n_iter_ = best[0], self.epochs
-        return self
+                    best = (val_loss, epoch + 1, {k: v.clone() for k, v in self.network_.state_dict().items()})
+            if callback is not None:
+                callback(epoch + 1, total / len(order), val_loss)
+        if best[2] is not None:
+            self.network_.load_state_dict(best[2])
+        return best[0], best[1]
 
     # -------------------------------------------------------------------------------------------- prediction
     def _logits_bags(self, bags: list[list[str]], batch_size: int = 1024) -> np.ndarray:
