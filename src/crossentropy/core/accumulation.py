@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..constants import IGNORE_INDEX
 from ..rules.errors import InputTypeError, InputValueError
 from ..rules.options import check_ignore_index, check_label_smoothing, check_unit_interval
 from ..rules.reduction import batch_weight
@@ -29,7 +30,8 @@ def _target_rows(t, i: int, n_classes: int | None):
     raise InputTypeError(f"{name} must be integer class indices or float probabilities, but got dtype {a.dtype}.")
 
 
-def total_weight(targets, *, class_weight=None, ignore_index: int = -100, label_smoothing: float = 0.0) -> float:
+def total_weight(targets, *, class_weight=None, ignore_index: int = IGNORE_INDEX,
+                 label_smoothing: float = 0.0) -> float:
     """``W = sum_i o_i`` over every target of ``targets``: the denominator of ``reduction="mean"`` for the whole
     batch, with ``o_i = sum_c w_c t'_ic`` (0 for an ignored index target) as in ``softmax_cross_entropy``.
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..constants import IGNORE_INDEX
 from ..rules.elementwise import bce_with_logits, bce_with_probs, sigmoid_focal
 from ..rules.errors import InputValueError
 from ..rules.options import (
@@ -164,7 +165,7 @@ def _run_softmax_family(r: _Rows, out, return_grad: bool, block, *, fused_kernel
 
 # --------------------------------------------------------------------------------------------- softmax family
 def softmax_cross_entropy(logits, target, *, axis: int = -1, class_weight=None, sample_weight=None,
-                          ignore_index: int = -100, label_smoothing: float = 0.0, reduction: str = "mean",
+                          ignore_index: int = IGNORE_INDEX, label_smoothing: float = 0.0, reduction: str = "mean",
                           total_weight=None, return_grad: bool = False, out=None):
     """Cross-entropy of softmax(logits) against class indices or probabilities.
 
@@ -198,7 +199,7 @@ def softmax_cross_entropy(logits, target, *, axis: int = -1, class_weight=None, 
 
 
 def categorical_cross_entropy(probs, target, *, axis: int = -1, class_weight=None, sample_weight=None,
-                              ignore_index: int = -100, label_smoothing: float = 0.0, reduction: str = "mean",
+                              ignore_index: int = IGNORE_INDEX, label_smoothing: float = 0.0, reduction: str = "mean",
                               eps: float | None = None, total_weight=None, return_grad: bool = False, out=None):
     """Cross-entropy of predicted probabilities ``P`` against class indices or probabilities.
 
@@ -225,7 +226,7 @@ def categorical_cross_entropy(probs, target, *, axis: int = -1, class_weight=Non
 
 
 def softmax_focal_loss(logits, target, *, gamma: float = 2.0, alpha=None, axis: int = -1, sample_weight=None,
-                       ignore_index: int = -100, label_smoothing: float = 0.0, reduction: str = "mean",
+                       ignore_index: int = IGNORE_INDEX, label_smoothing: float = 0.0, reduction: str = "mean",
                        total_weight=None, return_grad: bool = False, out=None):
     """Focal loss (Lin et al., 2017) on softmax probabilities, in log space.
 

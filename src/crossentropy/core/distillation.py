@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..constants import IGNORE_INDEX
 from ..rules.divergence import Options, dense_rows, kept_tokens, kept_total, sparse_rows
 from ..rules.errors import InputTypeError, InputValueError
 from ..rules.options import check_divergence, check_reduction
@@ -68,7 +69,7 @@ def _run(rows, x, ax, batch_shape, target, ignore_index, reduction, cdt, return_
 
 # --------------------------------------------------------------------------------------------- public
 def distillation_loss(student_logits, teacher_logits, target=None, *, divergence: str = "forward_kl",
-                      beta: float = 0.5, temperature: float = 1.0, ignore_index: int = -100,
+                      beta: float = 0.5, temperature: float = 1.0, ignore_index: int = IGNORE_INDEX,
                       reduction: str = "mean", axis: int = -1, return_grad: bool = False, out=None):
     """Distillation divergence between ``softmax(student / tau)`` and ``softmax(teacher / tau)``, times ``tau**2``.
 
@@ -129,7 +130,7 @@ def check_sparse_teacher(indices: np.ndarray, logprobs: np.ndarray, vocab: int, 
 
 def sparse_distillation_loss(student_logits, teacher_indices, teacher_logprobs, target=None, *,
                              divergence: str = "forward_kl", beta: float = 0.5, temperature: float = 1.0,
-                             ignore_index: int = -100, reduction: str = "mean", axis: int = -1,
+                             ignore_index: int = IGNORE_INDEX, reduction: str = "mean", axis: int = -1,
                              return_grad: bool = False, out=None):
     """``distillation_loss`` against an offline teacher's top-k: ``teacher_indices`` (integer, batch shape + (k,))
     and ``teacher_logprobs`` (the same shape), the teacher's ``log T`` at those classes.

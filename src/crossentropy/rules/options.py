@@ -13,10 +13,8 @@ from __future__ import annotations
 import math
 import numbers
 
+from ..constants import DIVERGENCES, IGNORE_INDEX, REDUCTIONS
 from .errors import InputTypeError, InputValueError
-
-REDUCTIONS = ("none", "sum", "mean")
-DIVERGENCES = ("forward_kl", "reverse_kl", "jsd")
 
 
 def _real(value, name: str, expected: str) -> float:
@@ -109,7 +107,7 @@ def check_open_unit(value, name: str, *, example: str = "0.5") -> float:
 
 
 def check_ignore_index(value) -> int:
-    return _integer(value, "ignore_index", "an int (e.g. -100)")
+    return _integer(value, "ignore_index", f"an int (e.g. {IGNORE_INDEX})")
 
 
 def check_positive_int(value, name: str, *, allow_none: bool = True) -> int | None:

@@ -13,6 +13,7 @@ the reduced loss, so every backend folds it into its closed-form gradient.
 
 from __future__ import annotations
 
+from ..constants import IGNORE_INDEX
 from .errors import InputValueError
 from .limits import masked_product
 from .options import check_class_indices
@@ -34,7 +35,7 @@ def reduction_scale(xp, reduction: str, o_total, total_weight=None):
     return xp.where(w > 0, one / xp.where(w > 0, w, one), xp.scalar(0.0, "float64", like=w))
 
 
-def batch_weight(xp, targets, *, w=None, ignore_index: int = -100, smoothing: float = 0.0):
+def batch_weight(xp, targets, *, w=None, ignore_index: int = IGNORE_INDEX, smoothing: float = 0.0):
     """``W = sum_i o_i`` over every row of every target array in ``targets`` (rows: ``(n,)`` class indices or
     ``(n, K)`` probabilities, one kind for all), in float64: the "mean" denominator of the whole batch, from the same
     coefficients the losses use (``rules.targets``; unnormalised, as a loss given ``total_weight`` uses them). The

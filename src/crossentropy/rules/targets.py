@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
+from ..constants import IGNORE_INDEX
 from .limits import masked_product
 
 
@@ -132,7 +133,7 @@ class Coefficients:
         return g
 
 
-def index_coefficients(xp, y, n_classes: int, *, w=None, s=None, ignore_index: int = -100,
+def index_coefficients(xp, y, n_classes: int, *, w=None, s=None, ignore_index: int = IGNORE_INDEX,
                        smoothing: float = 0.0, dtype, normalize: bool = False) -> Coefficients:
     """Coefficients of integer targets ``y (n,)``; ``w (K,)`` class and ``s (n,)`` sample weights or None.
 
@@ -178,8 +179,8 @@ def probability_coefficients(xp, probs, n_classes: int, *, w=None, s=None, smoot
     return Coefficients(xp, o=o, n_classes=n_classes, w=w, probs=probs, s=s, smoothing=smoothing)
 
 
-def coefficients(xp, target, n_classes: int, *, w=None, s=None, ignore_index: int = -100, smoothing: float = 0.0,
-                 dtype, normalize: bool = False) -> Coefficients:
+def coefficients(xp, target, n_classes: int, *, w=None, s=None, ignore_index: int = IGNORE_INDEX,
+                 smoothing: float = 0.0, dtype, normalize: bool = False) -> Coefficients:
     """``index_coefficients`` for integer targets ``(n,)``, ``probability_coefficients`` for float ones ``(n, K)``."""
     options = {"w": w, "s": s, "smoothing": smoothing, "dtype": dtype, "normalize": normalize}
     if xp.is_integer(target):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import torch.distributed as dist
 
+from ..constants import IGNORE_INDEX
 from ..rules.errors import InputValueError
 from ..rules.options import check_ignore_index, check_label_smoothing, check_unit_interval
 from ..rules.reduction import batch_weight
@@ -28,7 +29,7 @@ def _target_rows(t, i: int, n_classes: int | None):
     return p.movedim(1, -1).reshape(-1, p.shape[1])
 
 
-def total_weight(targets, *, weight=None, ignore_index: int = -100, label_smoothing: float = 0.0, group=None):
+def total_weight(targets, *, weight=None, ignore_index: int = IGNORE_INDEX, label_smoothing: float = 0.0, group=None):
     """``W = sum_i o_i`` over every target of ``targets`` and, when ``torch.distributed`` is initialised, of every
     rank of ``group`` (the default group when None): the denominator of ``reduction="mean"`` for the whole batch,
     with ``o_i = sum_c w_c t'_ic`` (0 for an ignored index target) as in ``cross_entropy``.

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import torch
 
+from ..constants import IGNORE_INDEX
 from ..core.distillation import check_sparse_teacher
 from ..rules.divergence import Options, kept_tokens
 from ..rules.errors import InputValueError
@@ -46,7 +47,7 @@ def _shaped(loss: torch.Tensor, batch_shape: tuple, reduction: str) -> torch.Ten
 
 
 def distillation_loss(student_logits, teacher_logits, target=None, *, divergence: str = "forward_kl",
-                      beta: float = 0.5, temperature: float = 1.0, ignore_index: int = -100,
+                      beta: float = 0.5, temperature: float = 1.0, ignore_index: int = IGNORE_INDEX,
                       reduction: str = "mean"):
     """Distillation divergence between ``student_logits`` and ``teacher_logits`` of shape ``(..., V)``.
 
@@ -77,7 +78,7 @@ def distillation_loss(student_logits, teacher_logits, target=None, *, divergence
 
 def sparse_distillation_loss(student_logits, teacher_indices, teacher_logprobs, target=None, *,
                              divergence: str = "forward_kl", beta: float = 0.5, temperature: float = 1.0,
-                             ignore_index: int = -100, reduction: str = "mean"):
+                             ignore_index: int = IGNORE_INDEX, reduction: str = "mean"):
     """``distillation_loss`` against an offline teacher's top-k: ``teacher_indices`` (integer, ``(..., k)``) and
     ``teacher_logprobs`` (``(..., k)``, ``log T`` at those classes, at the distillation temperature).
 
@@ -125,7 +126,7 @@ def _check_head(x, weight, bias, who: str) -> None:
 
 def linear_distillation_loss(student_input, student_weight, teacher_input, teacher_weight, target=None, *,
                              student_bias=None, teacher_bias=None, divergence: str = "forward_kl", beta: float = 0.5,
-                             temperature: float = 1.0, ignore_index: int = -100, reduction: str = "mean",
+                             temperature: float = 1.0, ignore_index: int = IGNORE_INDEX, reduction: str = "mean",
                              chunk_size: int | None = None):
     """``distillation_loss(student_input @ student_weight.T + student_bias, teacher_input @ teacher_weight.T +
     teacher_bias, target, ...)`` holding at most ``chunk_size`` rows of either vocabulary's logits at once.

@@ -19,6 +19,7 @@ import math
 
 import torch
 
+from ..constants import IGNORE_INDEX
 from ..rules.errors import InputValueError
 from ..rules.options import (
     RATE,
@@ -51,7 +52,7 @@ from .stats import TokenStats, check_index_targets, from_rows
 
 
 # --------------------------------------------------------------------------------------------- softmax family
-def cross_entropy(input, target, weight=None, ignore_index: int = -100, reduction: str = "mean",
+def cross_entropy(input, target, weight=None, ignore_index: int = IGNORE_INDEX, reduction: str = "mean",
                   label_smoothing: float = 0.0, *, z_loss: float = 0.0, softcap: float | None = None,
                   total_weight=None, return_lse: bool = False, return_stats: bool = False):
     """Cross-entropy of ``softmax(input, dim=1)`` against class indices or probabilities; a drop-in for
@@ -90,7 +91,7 @@ def cross_entropy(input, target, weight=None, ignore_index: int = -100, reductio
     return loss
 
 
-def softmax_focal_loss(input, target, gamma: float = 2.0, alpha=None, ignore_index: int = -100,
+def softmax_focal_loss(input, target, gamma: float = 2.0, alpha=None, ignore_index: int = IGNORE_INDEX,
                        reduction: str = "mean", label_smoothing: float = 0.0, *, total_weight=None):
     """Focal loss on ``softmax(input, dim=1)``, in log space; ``alpha`` (None, a number, or one weight per class
     as a tensor or sequence) acts as class weights, "mean" included. Equals ``cross_entropy(..., weight=alpha)`` at

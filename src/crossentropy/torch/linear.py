@@ -18,6 +18,7 @@ import torch
 from torch import nn
 from torch.autograd.function import once_differentiable
 
+from ..constants import IGNORE_INDEX
 from ..rules.errors import InputValueError
 from ..rules.options import (
     check_label_smoothing,
@@ -167,7 +168,7 @@ class LinearCrossEntropyFunction(torch.autograd.Function):
 
 
 def linear_cross_entropy(input, linear_weight, target, *, linear_bias=None, weight=None, reduction: str = "mean",
-                         ignore_index: int = -100, label_smoothing: float = 0.0, z_loss: float = 0.0,
+                         ignore_index: int = IGNORE_INDEX, label_smoothing: float = 0.0, z_loss: float = 0.0,
                          softcap: float | None = None, chunk_size: int | None = None, total_weight=None,
                          return_stats: bool = False):
     """Cross-entropy of a linear layer's logits without materialising them; a drop-in for
@@ -230,7 +231,7 @@ def linear_cross_entropy(input, linear_weight, target, *, linear_bias=None, weig
 class LinearCrossEntropyLoss(nn.Module):
     """Module form of ``linear_cross_entropy``: ``loss_fn(input, linear_weight, target, linear_bias=None)``."""
 
-    def __init__(self, weight=None, ignore_index: int = -100, label_smoothing: float = 0.0,
+    def __init__(self, weight=None, ignore_index: int = IGNORE_INDEX, label_smoothing: float = 0.0,
                  reduction: str = "mean", *, z_loss: float = 0.0, softcap: float | None = None,
                  chunk_size: int | None = None, return_stats: bool = False):
         super().__init__()

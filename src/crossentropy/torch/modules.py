@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from ..constants import IGNORE_INDEX
 from ..rules.options import check_label_smoothing, check_reduction, check_softcap, check_z_loss
 from . import functional as F
 
@@ -22,7 +23,7 @@ class _Loss(nn.Module):
 class CrossEntropyLoss(_Loss):
     """Drop-in for ``torch.nn.CrossEntropyLoss``, plus ``z_loss``, ``softcap`` and ``return_lse``."""
 
-    def __init__(self, weight: torch.Tensor | None = None, ignore_index: int = -100, reduction: str = "mean",
+    def __init__(self, weight: torch.Tensor | None = None, ignore_index: int = IGNORE_INDEX, reduction: str = "mean",
                  label_smoothing: float = 0.0, *, z_loss: float = 0.0, softcap: float | None = None,
                  return_lse: bool = False):
         super().__init__(reduction)
@@ -39,7 +40,7 @@ class CrossEntropyLoss(_Loss):
 
 
 class SoftmaxFocalLoss(_Loss):
-    def __init__(self, gamma: float = 2.0, alpha=None, ignore_index: int = -100, reduction: str = "mean",
+    def __init__(self, gamma: float = 2.0, alpha=None, ignore_index: int = IGNORE_INDEX, reduction: str = "mean",
                  label_smoothing: float = 0.0):
         super().__init__(reduction)
         self.register_buffer("alpha", alpha if isinstance(alpha, torch.Tensor) else None)

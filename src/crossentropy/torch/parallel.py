@@ -14,6 +14,7 @@ from dataclasses import replace
 import torch
 import torch.distributed as dist
 
+from ..constants import IGNORE_INDEX
 from ..rules.errors import InputValueError
 from ..rules.options import check_label_smoothing, check_reduction, check_total_weight, check_z_loss
 from ..rules.reduction import reduce, reduction_scale
@@ -116,7 +117,7 @@ def _check(logits_or_input, name, input_name, target, ignore_index, label_smooth
     return index_target_last_dim(target, logits_or_input, ignore_index), total_weight, options
 
 
-def vocab_parallel_cross_entropy(logits_shard, target, *, group=None, ignore_index: int = -100,
+def vocab_parallel_cross_entropy(logits_shard, target, *, group=None, ignore_index: int = IGNORE_INDEX,
                                  label_smoothing: float = 0.0, reduction: str = "mean", z_loss: float = 0.0,
                                  total_weight=None):
     """Cross-entropy of logits sharded along the vocabulary across ``group``.
@@ -135,7 +136,7 @@ def vocab_parallel_cross_entropy(logits_shard, target, *, group=None, ignore_ind
 
 
 def vocab_parallel_linear_cross_entropy(input, linear_weight_shard, target, *, linear_bias_shard=None, group=None,
-                                        ignore_index: int = -100, label_smoothing: float = 0.0,
+                                        ignore_index: int = IGNORE_INDEX, label_smoothing: float = 0.0,
                                         reduction: str = "mean", z_loss: float = 0.0, total_weight=None):
     """``vocab_parallel_cross_entropy(input @ linear_weight_shard.T + linear_bias_shard, target, ...)``, with
     ``input`` replicated on every rank: its gradient is the full gradient on every rank (summed over the group in
