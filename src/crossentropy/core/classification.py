@@ -19,9 +19,10 @@ from ..constants import IGNORE_INDEX
 from ..rules.elementwise import bce_with_logits, bce_with_probs, sigmoid_focal
 from ..rules.errors import InputValueError
 from ..rules.options import (
+    FocalOptions,
+    SoftmaxOptions,
     check_eps,
     check_gamma,
-    check_ignore_index,
     check_label_smoothing,
     check_nonnegative,
     check_reduction,
@@ -30,7 +31,7 @@ from ..rules.options import (
     check_weights_fit,
 )
 from ..rules.reduction import reduction_scale
-from ..rules.targets import Coefficients, index_coefficients, probability_coefficients, smooth
+from ..rules.targets import Coefficients, coefficients, smooth
 from ..rules.xp import NUMPY
 from . import fused
 from ._inputs import (
@@ -55,7 +56,7 @@ class _Rows:
     rows: np.ndarray  # (n, K) view or copy with the class axis last
     coef: Coefficients
     batch_shape: tuple
-    reduction: str
+    options: SoftmaxOptions | FocalOptions
     total_weight: float | None
 
     @property
@@ -76,9 +77,10 @@ def _as_rows(a: np.ndarray, axis: int) -> np.ndarray:
     return moved.reshape(-1, moved.shape[-1])
 
 
-def _setup_rows(first, name: str, target, axis, class_weight, sample_weight, ignore_index, label_smoothing,
-                reduction, total_weight=None, weight_name: str = "class_weight") -> _Rows:
-    """Validate a softmax-family call once and express its targets and weights as the rules' coefficients."""
+def _setup_rows(first, name: str, target, axis, class_weight, sample_weight, options, total_weight=None,
+                weight_name: str = "class_weight") -> _Rows:
+    """Validate a softmax-family call once (``options`` is already checked) and express its targets and weights
+    as the rules' coefficients."""
     x = float_array(first, name)
     if x.ndim == 0:
         raise InputValueError(f"{name} must have a class axis, but got a scalar. Pass an array of shape (N, K).")
@@ -86,26 +88,20 @@ def _setup_rows(first, name: str, target, axis, class_weight, sample_weight, ign
     k = x.shape[ax]
     if k == 0:
         raise InputValueError(f"{name} has 0 classes along axis {ax}; at least one class is needed.")
-    reduction = check_reduction(reduction)
-    e = check_label_smoothing(label_smoothing)
-    ignore_index = check_ignore_index(ignore_index)
-    total_weight = check_total_weight(NUMPY, total_weight, reduction)
-    kind, t = class_targets(target, x.shape, ax, ignore_index)
+    total_weight = check_total_weight(NUMPY, total_weight, options.reduction)
+    kind, t = class_targets(target, x.shape, ax, options.ignore_index)
     batch = x.shape[:ax] + x.shape[ax + 1:]
     w = check_weights(class_weight, weight_name, (k,))
     s = check_weights(sample_weight, "sample_weight", batch, broadcast=True)
     s = None if s is None else np.ascontiguousarray(np.broadcast_to(s, batch)).reshape(-1)
-    options = {"w": w, "s": s, "smoothing": e, "dtype": np.float64,
-               "normalize": reduction == "mean" and total_weight is None}
+    normalize = options.normalize(total_weight)
     with np.errstate(over="ignore"):  # weights whose product overflows are refused just below
-        if kind == "index":
-            coef = index_coefficients(NUMPY, t.reshape(-1), k, ignore_index=ignore_index, **options)
-        else:
-            coef = probability_coefficients(NUMPY, _as_rows(t, ax), k, **options)
-    if not options["normalize"]:
+        coef = coefficients(NUMPY, t.reshape(-1) if kind == "index" else _as_rows(t, ax), k, options, w=w, s=s,
+                            dtype=np.float64, normalize=normalize)
+    if not normalize:
         cdt = compute_dtype(x.dtype)
         check_weights_fit(NUMPY, coef.o, float(np.finfo(cdt).max), cdt.name)
-    return _Rows(x=x, axis=ax, rows=_as_rows(x, ax), coef=coef, batch_shape=batch, reduction=reduction,
+    return _Rows(x=x, axis=ax, rows=_as_rows(x, ax), coef=coef, batch_shape=batch, options=options,
                  total_weight=total_weight)
 
 
@@ -139,7 +135,7 @@ def _run_softmax_family(r: _Rows, out, return_grad: bool, block, *, fused_kernel
     """Run ``block(r0, r1, scale, grad_rows, buffer) -> per-row loss`` over row blocks and reduce; with
     ``fused_kernel`` (softmax cross-entropy), all rows run on the compiled kernel instead where it is built."""
     grad = _Gradient(r, out, return_grad)
-    scale = float(reduction_scale(NUMPY, r.reduction, NUMPY.total(r.coef.o), r.total_weight))
+    scale = float(reduction_scale(NUMPY, r.options.reduction, NUMPY.total(r.coef.o), r.total_weight))
     n, k = r.rows.shape
     cdt = r.compute_dtype
     g = grad.array if return_grad else None
@@ -159,7 +155,7 @@ def _run_softmax_family(r: _Rows, out, return_grad: bool, block, *, fused_kernel
         block_rows, threads = plan(n, k, cdt.itemsize)
         losses = run_rows(n, block_rows, threads, body, lambda: np.empty((min(block_rows, n), k), cdt))
     with np.errstate(over="ignore", invalid="ignore"):
-        loss = reduced(losses.reshape(r.batch_shape), r.reduction, scale, cdt)
+        loss = reduced(losses.reshape(r.batch_shape), r.options.reduction, scale, cdt)
     return (loss, grad.result()) if return_grad else loss
 
 
@@ -191,8 +187,8 @@ def softmax_cross_entropy(logits, target, *, axis: int = -1, class_weight=None, 
     >>> float(loss), grad.tolist()
     (0.6931471805599453, [[-0.5, 0.5]])
     """
-    r = _setup_rows(logits, "logits", target, axis, class_weight, sample_weight, ignore_index, label_smoothing,
-                    reduction, total_weight)
+    options = SoftmaxOptions.of(reduction=reduction, label_smoothing=label_smoothing, ignore_index=ignore_index)
+    r = _setup_rows(logits, "logits", target, axis, class_weight, sample_weight, options, total_weight)
     return _run_softmax_family(
         r, out, return_grad,
         lambda r0, r1, scale, g, buf: softmax_xent_block(r.rows, r0, r1, r.coef, scale, g, buf), fused_kernel=True)
@@ -214,8 +210,8 @@ def categorical_cross_entropy(probs, target, *, axis: int = -1, class_weight=Non
     >>> round(float(categorical_cross_entropy([[0.775, 0.116, 0.039, 0.070]], np.array([0]))), 6)
     0.254892
     """
-    r = _setup_rows(probs, "probs", target, axis, class_weight, sample_weight, ignore_index, label_smoothing,
-                    reduction, total_weight)
+    options = SoftmaxOptions.of(reduction=reduction, label_smoothing=label_smoothing, ignore_index=ignore_index)
+    r = _setup_rows(probs, "probs", target, axis, class_weight, sample_weight, options, total_weight)
     check_unit_interval(NUMPY, r.x, "probs", "Pass probabilities, or use softmax_cross_entropy for logits.")
     warn_if_not_normalized(r.x, "probs", r.axis)
     eps = check_eps(eps)
@@ -243,15 +239,15 @@ def softmax_focal_loss(logits, target, *, gamma: float = 2.0, alpha=None, axis: 
     >>> round(float(softmax_focal_loss(z, y, gamma=0.0)), 6) == round(float(softmax_cross_entropy(z, y)), 6)
     True
     """
-    gamma = check_gamma(gamma)
+    options = FocalOptions.of(gamma=gamma, reduction=reduction, label_smoothing=label_smoothing,
+                              ignore_index=ignore_index)
     x = float_array(logits, "logits")
     if alpha is not None and np.ndim(alpha) == 0 and x.ndim:
         alpha = np.full(x.shape[check_axis(axis, x.ndim)], check_nonnegative(alpha, "alpha"))
-    r = _setup_rows(x, "logits", target, axis, alpha, sample_weight, ignore_index, label_smoothing, reduction,
-                    total_weight, weight_name="alpha")
+    r = _setup_rows(x, "logits", target, axis, alpha, sample_weight, options, total_weight, weight_name="alpha")
     return _run_softmax_family(
         r, out, return_grad,
-        lambda r0, r1, scale, g, buf: focal_block(r.rows, r0, r1, r.coef, scale, g, buf, gamma=gamma))
+        lambda r0, r1, scale, g, buf: focal_block(r.rows, r0, r1, r.coef, scale, g, buf, gamma=options.gamma))
 
 
 

@@ -45,13 +45,13 @@ def _arrays(coef) -> dict:
     return kw
 
 
-def softmax_rows(x: torch.Tensor, coef, *, z_loss: float, softcap, dtype: torch.dtype,
-                 row_scale: torch.Tensor | None = None, stats: bool = False,
-                 grad_into: torch.Tensor | None = None) -> RowResult:
+def softmax_rows(x: torch.Tensor, coef, options, *, dtype: torch.dtype, row_scale: torch.Tensor | None = None,
+                 stats: bool = False, grad_into: torch.Tensor | None = None) -> RowResult:
     """``rules.rows.softmax_rows`` on the compiled kernel, as the same ``RowResult``: per-row values in ``dtype``
     (the compute dtype), and, when ``row_scale`` is given, the gradient in ``x``'s dtype (written into
-    ``grad_into`` when given, which may be ``x`` itself); ``stats`` adds the entropy, the target's probability
-    (index targets) and the argmax."""
+    ``grad_into`` when given, which may be ``x`` itself). ``options`` (a ``SoftmaxOptions``) gives ``z_loss`` and
+    ``softcap``; ``stats`` adds the entropy, the target's probability (index targets) and the argmax."""
+    softcap = options.softcap
     if grad_into is not None and not (x.is_contiguous() and grad_into.is_contiguous()):
         raise RuntimeError("grad_into needs contiguous rows")
     x = x.contiguous()
@@ -73,7 +73,7 @@ def softmax_rows(x: torch.Tensor, coef, *, z_loss: float, softcap, dtype: torch.
             p_target = torch.empty(n, dtype=torch.float64)
             kw["p_target"] = p_target.numpy()
             logit = _target_logit(x, coef, softcap)  # before the gradient may overwrite x
-    fused.softmax_rows(_view(x, "z", bf16), **kw, z_loss=z_loss, softcap=softcap, loss=loss.numpy(),
+    fused.softmax_rows(_view(x, "z", bf16), **kw, z_loss=options.z_loss, softcap=softcap, loss=loss.numpy(),
                        lse=lse.numpy(), threads=get_num_threads(), bf16=tuple(bf16))
     if p_target is not None:
         # the kernel reports 0 also on kept rows whose target carries no weight (a class weight of 0, no

@@ -172,6 +172,14 @@ class TorchNamespace:
         return bool(x.any())
 
     @staticmethod
+    def sort(x):
+        return torch.sort(x, dim=-1).values
+
+    @staticmethod
+    def eps(x) -> float:
+        return torch.finfo(x.dtype).eps
+
+    @staticmethod
     def zeros(shape, dtype, like=None):
         return torch.zeros(shape, dtype=_dtype(dtype), device=None if like is None else like.device)
 
