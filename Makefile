@@ -51,4 +51,4 @@ lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks
 
 clean:
-	rm -rf $(VENV) $(VENV_MIN) build dist src/*.egg-info src/crossentropy/core/*.so
+	rm -rf $(VENV) $(VENV_MIN) build dist src/*.egg-info src/crossentropy/kernels/*.so

@@ -131,6 +131,14 @@ def check_total_weight(xp, total_weight, reduction: str):
     return total_weight
 
 
+def check_index_stats(index_targets: bool) -> None:
+    """``return_stats`` needs class-index targets."""
+    if not index_targets:
+        raise InputValueError("return_stats=True needs class-index targets (p_target and correct are about one "
+                              "target class), but target holds probabilities. Pass class indices, or drop "
+                              "return_stats.")
+
+
 # --------------------------------------------------------------------------------------------- array values
 def check_finite_nonnegative(xp, a, name: str) -> None:
     """Weights: every value finite and ``>= 0`` (read only where ``xp.checkable``)."""

@@ -215,6 +215,11 @@ class NumPyNamespace:
         return np.sort(x, axis=-1)
 
     @staticmethod
+    def host(x) -> np.ndarray:
+        """``x`` as a NumPy array on the host (for the compiled kernel; no copy where none is needed)."""
+        return np.asarray(x)
+
+    @staticmethod
     def eps(x) -> float:
         """The machine epsilon of ``x``'s float dtype."""
         return float(np.finfo(x.dtype).eps)

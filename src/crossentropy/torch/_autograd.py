@@ -47,14 +47,15 @@ class CrossEntropyFunction(torch.autograd.Function):
         cdt = compute_dtype(x.dtype)
         coef = row_coefficients(TORCH, x, target, weight, options, normalize)
         stats = options.return_stats
-        if _cpu.usable(x):  # the compiled kernel, zero-copy
+        kernel = _cpu.softmax_kernel(options, x)  # the dispatch point
+        if kernel == "compiled":  # zero-copy
             r = _cpu.softmax_rows(x, coef, options, dtype=cdt, stats=stats)
         else:
             r = softmax_rows(TORCH, x.to(cdt), coef, z_loss=options.z_loss, softcap=options.softcap, stats=stats)
         extra = (r.lse, r.entropy, r.p_target, r.predicted) if stats else (r.lse,)
         scale = reduction_scale(TORCH, options.reduction, TORCH.total(coef.o), total_weight)
         ctx.save_for_backward(x, target, weight, scale)
-        ctx.options, ctx.normalize = options, normalize
+        ctx.options, ctx.normalize, ctx.kernel = options, normalize, kernel
         ctx.coef = coef  # O(rows), reused by a first-order backward
         ctx.mark_non_differentiable(*extra)
         return (reduce(TORCH, r.loss, options.reduction, scale), *extra)
@@ -67,7 +68,7 @@ class CrossEntropyFunction(torch.autograd.Function):
         cdt = compute_dtype(x.dtype)
         coef = ctx.coef if xp is TORCH else row_coefficients(xp, x, target, weight, options, ctx.normalize)
         r_scale = row_scale(grad_loss, scale, x.shape[0], cdt)
-        if xp is TORCH and _cpu.usable(x):  # the gradient written once, in x's dtype
+        if xp is TORCH and ctx.kernel == "compiled":  # the gradient written once, in x's dtype
             return _cpu.softmax_rows(x, coef, options, dtype=cdt, row_scale=r_scale).grad, None, None, None, None
         r = softmax_rows(xp, x.to(cdt), coef, z_loss=options.z_loss, softcap=options.softcap, row_scale=r_scale)
         return r.grad.to(x.dtype), None, None, None, None

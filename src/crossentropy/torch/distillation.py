@@ -19,6 +19,7 @@ from ..constants import IGNORE_INDEX
 from ..rules.divergence import check_sparse_teacher, kept_tokens
 from ..rules.errors import InputValueError
 from ..rules.options import DistillationOptions
+from ._cpu import softmax_kernel
 from ._distill_autograd import LinearDistillationFunction, RowsDistillationFunction
 from ._inputs import check_tensor
 from ._xp import TORCH
@@ -27,8 +28,10 @@ from .linear import default_chunk_size
 KERNEL_TEMPORARIES = 4  # a chunk gets 1/4 of linear_cross_entropy's logits budget: it holds two vocabularies' logits
 
 
-def _kept(target, batch_shape: tuple, options) -> torch.Tensor | None:
-    """The flat mask of kept rows (None keeps every row)."""
+def _kept(target, batch_shape: tuple, options, like: torch.Tensor) -> torch.Tensor | None:
+    """The flat mask of kept rows (None keeps every row), once the dispatch point has accepted ``options.impl``
+    for the student's tensor ``like`` (the distillation losses run on the reference path only)."""
+    softmax_kernel(options, like, has_compiled=False)
     if target is not None:
         check_tensor(target, "target", floating=False)
     return kept_tokens(TORCH, target, batch_shape, options.ignore_index)
@@ -44,7 +47,7 @@ def _shaped(loss: torch.Tensor, batch_shape: tuple, reduction: str) -> torch.Ten
 
 def distillation_loss(student_logits, teacher_logits, target=None, *, divergence: str = "forward_kl",
                       beta: float = 0.5, temperature: float = 1.0, ignore_index: int = IGNORE_INDEX,
-                      reduction: str = "mean"):
+                      reduction: str = "mean", impl: str = "auto"):
     """Distillation divergence between ``student_logits`` and ``teacher_logits`` of shape ``(..., V)``.
 
     ``target`` (integer, shape ``(...)``) only marks ignored tokens. The teacher gets no gradient (it need not be
@@ -60,13 +63,13 @@ def distillation_loss(student_logits, teacher_logits, target=None, *, divergence
     check_tensor(student_logits, "student_logits")
     check_tensor(teacher_logits, "teacher_logits")
     options = DistillationOptions.of(divergence=divergence, beta=beta, temperature=temperature,
-                                     ignore_index=ignore_index, reduction=reduction)
+                                     ignore_index=ignore_index, reduction=reduction, impl=impl)
     if student_logits.dim() == 0 or teacher_logits.shape != student_logits.shape:
         raise InputValueError(f"teacher_logits must have the student's shape {tuple(student_logits.shape)} (..., V), "
                               f"but got {tuple(teacher_logits.shape)}. Both models must score the same vocabulary "
                               f"(the last dim).")
     batch_shape = tuple(student_logits.shape[:-1])
-    kept = _kept(target, batch_shape, options)
+    kept = _kept(target, batch_shape, options, student_logits)
     vocab = student_logits.shape[-1]
     loss = RowsDistillationFunction.apply(student_logits.reshape(-1, vocab), teacher_logits.reshape(-1, vocab).detach(),
                                           None, kept, options, _wants_grad(student_logits))
@@ -75,7 +78,7 @@ def distillation_loss(student_logits, teacher_logits, target=None, *, divergence
 
 def sparse_distillation_loss(student_logits, teacher_indices, teacher_logprobs, target=None, *,
                              divergence: str = "forward_kl", beta: float = 0.5, temperature: float = 1.0,
-                             ignore_index: int = IGNORE_INDEX, reduction: str = "mean"):
+                             ignore_index: int = IGNORE_INDEX, reduction: str = "mean", impl: str = "auto"):
     """``distillation_loss`` against an offline teacher's top-k: ``teacher_indices`` (integer, ``(..., k)``) and
     ``teacher_logprobs`` (``(..., k)``, ``log T`` at those classes, at the distillation temperature).
 
@@ -91,14 +94,14 @@ def sparse_distillation_loss(student_logits, teacher_indices, teacher_logprobs, 
     check_tensor(teacher_indices, "teacher_indices", integer=True)
     check_tensor(teacher_logprobs, "teacher_logprobs")
     options = DistillationOptions.of(divergence=divergence, beta=beta, temperature=temperature,
-                                     ignore_index=ignore_index, reduction=reduction)
+                                     ignore_index=ignore_index, reduction=reduction, impl=impl)
     if student_logits.dim() == 0:
         raise InputValueError("student_logits must have a vocabulary (last) dim, but got a scalar.")
     batch_shape, vocab = tuple(student_logits.shape[:-1]), student_logits.shape[-1]
     if teacher_indices.dim() == 0 or teacher_logprobs.dim() == 0:
         raise InputValueError("teacher_indices and teacher_logprobs must have a top-k (last) dim, but got a scalar.")
     check_sparse_teacher(TORCH, teacher_indices, teacher_logprobs.detach(), vocab, batch_shape)
-    kept = _kept(target, batch_shape, options)
+    kept = _kept(target, batch_shape, options, student_logits)
     k = teacher_indices.shape[-1]
     loss = RowsDistillationFunction.apply(student_logits.reshape(-1, vocab), teacher_logprobs.reshape(-1, k).detach(),
                                           teacher_indices.reshape(-1, k).long(), kept, options,
@@ -121,7 +124,7 @@ def _check_head(x, weight, bias, who: str) -> None:
 def linear_distillation_loss(student_input, student_weight, teacher_input, teacher_weight, target=None, *,
                              student_bias=None, teacher_bias=None, divergence: str = "forward_kl", beta: float = 0.5,
                              temperature: float = 1.0, ignore_index: int = IGNORE_INDEX, reduction: str = "mean",
-                             chunk_size: int | None = None):
+                             chunk_size: int | None = None, impl: str = "auto"):
     """``distillation_loss(student_input @ student_weight.T + student_bias, teacher_input @ teacher_weight.T +
     teacher_bias, target, ...)`` holding at most ``chunk_size`` rows of either vocabulary's logits at once.
 
@@ -142,7 +145,8 @@ def linear_distillation_loss(student_input, student_weight, teacher_input, teach
     _check_head(student_input, student_weight, student_bias, "student")
     _check_head(teacher_input, teacher_weight, teacher_bias, "teacher")
     options = DistillationOptions.of(divergence=divergence, beta=beta, temperature=temperature,
-                                     ignore_index=ignore_index, reduction=reduction, chunk_size=chunk_size)
+                                     ignore_index=ignore_index, reduction=reduction, chunk_size=chunk_size,
+                                     impl=impl)
     if teacher_weight.shape[0] != student_weight.shape[0]:
         raise InputValueError(f"teacher_weight scores {teacher_weight.shape[0]} classes but student_weight scores "
                               f"{student_weight.shape[0]}: the vocabularies must match (dim 0 of both weights).")
@@ -154,7 +158,7 @@ def linear_distillation_loss(student_input, student_weight, teacher_input, teach
         options = dataclasses.replace(
             options, chunk_size=max(1, default_chunk_size(student_weight.shape[0]) // KERNEL_TEMPORARIES))
     batch_shape = tuple(student_input.shape[:-1])
-    kept = _kept(target, batch_shape, options)
+    kept = _kept(target, batch_shape, options, student_input)
     with_grad = _wants_grad(student_input, student_weight, student_bias)
     xs = student_input.reshape(-1, student_input.shape[-1])
     xt = teacher_input.reshape(-1, teacher_input.shape[-1]).detach()

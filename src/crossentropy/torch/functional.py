@@ -37,6 +37,7 @@ from ..rules.options import (
 from ..rules.reduction import reduce_elementwise
 from ..rules.targets import smooth
 from ._autograd import CrossEntropyFunction, ElementwiseFunction, SoftmaxFocalFunction
+from ._cpu import softmax_kernel
 from ._inputs import (
     broadcast_weight,
     check_tensor,
@@ -126,6 +127,7 @@ def softmax_focal_loss_with(options: FocalOptions, input, target, alpha=None, *,
     True
     """
     rows, t, batch, unbatched = class_rows(input, target, options.ignore_index, "softmax_focal_loss")
+    softmax_kernel(options, rows, has_compiled=False)  # "reference" runs it (the others raise)
     total_weight = check_total_weight(TORCH, total_weight, options.reduction)
     if alpha is not None and not isinstance(alpha, torch.Tensor) and torch.tensor(alpha).dim() == 0:
         check_nonnegative(alpha, "alpha")

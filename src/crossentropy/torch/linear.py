@@ -65,7 +65,7 @@ def _one_chunk(x, weight, bias, coef, options, start, stop, loss_rows, grads, ro
     cdt = compute_dtype(x.dtype)
     xc = x[start:stop]
     logits = _chunk_logits(xc, weight, bias).to(cdt)
-    if _cpu.usable(logits):  # the compiled kernel: one pass, the gradient written over the chunk's logits
+    if options.impl == "compiled":  # one pass, the gradient written over the chunk's logits
         r = _cpu.softmax_rows(logits, coef, options, dtype=cdt, row_scale=row_scale, stats=stats is not None,
                               grad_into=None if row_scale is None else logits)
     else:
@@ -214,8 +214,9 @@ def linear_cross_entropy_with(options: SoftmaxOptions, input, linear_weight, tar
             raise InputValueError(f"linear_bias must have shape ({vocab},), but got {tuple(linear_bias.shape)}.")
     check_same_dtype({"input": input, "linear_weight": linear_weight, "linear_bias": linear_bias})
     t = index_target_last_dim(target, input, options.ignore_index, vocab, " (the vocabulary)")
-    if options.chunk_size is None:
-        options = dataclasses.replace(options, chunk_size=default_chunk_size(vocab))
+    # the chunk loop gets the kernel the dispatch point picked as options.impl, and a chunk size
+    options = dataclasses.replace(options, impl=_cpu.softmax_kernel(options, input),
+                                  chunk_size=options.chunk_size or default_chunk_size(vocab))
     cdt = compute_dtype(input.dtype)
     weight = check_weight(weight, vocab, dtype=cdt, device=input.device)
     coef = coefficients(TORCH, t, vocab, options, w=weight, dtype=cdt, normalize=options.normalize(total_weight))
