@@ -45,7 +45,7 @@ test-min:
 	$(VENV_MIN)/bin/python -m pytest -p no:cacheprovider $(SMOKE)
 
 bench: kernel
-	cd benchmarks && ../$(BIN)/python bench_core.py && ../$(BIN)/python bench_learn.py && ../$(BIN)/python bench_linear.py
+	cd benchmarks && ../$(BIN)/python bench_core.py && ../$(BIN)/python bench_overhead.py && ../$(BIN)/python bench_learn.py && ../$(BIN)/python bench_linear.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks

@@ -30,10 +30,12 @@ def _default_threads() -> int:
         if n < 1:
             raise InputValueError(f"CROSSENTROPY_NUM_THREADS must be a positive integer, but is {env!r}.")
         return n
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
+    if "cores" not in _config:  # read once: a system call per loss call costs more than a small loss
+        try:
+            _config["cores"] = len(os.sched_getaffinity(0))
+        except AttributeError:  # not on Linux
+            _config["cores"] = os.cpu_count() or 1
+    return _config["cores"]
 
 
 def get_num_threads() -> int:
