@@ -42,7 +42,7 @@ def softmax_xent_block(z: np.ndarray, r0: int, r1: int, coef, scale: float, grad
     if stats is not None:
         for name in ("lse", "entropy", "p_target", "predicted"):
             getattr(stats, name)[r0:r1] = getattr(r, name)
-    if grad is not None and not direct:
+    if grad is not None and (not direct or stats is not None):  # with stats the gradient is a new array
         np.copyto(grad[r0:r1], r.grad, casting="unsafe")
     return r.loss
 
