@@ -151,7 +151,8 @@ def _compiled_rows(r: _Rows, losses: np.ndarray, g, scale: float, stats: RowResu
     compiled.softmax_rows(z, **kw, z_loss=r.options.z_loss, softcap=r.options.softcap, loss=losses, grad=g,
                           scale=scale)
     if stats is not None:
-        stats.p_target[:] = compiled.unweighted_p_target(NUMPY, stats.p_target, logit, stats.lse, r.coef)
+        with np.errstate(invalid="ignore"):  # an infinite logit and lse: not taken (the row has weight)
+            stats.p_target[:] = compiled.unweighted_p_target(NUMPY, stats.p_target, logit, stats.lse, r.coef)
 
 
 def _with_stats(r: _Rows, result, stats: RowResult | None):
