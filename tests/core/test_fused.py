@@ -411,6 +411,7 @@ def test_bfloat16_gradient_rounds_like_torch():
     assert torch.equal(g, torch.from_numpy(g32).to(torch.bfloat16))  # round to nearest even, as torch does
 
 
+@pytest.mark.slow
 def test_the_environment_switch_changes_only_what_auto_picks():
     code = ("from crossentropy.kernels import compiled, dispatch; "
             "from crossentropy.rules.options import SoftmaxOptions; "

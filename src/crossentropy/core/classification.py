@@ -304,12 +304,12 @@ def softmax_focal_loss(logits, target, *, gamma: float = 2.0, alpha=None, axis: 
 def _setup_elementwise(first, name: str, target, sample_weight, label_smoothing, reduction):
     x = float_array(first, name)
     reduction = check_reduction(reduction)
-    e = check_label_smoothing(label_smoothing)
+    label_smoothing = check_label_smoothing(label_smoothing)
     t = float_array(target, "target")
     same_shape(x, t, name, "target")
     check_unit_interval(NUMPY, t, "target", "Binary targets are 0/1 labels or probabilities.")
     cdt = compute_dtype(x.dtype)
-    t = smooth(t.astype(cdt, copy=False), e, 2)
+    t = smooth(t.astype(cdt, copy=False), label_smoothing, 2)
     o = check_weights(sample_weight, "sample_weight", x.shape, broadcast=True)
     return x, t, o, reduction, cdt
 

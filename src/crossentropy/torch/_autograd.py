@@ -99,23 +99,27 @@ class SoftmaxFocalFunction(torch.autograd.Function):
         return r.grad.to(x.dtype), None, None, None, None
 
 
-_ELEMENTWISE = {"bce_with_logits": bce_with_logits, "bce_with_probs": bce_with_probs, "sigmoid_focal": sigmoid_focal}
+def _formula(name: str, xp, x, t, coefficient, gamma, grad: bool = False):
+    """The element-wise formula ``name`` of ``rules.elementwise`` (``gamma`` is the sigmoid focal loss's)."""
+    if name == "sigmoid_focal":
+        return sigmoid_focal(xp, x, t, coefficient, gamma=gamma, grad=grad)
+    return {"bce_with_logits": bce_with_logits, "bce_with_probs": bce_with_probs}[name](xp, x, t, coefficient,
+                                                                                       grad=grad)
 
 
 class ElementwiseFunction(torch.autograd.Function):
     """An element-wise loss of ``rules.elementwise`` (unreduced, unweighted), with its closed-form gradient."""
 
     @staticmethod
-    def forward(ctx, x, t, coefficient, name, options):
+    def forward(ctx, x, t, coefficient, name, gamma):
         ctx.save_for_backward(x, t, coefficient)
-        ctx.formula = (name, options)
-        loss, _ = _ELEMENTWISE[name](TORCH, x.to(compute_dtype(x.dtype)), t, coefficient, **options)
+        ctx.name, ctx.gamma = name, gamma
+        loss, _ = _formula(name, TORCH, x.to(compute_dtype(x.dtype)), t, coefficient, gamma)
         return loss
 
     @staticmethod
     def backward(ctx, grad):
         x, t, coefficient = ctx.saved_tensors
-        name, options = ctx.formula
         cdt = compute_dtype(x.dtype)
-        _, g = _ELEMENTWISE[name](namespace_for_backward(), x.to(cdt), t, coefficient, grad=True, **options)
+        _, g = _formula(ctx.name, namespace_for_backward(), x.to(cdt), t, coefficient, ctx.gamma, grad=True)
         return (g * grad.to(cdt)).to(x.dtype), None, None, None, None

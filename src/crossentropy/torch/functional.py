@@ -144,10 +144,10 @@ def _elementwise_inputs(input, target, label_smoothing, reduction, name: str):
     check_tensor(input, "input")
     check_tensor(target, "target")
     reduction = check_reduction(reduction)
-    e = check_label_smoothing(label_smoothing)
+    label_smoothing = check_label_smoothing(label_smoothing)
     same_shape(input, target)
     check_unit_interval(TORCH, target, f"{name}: target", "Binary targets are 0/1 labels or probabilities.")
-    return smooth(target.to(compute_dtype(input.dtype)), e, 2), reduction
+    return smooth(target.to(compute_dtype(input.dtype)), label_smoothing, 2), reduction
 
 
 def _reduce_elementwise(loss: torch.Tensor, weight, reduction: str, dtype) -> torch.Tensor:
@@ -175,7 +175,7 @@ def binary_cross_entropy_with_logits(input, target, weight=None, reduction: str 
     weight = broadcast_weight(weight, input.shape, "weight", dtype=cdt)
     pos_weight = broadcast_weight(pos_weight, input.shape, "pos_weight", dtype=cdt)
     pos_weight = None if pos_weight is None else pos_weight.to(cdt)
-    loss = ElementwiseFunction.apply(input, t, pos_weight, "bce_with_logits", {})
+    loss = ElementwiseFunction.apply(input, t, pos_weight, "bce_with_logits", None)
     return _reduce_elementwise(loss, weight, reduction, cdt)
 
 
@@ -194,7 +194,7 @@ def binary_cross_entropy(input, target, weight=None, reduction: str = "mean", *,
     eps = check_eps(eps)
     # NaN stays NaN (clamp would not keep it on every device), as in NumPy's clip.
     x = input if eps is None else torch.where(torch.isnan(input), input, input.clamp(eps, 1 - eps))
-    loss = ElementwiseFunction.apply(x, t, None, "bce_with_probs", {})
+    loss = ElementwiseFunction.apply(x, t, None, "bce_with_probs", None)
     return _reduce_elementwise(loss, weight, reduction, cdt)
 
 
@@ -219,7 +219,7 @@ def sigmoid_focal_loss(input, target, gamma: float = 2.0, alpha=None, reduction:
     if alpha is not None:
         alpha = broadcast_weight(alpha, input.shape, "alpha", dtype=cdt).to(cdt)
         check_unit_interval(TORCH, alpha, "alpha", "alpha weighs positives against negatives.")
-    loss = ElementwiseFunction.apply(input, t, alpha, "sigmoid_focal", {"gamma": gamma})
+    loss = ElementwiseFunction.apply(input, t, alpha, "sigmoid_focal", gamma)
     return _reduce_elementwise(loss, weight, reduction, cdt)
 
 
