@@ -1,16 +1,16 @@
 """Distillation divergences of ``(n, V)`` rows, written once for the NumPy core and the torch Functions.
 
 With ``S = softmax(z_student / tau)`` and ``T = softmax(z_teacher / tau)`` (``log_softmax`` under the limit rule,
-``rules/limits.py``) and ``0 < beta < 1``::
+``rules/limits.py``), ``tau = options.temperature`` and ``0 < beta < 1``::
 
-    "forward_kl"  tau**2 KL(T || S) = tau**2 sum_c T_c (log T_c - log S_c)
-    "reverse_kl"  tau**2 KL(S || T) = tau**2 sum_c S_c (log S_c - log T_c)
-    "jsd"         tau**2 (beta KL(T || M) + (1 - beta) KL(S || M)),   log M = logaddexp(log beta + log T,
+    "forward_kl"  temperature**2 KL(T || S) = temperature**2 sum_c T_c (log T_c - log S_c)
+    "reverse_kl"  temperature**2 KL(S || T) = temperature**2 sum_c S_c (log S_c - log T_c)
+    "jsd"         temperature**2 (beta KL(T || M) + (1 - beta) KL(S || M)),   log M = logaddexp(log beta + log T,
                                                                                   log(1 - beta) + log S)
 
 The gradient with respect to the student's logits (``G_c`` the derivative of the divergence by ``S_c``) is
 ``tau S_c (G_c - sum_j S_j G_j)``: ``tau (S - T)``, ``tau (S f - S KL)`` with ``f = log S - log T``, and
-``tau (g - S sum_j g_j)`` with ``g = (1 - beta) S (log S - log M)``. Every ``p log p`` term is a masked product
+``temperature (g - S sum_j g_j)`` with ``g = (1 - beta) S (log S - log M)``. Every ``p log p`` term is a masked product
 (``0 log 0 = 0``; NaN propagates). Per-row values are clipped below at 0 (rounding can leave -1 ulp). Rows whose
 token is ignored give 0 and no gradient; "mean" is over the kept rows (``rules/reduction.py``).
 
@@ -25,23 +25,16 @@ allocate themselves, so the torch path keeps its memory economy. Nothing reads a
 from __future__ import annotations
 
 import math
-from typing import NamedTuple
 
 from .errors import InputTypeError, InputValueError
 from .limits import log_softmax, logsumexp, masked_product
-from .options import check_ignore_index
+from .options import DistillationOptions
 
 
-class Options(NamedTuple):
-    divergence: str
-    beta: float
-    tau: float
-
-
-def kept_tokens(xp, target, batch_shape: tuple, ignore_index):
-    """The flat mask of kept rows (``target != ignore_index``), or None when ``target`` is None (every row kept).
-    ``target`` only marks ignored tokens: it must be integer, of the student's batch shape."""
-    ignore_index = check_ignore_index(ignore_index)
+def kept_tokens(xp, target, batch_shape: tuple, ignore_index: int):
+    """The flat mask of kept rows (``target != ignore_index``, checked with the options), or None when ``target``
+    is None (every row kept). ``target`` only marks ignored tokens: it must be integer, of the student's batch
+    shape."""
     if target is None:
         return None
     if not xp.is_integer(target):
@@ -51,6 +44,36 @@ def kept_tokens(xp, target, batch_shape: tuple, ignore_index):
         raise InputValueError(f"target must have the student's shape without the class axis, {tuple(batch_shape)}, "
                               f"but got shape {tuple(target.shape)}.")
     return (target != ignore_index).reshape(-1)
+
+
+def check_sparse_teacher(xp, indices, logprobs, vocab: int, batch_shape: tuple) -> None:
+    """Top-k teacher checks: the shapes agree, indices in range and distinct per row, log-probs <= 0 summing to
+    at most 1 (within sqrt(eps) of their dtype). Values are read only where ``xp.checkable``."""
+    if tuple(indices.shape) != tuple(logprobs.shape) or tuple(indices.shape[:-1]) != tuple(batch_shape):
+        raise InputValueError(f"teacher_indices and teacher_logprobs must both have shape {tuple(batch_shape)} + "
+                              f"(k,), the student's batch shape and k top classes, but got {tuple(indices.shape)} "
+                              f"and {tuple(logprobs.shape)}.")
+    k = indices.shape[-1]
+    if not 1 <= k <= vocab:
+        raise InputValueError(f"teacher_indices must hold between 1 and {vocab} (the student's vocabulary) classes "
+                              f"per token, but got k={k}. The vocabularies must match.")
+    if not (xp.checkable(indices) and xp.checkable(logprobs)) or not xp.size(indices):
+        return
+    low, high = int(indices.min()), int(indices.max())
+    if low < 0 or high >= vocab:
+        raise InputValueError(f"teacher_indices must be classes in [0, {vocab - 1}] of the student's vocabulary, "
+                              f"but they range from {low} to {high}. The vocabularies must match.")
+    ordered = xp.sort(indices)
+    if k > 1 and xp.any(ordered[..., 1:] == ordered[..., :-1]):
+        raise InputValueError("teacher_indices has a repeated class within a token; each token's k indices must be "
+                              "distinct (take them from a top-k).")
+    if xp.any(logprobs > 0):
+        raise InputValueError(f"teacher_logprobs must be log-probabilities (<= 0), but the largest is "
+                              f"{float(logprobs.max())}. Pass log_softmax values, not logits.")
+    excess = logsumexp(xp, logprobs)
+    if xp.any(excess > math.sqrt(xp.eps(logprobs))):
+        raise InputValueError(f"teacher_logprobs of a token must sum (as probabilities) to at most 1, but one sums "
+                              f"to {math.exp(float(excess.max())):.8g}. Pass log_softmax values of the teacher.")
 
 
 def kept_total(xp, kept, like):
@@ -98,12 +121,12 @@ def divergence_rows(xp, ls, lt, divergence: str, beta: float, with_grad: bool):
     return xp.fill_where_(values, values < 0, 0.0), grad
 
 
-def _finish(xp, values, grad, kept, tau: float, row_scale):
+def _finish(xp, values, grad, kept, temperature: float, row_scale):
     """``tau**2`` times the values and ``tau * row_scale`` times the gradient (``row_scale`` a scalar or one factor
     per row; the gradient is then that of ``sum_i row_scale_i l_i``); ignored rows zeroed."""
-    values = values * tau**2
+    values = values * temperature**2
     if grad is not None:
-        factor = tau if row_scale is None else row_scale * tau
+        factor = temperature if row_scale is None else row_scale * temperature
         grad = xp.mul_(grad, factor[:, None] if getattr(factor, "ndim", 0) else factor)
     if kept is not None:
         dropped = ~kept
@@ -113,24 +136,24 @@ def _finish(xp, values, grad, kept, tau: float, row_scale):
     return values, grad
 
 
-def dense_rows(xp, z_student, z_teacher, options: Options, kept=None, row_scale=None, *, with_grad: bool,
+def dense_rows(xp, z_student, z_teacher, options: DistillationOptions, kept=None, row_scale=None, *, with_grad: bool,
                divided: bool = False):
-    """``(tau**2 * per-row divergence, its gradient w.r.t. z_student)`` for rows of logits in the compute dtype
-    (already divided by ``tau`` when ``divided``: they are then overwritten), the gradient times ``row_scale``.
+    """``(temperature**2 * per-row divergence, its gradient w.r.t. z_student)`` for rows of logits in the compute dtype
+    (already divided by ``temperature`` when ``divided``: they are then overwritten), the gradient times ``row_scale``.
 
     >>> import numpy as np
     >>> from crossentropy.rules.xp import NUMPY
-    >>> v, g = dense_rows(NUMPY, np.zeros((1, 2)), np.log([[1.0, 3.0]]), Options("forward_kl", 0.5, 1.0),
+    >>> v, g = dense_rows(NUMPY, np.zeros((1, 2)), np.log([[1.0, 3.0]]), DistillationOptions(),
     ...                   with_grad=True)
     >>> np.round(v, 6).tolist(), g.tolist()
     ([0.130812], [[0.25, -0.25]])
     """
-    divergence, beta, tau = options
-    zs = z_student if divided else z_student / tau
-    zt = z_teacher if divided else z_teacher / tau
+    divergence, beta, temperature = options.divergence, options.beta, options.temperature
+    zs = z_student if divided else z_student / temperature
+    zt = z_teacher if divided else z_teacher / temperature
     ls, lt = log_softmax(xp, zs, out=zs), log_softmax(xp, zt, out=zt)
     values, grad = divergence_rows(xp, ls, lt, divergence, beta, with_grad)
-    return _finish(xp, values, grad, kept, tau, row_scale)
+    return _finish(xp, values, grad, kept, temperature, row_scale)
 
 
 def tail_log_mass(xp, logprobs):
@@ -147,7 +170,7 @@ def tail_log_mass(xp, logprobs):
     return xp.where(lse >= 0, -xp.inf, tail)
 
 
-def sparse_rows(xp, z_student, indices, logprobs, options: Options, kept=None, row_scale=None, *,
+def sparse_rows(xp, z_student, indices, logprobs, options: DistillationOptions, kept=None, row_scale=None, *,
                 with_grad: bool):
     """The k + 1-bin divergence of student logit rows ``(n, V)`` against a teacher's top-k ``indices (n, k)`` and
     ``logprobs (n, k)`` (``log T`` at those classes), and its gradient w.r.t. the student's logits: a class
@@ -157,12 +180,12 @@ def sparse_rows(xp, z_student, indices, logprobs, options: Options, kept=None, r
     >>> import numpy as np
     >>> from crossentropy.rules.xp import NUMPY
     >>> v, _ = sparse_rows(NUMPY, np.zeros((1, 4)), np.array([[0]]), np.log([[0.5]]),
-    ...                    Options("forward_kl", 0.5, 1.0), with_grad=False)
+    ...                    DistillationOptions(), with_grad=False)
     >>> np.round(v, 6).tolist()  # KL([1/2, 1/2] || [1/4, 3/4])
     [0.143841]
     """
-    divergence, beta, tau = options
-    zs = z_student / tau
+    divergence, beta, temperature = options.divergence, options.beta, options.temperature
+    zs = z_student / temperature
     ls_full = log_softmax(xp, zs, out=zs)
     ls_top = xp.take(ls_full, indices)
     rest = xp.scatter_(ls_full, indices, -xp.inf)
@@ -179,4 +202,4 @@ def sparse_rows(xp, z_student, indices, logprobs, options: Options, kept=None, r
         gone = rest == -xp.inf
         share = xp.fill_where_(xp.exp_(xp.sub(rest, ls_tail, out=rest)), gone, 0.0)
         grad = xp.scatter_(xp.mul_(share, bins[:, -1:]), indices, bins[:, :-1])
-    return _finish(xp, values, grad, kept, tau, row_scale)
+    return _finish(xp, values, grad, kept, temperature, row_scale)

@@ -8,7 +8,7 @@ With ``zc = c tanh(z / c)`` under ``softcap=c`` (else ``z``), ``s = zc - max(zc)
 
 (``sum_c a_ic s_ic`` and the ``o_i`` products are masked: ``0 * inf = 0``.) The NumPy blocked kernel runs this on
 cache-sized blocks; the torch autograd Functions, the chunked linear loop and the tests run it on whole tensors;
-the compiled kernel (``core/fused.py``) is the fast path of the same formulas.
+the compiled kernel (``kernels/compiled.py``) is the fast path of the same formulas.
 """
 
 from __future__ import annotations
@@ -18,6 +18,20 @@ from typing import NamedTuple
 from .limits import masked_product, shift_by_max
 
 _LOWEST = -3.0e38  # finite in float32 and float64, and exp(_LOWEST) = 0
+
+
+class TokenStats(NamedTuple):
+    """Per-token statistics of a softmax cross-entropy (``return_stats=True``; formulas in
+    ``crossentropy.torch.stats``): arrays or tensors of the target's batch shape."""
+
+    lse: object
+    entropy: object
+    p_target: object
+    predicted: object
+    correct: object
+
+    def reshape(self, shape) -> TokenStats:
+        return TokenStats(*(t.reshape(shape) for t in self))
 
 
 class RowResult(NamedTuple):

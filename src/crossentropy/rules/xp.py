@@ -211,6 +211,20 @@ class NumPyNamespace:
         return bool(np.any(x))
 
     @staticmethod
+    def sort(x):
+        return np.sort(x, axis=-1)
+
+    @staticmethod
+    def host(x) -> np.ndarray:
+        """``x`` as a NumPy array on the host (for the compiled kernel; no copy where none is needed)."""
+        return np.asarray(x)
+
+    @staticmethod
+    def eps(x) -> float:
+        """The machine epsilon of ``x``'s float dtype."""
+        return float(np.finfo(x.dtype).eps)
+
+    @staticmethod
     def zeros(shape, dtype, like=None):
         return np.zeros(shape, dtype=dtype)
 

@@ -2,7 +2,7 @@
 
 Rows are ``(n, V)`` with the vocabulary last. The student's gradient is built in the forward pass, in float32 for
 half/bfloat16 inputs (float64 for float64), and scaled by ``grad_output`` in backward; the teacher gets none.
-The row math (divergences, the sparse k + 1 bins, ``tau`` factors, ignored rows) is the rules layer's
+The row math (divergences, the sparse k + 1 bins, ``temperature`` factors, ignored rows) is the rules layer's
 (``crossentropy.rules.divergence``), shared with the NumPy core; "mean" is ``rules.reduction``'s over the kept rows.
 Nothing reads a tensor value on the host: ignored rows are masked, never skipped, and "mean" divides by a count
 kept on the device.
@@ -31,7 +31,8 @@ class RowsDistillationFunction(torch.autograd.Function):
     """Dense (``teacher`` logits) or sparse (``teacher`` = (indices, log-probs)) distillation over rows."""
 
     @staticmethod
-    def forward(ctx, z_student, teacher, indices, kept, options, reduction, with_grad):
+    def forward(ctx, z_student, teacher, indices, kept, options, with_grad):
+        reduction = options.reduction
         ctx.dtype, ctx.reduction = z_student.dtype, reduction
         cdt = compute_dtype(z_student.dtype)
         zs = z_student.to(cdt)
@@ -49,21 +50,23 @@ class RowsDistillationFunction(torch.autograd.Function):
     def backward(ctx, grad_out):
         (grad,) = ctx.saved_tensors
         if grad is None:
-            return (None,) * 7
+            return (None,) * 6
         g = grad * (grad_out.to(grad.dtype)[:, None] if ctx.reduction == "none" else grad_out.to(grad.dtype))
-        return (g.to(ctx.dtype),) + (None,) * 6
+        return (g.to(ctx.dtype),) + (None,) * 5
 
 
 def _logits(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
     return x @ weight.T if bias is None else torch.addmm(bias, x, weight.T)
 
 
-def linear_pass(student, teacher, kept, options, chunk_size: int, loss_rows=None, grads=None, row_scale=None):
-    """One pass over the rows a chunk at a time: the per-row losses into ``loss_rows`` and/or the gradients of
-    ``sum_i row_scale_i l_i`` accumulated into ``grads = (grad_x, grad_w, grad_b)`` of the student's linear layer."""
+def linear_pass(student, teacher, kept, options, loss_rows=None, grads=None, row_scale=None):
+    """One pass over the rows, a chunk of ``options.chunk_size`` at a time: the per-row losses into ``loss_rows``
+    and/or the gradients of ``sum_i row_scale_i l_i`` accumulated into ``grads = (grad_x, grad_w, grad_b)`` of the
+    student's linear layer."""
     (xs, ws, bs), (xt, wt, bt) = student, teacher
-    inv = 1.0 / options[2]  # divide the (N, D) inputs and the bias by tau, not the (N, V) logits
+    inv = 1.0 / options.temperature  # divide the (N, D) inputs and the bias by temperature, not the (N, V) logits
     bs, bt = (None if b is None else b * inv for b in (bs, bt))
+    chunk_size = options.chunk_size
     for start in range(0, xs.shape[0], chunk_size):
         rows = slice(start, start + chunk_size)
         chunk_kept = None if kept is None else kept[rows]
@@ -95,27 +98,28 @@ class LinearDistillationFunction(torch.autograd.Function):
     for "none" backward recomputes each chunk."""
 
     @staticmethod
-    def forward(ctx, xs, ws, bs, xt, wt, bt, kept, options, reduction, chunk_size, with_grad):
+    def forward(ctx, xs, ws, bs, xt, wt, bt, kept, options, with_grad):
+        reduction = options.reduction
         cdt = compute_dtype(xs.dtype)
         student, teacher = (xs, ws, bs), (xt, wt, bt)
         loss_rows = xs.new_zeros(xs.shape[0], dtype=cdt)
         scale = _scale(kept, loss_rows, reduction)
         grads = _zero_grads(xs, ws, bs) if with_grad and reduction != "none" else None
-        linear_pass(student, teacher, kept, options, chunk_size, loss_rows, grads, scale.to(cdt))
+        linear_pass(student, teacher, kept, options, loss_rows, grads, scale.to(cdt))
         ctx.reduction, ctx.consumed, ctx.with_grad = reduction, False, with_grad
         ctx.dtypes = (xs.dtype, ws.dtype, None if bs is None else bs.dtype)
         if grads is not None:
             ctx.save_for_backward(*grads)
         else:
             ctx.save_for_backward(xs, ws, bs, xt, wt, bt, kept)
-            ctx.options, ctx.chunk_size = options, chunk_size
+            ctx.options = options
         return _reduced(loss_rows, reduction, scale)
 
     @staticmethod
     @torch.autograd.function.once_differentiable
     def backward(ctx, grad_out):
         if not ctx.with_grad:  # only the teacher's tensors required grad: they get none
-            return (None,) * 11
+            return (None,) * 9
         if ctx.reduction != "none":
             if ctx.consumed:
                 raise RuntimeError("linear_distillation_loss computes its 'mean'/'sum' gradients in forward and "
@@ -127,7 +131,7 @@ class LinearDistillationFunction(torch.autograd.Function):
         else:
             xs, ws, bs, xt, wt, bt, kept = ctx.saved_tensors
             grads = _zero_grads(xs, ws, bs)
-            linear_pass((xs, ws, bs), (xt, wt, bt), kept, ctx.options, ctx.chunk_size, grads=grads,
+            linear_pass((xs, ws, bs), (xt, wt, bt), kept, ctx.options, grads=grads,
                         row_scale=grad_out.to(grads[0].dtype))
         return tuple(None if g is None else g.to(dtype) for g, dtype in zip(grads, ctx.dtypes, strict=True)) + \
-            (None,) * 8
+            (None,) * 6

@@ -12,7 +12,7 @@ import numbers
 import torch
 
 from ..rules.errors import InputTypeError, InputValueError
-from ..rules.options import check_class_indices, check_finite_nonnegative, check_ignore_index, check_unit_interval
+from ..rules.options import check_class_indices, check_finite_nonnegative, check_unit_interval
 from ._xp import TORCH
 
 
@@ -95,10 +95,10 @@ def broadcast_weight(w, shape: torch.Size, name: str, *, dtype=None) -> torch.Te
 
 
 def class_rows(input, target, ignore_index: int, loss_name: str):
-    """Validate a class-dim-1 call; return ``(rows (n, C), target rows, batch shape, unbatched)``."""
+    """Validate a class-dim-1 call (``ignore_index`` is already checked, with the options); return
+    ``(rows (n, C), target rows, batch shape, unbatched)``."""
     check_tensor(input, "input")
     check_tensor(target, "target", floating=False)
-    ignore_index = check_ignore_index(ignore_index)
     if input.dim() == 0:
         raise InputValueError(f"{loss_name}: input must have a class dim: (C,), (N, C) or (N, C, d1, ...), but got "
                               f"a scalar.")
@@ -130,12 +130,12 @@ def class_rows(input, target, ignore_index: int, loss_name: str):
 
 def index_target_last_dim(target, input: torch.Tensor, ignore_index: int, n_classes: int | None = None,
                           what: str = "") -> torch.Tensor:
-    """Integer targets for an input whose class (vocabulary) dim is the last one; returns them flat, as long."""
+    """Integer targets for an input whose class (vocabulary) dim is the last one; returns them flat, as long
+    (``ignore_index`` is already checked, with the options)."""
     check_tensor(target, "target", integer=True)
     if tuple(target.shape) != tuple(input.shape[:-1]):
         raise InputValueError(f"target must have the input's shape without its last dim, "
                               f"{tuple(input.shape[:-1])}, but got {tuple(target.shape)}.")
-    ignore_index = check_ignore_index(ignore_index)
     t = target.reshape(-1).long()
     if n_classes is not None:
         check_class_indices(TORCH, t, n_classes, ignore_index, what)

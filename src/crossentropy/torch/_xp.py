@@ -172,6 +172,20 @@ class TorchNamespace:
         return bool(x.any())
 
     @staticmethod
+    def sort(x):
+        return torch.sort(x, dim=-1).values
+
+    @staticmethod
+    def host(x):
+        """A CPU tensor as a NumPy array sharing its memory (bfloat16 widened to float32 first)."""
+        x = x.detach()
+        return (x.float() if x.dtype == torch.bfloat16 else x).numpy()
+
+    @staticmethod
+    def eps(x) -> float:
+        return torch.finfo(x.dtype).eps
+
+    @staticmethod
     def zeros(shape, dtype, like=None):
         return torch.zeros(shape, dtype=_dtype(dtype), device=None if like is None else like.device)
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import torch.distributed as dist
 
+from ..constants import IGNORE_INDEX
 from ..rules.errors import InputValueError
-from ..rules.options import check_ignore_index, check_label_smoothing, check_unit_interval
+from ..rules.options import SoftmaxOptions, check_unit_interval
 from ..rules.reduction import batch_weight
 from ._inputs import check_tensor, check_weight
 from ._xp import TORCH
@@ -28,7 +29,7 @@ def _target_rows(t, i: int, n_classes: int | None):
     return p.movedim(1, -1).reshape(-1, p.shape[1])
 
 
-def total_weight(targets, *, weight=None, ignore_index: int = -100, label_smoothing: float = 0.0, group=None):
+def total_weight(targets, *, weight=None, ignore_index: int = IGNORE_INDEX, label_smoothing: float = 0.0, group=None):
     """``W = sum_i o_i`` over every target of ``targets`` and, when ``torch.distributed`` is initialised, of every
     rank of ``group`` (the default group when None): the denominator of ``reduction="mean"`` for the whole batch,
     with ``o_i = sum_c w_c t'_ic`` (0 for an ignored index target) as in ``cross_entropy``.
@@ -47,8 +48,7 @@ def total_weight(targets, *, weight=None, ignore_index: int = -100, label_smooth
     batches = list(targets) if isinstance(targets, (list, tuple)) else [targets]
     if not batches:
         raise InputValueError("targets is empty; pass a target tensor or a non-empty list of them.")
-    e = check_label_smoothing(label_smoothing)
-    ignore_index = check_ignore_index(ignore_index)
+    options = SoftmaxOptions.of(ignore_index=ignore_index, label_smoothing=label_smoothing)
     n_classes = None
     if weight is not None:
         check_tensor(weight, "weight")
@@ -57,7 +57,7 @@ def total_weight(targets, *, weight=None, ignore_index: int = -100, label_smooth
         n_classes = weight.shape[0]
         weight = check_weight(weight, n_classes)
     rows = [_target_rows(t, i, n_classes) for i, t in enumerate(batches)]
-    total = batch_weight(TORCH, rows, w=weight, ignore_index=ignore_index, smoothing=e)
+    total = batch_weight(TORCH, rows, options, w=weight)
     if dist.is_available() and dist.is_initialized():
         dist.all_reduce(total, op=dist.ReduceOp.SUM, group=group)
     return total

@@ -19,23 +19,25 @@ import math
 
 import torch
 
+from ..constants import IGNORE_INDEX
 from ..rules.errors import InputValueError
 from ..rules.options import (
     RATE,
+    FocalOptions,
+    SoftmaxOptions,
     check_eps,
     check_gamma,
     check_label_smoothing,
     check_nonnegative,
     check_nonnegative_values,
     check_reduction,
-    check_softcap,
     check_total_weight,
     check_unit_interval,
-    check_z_loss,
 )
 from ..rules.reduction import reduce_elementwise
 from ..rules.targets import smooth
 from ._autograd import CrossEntropyFunction, ElementwiseFunction, SoftmaxFocalFunction
+from ._cpu import softmax_kernel
 from ._inputs import (
     broadcast_weight,
     check_tensor,
@@ -51,9 +53,9 @@ from .stats import TokenStats, check_index_targets, from_rows
 
 
 # --------------------------------------------------------------------------------------------- softmax family
-def cross_entropy(input, target, weight=None, ignore_index: int = -100, reduction: str = "mean",
+def cross_entropy(input, target, weight=None, ignore_index: int = IGNORE_INDEX, reduction: str = "mean",
                   label_smoothing: float = 0.0, *, z_loss: float = 0.0, softcap: float | None = None,
-                  total_weight=None, return_lse: bool = False, return_stats: bool = False):
+                  total_weight=None, return_lse: bool = False, return_stats: bool = False, impl: str = "auto"):
     """Cross-entropy of ``softmax(input, dim=1)`` against class indices or probabilities; a drop-in for
     ``torch.nn.functional.cross_entropy``::
 
@@ -65,33 +67,45 @@ def cross_entropy(input, target, weight=None, ignore_index: int = -100, reductio
     analytic and built in float32 for half/bfloat16 inputs. ``return_lse=True`` also returns the
     (non-differentiable) per-token log-sum-exp, in the batch shape; ``return_stats=True`` returns
     ``(loss, TokenStats(lse, entropy, p_target, predicted, correct))`` for index targets, computed in the same pass
-    (``crossentropy.torch.stats``).
+    (``crossentropy.torch.stats``). ``impl`` picks the kernel: "auto", "compiled" (the C kernel, CPU tensors),
+    "reference" (the rules layer's torch code) or "triton" (docs/design.md).
 
     >>> x = torch.tensor([[2.3, 2.1, 4.5], [4.2, 3.2, 5.1]], dtype=torch.float64)
     >>> round(float(cross_entropy(x, torch.tensor([1, 2]), weight=torch.tensor([25.0, 25, 100]))), 6)
     0.870484
     """
-    rows, t, batch, unbatched = class_rows(input, target, ignore_index, "cross_entropy")
-    reduction = check_reduction(reduction)
-    e, z_loss, softcap = check_label_smoothing(label_smoothing), check_z_loss(z_loss), check_softcap(softcap)
-    total_weight = check_total_weight(TORCH, total_weight, reduction)
+    options = SoftmaxOptions.of(reduction=reduction, label_smoothing=label_smoothing, ignore_index=ignore_index,
+                                z_loss=z_loss, softcap=softcap, return_stats=return_stats, impl=impl)
+    return cross_entropy_with(options, input, target, weight, total_weight=total_weight, return_lse=return_lse)
+
+
+def cross_entropy_with(options: SoftmaxOptions, input, target, weight=None, *, total_weight=None,
+                       return_lse: bool = False):
+    """``cross_entropy`` with its scalar options given as one checked ``SoftmaxOptions`` (the modules build theirs
+    once, in ``__init__``); the tensors are checked here.
+
+    >>> x = torch.tensor([[2.3, 2.1, 4.5], [4.2, 3.2, 5.1]], dtype=torch.float64)
+    >>> round(float(cross_entropy_with(SoftmaxOptions(label_smoothing=0.1), x, torch.tensor([1, 2]))), 6)
+    1.516231
+    """
+    rows, t, batch, unbatched = class_rows(input, target, options.ignore_index, "cross_entropy")
+    total_weight = check_total_weight(TORCH, total_weight, options.reduction)
     weight = check_weight(weight, rows.shape[1])
-    if return_stats:
+    if options.return_stats:
         check_index_targets(t)
-    loss, *per_row = CrossEntropyFunction.apply(rows, t, weight, total_weight, ignore_index, e, reduction, z_loss,
-                                                softcap, return_stats)
-    loss = shape_back(loss, batch, unbatched, reduction).to(loss_dtype(input))
-    if return_stats:
-        stats = from_rows(*per_row, t, t != ignore_index)
+    loss, *per_row = CrossEntropyFunction.apply(rows, t, weight, total_weight, options)
+    loss = shape_back(loss, batch, unbatched, options.reduction).to(loss_dtype(input))
+    if options.return_stats:
+        stats = from_rows(*per_row, t, t != options.ignore_index)
         return loss, TokenStats(*(shape_back(s, batch, unbatched, "none") for s in stats))
-    lse = per_row[0]
     if return_lse:
-        return loss, shape_back(lse, batch, unbatched, "none")
+        return loss, shape_back(per_row[0], batch, unbatched, "none")
     return loss
 
 
-def softmax_focal_loss(input, target, gamma: float = 2.0, alpha=None, ignore_index: int = -100,
-                       reduction: str = "mean", label_smoothing: float = 0.0, *, total_weight=None):
+def softmax_focal_loss(input, target, gamma: float = 2.0, alpha=None, ignore_index: int = IGNORE_INDEX,
+                       reduction: str = "mean", label_smoothing: float = 0.0, *, total_weight=None,
+                       impl: str = "auto"):
     """Focal loss on ``softmax(input, dim=1)``, in log space; ``alpha`` (None, a number, or one weight per class
     as a tensor or sequence) acts as class weights, "mean" included. Equals ``cross_entropy(..., weight=alpha)`` at
     ``gamma=0``. The gradient is finite at saturation for every ``gamma >= 0``.
@@ -100,17 +114,28 @@ def softmax_focal_loss(input, target, gamma: float = 2.0, alpha=None, ignore_ind
     >>> bool(torch.isclose(softmax_focal_loss(x, y, gamma=0.0), cross_entropy(x, y)))
     True
     """
-    rows, t, batch, unbatched = class_rows(input, target, ignore_index, "softmax_focal_loss")
-    reduction = check_reduction(reduction)
-    e, gamma = check_label_smoothing(label_smoothing), check_gamma(gamma)
-    total_weight = check_total_weight(TORCH, total_weight, reduction)
+    options = FocalOptions.of(gamma=gamma, reduction=reduction, label_smoothing=label_smoothing,
+                              ignore_index=ignore_index, impl=impl)
+    return softmax_focal_loss_with(options, input, target, alpha, total_weight=total_weight)
+
+
+def softmax_focal_loss_with(options: FocalOptions, input, target, alpha=None, *, total_weight=None):
+    """``softmax_focal_loss`` with its scalar options given as one checked ``FocalOptions``.
+
+    >>> x, y = torch.tensor([[3.0, 0.0, 0.0]]), torch.tensor([0])
+    >>> bool(softmax_focal_loss_with(FocalOptions(gamma=1.0), x, y) < cross_entropy(x, y))
+    True
+    """
+    rows, t, batch, unbatched = class_rows(input, target, options.ignore_index, "softmax_focal_loss")
+    softmax_kernel(options, rows, has_compiled=False)  # "reference" runs it (the others raise)
+    total_weight = check_total_weight(TORCH, total_weight, options.reduction)
     if alpha is not None and not isinstance(alpha, torch.Tensor) and torch.tensor(alpha).dim() == 0:
         check_nonnegative(alpha, "alpha")
     # A number or sequence becomes float64, as NumPy keeps it: "mean" divides it by its largest value before the
     # compute dtype sees it, so alpha=[1e39, ...] works with float32 input, as class weights do.
     alpha = check_weight(alpha, rows.shape[1], "alpha", dtype=torch.float64, device=rows.device)
-    loss = SoftmaxFocalFunction.apply(rows, t, alpha, total_weight, ignore_index, e, reduction, gamma)
-    return shape_back(loss, batch, unbatched, reduction).to(loss_dtype(input))
+    loss = SoftmaxFocalFunction.apply(rows, t, alpha, total_weight, options)
+    return shape_back(loss, batch, unbatched, options.reduction).to(loss_dtype(input))
 
 
 # --------------------------------------------------------------------------------------------- element-wise family
@@ -119,10 +144,10 @@ def _elementwise_inputs(input, target, label_smoothing, reduction, name: str):
     check_tensor(input, "input")
     check_tensor(target, "target")
     reduction = check_reduction(reduction)
-    e = check_label_smoothing(label_smoothing)
+    label_smoothing = check_label_smoothing(label_smoothing)
     same_shape(input, target)
     check_unit_interval(TORCH, target, f"{name}: target", "Binary targets are 0/1 labels or probabilities.")
-    return smooth(target.to(compute_dtype(input.dtype)), e, 2), reduction
+    return smooth(target.to(compute_dtype(input.dtype)), label_smoothing, 2), reduction
 
 
 def _reduce_elementwise(loss: torch.Tensor, weight, reduction: str, dtype) -> torch.Tensor:
@@ -150,7 +175,7 @@ def binary_cross_entropy_with_logits(input, target, weight=None, reduction: str 
     weight = broadcast_weight(weight, input.shape, "weight", dtype=cdt)
     pos_weight = broadcast_weight(pos_weight, input.shape, "pos_weight", dtype=cdt)
     pos_weight = None if pos_weight is None else pos_weight.to(cdt)
-    loss = ElementwiseFunction.apply(input, t, pos_weight, "bce_with_logits", {})
+    loss = ElementwiseFunction.apply(input, t, pos_weight, "bce_with_logits", None)
     return _reduce_elementwise(loss, weight, reduction, cdt)
 
 
@@ -169,7 +194,7 @@ def binary_cross_entropy(input, target, weight=None, reduction: str = "mean", *,
     eps = check_eps(eps)
     # NaN stays NaN (clamp would not keep it on every device), as in NumPy's clip.
     x = input if eps is None else torch.where(torch.isnan(input), input, input.clamp(eps, 1 - eps))
-    loss = ElementwiseFunction.apply(x, t, None, "bce_with_probs", {})
+    loss = ElementwiseFunction.apply(x, t, None, "bce_with_probs", None)
     return _reduce_elementwise(loss, weight, reduction, cdt)
 
 
@@ -194,7 +219,7 @@ def sigmoid_focal_loss(input, target, gamma: float = 2.0, alpha=None, reduction:
     if alpha is not None:
         alpha = broadcast_weight(alpha, input.shape, "alpha", dtype=cdt).to(cdt)
         check_unit_interval(TORCH, alpha, "alpha", "alpha weighs positives against negatives.")
-    loss = ElementwiseFunction.apply(input, t, alpha, "sigmoid_focal", {"gamma": gamma})
+    loss = ElementwiseFunction.apply(input, t, alpha, "sigmoid_focal", gamma)
     return _reduce_elementwise(loss, weight, reduction, cdt)
 
 

@@ -14,19 +14,15 @@ under ``torch.compile(fullgraph=True)`` and never synchronises a CUDA stream.
 
 from __future__ import annotations
 
+import dataclasses
+
 import torch
 from torch import nn
 from torch.autograd.function import once_differentiable
 
+from ..constants import IGNORE_INDEX
 from ..rules.errors import InputValueError
-from ..rules.options import (
-    check_label_smoothing,
-    check_positive_int,
-    check_reduction,
-    check_softcap,
-    check_total_weight,
-    check_z_loss,
-)
+from ..rules.options import SoftmaxOptions, check_total_weight
 from ..rules.reduction import reduce, reduction_scale
 from ..rules.rows import softmax_rows
 from ..rules.targets import coefficients
@@ -51,41 +47,34 @@ def _chunk_logits(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | No
     return torch.mm(x, weight.T, out=out) if bias is None else torch.addmm(bias, x, weight.T, out=out)
 
 
-def _coefficients(target, vocab: int, options: dict, dtype):
-    return coefficients(TORCH, target, vocab, w=options["weight"], ignore_index=options["ignore_index"],
-                        smoothing=options["smoothing"], dtype=dtype, normalize=options["normalize"])
-
-
-def _chunk_pass(x, weight, bias, target, options, loss_rows=None, grads=None, row_scale_of=None,
-                stats=None) -> None:
-    """One pass over the rows, a chunk at a time: write per-row losses into ``loss_rows`` and the statistics into
-    ``stats``, and/or accumulate the gradients of ``sum_i row_scale_i l_i`` into ``grads = (grad_x, grad_w,
-    grad_b)`` (None for a gradient not needed). The chunk bounds depend on shapes only."""
-    n, chunk = x.shape[0], options["chunk_size"]
+def _chunk_pass(x, weight, bias, coef, options, loss_rows=None, grads=None, row_scale_of=None, stats=None) -> None:
+    """One pass over the rows, a chunk of ``options.chunk_size`` at a time: write per-row losses into
+    ``loss_rows`` and the statistics into ``stats``, and/or accumulate the gradients of ``sum_i row_scale_i l_i``
+    into ``grads = (grad_x, grad_w, grad_b)`` (None for a gradient not needed). ``coef`` holds every row's
+    coefficients (O(rows)); the chunk bounds depend on shapes only."""
+    n, chunk = x.shape[0], options.chunk_size
     for start in range(0, n, chunk):
         stop = min(n, start + chunk)
-        _one_chunk(x, weight, bias, target, options, start, stop, loss_rows, grads,
+        _one_chunk(x, weight, bias, coef.rows(start, stop), options, start, stop, loss_rows, grads,
                    None if grads is None else row_scale_of(start, stop), stats)
 
 
-def _one_chunk(x, weight, bias, target, options, start, stop, loss_rows, grads, row_scale, stats) -> None:
+def _one_chunk(x, weight, bias, coef, options, start, stop, loss_rows, grads, row_scale, stats) -> None:
     """Rows ``start:stop`` of ``_chunk_pass`` (a function of its own, so the chunk's logits are freed, and on CPU
     their buffer recycled, before the next chunk's are made)."""
     cdt = compute_dtype(x.dtype)
-    xc, tc = x[start:stop], target[start:stop]
-    coef = _coefficients(tc, weight.shape[0], options, cdt)
+    xc = x[start:stop]
     logits = _chunk_logits(xc, weight, bias).to(cdt)
-    if _cpu.usable(logits):  # the compiled kernel: one pass, the gradient written over the chunk's logits
-        r = _cpu.softmax_rows(logits, coef, z_loss=options["z_loss"], softcap=options["softcap"], dtype=cdt,
-                              row_scale=row_scale, stats=stats is not None,
+    if options.impl == "compiled":  # one pass, the gradient written over the chunk's logits
+        r = _cpu.softmax_rows(logits, coef, options, dtype=cdt, row_scale=row_scale, stats=stats is not None,
                               grad_into=None if row_scale is None else logits)
     else:
-        r = softmax_rows(TORCH, logits, coef, z_loss=options["z_loss"], softcap=options["softcap"],
-                         row_scale=row_scale, work=logits, stats=stats is not None)
+        r = softmax_rows(TORCH, logits, coef, z_loss=options.z_loss, softcap=options.softcap, row_scale=row_scale,
+                         work=logits, stats=stats is not None)
     if loss_rows is not None:
         loss_rows[start:stop] = r.loss
     if stats is not None:
-        write_rows(stats, start, stop, r, tc, coef.keep)
+        write_rows(stats, start, stop, r, coef.y, coef.keep)
     if grads is not None:
         grad_x, grad_w, grad_b = grads
         if grad_x is not None:
@@ -101,45 +90,48 @@ def _zero_grads(tensors, needed, dtype):
                  for t, need in zip(tensors, needed, strict=True))
 
 
-def _scale(target, vocab, options, reduction, total_weight, dtype):
-    """The reduction's scale, from the targets alone (the coefficients' ``o`` are O(rows))."""
-    o = _coefficients(target, vocab, options, dtype).o
-    return reduction_scale(TORCH, reduction, TORCH.total(o), total_weight).to(dtype)
+def _scale(coef, options, total_weight, dtype):
+    """The reduction's scale, from the coefficients' ``o`` (O(rows)): the targets alone."""
+    return reduction_scale(TORCH, options.reduction, TORCH.total(coef.o), total_weight).to(dtype)
 
 
-def _loss_only(x, weight, bias, target, options, reduction, total_weight, stats: bool):
+def _loss_only(x, weight, bias, coef, options, total_weight):
     """The loss (and statistics) without any gradient work: grad mode off, or no input requires grad."""
     cdt = compute_dtype(x.dtype)
     loss_rows = torch.empty(x.shape[0], dtype=cdt, device=x.device)
-    buffers = stats_buffers(x.shape[0], cdt, x.device) if stats else None
-    _chunk_pass(x, weight, bias, target, options, loss_rows, stats=buffers)
-    if reduction == "none":
+    buffers = stats_buffers(x.shape[0], cdt, x.device) if options.return_stats else None
+    _chunk_pass(x, weight, bias, coef, options, loss_rows, stats=buffers)
+    if options.reduction == "none":
         return loss_rows, buffers
     total = loss_rows.sum()
-    if reduction == "mean":
-        total = total * _scale(target, weight.shape[0], options, reduction, total_weight, cdt)
+    if options.reduction == "mean":
+        total = total * _scale(coef, options, total_weight, cdt)
     return total, buffers
 
 
 class LinearCrossEntropyFunction(torch.autograd.Function):
+    """``apply(x, weight, bias, coef, total_weight, options)``: the rows ``x (n, D)`` of a linear layer's input and
+    the targets as the rules' coefficients; ``options`` a checked ``SoftmaxOptions`` with ``chunk_size`` set."""
+
     @staticmethod
-    def forward(ctx, x, weight, bias, target, total_weight, options, reduction, stats):
+    def forward(ctx, x, weight, bias, coef, total_weight, options):
         cdt = compute_dtype(x.dtype)
-        scale = _scale(target, weight.shape[0], options, reduction, total_weight, cdt)
+        reduction = options.reduction
+        scale = _scale(coef, options, total_weight, cdt)
         loss_rows = torch.empty(x.shape[0], dtype=cdt, device=x.device)
-        buffers = stats_buffers(x.shape[0], cdt, x.device) if stats else None
+        buffers = stats_buffers(x.shape[0], cdt, x.device) if options.return_stats else None
         grads = None
         if reduction != "none":
             grads = _zero_grads((x, weight, bias), ctx.needs_input_grad[:3], cdt)
-        _chunk_pass(x, weight, bias, target, options, loss_rows, grads,
+        _chunk_pass(x, weight, bias, coef, options, loss_rows, grads,
                     lambda start, stop: scale.expand(stop - start), buffers)
         ctx.reduction, ctx.consumed = reduction, False
         ctx.dtypes = (x.dtype, weight.dtype, None if bias is None else bias.dtype)
         if grads is not None:  # "mean" / "sum": the gradients are final up to grad_output
             ctx.save_for_backward(*grads)
         else:
-            ctx.save_for_backward(x, weight, bias, target)
-            ctx.options = options
+            ctx.save_for_backward(x, weight, bias)
+            ctx.coef, ctx.options = coef, options
         loss = reduce(TORCH, loss_rows, reduction, scale).to(loss_rows.dtype)
         if buffers is None:
             return loss
@@ -157,19 +149,19 @@ class LinearCrossEntropyFunction(torch.autograd.Function):
             ctx.consumed = True
             grads = tuple(None if t is None else t.mul_(grad_out.to(t.dtype)) for t in ctx.saved_tensors)
         else:  # recompute each chunk's logits and scale row i by grad_out[i]
-            x, weight, bias, target = ctx.saved_tensors
+            x, weight, bias = ctx.saved_tensors
             cdt = compute_dtype(x.dtype)
             grads = _zero_grads((x, weight, bias), ctx.needs_input_grad[:3], cdt)
-            _chunk_pass(x, weight, bias, target, ctx.options, grads=grads,
+            _chunk_pass(x, weight, bias, ctx.coef, ctx.options, grads=grads,
                         row_scale_of=lambda start, stop: as_row_scale(grad_out[start:stop], 1.0, stop - start, cdt))
         return tuple(None if g is None else g.to(dtype) for g, dtype in zip(grads, ctx.dtypes, strict=True)) + \
-            (None,) * 5
+            (None,) * 3
 
 
 def linear_cross_entropy(input, linear_weight, target, *, linear_bias=None, weight=None, reduction: str = "mean",
-                         ignore_index: int = -100, label_smoothing: float = 0.0, z_loss: float = 0.0,
+                         ignore_index: int = IGNORE_INDEX, label_smoothing: float = 0.0, z_loss: float = 0.0,
                          softcap: float | None = None, chunk_size: int | None = None, total_weight=None,
-                         return_stats: bool = False):
+                         return_stats: bool = False, impl: str = "auto"):
     """Cross-entropy of a linear layer's logits without materialising them; a drop-in for
     ``torch.nn.functional.linear_cross_entropy`` (same argument names) with this library's semantics::
 
@@ -192,12 +184,25 @@ def linear_cross_entropy(input, linear_weight, target, *, linear_bias=None, weig
     >>> bool(torch.allclose(linear_cross_entropy(x, w, y, chunk_size=2), cross_entropy(x @ w.T, y)))
     True
     """
+    options = SoftmaxOptions.of(reduction=reduction, label_smoothing=label_smoothing, ignore_index=ignore_index,
+                                z_loss=z_loss, softcap=softcap, return_stats=return_stats, chunk_size=chunk_size,
+                                impl=impl)
+    return linear_cross_entropy_with(options, input, linear_weight, target, linear_bias=linear_bias, weight=weight,
+                                     total_weight=total_weight)
+
+
+def linear_cross_entropy_with(options: SoftmaxOptions, input, linear_weight, target, *, linear_bias=None,
+                              weight=None, total_weight=None):
+    """``linear_cross_entropy`` with its scalar options given as one checked ``SoftmaxOptions`` (the module builds
+    its own once, in ``__init__``); the tensors are checked here.
+
+    >>> x, w, y = torch.zeros(2, 3), torch.zeros(4, 3), torch.tensor([0, 3])
+    >>> round(float(linear_cross_entropy_with(SoftmaxOptions(chunk_size=1), x, w, y)), 6)  # log 4
+    1.386294
+    """
     check_tensor(input, "input")
     check_tensor(linear_weight, "linear_weight")
-    reduction = check_reduction(reduction)
-    label_smoothing, z_loss, softcap = check_label_smoothing(label_smoothing), check_z_loss(z_loss), \
-        check_softcap(softcap)
-    total_weight = check_total_weight(TORCH, total_weight, reduction)
+    total_weight = check_total_weight(TORCH, total_weight, options.reduction)
     if input.dim() < 1 or linear_weight.dim() != 2 or linear_weight.shape[1] != input.shape[-1]:
         raise InputValueError(f"linear_weight must have shape (V, D) with D = input.shape[-1] = "
                               f"{input.shape[-1] if input.dim() else None}, but got {tuple(linear_weight.shape)} "
@@ -208,44 +213,40 @@ def linear_cross_entropy(input, linear_weight, target, *, linear_bias=None, weig
         if linear_bias.shape != (vocab,):
             raise InputValueError(f"linear_bias must have shape ({vocab},), but got {tuple(linear_bias.shape)}.")
     check_same_dtype({"input": input, "linear_weight": linear_weight, "linear_bias": linear_bias})
-    t = index_target_last_dim(target, input, ignore_index, vocab, " (the vocabulary)")
-    options = {"weight": check_weight(weight, vocab, dtype=compute_dtype(input.dtype), device=input.device),
-               "ignore_index": ignore_index, "smoothing": float(label_smoothing), "z_loss": float(z_loss),
-               "softcap": softcap, "normalize": reduction == "mean" and total_weight is None,
-               "chunk_size": check_positive_int(chunk_size, "chunk_size") or default_chunk_size(vocab)}
+    t = index_target_last_dim(target, input, options.ignore_index, vocab, " (the vocabulary)")
+    # the chunk loop gets the kernel the dispatch point picked as options.impl, and a chunk size
+    options = dataclasses.replace(options, impl=_cpu.softmax_kernel(options, input),
+                                  chunk_size=options.chunk_size or default_chunk_size(vocab))
+    cdt = compute_dtype(input.dtype)
+    weight = check_weight(weight, vocab, dtype=cdt, device=input.device)
+    coef = coefficients(TORCH, t, vocab, options, w=weight, dtype=cdt, normalize=options.normalize(total_weight))
     rows = input.reshape(-1, input.shape[-1])
     leaves = (input, linear_weight, linear_bias)
     if torch.is_grad_enabled() and any(v is not None and v.requires_grad for v in leaves):
-        out = LinearCrossEntropyFunction.apply(rows, linear_weight, linear_bias, t, total_weight, options,
-                                               reduction, return_stats)
-        loss, stats = (out[0], TokenStats(*out[1:])) if return_stats else (out, None)
+        out = LinearCrossEntropyFunction.apply(rows, linear_weight, linear_bias, coef, total_weight, options)
+        loss, stats = (out[0], TokenStats(*out[1:])) if options.return_stats else (out, None)
     else:
-        loss, stats = _loss_only(rows, linear_weight, linear_bias, t, options, reduction, total_weight,
-                                 return_stats)
-    if reduction == "none":
+        loss, stats = _loss_only(rows, linear_weight, linear_bias, coef, options, total_weight)
+    if options.reduction == "none":
         loss = loss.reshape(target.shape)
-    return (loss, stats.reshape(target.shape)) if return_stats else loss
+    return (loss, stats.reshape(target.shape)) if options.return_stats else loss
 
 
 class LinearCrossEntropyLoss(nn.Module):
     """Module form of ``linear_cross_entropy``: ``loss_fn(input, linear_weight, target, linear_bias=None)``."""
 
-    def __init__(self, weight=None, ignore_index: int = -100, label_smoothing: float = 0.0,
+    def __init__(self, weight=None, ignore_index: int = IGNORE_INDEX, label_smoothing: float = 0.0,
                  reduction: str = "mean", *, z_loss: float = 0.0, softcap: float | None = None,
-                 chunk_size: int | None = None, return_stats: bool = False):
+                 chunk_size: int | None = None, return_stats: bool = False, impl: str = "auto"):
         super().__init__()
-        check_reduction(reduction)
-        check_label_smoothing(label_smoothing)
-        check_z_loss(z_loss)
-        check_softcap(softcap)
-        check_positive_int(chunk_size, "chunk_size")
+        self.options = SoftmaxOptions(reduction=reduction, label_smoothing=label_smoothing, ignore_index=ignore_index,
+                                      z_loss=z_loss, softcap=softcap, return_stats=return_stats,
+                                      chunk_size=chunk_size, impl=impl)
         self.register_buffer("weight", weight)
-        self.options = {"ignore_index": ignore_index, "label_smoothing": label_smoothing, "reduction": reduction,
-                        "z_loss": z_loss, "softcap": softcap, "chunk_size": chunk_size, "return_stats": return_stats}
 
     def forward(self, input, linear_weight, target, linear_bias=None, *, total_weight=None):
-        return linear_cross_entropy(input, linear_weight, target, linear_bias=linear_bias, weight=self.weight,
-                                    total_weight=total_weight, **self.options)
+        return linear_cross_entropy_with(self.options, input, linear_weight, target, linear_bias=linear_bias,
+                                         weight=self.weight, total_weight=total_weight)
 
     def extra_repr(self) -> str:
-        return ", ".join(f"{k}={v!r}" for k, v in self.options.items())
+        return ", ".join(f"{f.name}={getattr(self.options, f.name)!r}" for f in dataclasses.fields(self.options))

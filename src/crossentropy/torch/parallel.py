@@ -14,12 +14,14 @@ from dataclasses import replace
 import torch
 import torch.distributed as dist
 
+from ..constants import IGNORE_INDEX
 from ..rules.errors import InputValueError
-from ..rules.options import check_label_smoothing, check_reduction, check_total_weight, check_z_loss
+from ..rules.options import SoftmaxOptions, check_total_weight
 from ..rules.reduction import reduce, reduction_scale
 from ..rules.rows import softmax_rows
 from ..rules.targets import index_coefficients
 from ._autograd import row_scale
+from ._cpu import softmax_kernel
 from ._inputs import check_tensor, compute_dtype, index_target_last_dim
 from ._xp import TORCH
 
@@ -55,12 +57,12 @@ class _Shards:
         return both[0], both[1]
 
 
-def _shard_coefficients(target, shard: int, group, ignore_index, smoothing, dtype, normalize):
+def _shard_coefficients(target, shard: int, group, options, dtype, normalize: bool):
     """The whole row's coefficients (``o``, the smoothing term) with the target term kept on the rank whose slice
     holds the target class."""
     start, vocab = _vocab_layout(shard, group)
-    coef = index_coefficients(TORCH, target, vocab, ignore_index=ignore_index, smoothing=smoothing, dtype=dtype,
-                              normalize=normalize)
+    coef = index_coefficients(TORCH, target, vocab, ignore_index=options.ignore_index,
+                              label_smoothing=options.label_smoothing, dtype=dtype, normalize=normalize)
     local = target - start
     mine = (local >= 0) & (local < shard)
     return replace(coef, n_classes=shard, y=torch.where(mine, local, torch.zeros_like(local)),
@@ -68,26 +70,28 @@ def _shard_coefficients(target, shard: int, group, ignore_index, smoothing, dtyp
 
 
 class VocabParallelCrossEntropyFunction(torch.autograd.Function):
+    """``apply(logits, target, total_weight, group, options)``: one rank's ``(n, V_rank)`` logits; ``options`` a
+    checked ``SoftmaxOptions``."""
+
     @staticmethod
-    def forward(ctx, logits, target, total_weight, group, ignore_index, smoothing, reduction, z_loss):
+    def forward(ctx, logits, target, total_weight, group, options):
         cdt = compute_dtype(logits.dtype)
-        normalize = reduction == "mean" and total_weight is None
-        coef = _shard_coefficients(target, logits.shape[-1], group, ignore_index, smoothing, cdt, normalize)
-        r = softmax_rows(TORCH, logits.to(cdt), coef, z_loss=z_loss, collective=_Shards(group))
-        scale = reduction_scale(TORCH, reduction, TORCH.total(coef.o), total_weight)
+        normalize = options.normalize(total_weight)
+        coef = _shard_coefficients(target, logits.shape[-1], group, options, cdt, normalize)
+        r = softmax_rows(TORCH, logits.to(cdt), coef, z_loss=options.z_loss, collective=_Shards(group))
+        scale = reduction_scale(TORCH, options.reduction, TORCH.total(coef.o), total_weight)
         ctx.save_for_backward(logits, target, scale)
-        ctx.options = (group, ignore_index, smoothing, z_loss, normalize)
-        return reduce(TORCH, r.loss, reduction, scale)
+        ctx.group, ctx.options, ctx.normalize = group, options, normalize
+        return reduce(TORCH, r.loss, options.reduction, scale)
 
     @staticmethod
     def backward(ctx, grad_out):
         logits, target, scale = ctx.saved_tensors
-        group, ignore_index, smoothing, z_loss, normalize = ctx.options
         cdt = compute_dtype(logits.dtype)
-        coef = _shard_coefficients(target, logits.shape[-1], group, ignore_index, smoothing, cdt, normalize)
-        r = softmax_rows(TORCH, logits.to(cdt), coef, z_loss=z_loss, collective=_Shards(group),
+        coef = _shard_coefficients(target, logits.shape[-1], ctx.group, ctx.options, cdt, ctx.normalize)
+        r = softmax_rows(TORCH, logits.to(cdt), coef, z_loss=ctx.options.z_loss, collective=_Shards(ctx.group),
                          row_scale=row_scale(grad_out, scale, logits.shape[0], cdt))
-        return r.grad.to(logits.dtype), None, None, None, None, None, None, None
+        return r.grad.to(logits.dtype), None, None, None, None
 
 
 class _AllReduceGrad(torch.autograd.Function):
@@ -105,49 +109,55 @@ class _AllReduceGrad(torch.autograd.Function):
         return grad, None
 
 
-def _check(logits_or_input, name, input_name, target, ignore_index, label_smoothing, reduction, z_loss,
-           total_weight):
+def _distributed(name: str) -> None:
     if not dist.is_available() or not dist.is_initialized():
         raise RuntimeError(f"{name} needs torch.distributed: call torch.distributed.init_process_group first.")
-    check_tensor(logits_or_input, input_name)
-    reduction = check_reduction(reduction)
-    options = (check_label_smoothing(label_smoothing), reduction, check_z_loss(z_loss))
-    total_weight = check_total_weight(TORCH, total_weight, reduction)
-    return index_target_last_dim(target, logits_or_input, ignore_index), total_weight, options
 
 
-def vocab_parallel_cross_entropy(logits_shard, target, *, group=None, ignore_index: int = -100,
+def vocab_parallel_cross_entropy(logits_shard, target, *, group=None, ignore_index: int = IGNORE_INDEX,
                                  label_smoothing: float = 0.0, reduction: str = "mean", z_loss: float = 0.0,
-                                 total_weight=None):
+                                 total_weight=None, impl: str = "auto"):
     """Cross-entropy of logits sharded along the vocabulary across ``group``.
 
     Equals ``cross_entropy(torch.cat(all_shards, -1).movedim(-1, 1), target, ...)`` on every rank, for
     ``logits_shard (..., V_rank)`` and the full-vocabulary integer ``target (...)`` (the same on every rank),
     infinite logits included (a shard row that is all ``-inf``, as a padded vocabulary gives, costs nothing).
-    The gradient flows to this rank's shard only.
+    The gradient flows to this rank's shard only. Only ``impl="reference"`` (or "auto") runs it: the kernels have
+    no collective.
     """
-    t, total_weight, (e, reduction, z_loss) = _check(
-        logits_shard, "vocab_parallel_cross_entropy", "logits_shard", target, ignore_index, label_smoothing,
-        reduction, z_loss, total_weight)
+    options = SoftmaxOptions.of(reduction=reduction, label_smoothing=label_smoothing, ignore_index=ignore_index,
+                                z_loss=z_loss, impl=impl)
+    return vocab_parallel_cross_entropy_with(options, logits_shard, target, group=group, total_weight=total_weight)
+
+
+def vocab_parallel_cross_entropy_with(options: SoftmaxOptions, logits_shard, target, *, group=None,
+                                      total_weight=None):
+    """``vocab_parallel_cross_entropy`` with its scalar options given as one checked ``SoftmaxOptions``."""
+    _distributed("vocab_parallel_cross_entropy")
+    check_tensor(logits_shard, "logits_shard")
+    total_weight = check_total_weight(TORCH, total_weight, options.reduction)
+    t = index_target_last_dim(target, logits_shard, options.ignore_index)
+    softmax_kernel(options, logits_shard, has_compiled=False)  # "reference" runs it (the others raise)
     rows = logits_shard.reshape(-1, logits_shard.shape[-1])
-    loss = VocabParallelCrossEntropyFunction.apply(rows, t, total_weight, group, ignore_index, e, reduction, z_loss)
-    return loss.reshape(target.shape) if reduction == "none" else loss
+    loss = VocabParallelCrossEntropyFunction.apply(rows, t, total_weight, group, options)
+    return loss.reshape(target.shape) if options.reduction == "none" else loss
 
 
 def vocab_parallel_linear_cross_entropy(input, linear_weight_shard, target, *, linear_bias_shard=None, group=None,
-                                        ignore_index: int = -100, label_smoothing: float = 0.0,
-                                        reduction: str = "mean", z_loss: float = 0.0, total_weight=None):
+                                        ignore_index: int = IGNORE_INDEX, label_smoothing: float = 0.0,
+                                        reduction: str = "mean", z_loss: float = 0.0, total_weight=None,
+                                        impl: str = "auto"):
     """``vocab_parallel_cross_entropy(input @ linear_weight_shard.T + linear_bias_shard, target, ...)``, with
     ``input`` replicated on every rank: its gradient is the full gradient on every rank (summed over the group in
     backward). The argument names follow ``torch.nn.functional.linear_cross_entropy``.
     """
-    _check(input, "vocab_parallel_linear_cross_entropy", "input", target, ignore_index, label_smoothing, reduction,
-           z_loss, total_weight)
+    options = SoftmaxOptions.of(reduction=reduction, label_smoothing=label_smoothing, ignore_index=ignore_index,
+                                z_loss=z_loss, impl=impl)
+    _distributed("vocab_parallel_linear_cross_entropy")
+    check_tensor(input, "input")
     check_tensor(linear_weight_shard, "linear_weight_shard")
     if linear_weight_shard.dim() != 2 or linear_weight_shard.shape[1] != input.shape[-1]:
         raise InputValueError(f"linear_weight_shard must have shape (V_rank, D) with D = {input.shape[-1]}, but got "
                               f"{tuple(linear_weight_shard.shape)}.")
     logits = torch.nn.functional.linear(_AllReduceGrad.apply(input, group), linear_weight_shard, linear_bias_shard)
-    return vocab_parallel_cross_entropy(logits, target, group=group, ignore_index=ignore_index,
-                                        label_smoothing=label_smoothing, reduction=reduction, z_loss=z_loss,
-                                        total_weight=total_weight)
+    return vocab_parallel_cross_entropy_with(options, logits, target, group=group, total_weight=total_weight)

@@ -1,0 +1,128 @@
+"""The ``impl=`` switch: "reference" (the rules layer's code) and "compiled" (the C kernel) agree on the whole
+option grid, NumPy and torch, at the dtype tiers; an impl that cannot run an input is an InputValueError naming
+``impl``, never a silent fallback; "triton" is refused until its kernels exist."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from conftest import assert_close
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import crossentropy as ce
+import crossentropy.torch as cet
+from crossentropy.kernels import compiled
+from crossentropy.rules.errors import InputValueError
+
+needs_kernel = pytest.mark.skipif(not compiled.AVAILABLE, reason="the compiled kernel is not built")
+
+
+@st.composite
+def grids(draw):
+    """One point of the option grid: shape, targets (index or probability), weights, every scalar option."""
+    n, k = draw(st.integers(1, 6)), draw(st.integers(1, 7))
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    index = draw(st.booleans())
+    if index:
+        target = rng.integers(0, k, n)
+        ignored = draw(st.booleans())
+        if ignored:
+            target[rng.random(n) < 0.3] = -100
+    else:
+        target = rng.dirichlet(np.ones(k), n)
+    reduction = draw(st.sampled_from(["none", "sum", "mean"]))
+    return {
+        "x": rng.normal(0, 3, (n, k)),
+        "target": target,
+        "weight": rng.uniform(0.1, 2.0, k) if draw(st.booleans()) else None,
+        "label_smoothing": draw(st.sampled_from([0.0, 0.1])),
+        "z_loss": draw(st.sampled_from([0.0, 1e-2])),
+        "softcap": draw(st.sampled_from([None, 5.0])),
+        "reduction": reduction,
+        "total_weight": 7.5 if reduction == "mean" and draw(st.booleans()) else None,
+        "return_stats": index and draw(st.booleans()),
+    }
+
+
+def _numpy(g, dtype, impl):
+    out = ce.softmax_cross_entropy(g["x"].astype(dtype), g["target"], class_weight=g["weight"],
+                                   label_smoothing=g["label_smoothing"], z_loss=g["z_loss"], softcap=g["softcap"],
+                                   reduction=g["reduction"], total_weight=g["total_weight"],
+                                   return_stats=g["return_stats"], return_grad=True, impl=impl)
+    return [np.asarray(a, dtype=np.float64) for a in (out[0], out[1], *(out[2] if g["return_stats"] else ()))]
+
+
+def _torch(g, dtype, impl):
+    x = torch.tensor(g["x"], dtype=dtype, requires_grad=True)
+    target = torch.tensor(g["target"]) if g["target"].dtype.kind == "i" else torch.tensor(g["target"], dtype=dtype)
+    weight = None if g["weight"] is None else torch.tensor(g["weight"], dtype=dtype)
+    out = cet.cross_entropy(x, target, weight, reduction=g["reduction"], label_smoothing=g["label_smoothing"],
+                            z_loss=g["z_loss"], softcap=g["softcap"], total_weight=g["total_weight"],
+                            return_stats=g["return_stats"], impl=impl)
+    loss, stats = out if g["return_stats"] else (out, ())
+    loss.sum().backward()
+    return [t.detach().double().numpy() for t in (loss, x.grad, *stats)]
+
+
+@needs_kernel
+@settings(max_examples=60, deadline=None)
+@given(grids(), st.sampled_from([np.float32, np.float64]))
+def test_numpy_reference_and_compiled_agree(g, dtype):
+    for a, b in zip(_numpy(g, dtype, "reference"), _numpy(g, dtype, "compiled"), strict=True):
+        assert_close(a, b, dtype)
+
+
+@needs_kernel
+@settings(max_examples=60, deadline=None)
+@given(grids(), st.sampled_from([torch.float32, torch.float64, torch.bfloat16]))
+def test_torch_reference_and_compiled_agree(g, dtype):
+    key = "low-precision-gradient" if dtype == torch.bfloat16 else dtype
+    for a, b in zip(_torch(g, dtype, "reference"), _torch(g, dtype, "compiled"), strict=True):
+        assert_close(a, b, key)
+
+
+def test_triton_is_refused_naming_impl():
+    with pytest.raises(InputValueError, match="impl='triton'.*Triton kernels are not available"):
+        cet.cross_entropy(torch.zeros(2, 3), torch.tensor([0, 1]), impl="triton")
+    with pytest.raises(InputValueError, match="impl='triton'"):
+        ce.softmax_cross_entropy(np.zeros((2, 3)), np.array([0, 1]), impl="triton")
+
+
+def test_compiled_without_a_compiled_path_is_refused():
+    x, y = torch.zeros(2, 3), torch.tensor([0, 1])
+    with pytest.raises(InputValueError, match="impl='compiled'.*no path"):
+        cet.softmax_focal_loss(x, y, impl="compiled")
+    with pytest.raises(InputValueError, match="impl='compiled'.*no path"):
+        ce.softmax_focal_loss(np.zeros((2, 3)), np.array([0, 1]), impl="compiled")
+    with pytest.raises(InputValueError, match="impl='compiled'.*no path"):
+        ce.categorical_cross_entropy(np.full((2, 3), 1 / 3), np.array([0, 1]), impl="compiled")
+    with pytest.raises(InputValueError, match="impl='compiled'.*no path"):
+        cet.distillation_loss(x, x, impl="compiled")
+
+
+def test_an_unknown_impl_names_the_argument():
+    with pytest.raises(InputValueError, match="impl must be one of 'auto', 'compiled', 'reference' or 'triton'"):
+        cet.CrossEntropyLoss(impl="fast")
+    with pytest.raises(InputValueError, match="impl must be one of"):
+        ce.softmax_cross_entropy(np.zeros((1, 2)), np.array([0]), impl="c")
+
+
+@needs_kernel
+def test_compiled_on_a_device_other_than_the_cpu_is_refused():
+    x, y = torch.zeros(2, 3, device="meta"), torch.zeros(2, dtype=torch.long, device="meta")
+    with pytest.raises(InputValueError, match="impl='compiled'.*runs on the CPU, but the input is on meta"):
+        cet.cross_entropy(x, y, impl="compiled")
+    with pytest.raises(InputValueError, match="impl='compiled'.*on meta"):
+        cet.linear_cross_entropy(torch.zeros(2, 4, device="meta"), torch.zeros(3, 4, device="meta"), y,
+                                 impl="compiled")
+
+
+def test_the_kernel_not_built_is_refused(monkeypatch):
+    monkeypatch.setattr(compiled, "AVAILABLE", False)
+    with pytest.raises(InputValueError, match="impl='compiled'.*not built"):
+        cet.cross_entropy(torch.zeros(2, 3), torch.tensor([0, 1]), impl="compiled")
+    with pytest.raises(InputValueError, match="impl='compiled'.*not built"):
+        ce.softmax_cross_entropy(np.zeros((2, 3)), np.array([0, 1]), impl="compiled")
+    assert_close(float(cet.cross_entropy(torch.zeros(2, 2), torch.tensor([0, 1]))), np.log(2), torch.float32)
