@@ -375,3 +375,16 @@ def test_double_backward_matches_finite_differences(name):
     x = torch.randn(4, 5, generator=torch.Generator().manual_seed(4), dtype=torch.float64, requires_grad=True)
     assert torch.autograd.gradcheck(fn, (x,))
     assert torch.autograd.gradgradcheck(fn, (x,))
+
+
+# ------------------------------------------------------------------ issue 21.3: half-precision soft targets
+@pytest.mark.parametrize("half", [torch.float16, torch.bfloat16])
+@pytest.mark.parametrize("weighted", [False, True])
+def test_half_precision_soft_targets_keep_their_mass(half, weighted):
+    # the row mass of half-precision targets is summed in float32: the loss equals the one on float32 copies
+    x = torch.tensor([[0.0, 0.0, 0.0], [0.0, 0.0, 30.0], [1.0, -2.0, 0.5]])
+    t = torch.tensor([[0.2, 0.2, 0.2], [0.3333, 0.3333, 0.3333], [0.1, 0.7, 0.2]]).to(half)
+    kw = {"weight": torch.tensor([0.3, 1.7, 1.1])} if weighted else {}
+    for reduction in REDUCTIONS:
+        expected = cet.cross_entropy(x, t.float(), reduction=reduction, **kw)
+        assert_close(cet.cross_entropy(x, t, reduction=reduction, **kw), expected, torch.float32)
