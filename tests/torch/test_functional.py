@@ -388,3 +388,22 @@ def test_half_precision_soft_targets_keep_their_mass(half, weighted):
     for reduction in REDUCTIONS:
         expected = cet.cross_entropy(x, t.float(), reduction=reduction, **kw)
         assert_close(cet.cross_entropy(x, t, reduction=reduction, **kw), expected, torch.float32)
+
+
+# ------------------------------------------------------------------ issue 21.4: Poisson NLL gradient to the target
+@pytest.mark.parametrize("log_input", [True, False])
+def test_poisson_nll_gradient_to_the_target_at_zero_counts(log_input):
+    # d/dt (exp(x) - t x) = -x (and -log(x + eps)), at t = 0 too: the gradient equals PyTorch's autograd
+    grads = []
+    for fn in (F.poisson_nll_loss, cet.poisson_nll_loss):
+        x = torch.tensor([2.0, 0.5, 1.5, 0.0], dtype=torch.float64, requires_grad=True)
+        t = torch.tensor([0.0, 0.0, 3.0, 0.0], dtype=torch.float64, requires_grad=True)
+        fn(x, t, log_input=log_input, reduction="sum").backward()
+        grads.append((x.grad, t.grad))
+    assert_close(grads[1][0], grads[0][0], "float64-reference")
+    assert_close(grads[1][1], grads[0][1], "float64-reference")
+    # full=True: Stirling's term is 0 for t <= 1, so the zero counts keep the same gradient (PyTorch's is NaN there)
+    x = torch.tensor([2.0, 0.5, 1.5], dtype=torch.float64)
+    t = torch.tensor([0.0, 0.0, 3.0], dtype=torch.float64, requires_grad=True)
+    cet.poisson_nll_loss(x, t, log_input=log_input, full=True, reduction="sum").backward()
+    assert_close(t.grad[:2], -(x[:2] if log_input else torch.log(x[:2] + 1e-8)), "float64-reference")

@@ -218,17 +218,23 @@ def poisson_nll_loss(input, target, log_input: bool = True, full: bool = False, 
     check_nonnegative_values(TORCH, target, "target", "hold non-negative counts")
     cdt = compute_dtype(input.dtype)
     x, t = input.to(cdt), target.to(cdt)
-    # A zero count drops its t x / t log x term even at x = -inf or a zero rate (eps=0): no 0 * inf or 0 / 0, in
-    # value or gradient. The rate is clamped where exp(x) (or x) is already infinite, so an infinite rate gives a
-    # loss of +inf and the NumPy gradient (inf, or 1), never inf - inf.
+    # A zero count adds 0 to the value even at x = -inf or a zero rate (eps=0): no 0 * inf or 0 / 0, in value or
+    # gradient. Its gradient to the target is still the factor, -x (or -log(x + eps)), as PyTorch's: the factor is
+    # clamped to the finite range there and detached, so it adds nothing to the gradient to x. The rate is clamped
+    # where exp(x) (or x) is already infinite, so an infinite rate gives a loss of +inf and the NumPy gradient
+    # (inf, or 1), never inf - inf.
     zero = t == 0
+    big = torch.finfo(cdt).max
     if log_input:
-        xt = torch.where(zero, torch.zeros_like(x), torch.clamp(x, max=math.log(torch.finfo(cdt).max)))
-        loss = torch.exp(x) - torch.where(zero, torch.zeros_like(t), t * xt)
+        factor = torch.clamp(x, max=math.log(big))
     else:
         check_nonnegative_values(TORCH, x, "input", RATE)
-        rate = torch.where(zero, torch.ones_like(x), torch.clamp(x + eps, max=torch.finfo(cdt).max))
-        loss = x - torch.where(zero, torch.zeros_like(t), t * torch.log(rate))
+        rate = torch.clamp(x + eps, max=big)
+        factor = torch.log(torch.where(zero, torch.ones_like(x), rate))
+        at_zero = torch.log(rate.detach())
+    at_zero = (x if log_input else at_zero).detach().clamp(min=-big, max=big)
+    factor = torch.where(zero, at_zero, factor)
+    loss = (torch.exp(x) if log_input else x) - t * factor
     if full:
         safe = torch.where(t > 1, t, torch.ones_like(t))
         stirling = safe * torch.log(safe) - safe + 0.5 * torch.log(2 * torch.pi * safe)
