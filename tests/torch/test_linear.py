@@ -280,3 +280,26 @@ def test_module_takes_class_weight_and_total_weight():
                                linear_cross_entropy(x, w, y, linear_bias=b, weight=cw, label_smoothing=0.1) / 2,
                                **tol("float64"))
     assert torch.equal(module.weight, cw) and "label_smoothing=0.1" in repr(module)
+
+
+# ------------------------------------------------------------------ issue 21.5: bf16 gradients built in float32
+@pytest.mark.parametrize("chunk_size", [None, 64])
+def test_bf16_gradients_no_worse_than_torch_chunked(chunk_size):
+    # the chunk's logits and their gradient stay in float32: the relative gradient error against float64 is no
+    # worse than torch's own chunked linear_cross_entropy on the same sample (up to float32 rounding)
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(256, 64, generator=g).bfloat16()
+    w = (0.5 * torch.randn(512, 64, generator=g)).bfloat16()
+    y = torch.randint(0, 512, (256,), generator=g)
+    leaves = [x.double().requires_grad_(), w.double().requires_grad_()]
+    exact = torch.autograd.grad(F.cross_entropy(leaves[0] @ leaves[1].T, y), leaves)
+
+    def error(fn, **kw):
+        leaves = [x.clone().requires_grad_(), w.clone().requires_grad_()]
+        grads = torch.autograd.grad(fn(*leaves, y, **kw), leaves)
+        return [float((a.double() - e).norm() / e.norm()) for a, e in zip(grads, exact, strict=True)]
+
+    ours = error(linear_cross_entropy, chunk_size=chunk_size)
+    native = error(_native, options=torch.nn.LinearCrossEntropyOptions(batch_chunk_size=64))
+    for a, b in zip(ours, native, strict=True):
+        assert a <= b * (1 + tol("float32")["rtol"]), (ours, native)

@@ -62,6 +62,10 @@ def _chunk_pass(x, weight, bias, target, options, loss_rows=None, grads=None, ro
     ``stats``, and/or accumulate the gradients of ``sum_i row_scale_i l_i`` into ``grads = (grad_x, grad_w,
     grad_b)`` (None for a gradient not needed). The chunk bounds depend on shapes only."""
     n, chunk = x.shape[0], options["chunk_size"]
+    # half-precision inputs: the head is used in the compute dtype (float32), so each chunk's logits and their
+    # gradient stay in float32 from the matmul on (one float32 copy of the head per pass, no bf16 rounding)
+    cdt = compute_dtype(x.dtype)
+    weight, bias = weight.to(cdt), None if bias is None else bias.to(cdt)
     for start in range(0, n, chunk):
         stop = min(n, start + chunk)
         _one_chunk(x, weight, bias, target, options, start, stop, loss_rows, grads,
@@ -72,9 +76,9 @@ def _one_chunk(x, weight, bias, target, options, start, stop, loss_rows, grads, 
     """Rows ``start:stop`` of ``_chunk_pass`` (a function of its own, so the chunk's logits are freed, and on CPU
     their buffer recycled, before the next chunk's are made)."""
     cdt = compute_dtype(x.dtype)
-    xc, tc = x[start:stop], target[start:stop]
+    xc, tc = x[start:stop].to(cdt), target[start:stop]
     coef = _coefficients(tc, weight.shape[0], options, cdt)
-    logits = _chunk_logits(xc, weight, bias).to(cdt)
+    logits = _chunk_logits(xc, weight, bias)
     if _cpu.usable(logits):  # the compiled kernel: one pass, the gradient written over the chunk's logits
         r = _cpu.softmax_rows(logits, coef, z_loss=options["z_loss"], softcap=options["softcap"], dtype=cdt,
                               row_scale=row_scale, stats=stats is not None,
@@ -89,9 +93,9 @@ def _one_chunk(x, weight, bias, target, options, start, stop, loss_rows, grads, 
     if grads is not None:
         grad_x, grad_w, grad_b = grads
         if grad_x is not None:
-            grad_x[start:stop] = (r.grad.to(weight.dtype) @ weight).to(cdt)
+            grad_x[start:stop] = r.grad @ weight
         if grad_w is not None:
-            grad_w.addmm_(r.grad.T, xc.to(cdt))
+            grad_w.addmm_(r.grad.T, xc)
         if grad_b is not None:
             grad_b += r.grad.sum(0)
 
