@@ -303,3 +303,15 @@ def test_bf16_gradients_no_worse_than_torch_chunked(chunk_size):
     native = error(_native, options=torch.nn.LinearCrossEntropyOptions(batch_chunk_size=64))
     for a, b in zip(ours, native, strict=True):
         assert a <= b * (1 + tol("float32")["rtol"]), (ours, native)
+
+
+def test_ignore_index_none_means_minus_100_as_torch():
+    # issue 21.7: None is torch's default there, and it ignores -100 index targets
+    x, w, b, y = _case(13)
+    x, y = x.reshape(-1, 6), y.reshape(-1)
+    for reduction in ("none", "sum", "mean"):
+        ours = linear_cross_entropy(x, w, y, ignore_index=None, reduction=reduction)
+        torch.testing.assert_close(ours, linear_cross_entropy(x, w, y, reduction=reduction), **tol("exact"))
+        torch.testing.assert_close(ours, F.linear_cross_entropy(x, w, y, ignore_index=None, reduction=reduction),
+                                   **tol("float64-reference"))
+    assert (y == -100).any()

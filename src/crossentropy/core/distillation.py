@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..rules.divergence import Options, dense_rows, kept_tokens, kept_total, sparse_rows
+from ..rules.divergence import Options, check_vocabulary, dense_rows, kept_tokens, kept_total, sparse_rows
 from ..rules.errors import InputTypeError, InputValueError
 from ..rules.options import check_divergence, check_reduction
 from ..rules.reduction import reduction_scale
@@ -41,6 +41,7 @@ def _student_rows(student_logits, axis, out, return_grad):
     if x.ndim == 0:
         raise InputValueError("student_logits must have a class axis, but got a scalar. Pass at least a 1-D array.")
     ax = check_axis(axis, x.ndim)
+    check_vocabulary(x.shape[ax], "student_logits")
     check_out(out, x, return_grad, whose="student", name="student_logits")
     batch_shape = x.shape[:ax] + x.shape[ax + 1:]
     return x, ax, batch_shape

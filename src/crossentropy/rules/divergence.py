@@ -38,6 +38,13 @@ class Options(NamedTuple):
     tau: float
 
 
+def check_vocabulary(vocab: int, name: str) -> None:
+    """A distillation needs distributions over at least one class: ``vocab >= 1``."""
+    if vocab < 1:
+        raise InputValueError(f"{name} must score at least one class, but its vocabulary (class) dim has size 0. "
+                              f"A divergence needs distributions over one class or more; drop the empty tensors.")
+
+
 def kept_tokens(xp, target, batch_shape: tuple, ignore_index):
     """The flat mask of kept rows (``target != ignore_index``), or None when ``target`` is None (every row kept).
     ``target`` only marks ignored tokens: it must be integer, of the student's batch shape."""

@@ -171,7 +171,7 @@ class LinearCrossEntropyFunction(torch.autograd.Function):
 
 
 def linear_cross_entropy(input, linear_weight, target, *, linear_bias=None, weight=None, reduction: str = "mean",
-                         ignore_index: int = -100, label_smoothing: float = 0.0, z_loss: float = 0.0,
+                         ignore_index: int | None = -100, label_smoothing: float = 0.0, z_loss: float = 0.0,
                          softcap: float | None = None, chunk_size: int | None = None, total_weight=None,
                          return_stats: bool = False):
     """Cross-entropy of a linear layer's logits without materialising them; a drop-in for
@@ -202,6 +202,8 @@ def linear_cross_entropy(input, linear_weight, target, *, linear_bias=None, weig
     label_smoothing, z_loss, softcap = check_label_smoothing(label_smoothing), check_z_loss(z_loss), \
         check_softcap(softcap)
     total_weight = check_total_weight(TORCH, total_weight, reduction)
+    if ignore_index is None:  # torch's default here: no index is ignored but -100, as in cross_entropy
+        ignore_index = -100
     if input.dim() < 1 or linear_weight.dim() != 2 or linear_weight.shape[1] != input.shape[-1]:
         raise InputValueError(f"linear_weight must have shape (V, D) with D = input.shape[-1] = "
                               f"{input.shape[-1] if input.dim() else None}, but got {tuple(linear_weight.shape)} "
