@@ -464,3 +464,18 @@ def test_half_precision_soft_targets_keep_their_mass(name, weighted):
         assert_close(fn(x, t16, reduction=reduction, **kw), expected, np.float64)
     assert_close(ce.softmax_cross_entropy(np.zeros((1, 3)), np.full((1, 3), 0.2, np.float16), reduction="none"),
                  [3 * float(np.float16(0.2)) * np.log(3)], np.float64)
+
+
+# ------------------------------------------------------------------ issue 21.10: empty batch with sample weights
+@pytest.mark.parametrize("name", ["softmax_cross_entropy", "softmax_focal_loss", "categorical_cross_entropy"])
+@pytest.mark.parametrize("soft", [False, True])
+def test_empty_batch_with_sample_weight(name, soft):
+    target = np.zeros((0, 3)) if soft else np.zeros(0, int)
+    fn = getattr(ce, name)
+    for reduction in REDUCTIONS:
+        loss, grad = fn(np.zeros((0, 3)), target, sample_weight=np.zeros(0), reduction=reduction, return_grad=True)
+        assert grad.shape == (0, 3)
+        if reduction == "none":
+            assert loss.shape == (0,)
+        else:
+            assert float(loss) == 0.0

@@ -407,3 +407,34 @@ def test_poisson_nll_gradient_to_the_target_at_zero_counts(log_input):
     t = torch.tensor([0.0, 0.0, 3.0], dtype=torch.float64, requires_grad=True)
     cet.poisson_nll_loss(x, t, log_input=log_input, full=True, reduction="sum").backward()
     assert_close(t.grad[:2], -(x[:2] if log_input else torch.log(x[:2] + 1e-8)), "float64-reference")
+
+
+# ------------------------------------------------------------------ issue 21.8: gaussian_nll_loss shapes
+@pytest.mark.parametrize(("shape", "tshape", "vshape"), [
+    ((5,), (1,), (5,)), ((4, 3), (4, 3), (1, 3)), ((4, 3), (4, 3), (4, 1)), ((4, 3), (4, 3), (4,)),
+    ((4, 3), (1, 3), (4, 3)), ((4, 3), (3,), None), ((3, 3), (3,), (3,)), ((2, 3, 4), (2, 1, 4), (2, 3, 1)),
+])
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+def test_gaussian_nll_broadcasts_as_torch(shape, tshape, vshape, reduction):
+    g = torch.Generator().manual_seed(5)
+    x = torch.randn(shape, generator=g, dtype=torch.float64, requires_grad=True)
+    t = torch.randn(tshape, generator=g, dtype=torch.float64)
+    v = 0.5 if vshape is None else torch.rand(vshape, generator=g, dtype=torch.float64) + 0.1
+    ours = cet.gaussian_nll_loss(x, t, v, reduction=reduction)
+    native = F.gaussian_nll_loss(x, t, v, reduction=reduction)
+    assert_close(ours.detach(), native.detach(), "float64-reference")
+    assert_close(torch.autograd.grad(ours.sum(), x)[0], torch.autograd.grad(native.sum(), x)[0],
+                 "float64-reference")
+    numpy = ce.gaussian_nll(x.detach().numpy(), t.numpy(), v if vshape is None else v.numpy(), reduction=reduction)
+    assert_close(numpy, native.detach(), "float64-reference")
+
+
+@pytest.mark.parametrize(("shape", "tshape", "vshape", "name"), [
+    ((4, 3), (4, 3), (4, 2), "var"), ((4, 3), (4, 3), (1, 1), "var"), ((4, 3), (5, 3), (4, 3), "target"),
+    ((3,), (2, 3), (3,), "target"),
+])
+def test_gaussian_nll_refuses_shapes_that_do_not_fit(shape, tshape, vshape, name):
+    x, t, v = torch.zeros(shape), torch.zeros(tshape), torch.ones(vshape)
+    for call in (lambda: cet.gaussian_nll_loss(x, t, v), lambda: ce.gaussian_nll(x.numpy(), t.numpy(), v.numpy())):
+        with pytest.raises(ce.InputValueError, match=rf"^{name} must"):
+            call()

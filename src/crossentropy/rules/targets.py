@@ -40,8 +40,8 @@ def smooth(t, smoothing: float, n_classes: int):
 
 def _normalized(xp, w):
     """``w / max(w)`` (``w`` itself when every weight is 0): the same "mean", with no underflow or overflow."""
-    if w is None:
-        return None
+    if w is None or xp.size(w) == 0:  # no weights (an empty batch): nothing to scale
+        return w
     top = xp.amax(w)
     return xp.where(top > 0, w / xp.where(top > 0, top, xp.scalar(1.0, w.dtype, like=w)), w)
 

@@ -16,9 +16,11 @@ included in the returned loss), ``softcap`` (logits become ``c * tanh(logits / c
 from __future__ import annotations
 
 import math
+import numbers
 
 import torch
 
+from ..rules.elementwise import gaussian_shapes
 from ..rules.errors import InputValueError
 from ..rules.options import (
     RATE,
@@ -244,20 +246,20 @@ def poisson_nll_loss(input, target, log_input: bool = True, full: bool = False, 
 
 def gaussian_nll_loss(input, target, var, full: bool = False, eps: float = 1e-6, reduction: str = "mean"):
     """``torch.nn.functional.gaussian_nll_loss``: ``(log v + (x - t)**2 / v) / 2`` with ``v = max(var, eps)``
-    (clamped without blocking the gradient, as PyTorch), plus ``log(2 pi) / 2`` when ``full``.
+    (clamped without blocking the gradient, as PyTorch), plus ``log(2 pi) / 2`` when ``full``. Shapes as PyTorch's
+    (``rules.elementwise.gaussian_shapes``); ``var`` may be a Python number.
 
     >>> float(gaussian_nll_loss(torch.tensor([1.0]), torch.tensor([0.0]), torch.tensor([1.0])))
     0.5
     """
-    _check_pair(input, target, reduction)
+    check_tensor(input, "input")
+    check_tensor(target, "target")
+    check_reduction(reduction)
     eps = check_nonnegative(eps, "eps")
+    if isinstance(var, numbers.Real) and not isinstance(var, bool):  # a Python number, as PyTorch takes it
+        var = torch.tensor(float(var), dtype=input.dtype, device=input.device)
     check_tensor(var, "var")
-    if var.shape != input.shape:
-        if input.dim() and var.shape == input.shape[:-1]:
-            var = var.unsqueeze(-1)
-        elif not (input.dim() and var.shape == input.shape[:-1] + (1,)) and var.dim() != 0:
-            raise InputValueError(f"var must have the input's shape {tuple(input.shape)}, that shape with the last "
-                             f"dimension 1 or dropped, or be a scalar, but got {tuple(var.shape)}.")
+    var = var.reshape(gaussian_shapes(input.shape, target.shape, var.shape))
     check_nonnegative_values(TORCH, var, "var")
     cdt = compute_dtype(input.dtype)
     v = var.to(cdt).clone()
