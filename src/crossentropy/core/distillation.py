@@ -100,9 +100,11 @@ def distillation_loss(student_logits, teacher_logits, target=None, *, divergence
                 _rows(y, ax, cdt), options)
 
 
-def check_sparse_teacher(indices: np.ndarray, logprobs: np.ndarray, vocab: int, batch_shape: tuple) -> None:
+def check_sparse_teacher(indices: np.ndarray, logprobs: np.ndarray, vocab: int, batch_shape: tuple, *,
+                         eps: float | None = None) -> None:
     """Top-k teacher checks: the shapes agree, indices in range and distinct per row, log-probs <= 0 summing to
-    at most 1 (within sqrt(eps) of their dtype)."""
+    at most 1 within ``sqrt(eps)``, ``eps`` that of the log-probs' own dtype (given where the values come upcast,
+    as from a bfloat16 tensor)."""
     if indices.shape != logprobs.shape or indices.shape[:-1] != tuple(batch_shape):
         raise InputValueError(f"teacher_indices and teacher_logprobs must both have shape {tuple(batch_shape)} + "
                               f"(k,), the student's batch shape and k top classes, but got {indices.shape} and "
@@ -122,7 +124,7 @@ def check_sparse_teacher(indices: np.ndarray, logprobs: np.ndarray, vocab: int, 
         raise InputValueError(f"teacher_logprobs must be log-probabilities (<= 0), but the largest is "
                               f"{logprobs.max()}. Pass log_softmax values, not logits.")
     excess = logsumexp(logprobs, axis=-1) if logprobs.size else np.zeros(0)
-    tol = float(np.sqrt(np.finfo(logprobs.dtype).eps))
+    tol = float(np.sqrt(np.finfo(logprobs.dtype).eps if eps is None else eps))
     if (excess > tol).any():
         raise InputValueError(f"teacher_logprobs of a token must sum (as probabilities) to at most 1, but one sums "
                               f"to {float(np.exp(excess.max())):.8g}. Pass log_softmax values of the teacher.")

@@ -101,7 +101,8 @@ def sparse_distillation_loss(student_logits, teacher_indices, teacher_logprobs, 
     if teacher_indices.dim() == 0 or teacher_logprobs.dim() == 0:
         raise InputValueError("teacher_indices and teacher_logprobs must have a top-k (last) dim, but got a scalar.")
     if TORCH.checkable(teacher_indices) and TORCH.checkable(teacher_logprobs):
-        check_sparse_teacher(teacher_indices.numpy(), teacher_logprobs.detach().double().numpy(), vocab, batch_shape)
+        check_sparse_teacher(teacher_indices.numpy(), teacher_logprobs.detach().double().numpy(), vocab, batch_shape,
+                             eps=torch.finfo(teacher_logprobs.dtype).eps)  # the tolerance of the given dtype
     elif teacher_indices.shape != teacher_logprobs.shape or tuple(teacher_indices.shape[:-1]) != batch_shape:
         raise InputValueError(f"teacher_indices and teacher_logprobs must both have shape {batch_shape} + (k,), but "
                               f"got {tuple(teacher_indices.shape)} and {tuple(teacher_logprobs.shape)}.")
