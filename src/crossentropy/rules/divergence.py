@@ -105,12 +105,73 @@ def divergence_rows(xp, ls, lt, divergence: str, beta: float, with_grad: bool):
     return xp.fill_where_(values, values < 0, 0.0), grad
 
 
-def _finish(xp, values, grad, kept, tau: float, row_scale):
+# phi(d) / d**2 = sum_{n >= 2} (n - 1) / n! d**(n - 2), phi(d) = d e**d - expm1(d), for |d| < SERIES_BELOW (the
+# terms left out are below float64's eps there)
+SERIES_BELOW = 0.5
+PHI_SERIES = tuple((n - 1) / math.factorial(n) for n in range(2, 17))
+
+
+def _ratio(xp, num, den):
+    """``num / den``, 1 where ``den`` is 0 (the limits of ``expm1(m) / m`` and ``log1p(x) / x``)."""
+    zero = den == 0
+    one = xp.scalar(1.0, den.dtype, like=den)
+    return xp.where(zero, one, num / xp.where(zero, one, den))
+
+
+def _phi_over_square(xp, d):
+    """``phi(d) / d**2`` with ``phi(d) = d e**d - expm1(d) = 1 + (d - 1) e**d >= 0``, without cancellation: the
+    series below ``SERIES_BELOW``, the closed form above (whose cancellation there costs a few ulps)."""
+    series = xp.scalar(PHI_SERIES[-1], d.dtype, like=d)
+    for c in reversed(PHI_SERIES[:-1]):
+        series = series * d + c
+    small = xp.where(abs(d) < SERIES_BELOW, xp.scalar(0.0, d.dtype, like=d), d)
+    closed = _ratio(xp, 1 + (small - 1) * xp.exp(small), small * small)
+    return xp.where(abs(d) < SERIES_BELOW, series, closed)
+
+
+def scaled_forward_kl(xp, zs, zt, tau: float, *, divided: bool, with_grad: bool):
+    """``tau**2 KL(T || S)`` per row and its gradient with respect to the undivided student logits, with no
+    cancellation at large ``tau`` (where S and T are nearly uniform). With ``w = zt - zs``, ``s = S``::
+
+        u = w - tau log(sum_c s_c exp(w_c / tau))       (= tau (log T - log S))
+        tau**2 KL = sum_c s_c u_c**2 phi(d_c) / d_c**2  d = u / tau,  phi(d) = d e**d - expm1(d) >= 0
+        gradient  = -s_c u_c expm1(d_c) / d_c           (= tau (S - T))
+
+    Every term is non-negative and no ``tau**2`` is formed, so it holds up to ``tau`` near the float range;
+    as ``tau`` grows it tends to half the variance of ``w`` under the uniform ``S``. Rows with a non-finite
+    ``w`` are left to the caller (their values here are not meaningful).
+
+    >>> import numpy as np
+    >>> from crossentropy.rules.xp import NUMPY
+    >>> v, _ = scaled_forward_kl(NUMPY, np.zeros((1, 2)), np.array([[0.0, 2.0]]), 1e200, divided=False,
+    ...                          with_grad=False)
+    >>> v.tolist()  # half the variance of w = [0, 2]
+    [0.5]
+    """
+    inv = 1.0 / tau
+    if divided:
+        w = masked_product(xp, zt - zs, xp.scalar(tau, zs.dtype, like=zs))
+        s = xp.exp(log_softmax(xp, zs))
+    else:
+        w = zt - zs
+        s = xp.exp(log_softmax(xp, zs * inv))
+    m = w * inv
+    b = xp.sum(s * w * _ratio(xp, xp.expm1(m), m), keepdims=True)
+    u = w - b * _ratio(xp, xp.log1p(b * inv), b * inv)
+    d = u * inv
+    values = xp.sum(s * u * u * _phi_over_square(xp, d))
+    grad = -(s * u * _ratio(xp, xp.expm1(d), d)) if with_grad else None
+    return values, grad
+
+
+def _finish(xp, values, grad, kept, tau: float, row_scale, scaled: bool = False):
     """``tau**2`` times the values and ``tau * row_scale`` times the gradient (``row_scale`` a scalar or one factor
-    per row; the gradient is then that of ``sum_i row_scale_i l_i``); ignored rows zeroed."""
-    values = values * tau**2
+    per row; the gradient is then that of ``sum_i row_scale_i l_i``); ignored rows zeroed. ``scaled``: the values
+    and gradient already carry their ``tau`` factors. ``tau**2`` beyond the float range is inf, and 0 * inf = 0."""
+    if not scaled:
+        values = masked_product(xp, values, xp.scalar(tau * tau, values.dtype, like=values))
     if grad is not None:
-        factor = tau if row_scale is None else row_scale * tau
+        factor = (1.0 if scaled else tau) if row_scale is None else row_scale * (1.0 if scaled else tau)
         grad = xp.mul_(grad, factor[:, None] if getattr(factor, "ndim", 0) else factor)
     if kept is not None:
         dropped = ~kept
@@ -133,8 +194,21 @@ def dense_rows(xp, z_student, z_teacher, options: Options, kept=None, row_scale=
     ([0.130812], [[0.25, -0.25]])
     """
     divergence, beta, tau = options
-    zs = z_student if divided else z_student / tau
-    zt = z_teacher if divided else z_teacher / tau
+    inv = 1.0 / tau  # times the reciprocal: a tau beyond the compute dtype's range is no overflow
+    zs = z_student if divided else z_student * inv
+    zt = z_teacher if divided else z_teacher * inv
+    if divergence == "forward_kl" and tau > 1:  # flattened distributions: the cancellation-free form
+        values, grad = scaled_forward_kl(xp, z_student, z_teacher, tau, divided=divided, with_grad=with_grad)
+        w = z_teacher - z_student
+        finite = xp.sum(xp.astype(xp.isinf(w) | xp.isnan(w), w.dtype)) == 0
+        if not (xp.checkable(finite) and not xp.any(~finite)):  # rows with infinities: the plain form
+            plain, plain_grad = divergence_rows(xp, log_softmax(xp, zs), log_softmax(xp, zt), divergence, beta,
+                                                with_grad)
+            values = xp.where(finite, values, masked_product(xp, plain, xp.scalar(tau * tau, plain.dtype,
+                                                                                   like=plain)))
+            if with_grad:
+                grad = xp.where(finite[:, None], grad, plain_grad * tau)
+        return _finish(xp, values, grad, kept, tau, row_scale, scaled=True)
     ls, lt = log_softmax(xp, zs, out=zs), log_softmax(xp, zt, out=zt)
     values, grad = divergence_rows(xp, ls, lt, divergence, beta, with_grad)
     return _finish(xp, values, grad, kept, tau, row_scale)

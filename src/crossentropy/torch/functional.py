@@ -21,7 +21,6 @@ import numbers
 import torch
 
 from ..rules.elementwise import gaussian_shapes
-from ..rules.errors import InputValueError
 from ..rules.options import (
     RATE,
     check_eps,
