@@ -78,11 +78,24 @@ def softmax_rows(x: torch.Tensor, coef, *, z_loss: float, softcap, dtype: torch.
     if p_target is not None:
         # the kernel reports 0 also on kept rows whose target carries no weight (a class weight of 0, no
         # smoothing); the rules give p_y there, from the target's logit
-        p_target = torch.where(coef.keep & (coef.o == 0), torch.exp(logit - lse), p_target)
+        p_target = torch.where(coef.keep & (coef.o == 0), _limit_p_target(x, logit, lse), p_target)
 
     def cast(t):
         return None if t is None else t.to(dtype)
     return RowResult(cast(loss), cast(lse), grad, cast(entropy), cast(p_target), predicted)
+
+
+def _limit_p_target(x: torch.Tensor, logit: torch.Tensor, lse: torch.Tensor) -> torch.Tensor:
+    """``exp(logit - lse)``, under the limit rule where both are infinite (a row of ``-inf``, or ``+inf`` ties):
+    the row's maxima share its mass, so ``p = [logit == max] / #max``, never ``exp(inf - inf)`` = NaN."""
+    p = torch.exp(logit - lse)
+    undefined = torch.isinf(logit) & (logit == lse)
+    if not bool(undefined.any()):
+        return p
+    z = x.detach().to(torch.float64)
+    top = z.amax(-1)
+    share = (logit == top).to(torch.float64) / (z == top[:, None]).sum(-1).clamp_min(1)
+    return torch.where(undefined, share, p)
 
 
 def _target_logit(x: torch.Tensor, coef, softcap) -> torch.Tensor:
