@@ -72,8 +72,8 @@ def test_fuzz_poisson_gradient_to_the_target():
         for fn in (F.poisson_nll_loss, cet.poisson_nll_loss):
             xx, tt = torch.tensor(x, requires_grad=True), torch.tensor(t, requires_grad=True)
             out = call(a, f"poisson_nll_loss({x.tolist()}, {t.tolist()}, log_input={log_input})",
-                       lambda f=fn, xx=xx, tt=tt: torch.autograd.grad(f(xx, tt, log_input=log_input,
-                                                                       reduction="sum"), (xx, tt)))
+                       lambda f=fn, xx=xx, tt=tt, li=log_input: torch.autograd.grad(
+                           f(xx, tt, log_input=li, reduction="sum"), (xx, tt)))
             grads.append(out)
         if not any(isinstance(g, Exception) for g in grads) and not _close(grads[1], grads[0], "float64-reference"):
             a.fail(f"poisson x={x.tolist()} t={t.tolist()} log_input={log_input}",
@@ -121,7 +121,7 @@ def test_fuzz_empty_batches_with_sample_weight():
         target = np.zeros((0, k)) if i % 2 else np.zeros(0, int)
         for reduction in ("none", "sum", "mean"):
             got = call(a, f"ce.{name}(np.zeros((0, {k})), {target.shape} targets, sample_weight=np.zeros(0))",
-                       lambda n=name, t=target, r=reduction: getattr(ce, n)(np.zeros((0, k)), t,
+                       lambda n=name, t=target, r=reduction, k=k: getattr(ce, n)(np.zeros((0, k)), t,
                                                                           sample_weight=np.zeros(0), reduction=r),
                        nan_ok=False)
             if not isinstance(got, Exception) and reduction != "none" and float(got) != 0.0:
@@ -155,10 +155,11 @@ def test_fuzz_forward_kl_at_large_temperatures():
         exact = ce.distillation_loss(s, t, temperature=tau, reduction="none")
         for dtype in (np.float32, np.float64):
             got = call(a, f"distillation_loss(float {dtype.__name__}, temperature={tau:g})",
-                       lambda d=dtype: ce.distillation_loss(s.astype(d), t.astype(d), temperature=tau,
+                       lambda d=dtype, s=s, t=t, tau=tau: ce.distillation_loss(s.astype(d), t.astype(d),
+                                                                                temperature=tau,
                                                             reduction="none"), finite=True)
             torch_got = call(a, f"torch distillation_loss({dtype.__name__}, temperature={tau:g})",
-                             lambda d=dtype: cet.distillation_loss(torch.from_numpy(s.astype(d)),
+                             lambda d=dtype, s=s, t=t, tau=tau: cet.distillation_loss(torch.from_numpy(s.astype(d)),
                                                                    torch.from_numpy(t.astype(d)), temperature=tau,
                                                                    reduction="none"), finite=True)
             # the float64 result on the float32-rounded logits is the reference of the float32 one
@@ -205,9 +206,9 @@ def test_fuzz_fit_temperature_scales():
         plain = ce.fit_temperature(z, y, sample_weight=w)
         c = float(10.0 ** rng.uniform(-300, 300))
         scaled_w = call(a, f"fit_temperature(sample_weight * {c:g})",
-                        lambda c=c: ce.fit_temperature(z, y, sample_weight=w * c))
+                        lambda c=c, z=z, y=y, w=w: ce.fit_temperature(z, y, sample_weight=w * c))
         scaled_z = call(a, f"fit_temperature(logits * {c:g})",
-                        lambda c=c: ce.fit_temperature(z * c, y, sample_weight=w) / c)
+                        lambda c=c, z=z, y=y, w=w: ce.fit_temperature(z * c, y, sample_weight=w) / c)
         for name, value in (("weights", scaled_w), ("logits", scaled_z)):
             if not isinstance(value, Exception) and not _close(value, plain, "minimizer"):
                 a.fail(f"fit_temperature {name} * {c:g}", f"{value} vs {plain}")
@@ -270,6 +271,13 @@ def test_fuzz_p_target_of_zero_weight_targets():
     a.check(since)
 
 
+def _gradient_error(fn, x, w, y, exact, **kw) -> list[float]:
+    """The relative error of ``fn``'s gradients to ``x`` and ``w`` against ``exact``."""
+    leaves = [x.clone().requires_grad_(), w.clone().requires_grad_()]
+    grads = torch.autograd.grad(fn(*leaves, y, **kw), leaves)
+    return [float((p.double() - e).norm() / e.norm()) for p, e in zip(grads, exact, strict=True)]
+
+
 def test_fuzz_bf16_linear_gradients():
     a = area("issue 21")
     since = len(a.failures)
@@ -281,13 +289,10 @@ def test_fuzz_bf16_linear_gradients():
         leaves = [x.double().requires_grad_(), w.double().requires_grad_()]
         exact = torch.autograd.grad(F.cross_entropy(leaves[0] @ leaves[1].T, y), leaves)
 
-        def error(fn, **kw):
-            leaves = [x.clone().requires_grad_(), w.clone().requires_grad_()]
-            grads = torch.autograd.grad(fn(*leaves, y, **kw), leaves)
-            return [float((p.double() - e).norm() / e.norm()) for p, e in zip(grads, exact, strict=True)]
-
-        ours = error(cet.linear_cross_entropy, chunk_size=int(torch.randint(1, n + 1, (1,), generator=g)))
-        native = error(F.linear_cross_entropy, options=torch.nn.LinearCrossEntropyOptions(batch_chunk_size=16))
+        ours = _gradient_error(cet.linear_cross_entropy, x, w, y, exact,
+                               chunk_size=int(torch.randint(1, n + 1, (1,), generator=g)))
+        native = _gradient_error(F.linear_cross_entropy, x, w, y, exact,
+                                 options=torch.nn.LinearCrossEntropyOptions(batch_chunk_size=16))
         a.cases += 1
         if any(o > e * (1 + tol("float32")["rtol"]) for o, e in zip(ours, native, strict=True)):
             a.fail(f"bf16 linear_cross_entropy n={n} d={d} v={v}", f"gradient errors {ours}, torch's {native}")
