@@ -183,7 +183,8 @@ def linear_cross_entropy(input, linear_weight, target, *, linear_bias=None, weig
 
     that is, ``cross_entropy((input @ linear_weight.T + linear_bias).movedim(-1, 1), target, ...)`` for
     ``input (..., D)``, ``linear_weight (V, D)``, ``linear_bias (V,)``, class weights ``weight (V,)`` and integer
-    ``target (...)``, holding at most ``chunk_size`` rows of logits at once (``None``: about 64 MiB of float32
+    ``target (...)``; a K-dimensional ``linear_weight (V, d1, ..., dK, D)`` (with ``linear_bias (V, d1, ..., dK)``
+    and ``target (..., d1, ..., dK)``) scores V classes at each position, as torch's, holding at most ``chunk_size`` rows of logits at once (``None``: about 64 MiB of float32
     logits per chunk). Gradients come back in the dtypes of the inputs, accumulated in float32 (float64 for
     float64 inputs); ``input``, ``linear_weight`` and ``linear_bias`` must share a dtype. ``return_stats=True``
     returns ``(loss, TokenStats)``, computed chunk by chunk (``crossentropy.torch.stats``; one more chunk-sized
@@ -204,6 +205,10 @@ def linear_cross_entropy(input, linear_weight, target, *, linear_bias=None, weig
     total_weight = check_total_weight(TORCH, total_weight, reduction)
     if ignore_index is None:  # torch's default here: no index is ignored but -100, as in cross_entropy
         ignore_index = -100
+    if linear_weight.dim() > 2 and input.dim() >= 1 and linear_weight.shape[-1] == input.shape[-1]:
+        return _k_dimensional(input, linear_weight, target, linear_bias, reduction, total_weight, return_stats,
+                              weight=weight, ignore_index=ignore_index, label_smoothing=label_smoothing,
+                              z_loss=z_loss, softcap=softcap, chunk_size=chunk_size)
     if input.dim() < 1 or linear_weight.dim() != 2 or linear_weight.shape[1] != input.shape[-1]:
         raise InputValueError(f"linear_weight must have shape (V, D) with D = input.shape[-1] = "
                               f"{input.shape[-1] if input.dim() else None}, but got {tuple(linear_weight.shape)} "
@@ -231,6 +236,51 @@ def linear_cross_entropy(input, linear_weight, target, *, linear_bias=None, weig
     if reduction == "none":
         loss = loss.reshape(target.shape)
     return (loss, stats.reshape(target.shape)) if return_stats else loss
+
+
+def _k_dimensional(input, linear_weight, target, linear_bias, reduction, total_weight, return_stats, **options):
+    """torch's K-dimensional head: ``linear_weight (C, d1, ..., dK, D)`` scores C classes at each of the
+    ``d1 x ... x dK`` positions, and ``target`` has shape ``input.shape[:-1] + (d1, ..., dK)``; the loss equals
+    ``cross_entropy((input @ W.reshape(-1, D).T).reshape(..., C, d1, ..., dK), target)``. Each position is one
+    ``linear_cross_entropy`` over its own ``(C, D)`` slice of the head; "mean" divides the sum over every position
+    by the targets' total weight (or ``total_weight``)."""
+    vocab, out = linear_weight.shape[0], tuple(linear_weight.shape[1:-1])
+    lead = tuple(input.shape[:-1])
+    check_tensor(target, "target", floating=False)
+    if tuple(target.shape) != lead + out:
+        raise InputValueError(f"target must have shape {lead + out} (input.shape[:-1] + linear_weight.shape[1:-1]) "
+                              f"for a K-dimensional linear_weight {tuple(linear_weight.shape)}, but got "
+                              f"{tuple(target.shape)}.")
+    if linear_bias is not None and tuple(linear_bias.shape) != (vocab, *out):
+        check_tensor(linear_bias, "linear_bias")
+        raise InputValueError(f"linear_bias must have shape {(vocab, *out)} (linear_weight.shape[:-1]), but got "
+                              f"{tuple(linear_bias.shape)}.")
+    positions = 1
+    for d in out:
+        positions *= d
+    w = linear_weight.reshape(vocab, positions, linear_weight.shape[-1])
+    b = None if linear_bias is None else linear_bias.reshape(vocab, positions)
+    t = target.reshape(*lead, positions)
+    each = "none" if reduction == "none" else "sum"
+    parts = [linear_cross_entropy(input, w[:, p], t[..., p], linear_bias=None if b is None else b[:, p],
+                                  reduction=each, return_stats=return_stats, **options) for p in range(positions)]
+    losses = [part[0] for part in parts] if return_stats else parts
+    if reduction == "none":
+        loss = torch.stack(losses, -1).reshape(target.shape) if losses else \
+            torch.zeros(target.shape, dtype=compute_dtype(input.dtype), device=input.device)
+    else:
+        loss = torch.stack(losses).sum() if losses else torch.zeros((), dtype=compute_dtype(input.dtype),
+                                                                     device=input.device)
+        if reduction == "mean":
+            cw = check_weight(options["weight"], vocab, dtype=torch.float64, device=input.device)
+            o = coefficients(TORCH, t.reshape(-1), vocab, w=cw, ignore_index=options["ignore_index"],
+                             smoothing=float(options["label_smoothing"]), dtype=torch.float64).o
+            loss = loss * reduction_scale(TORCH, "mean", TORCH.total(o), total_weight).to(loss.dtype)
+    if not return_stats:
+        return loss
+    stats = TokenStats(*(torch.stack(fields, -1).reshape(target.shape)
+                         for fields in zip(*(part[1] for part in parts), strict=True)))
+    return loss, stats
 
 
 class LinearCrossEntropyLoss(nn.Module):
