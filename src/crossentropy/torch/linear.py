@@ -186,9 +186,10 @@ def linear_cross_entropy(input, linear_weight, target, *, linear_bias=None, weig
     ``target (...)``; a K-dimensional ``linear_weight (V, d1, ..., dK, D)`` (with ``linear_bias (V, d1, ..., dK)``
     and ``target (..., d1, ..., dK)``) scores V classes at each position, as torch's; holding at most
     ``chunk_size`` rows of logits at once (``None``: about 64 MiB of float32 logits per chunk). Gradients come
-    back in the dtypes of the inputs, accumulated in float32 (float64 for float64 inputs); ``input``, ``linear_weight`` and ``linear_bias`` must share a dtype. ``return_stats=True``
-    returns ``(loss, TokenStats)``, computed chunk by chunk (``crossentropy.torch.stats``; one more chunk-sized
-    buffer while a chunk is processed).
+    back in the dtypes of the inputs, accumulated in float32 (float64 for float64 inputs); ``input``,
+    ``linear_weight`` and ``linear_bias`` must share a dtype. ``return_stats=True`` returns ``(loss, TokenStats)``,
+    computed chunk by chunk (``crossentropy.torch.stats``; one more chunk-sized buffer while a chunk is
+    processed).
 
     >>> torch.manual_seed(0)  # doctest: +ELLIPSIS
     <torch._C.Generator object at ...>
