@@ -448,3 +448,34 @@ def test_dtypes_follow_the_contract(dtype):
 def test_bad_input(call, exc, message):
     with pytest.raises(exc, match=message):
         call()
+
+
+# ------------------------------------------------------------------ issue 21.3: half-precision soft targets
+@pytest.mark.parametrize("name", ["softmax_cross_entropy", "softmax_focal_loss"])
+@pytest.mark.parametrize("weighted", [False, True])
+def test_half_precision_soft_targets_keep_their_mass(name, weighted):
+    # the row mass of float16 targets is summed in float64: the loss equals the float64 loss on the same values
+    x = np.array([[0.0, 0.0, 0.0], [0.0, 0.0, 30.0], [1.0, -2.0, 0.5]])
+    t16 = np.array([[0.2, 0.2, 0.2], [0.3333, 0.3333, 0.3333], [0.1, 0.7, 0.2]], np.float16)
+    kw = {"class_weight" if name == "softmax_cross_entropy" else "alpha": [0.3, 1.7, 1.1]} if weighted else {}
+    fn = getattr(ce, name)
+    for reduction in REDUCTIONS:
+        expected = fn(x, t16.astype(np.float64), reduction=reduction, **kw)
+        assert_close(fn(x, t16, reduction=reduction, **kw), expected, np.float64)
+    assert_close(ce.softmax_cross_entropy(np.zeros((1, 3)), np.full((1, 3), 0.2, np.float16), reduction="none"),
+                 [3 * float(np.float16(0.2)) * np.log(3)], np.float64)
+
+
+# ------------------------------------------------------------------ issue 21.10: empty batch with sample weights
+@pytest.mark.parametrize("name", ["softmax_cross_entropy", "softmax_focal_loss", "categorical_cross_entropy"])
+@pytest.mark.parametrize("soft", [False, True])
+def test_empty_batch_with_sample_weight(name, soft):
+    target = np.zeros((0, 3)) if soft else np.zeros(0, int)
+    fn = getattr(ce, name)
+    for reduction in REDUCTIONS:
+        loss, grad = fn(np.zeros((0, 3)), target, sample_weight=np.zeros(0), reduction=reduction, return_grad=True)
+        assert grad.shape == (0, 3)
+        if reduction == "none":
+            assert loss.shape == (0,)
+        else:
+            assert float(loss) == 0.0

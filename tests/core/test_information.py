@@ -142,7 +142,8 @@ def test_bad_input_messages():
         ce.cross_entropy([0.5, 0.5], [0.5, 0.6])
     with pytest.raises(ValueError, match=r"p must be non-negative, but its smallest value is -0\.5"):
         ce.entropy([1.5, -0.5])
-    with pytest.raises(ValueError, match=r"q must have the same shape as p, \(2,\), but got \(3,\)"):
+    with pytest.raises(ValueError, match=r"p and q must have the same shape, or shapes that broadcast .* but got "
+                                         r"\(2,\) and \(3,\)"):
         ce.kl_divergence([0.5, 0.5], [0.2, 0.3, 0.5])
     with pytest.raises(ValueError, match=r"base must be a positive number other than 1"):
         ce.entropy([1.0], base=1)
@@ -174,3 +175,17 @@ def test_import_without_optional_dependencies(tmp_path):
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "0.3677"
+
+
+# ------------------------------------------------------------------ issue 21.9: p and q broadcast, as SciPy's
+@pytest.mark.parametrize(("pshape", "qshape"), [((3, 4), (4,)), ((4,), (3, 4)), ((2, 1, 4), (3, 4)), ((3, 4), (1, 4))])
+def test_pair_measures_broadcast_as_scipy(pshape, qshape):
+    rng = np.random.default_rng(0)
+    p = rng.dirichlet(np.ones(4), size=pshape[:-1]) if len(pshape) > 1 else rng.dirichlet(np.ones(4))
+    q = rng.dirichlet(np.ones(4), size=qshape[:-1]) if len(qshape) > 1 else rng.dirichlet(np.ones(4))
+    assert_close(ce.kl_divergence(p, q), scipy.stats.entropy(p, q, axis=-1), "float64-reference")
+    assert_close(ce.cross_entropy(p, q), scipy.stats.entropy(p, axis=-1) + scipy.stats.entropy(p, q, axis=-1),
+                 "float64-reference")
+    full = np.broadcast_shapes(p.shape, q.shape)
+    assert_close(ce.js_divergence(p, q), ce.js_divergence(np.broadcast_to(p, full), np.broadcast_to(q, full)),
+                 "exact")

@@ -374,3 +374,66 @@ def test_double_backward_matches_finite_differences(name):
     x = torch.randn(4, 5, generator=torch.Generator().manual_seed(4), dtype=torch.float64, requires_grad=True)
     assert torch.autograd.gradcheck(fn, (x,))
     assert torch.autograd.gradgradcheck(fn, (x,))
+
+
+# ------------------------------------------------------------------ issue 21.3: half-precision soft targets
+@pytest.mark.parametrize("half", [torch.float16, torch.bfloat16])
+@pytest.mark.parametrize("weighted", [False, True])
+def test_half_precision_soft_targets_keep_their_mass(half, weighted):
+    # the row mass of half-precision targets is summed in float32: the loss equals the one on float32 copies
+    x = torch.tensor([[0.0, 0.0, 0.0], [0.0, 0.0, 30.0], [1.0, -2.0, 0.5]])
+    t = torch.tensor([[0.2, 0.2, 0.2], [0.3333, 0.3333, 0.3333], [0.1, 0.7, 0.2]]).to(half)
+    kw = {"weight": torch.tensor([0.3, 1.7, 1.1])} if weighted else {}
+    for reduction in REDUCTIONS:
+        expected = cet.cross_entropy(x, t.float(), reduction=reduction, **kw)
+        assert_close(cet.cross_entropy(x, t, reduction=reduction, **kw), expected, torch.float32)
+
+
+# ------------------------------------------------------------------ issue 21.4: Poisson NLL gradient to the target
+@pytest.mark.parametrize("log_input", [True, False])
+def test_poisson_nll_gradient_to_the_target_at_zero_counts(log_input):
+    # d/dt (exp(x) - t x) = -x (and -log(x + eps)), at t = 0 too: the gradient equals PyTorch's autograd
+    grads = []
+    for fn in (F.poisson_nll_loss, cet.poisson_nll_loss):
+        x = torch.tensor([2.0, 0.5, 1.5, 0.0], dtype=torch.float64, requires_grad=True)
+        t = torch.tensor([0.0, 0.0, 3.0, 0.0], dtype=torch.float64, requires_grad=True)
+        fn(x, t, log_input=log_input, reduction="sum").backward()
+        grads.append((x.grad, t.grad))
+    assert_close(grads[1][0], grads[0][0], "float64-reference")
+    assert_close(grads[1][1], grads[0][1], "float64-reference")
+    # full=True: Stirling's term is 0 for t <= 1, so the zero counts keep the same gradient (PyTorch's is NaN there)
+    x = torch.tensor([2.0, 0.5, 1.5], dtype=torch.float64)
+    t = torch.tensor([0.0, 0.0, 3.0], dtype=torch.float64, requires_grad=True)
+    cet.poisson_nll_loss(x, t, log_input=log_input, full=True, reduction="sum").backward()
+    assert_close(t.grad[:2], -(x[:2] if log_input else torch.log(x[:2] + 1e-8)), "float64-reference")
+
+
+# ------------------------------------------------------------------ issue 21.8: gaussian_nll_loss shapes
+@pytest.mark.parametrize(("shape", "tshape", "vshape"), [
+    ((5,), (1,), (5,)), ((4, 3), (4, 3), (1, 3)), ((4, 3), (4, 3), (4, 1)), ((4, 3), (4, 3), (4,)),
+    ((4, 3), (1, 3), (4, 3)), ((4, 3), (3,), None), ((3, 3), (3,), (3,)), ((2, 3, 4), (2, 1, 4), (2, 3, 1)),
+])
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+def test_gaussian_nll_broadcasts_as_torch(shape, tshape, vshape, reduction):
+    g = torch.Generator().manual_seed(5)
+    x = torch.randn(shape, generator=g, dtype=torch.float64, requires_grad=True)
+    t = torch.randn(tshape, generator=g, dtype=torch.float64)
+    v = 0.5 if vshape is None else torch.rand(vshape, generator=g, dtype=torch.float64) + 0.1
+    ours = cet.gaussian_nll_loss(x, t, v, reduction=reduction)
+    native = F.gaussian_nll_loss(x, t, v, reduction=reduction)
+    assert_close(ours.detach(), native.detach(), "float64-reference")
+    assert_close(torch.autograd.grad(ours.sum(), x)[0], torch.autograd.grad(native.sum(), x)[0],
+                 "float64-reference")
+    numpy = ce.gaussian_nll(x.detach().numpy(), t.numpy(), v if vshape is None else v.numpy(), reduction=reduction)
+    assert_close(numpy, native.detach(), "float64-reference")
+
+
+@pytest.mark.parametrize(("shape", "tshape", "vshape", "name"), [
+    ((4, 3), (4, 3), (4, 2), "var"), ((4, 3), (4, 3), (1, 1), "var"), ((4, 3), (5, 3), (4, 3), "target"),
+    ((3,), (2, 3), (3,), "target"),
+])
+def test_gaussian_nll_refuses_shapes_that_do_not_fit(shape, tshape, vshape, name):
+    x, t, v = torch.zeros(shape), torch.zeros(tshape), torch.ones(vshape)
+    for call in (lambda: cet.gaussian_nll_loss(x, t, v), lambda: ce.gaussian_nll(x.numpy(), t.numpy(), v.numpy())):
+        with pytest.raises(ce.InputValueError, match=rf"^{name} must"):
+            call()

@@ -151,7 +151,7 @@ def _compiled_rows(r: _Rows, losses: np.ndarray, g, scale: float, stats: RowResu
     compiled.softmax_rows(z, **kw, z_loss=r.options.z_loss, softcap=r.options.softcap, loss=losses, grad=g,
                           scale=scale)
     if stats is not None:
-        with np.errstate(invalid="ignore"):  # an infinite logit and lse: not taken (the row has weight)
+        with np.errstate(invalid="ignore"):  # exp(inf - inf) where the limit rule share replaces it
             stats.p_target[:] = compiled.unweighted_p_target(NUMPY, stats.p_target, logit, stats.lse, r.coef)
 
 

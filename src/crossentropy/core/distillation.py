@@ -28,7 +28,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..constants import IGNORE_INDEX
-from ..rules.divergence import check_sparse_teacher, dense_rows, kept_tokens, kept_total, sparse_rows
+from ..rules.divergence import check_sparse_teacher, check_vocabulary, dense_rows, kept_tokens, kept_total, sparse_rows
 from ..rules.errors import InputTypeError, InputValueError
 from ..rules.options import DistillationOptions
 from ..rules.reduction import reduction_scale
@@ -42,6 +42,7 @@ def _student_rows(student_logits, axis, out, return_grad):
     if x.ndim == 0:
         raise InputValueError("student_logits must have a class axis, but got a scalar. Pass at least a 1-D array.")
     ax = check_axis(axis, x.ndim)
+    check_vocabulary(x.shape[ax], "student_logits")
     check_out(out, x, return_grad, whose="student", name="student_logits")
     batch_shape = x.shape[:ax] + x.shape[ax + 1:]
     return x, ax, batch_shape

@@ -227,16 +227,29 @@ def kernel_rows(a: np.ndarray) -> np.ndarray:
 
 
 def target_logit(xp, z, coef, softcap):
-    """Each row's (capped) logit at its index target, as float64: read before a gradient overwrites ``z``, for
-    ``unweighted_p_target``."""
+    """Each row's (capped) logit at its index target, as float64, and where some are infinite, the limit rule's
+    share of the row's mass at the target, ``[z_y == max] / #max`` (None where none is): read before a gradient
+    overwrites ``z``, for ``unweighted_p_target``. The kernels' inputs live on the host, so the test reads it."""
     t = xp.astype(xp.gather(z, coef.y), "float64")
-    return t if softcap is None else xp.tanh(t / softcap) * softcap
+    if softcap is not None:
+        return xp.tanh(t / softcap) * softcap, None
+    if not xp.any(xp.isinf(t)):
+        return t, None
+    top = xp.amax(z, keepdims=True)
+    ties = xp.sum(xp.astype(z == top, "float64"))
+    return t, xp.astype(xp.gather(z, coef.y) == top[:, 0], "float64") / xp.where(ties > 0, ties, 1.0)
 
 
 def unweighted_p_target(xp, p_target, logit, lse, coef):
     """The kernel reports ``p_target = 0`` also on kept rows whose target carries no weight (a class weight of 0,
-    no smoothing); the rules give ``p_y`` there, from the target's logit."""
-    return xp.where(coef.keep & (coef.o == 0), xp.exp(logit - lse), p_target)
+    no smoothing); the rules give ``p_y`` there, from the target's logit (``target_logit``): ``exp(z_y - lse)``,
+    or the limit rule's share where both are the same infinity (a row of ``-inf``, or ``+inf`` ties), never
+    ``exp(inf - inf)`` = NaN."""
+    logit, share = logit
+    p = xp.exp(logit - lse)
+    if share is not None:
+        p = xp.where(xp.isinf(logit) & (logit == lse), share, p)
+    return xp.where(coef.keep & (coef.o == 0), p, p_target)
 
 
 def coefficient_arrays(coef, probs=None) -> dict:

@@ -31,6 +31,13 @@ from .limits import log_softmax, logsumexp, masked_product
 from .options import DistillationOptions
 
 
+def check_vocabulary(vocab: int, name: str) -> None:
+    """A distillation needs distributions over at least one class: ``vocab >= 1``."""
+    if vocab < 1:
+        raise InputValueError(f"{name} must score at least one class, but its vocabulary (class) dim has size 0. "
+                              f"A divergence needs distributions over one class or more; drop the empty tensors.")
+
+
 def kept_tokens(xp, target, batch_shape: tuple, ignore_index: int):
     """The flat mask of kept rows (``target != ignore_index``, checked with the options), or None when ``target``
     is None (every row kept). ``target`` only marks ignored tokens: it must be integer, of the student's batch
@@ -121,12 +128,78 @@ def divergence_rows(xp, ls, lt, divergence: str, beta: float, with_grad: bool):
     return xp.fill_where_(values, values < 0, 0.0), grad
 
 
-def _finish(xp, values, grad, kept, temperature: float, row_scale):
+# Above this temperature forward KL takes the cancellation-free form (``scaled_forward_kl``): the textbook form's
+# float32 error grows as tau**2 (4e-6 at tau = 2, 2e-5 at 4, 7e-5 at 8 on 1000 classes), and the scaled form costs
+# several more passes over the logits (docs/design.md)
+SCALED_ABOVE = 2.0
+
+# phi(d) / d**2 = sum_{n >= 2} (n - 1) / n! d**(n - 2), phi(d) = d e**d - expm1(d), for |d| < SERIES_BELOW (the
+# terms left out are below float64's eps there); above it the closed form loses at most ~1 / SERIES_BELOW ulps
+SERIES_BELOW = 0.1
+PHI_SERIES = tuple((n - 1) / math.factorial(n) for n in range(2, 12))
+
+
+def _ratio(xp, num, den):
+    """``num / den``, 1 where ``den`` is 0 (the limits of ``expm1(m) / m`` and ``log1p(x) / x``)."""
+    zero = den == 0
+    one = xp.scalar(1.0, den.dtype, like=den)
+    return xp.where(zero, one, num / xp.where(zero, one, den))
+
+
+def _phi_over_square(xp, d):
+    """``phi(d) / d**2`` with ``phi(d) = d e**d - expm1(d) = 1 + (d - 1) e**d >= 0``, without cancellation: the
+    series below ``SERIES_BELOW``, the closed form above."""
+    small = abs(d) < SERIES_BELOW
+    series = xp.scalar(PHI_SERIES[-1], d.dtype, like=d)
+    for c in reversed(PHI_SERIES[:-1]):
+        series = series * d + c
+    big = xp.where(small, xp.scalar(1.0, d.dtype, like=d), d)
+    return xp.where(small, series, (1 + (big - 1) * xp.exp(big)) / (big * big))
+
+
+def scaled_forward_kl(xp, zs, zt, temperature: float, *, divided: bool, with_grad: bool):
+    """``tau**2 KL(T || S)`` per row and its gradient with respect to the undivided student logits, with no
+    cancellation at large ``tau`` (where S and T are nearly uniform). With ``w = zt - zs``, ``s = S``::
+
+        u = w - tau log(sum_c s_c exp(w_c / tau))       (= tau (log T - log S))
+        tau**2 KL = sum_c s_c u_c**2 phi(d_c) / d_c**2  d = u / tau,  phi(d) = d e**d - expm1(d) >= 0
+        gradient  = -s_c u_c expm1(d_c) / d_c           (= tau (S - T))
+
+    Every term is non-negative and no ``tau**2`` is formed, so it holds up to ``tau`` near the float range;
+    as ``tau`` grows it tends to half the variance of ``w`` under the uniform ``S``. Rows with a non-finite
+    ``w`` are left to the caller (their values here are not meaningful).
+
+    >>> import numpy as np
+    >>> from crossentropy.rules.xp import NUMPY
+    >>> v, _ = scaled_forward_kl(NUMPY, np.zeros((1, 2)), np.array([[0.0, 2.0]]), 1e200, divided=False,
+    ...                          with_grad=False)
+    >>> v.tolist()  # half the variance of w = [0, 2]
+    [0.5]
+    """
+    inv = 1.0 / temperature
+    if divided:
+        w = masked_product(xp, zt - zs, xp.scalar(temperature, zs.dtype, like=zs))
+        s = xp.exp(log_softmax(xp, zs))
+    else:
+        w = zt - zs
+        s = xp.exp(log_softmax(xp, zs * inv))
+    m = w * inv
+    b = xp.sum(s * w * _ratio(xp, xp.expm1(m), m), keepdims=True)
+    u = w - b * _ratio(xp, xp.log1p(b * inv), b * inv)
+    d = u * inv
+    values = xp.sum(s * u * u * _phi_over_square(xp, d))
+    grad = -(s * u * _ratio(xp, xp.expm1(d), d)) if with_grad else None
+    return values, grad
+
+
+def _finish(xp, values, grad, kept, temperature: float, row_scale, scaled: bool = False):
     """``tau**2`` times the values and ``tau * row_scale`` times the gradient (``row_scale`` a scalar or one factor
-    per row; the gradient is then that of ``sum_i row_scale_i l_i``); ignored rows zeroed."""
-    values = values * temperature**2
+    per row; the gradient is then that of ``sum_i row_scale_i l_i``); ignored rows zeroed. ``scaled``: the values
+    and gradient already carry their ``tau`` factors. ``tau**2`` beyond the float range is inf, and 0 * inf = 0."""
+    if not scaled:
+        values = masked_product(xp, values, xp.scalar(temperature * temperature, values.dtype, like=values))
     if grad is not None:
-        factor = temperature if row_scale is None else row_scale * temperature
+        factor = (1.0 if scaled else temperature) if row_scale is None else row_scale * (1.0 if scaled else temperature)
         grad = xp.mul_(grad, factor[:, None] if getattr(factor, "ndim", 0) else factor)
     if kept is not None:
         dropped = ~kept
@@ -149,8 +222,21 @@ def dense_rows(xp, z_student, z_teacher, options: DistillationOptions, kept=None
     ([0.130812], [[0.25, -0.25]])
     """
     divergence, beta, temperature = options.divergence, options.beta, options.temperature
-    zs = z_student if divided else z_student / temperature
-    zt = z_teacher if divided else z_teacher / temperature
+    inv = 1.0 / temperature  # times the reciprocal: a tau beyond the compute dtype's range is no overflow
+    zs = z_student if divided else z_student * inv
+    zt = z_teacher if divided else z_teacher * inv
+    if divergence == "forward_kl" and temperature > SCALED_ABOVE:  # flattened distributions: the cancellation-free form
+        values, grad = scaled_forward_kl(xp, z_student, z_teacher, temperature, divided=divided, with_grad=with_grad)
+        w = z_teacher - z_student
+        finite = xp.sum(xp.astype(xp.isinf(w) | xp.isnan(w), w.dtype)) == 0
+        if not (xp.checkable(finite) and not xp.any(~finite)):  # rows with infinities: the plain form
+            plain, plain_grad = divergence_rows(xp, log_softmax(xp, zs), log_softmax(xp, zt), divergence, beta,
+                                                with_grad)
+            square = xp.scalar(temperature * temperature, plain.dtype, like=plain)
+            values = xp.where(finite, values, masked_product(xp, plain, square))
+            if with_grad:
+                grad = xp.where(finite[:, None], grad, plain_grad * temperature)
+        return _finish(xp, values, grad, kept, temperature, row_scale, scaled=True)
     ls, lt = log_softmax(xp, zs, out=zs), log_softmax(xp, zt, out=zt)
     values, grad = divergence_rows(xp, ls, lt, divergence, beta, with_grad)
     return _finish(xp, values, grad, kept, temperature, row_scale)

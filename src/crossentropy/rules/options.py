@@ -21,7 +21,11 @@ from .errors import InputTypeError, InputValueError
 def _real(value, name: str, expected: str) -> float:
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise InputTypeError(f"{name} must be {expected}, but got {type(value).__name__}.")
-    return float(value)
+    try:
+        return float(value)
+    except OverflowError:  # an int beyond float64's range (10**400)
+        raise InputValueError(f"{name} must be {expected}, but got an int of {len(str(abs(int(value))))} digits, "
+                              f"beyond the float range (about 1.8e308).") from None
 
 
 def _integer(value, name: str, expected: str) -> int:
@@ -122,7 +126,7 @@ def check_total_weight(xp, total_weight, reduction: str):
     if reduction != "mean":
         raise InputValueError(f"total_weight sets the denominator of reduction='mean', but reduction is "
                               f"{reduction!r}. Drop total_weight, or use reduction='mean'.")
-    if isinstance(total_weight, numbers.Real) and not isinstance(total_weight, bool):
+    if isinstance(total_weight, numbers.Real):  # a bool is refused there as not a number
         return check_nonnegative(total_weight, "total_weight")
     check_finite_nonnegative(xp, total_weight, "total_weight")
     if tuple(total_weight.shape) != ():
@@ -178,7 +182,12 @@ def check_class_indices(xp, t, n_classes: int, ignore_index: int, where: str = "
     bad = ((t < 0) | (t >= n_classes)) & (t != ignore_index)
     if xp.any(bad):
         pos = xp.first_true(bad)
-        raise InputValueError(f"target has class index {int(t[pos])} at position {pos}, outside [0, {n_classes - 1}] "
+        index = int(t[pos])
+        if index < 0:  # said without the class count, which may be unknown (total_weight without weights)
+            raise InputValueError(f"target has the negative class index {index} at position {pos}{where}, and it is "
+                                  f"not ignore_index={ignore_index}. Class indices count from 0; mark the targets "
+                                  f"to skip with ignore_index, or pass ignore_index={index}.")
+        raise InputValueError(f"target has class index {index} at position {pos}, outside [0, {n_classes - 1}] "
                               f"for {n_classes} classes{where} (and not ignore_index={ignore_index}). Check the "
                               f"labels, or the class axis.")
 

@@ -42,8 +42,8 @@ def smooth(t, label_smoothing: float, n_classes: int):
 
 def _normalized(xp, w):
     """``w / max(w)`` (``w`` itself when every weight is 0): the same "mean", with no underflow or overflow."""
-    if w is None:
-        return None
+    if w is None or xp.size(w) == 0:  # no weights (an empty batch): nothing to scale
+        return w
     top = xp.amax(w)
     return xp.where(top > 0, w / xp.where(top > 0, top, xp.scalar(1.0, w.dtype, like=w)), w)
 
@@ -174,8 +174,9 @@ def probability_coefficients(xp, probs, n_classes: int, *, w=None, s=None, label
         w, s = _normalized(xp, w), _normalized(xp, s)
     alpha, beta = smoothing_affine(label_smoothing, n_classes)
     s = xp.ones((probs.shape[0],), dtype, like=probs) if s is None else xp.astype(s, dtype)
-    # the row masses in the targets' own dtype: no full-size float64 copy of the targets
-    mass = xp.sum(probs) if w is None else xp.matvec(probs, xp.astype(w, probs.dtype))
+    # the row masses accumulated in float64 (NumPy) or at least float32 (torch), whatever the targets' dtype:
+    # a half-precision sum of K targets loses mass
+    mass = xp.row_mass(probs, w)
     w_total = float(n_classes) if w is None else xp.sum(xp.astype(w, dtype))
     o = s * (xp.astype(mass, dtype) * alpha + w_total * beta)
     return Coefficients(xp, o=o, n_classes=n_classes, w=w, probs=probs, s=s, label_smoothing=label_smoothing)

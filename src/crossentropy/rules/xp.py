@@ -178,6 +178,13 @@ class NumPyNamespace:
         return x @ w
 
     @staticmethod
+    def row_mass(x, w=None):
+        """``sum_c x_ic`` (``sum_c x_ic w_c`` with ``w``) per row, accumulated in float64 whatever ``x``'s dtype."""
+        if w is None:
+            return np.sum(x, axis=-1, dtype=np.float64)
+        return np.einsum("ic,c->i", x, np.asarray(w, np.float64), dtype=np.float64)
+
+    @staticmethod
     def astype(x, dtype):
         return np.asarray(x).astype(dtype, copy=False)
 

@@ -139,6 +139,14 @@ class TorchNamespace:
         return x @ w
 
     @staticmethod
+    def row_mass(x, w=None):
+        """``sum_c x_ic`` (``sum_c x_ic w_c`` with ``w``) per row, accumulated in at least float32."""
+        dtype = torch.promote_types(x.dtype, torch.float32)
+        if w is None:
+            return x.sum(-1, dtype=dtype)
+        return x.to(dtype) @ w.to(dtype)
+
+    @staticmethod
     def astype(x, dtype):
         return x.to(_dtype(dtype))
 

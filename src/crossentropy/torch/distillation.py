@@ -16,12 +16,12 @@ import dataclasses
 import torch
 
 from ..constants import IGNORE_INDEX
-from ..rules.divergence import check_sparse_teacher, kept_tokens
+from ..rules.divergence import check_sparse_teacher, check_vocabulary, kept_tokens
 from ..rules.errors import InputValueError
 from ..rules.options import DistillationOptions
 from ._cpu import softmax_kernel
 from ._distill_autograd import LinearDistillationFunction, RowsDistillationFunction
-from ._inputs import check_tensor
+from ._inputs import check_same_dtype, check_tensor
 from ._xp import TORCH
 from .linear import default_chunk_size
 
@@ -68,6 +68,7 @@ def distillation_loss(student_logits, teacher_logits, target=None, *, divergence
         raise InputValueError(f"teacher_logits must have the student's shape {tuple(student_logits.shape)} (..., V), "
                               f"but got {tuple(teacher_logits.shape)}. Both models must score the same vocabulary "
                               f"(the last dim).")
+    check_vocabulary(student_logits.shape[-1], "student_logits")
     batch_shape = tuple(student_logits.shape[:-1])
     kept = _kept(target, batch_shape, options, student_logits)
     vocab = student_logits.shape[-1]
@@ -98,6 +99,7 @@ def sparse_distillation_loss(student_logits, teacher_indices, teacher_logprobs, 
     if student_logits.dim() == 0:
         raise InputValueError("student_logits must have a vocabulary (last) dim, but got a scalar.")
     batch_shape, vocab = tuple(student_logits.shape[:-1]), student_logits.shape[-1]
+    check_vocabulary(vocab, "student_logits")
     if teacher_indices.dim() == 0 or teacher_logprobs.dim() == 0:
         raise InputValueError("teacher_indices and teacher_logprobs must have a top-k (last) dim, but got a scalar.")
     check_sparse_teacher(TORCH, teacher_indices, teacher_logprobs.detach(), vocab, batch_shape)
@@ -119,6 +121,9 @@ def _check_head(x, weight, bias, who: str) -> None:
         check_tensor(bias, f"{who}_bias")
         if tuple(bias.shape) != (weight.shape[0],):
             raise InputValueError(f"{who}_bias must have shape ({weight.shape[0]},), but got {tuple(bias.shape)}.")
+    check_vocabulary(weight.shape[0], f"{who}_weight")
+    # as in linear_cross_entropy (and torch's matmul): a head multiplies its input, so their dtypes must match
+    check_same_dtype({f"{who}_input": x, f"{who}_weight": weight, f"{who}_bias": bias})
 
 
 def linear_distillation_loss(student_input, student_weight, teacher_input, teacher_weight, target=None, *,

@@ -16,11 +16,12 @@ included in the returned loss), ``softcap`` (logits become ``c * tanh(logits / c
 from __future__ import annotations
 
 import math
+import numbers
 
 import torch
 
 from ..constants import IGNORE_INDEX
-from ..rules.errors import InputValueError
+from ..rules.elementwise import gaussian_shapes
 from ..rules.options import (
     RATE,
     FocalOptions,
@@ -243,17 +244,23 @@ def poisson_nll_loss(input, target, log_input: bool = True, full: bool = False, 
     check_nonnegative_values(TORCH, target, "target", "hold non-negative counts")
     cdt = compute_dtype(input.dtype)
     x, t = input.to(cdt), target.to(cdt)
-    # A zero count drops its t x / t log x term even at x = -inf or a zero rate (eps=0): no 0 * inf or 0 / 0, in
-    # value or gradient. The rate is clamped where exp(x) (or x) is already infinite, so an infinite rate gives a
-    # loss of +inf and the NumPy gradient (inf, or 1), never inf - inf.
+    # A zero count adds 0 to the value even at x = -inf or a zero rate (eps=0): no 0 * inf or 0 / 0, in value or
+    # gradient. Its gradient to the target is still the factor, -x (or -log(x + eps)), as PyTorch's: the factor is
+    # clamped to the finite range there and detached, so it adds nothing to the gradient to x. The rate is clamped
+    # where exp(x) (or x) is already infinite, so an infinite rate gives a loss of +inf and the NumPy gradient
+    # (inf, or 1), never inf - inf.
     zero = t == 0
+    big = torch.finfo(cdt).max
     if log_input:
-        xt = torch.where(zero, torch.zeros_like(x), torch.clamp(x, max=math.log(torch.finfo(cdt).max)))
-        loss = torch.exp(x) - torch.where(zero, torch.zeros_like(t), t * xt)
+        factor = torch.clamp(x, max=math.log(big))
     else:
         check_nonnegative_values(TORCH, x, "input", RATE)
-        rate = torch.where(zero, torch.ones_like(x), torch.clamp(x + eps, max=torch.finfo(cdt).max))
-        loss = x - torch.where(zero, torch.zeros_like(t), t * torch.log(rate))
+        rate = torch.clamp(x + eps, max=big)
+        factor = torch.log(torch.where(zero, torch.ones_like(x), rate))
+        at_zero = torch.log(rate.detach())
+    at_zero = (x if log_input else at_zero).detach().clamp(min=-big, max=big)
+    factor = torch.where(zero, at_zero, factor)
+    loss = (torch.exp(x) if log_input else x) - t * factor
     if full:
         safe = torch.where(t > 1, t, torch.ones_like(t))
         stirling = safe * torch.log(safe) - safe + 0.5 * torch.log(2 * torch.pi * safe)
@@ -263,20 +270,20 @@ def poisson_nll_loss(input, target, log_input: bool = True, full: bool = False, 
 
 def gaussian_nll_loss(input, target, var, full: bool = False, eps: float = 1e-6, reduction: str = "mean"):
     """``torch.nn.functional.gaussian_nll_loss``: ``(log v + (x - t)**2 / v) / 2`` with ``v = max(var, eps)``
-    (clamped without blocking the gradient, as PyTorch), plus ``log(2 pi) / 2`` when ``full``.
+    (clamped without blocking the gradient, as PyTorch), plus ``log(2 pi) / 2`` when ``full``. Shapes as PyTorch's
+    (``rules.elementwise.gaussian_shapes``); ``var`` may be a Python number.
 
     >>> float(gaussian_nll_loss(torch.tensor([1.0]), torch.tensor([0.0]), torch.tensor([1.0])))
     0.5
     """
-    _check_pair(input, target, reduction)
+    check_tensor(input, "input")
+    check_tensor(target, "target")
+    check_reduction(reduction)
     eps = check_nonnegative(eps, "eps")
+    if isinstance(var, numbers.Real) and not isinstance(var, bool):  # a Python number, as PyTorch takes it
+        var = torch.tensor(float(var), dtype=input.dtype, device=input.device)
     check_tensor(var, "var")
-    if var.shape != input.shape:
-        if input.dim() and var.shape == input.shape[:-1]:
-            var = var.unsqueeze(-1)
-        elif not (input.dim() and var.shape == input.shape[:-1] + (1,)) and var.dim() != 0:
-            raise InputValueError(f"var must have the input's shape {tuple(input.shape)}, that shape with the last "
-                             f"dimension 1 or dropped, or be a scalar, but got {tuple(var.shape)}.")
+    var = var.reshape(gaussian_shapes(input.shape, target.shape, var.shape))
     check_nonnegative_values(TORCH, var, "var")
     cdt = compute_dtype(input.dtype)
     v = var.to(cdt).clone()

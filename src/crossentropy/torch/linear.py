@@ -53,6 +53,10 @@ def _chunk_pass(x, weight, bias, coef, options, loss_rows=None, grads=None, row_
     into ``grads = (grad_x, grad_w, grad_b)`` (None for a gradient not needed). ``coef`` holds every row's
     coefficients (O(rows)); the chunk bounds depend on shapes only."""
     n, chunk = x.shape[0], options.chunk_size
+    # half-precision inputs: the head is used in the compute dtype (float32), so each chunk's logits and their
+    # gradient stay in float32 from the matmul on (one float32 copy of the head per pass, no bf16 rounding)
+    cdt = compute_dtype(x.dtype)
+    weight, bias = weight.to(cdt), None if bias is None else bias.to(cdt)
     for start in range(0, n, chunk):
         stop = min(n, start + chunk)
         _one_chunk(x, weight, bias, coef.rows(start, stop), options, start, stop, loss_rows, grads,
@@ -63,8 +67,8 @@ def _one_chunk(x, weight, bias, coef, options, start, stop, loss_rows, grads, ro
     """Rows ``start:stop`` of ``_chunk_pass`` (a function of its own, so the chunk's logits are freed, and on CPU
     their buffer recycled, before the next chunk's are made)."""
     cdt = compute_dtype(x.dtype)
-    xc = x[start:stop]
-    logits = _chunk_logits(xc, weight, bias).to(cdt)
+    xc = x[start:stop].to(cdt)
+    logits = _chunk_logits(xc, weight, bias)
     if options.impl == "compiled":  # one pass, the gradient written over the chunk's logits
         r = _cpu.softmax_rows(logits, coef, options, dtype=cdt, row_scale=row_scale, stats=stats is not None,
                               grad_into=None if row_scale is None else logits)
@@ -78,9 +82,9 @@ def _one_chunk(x, weight, bias, coef, options, start, stop, loss_rows, grads, ro
     if grads is not None:
         grad_x, grad_w, grad_b = grads
         if grad_x is not None:
-            grad_x[start:stop] = (r.grad.to(weight.dtype) @ weight).to(cdt)
+            grad_x[start:stop] = r.grad @ weight
         if grad_w is not None:
-            grad_w.addmm_(r.grad.T, xc.to(cdt))
+            grad_w.addmm_(r.grad.T, xc)
         if grad_b is not None:
             grad_b += r.grad.sum(0)
 
@@ -159,7 +163,7 @@ class LinearCrossEntropyFunction(torch.autograd.Function):
 
 
 def linear_cross_entropy(input, linear_weight, target, *, linear_bias=None, weight=None, reduction: str = "mean",
-                         ignore_index: int = IGNORE_INDEX, label_smoothing: float = 0.0, z_loss: float = 0.0,
+                         ignore_index: int | None = IGNORE_INDEX, label_smoothing: float = 0.0, z_loss: float = 0.0,
                          softcap: float | None = None, chunk_size: int | None = None, total_weight=None,
                          return_stats: bool = False, impl: str = "auto"):
     """Cross-entropy of a linear layer's logits without materialising them; a drop-in for
@@ -171,11 +175,13 @@ def linear_cross_entropy(input, linear_weight, target, *, linear_bias=None, weig
 
     that is, ``cross_entropy((input @ linear_weight.T + linear_bias).movedim(-1, 1), target, ...)`` for
     ``input (..., D)``, ``linear_weight (V, D)``, ``linear_bias (V,)``, class weights ``weight (V,)`` and integer
-    ``target (...)``, holding at most ``chunk_size`` rows of logits at once (``None``: about 64 MiB of float32
-    logits per chunk). Gradients come back in the dtypes of the inputs, accumulated in float32 (float64 for
-    float64 inputs); ``input``, ``linear_weight`` and ``linear_bias`` must share a dtype. ``return_stats=True``
-    returns ``(loss, TokenStats)``, computed chunk by chunk (``crossentropy.torch.stats``; one more chunk-sized
-    buffer while a chunk is processed).
+    ``target (...)``; a K-dimensional ``linear_weight (V, d1, ..., dK, D)`` (with ``linear_bias (V, d1, ..., dK)``
+    and ``target (..., d1, ..., dK)``) scores V classes at each position, as torch's; holding at most
+    ``chunk_size`` rows of logits at once (``None``: about 64 MiB of float32 logits per chunk). Gradients come
+    back in the dtypes of the inputs, accumulated in float32 (float64 for float64 inputs); ``input``,
+    ``linear_weight`` and ``linear_bias`` must share a dtype. ``return_stats=True`` returns ``(loss, TokenStats)``,
+    computed chunk by chunk (``crossentropy.torch.stats``; one more chunk-sized buffer while a chunk is
+    processed).
 
     >>> torch.manual_seed(0)  # doctest: +ELLIPSIS
     <torch._C.Generator object at ...>
@@ -184,6 +190,8 @@ def linear_cross_entropy(input, linear_weight, target, *, linear_bias=None, weig
     >>> bool(torch.allclose(linear_cross_entropy(x, w, y, chunk_size=2), cross_entropy(x @ w.T, y)))
     True
     """
+    if ignore_index is None:  # torch's default here: no index is ignored but -100, as in cross_entropy
+        ignore_index = IGNORE_INDEX
     options = SoftmaxOptions.of(reduction=reduction, label_smoothing=label_smoothing, ignore_index=ignore_index,
                                 z_loss=z_loss, softcap=softcap, return_stats=return_stats, chunk_size=chunk_size,
                                 impl=impl)
@@ -203,6 +211,8 @@ def linear_cross_entropy_with(options: SoftmaxOptions, input, linear_weight, tar
     check_tensor(input, "input")
     check_tensor(linear_weight, "linear_weight")
     total_weight = check_total_weight(TORCH, total_weight, options.reduction)
+    if linear_weight.dim() > 2 and input.dim() >= 1 and linear_weight.shape[-1] == input.shape[-1]:
+        return _k_dimensional(options, input, linear_weight, target, linear_bias, weight, total_weight)
     if input.dim() < 1 or linear_weight.dim() != 2 or linear_weight.shape[1] != input.shape[-1]:
         raise InputValueError(f"linear_weight must have shape (V, D) with D = input.shape[-1] = "
                               f"{input.shape[-1] if input.dim() else None}, but got {tuple(linear_weight.shape)} "
@@ -230,6 +240,51 @@ def linear_cross_entropy_with(options: SoftmaxOptions, input, linear_weight, tar
     if options.reduction == "none":
         loss = loss.reshape(target.shape)
     return (loss, stats.reshape(target.shape)) if options.return_stats else loss
+
+
+def _k_dimensional(options, input, linear_weight, target, linear_bias, weight, total_weight):
+    """torch's K-dimensional head: ``linear_weight (C, d1, ..., dK, D)`` scores C classes at each of the
+    ``d1 x ... x dK`` positions, and ``target`` has shape ``input.shape[:-1] + (d1, ..., dK)``; the loss equals
+    ``cross_entropy((input @ W.reshape(-1, D).T).reshape(..., C, d1, ..., dK), target)``. Each position is one
+    ``linear_cross_entropy`` over its own ``(C, D)`` slice of the head; "mean" divides the sum over every position
+    by the targets' total weight (or ``total_weight``)."""
+    vocab, out = linear_weight.shape[0], tuple(linear_weight.shape[1:-1])
+    lead = tuple(input.shape[:-1])
+    check_tensor(target, "target", floating=False)
+    if tuple(target.shape) != lead + out:
+        raise InputValueError(f"target must have shape {lead + out} (input.shape[:-1] + linear_weight.shape[1:-1]) "
+                              f"for a K-dimensional linear_weight {tuple(linear_weight.shape)}, but got "
+                              f"{tuple(target.shape)}.")
+    if linear_bias is not None and tuple(linear_bias.shape) != (vocab, *out):
+        check_tensor(linear_bias, "linear_bias")
+        raise InputValueError(f"linear_bias must have shape {(vocab, *out)} (linear_weight.shape[:-1]), but got "
+                              f"{tuple(linear_bias.shape)}.")
+    positions = 1
+    for d in out:
+        positions *= d
+    w = linear_weight.reshape(vocab, positions, linear_weight.shape[-1])
+    b = None if linear_bias is None else linear_bias.reshape(vocab, positions)
+    t = target.reshape(*lead, positions)
+    reduction, return_stats = options.reduction, options.return_stats
+    each = dataclasses.replace(options, reduction="none" if reduction == "none" else "sum")
+    parts = [linear_cross_entropy_with(each, input, w[:, p], t[..., p], linear_bias=None if b is None else b[:, p],
+                                       weight=weight) for p in range(positions)]
+    losses = [part[0] for part in parts] if return_stats else parts
+    if reduction == "none":
+        loss = torch.stack(losses, -1).reshape(target.shape) if losses else \
+            torch.zeros(target.shape, dtype=compute_dtype(input.dtype), device=input.device)
+    else:
+        loss = torch.stack(losses).sum() if losses else torch.zeros((), dtype=compute_dtype(input.dtype),
+                                                                     device=input.device)
+        if reduction == "mean":
+            cw = check_weight(weight, vocab, dtype=torch.float64, device=input.device)
+            o = coefficients(TORCH, t.reshape(-1), vocab, options, w=cw, dtype=torch.float64).o
+            loss = loss * reduction_scale(TORCH, "mean", TORCH.total(o), total_weight).to(loss.dtype)
+    if not return_stats:
+        return loss
+    stats = TokenStats(*(torch.stack(fields, -1).reshape(target.shape)
+                         for fields in zip(*(part[1] for part in parts), strict=True)))
+    return loss, stats
 
 
 class LinearCrossEntropyLoss(nn.Module):
