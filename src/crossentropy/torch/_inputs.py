@@ -51,6 +51,23 @@ def check_same_dtype(tensors: dict) -> None:
                                  f"{name}.to({first_name}.dtype).")
 
 
+def check_linear_head(input, linear_weight, linear_bias) -> int:
+    """``input (..., D)``, ``linear_weight (V, D)`` and ``linear_bias (V,)`` (or None) of one dtype; returns ``V``."""
+    check_tensor(input, "input")
+    check_tensor(linear_weight, "linear_weight")
+    if input.dim() < 1 or linear_weight.dim() != 2 or linear_weight.shape[1] != input.shape[-1]:
+        raise InputValueError(f"linear_weight must have shape (V, D) with D = input.shape[-1] = "
+                              f"{input.shape[-1] if input.dim() else None}, but got {tuple(linear_weight.shape)} "
+                              f"for input {tuple(input.shape)}.")
+    vocab = linear_weight.shape[0]
+    if linear_bias is not None:
+        check_tensor(linear_bias, "linear_bias")
+        if linear_bias.shape != (vocab,):
+            raise InputValueError(f"linear_bias must have shape ({vocab},), but got {tuple(linear_bias.shape)}.")
+    check_same_dtype({"input": input, "linear_weight": linear_weight, "linear_bias": linear_bias})
+    return vocab
+
+
 def check_weight(weight, n_classes: int, name: str = "weight", *, dtype=None, device=None) -> torch.Tensor | None:
     """One non-negative, finite weight per class: a tensor, or a number or sequence (converted)."""
     if weight is None:

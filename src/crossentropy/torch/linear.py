@@ -18,7 +18,6 @@ import torch
 from torch import nn
 from torch.autograd.function import once_differentiable
 
-from ..rules.errors import InputValueError
 from ..rules.options import (
     check_label_smoothing,
     check_positive_int,
@@ -33,7 +32,7 @@ from ..rules.targets import coefficients
 from . import _cpu
 from ._autograd import row_scale as as_row_scale
 from ._buffers import POOL
-from ._inputs import check_same_dtype, check_tensor, check_weight, compute_dtype, index_target_last_dim
+from ._inputs import check_linear_head, check_weight, compute_dtype, index_target_last_dim
 from ._xp import TORCH
 from .stats import TokenStats, stats_buffers, write_rows
 
@@ -192,22 +191,11 @@ def linear_cross_entropy(input, linear_weight, target, *, linear_bias=None, weig
     >>> bool(torch.allclose(linear_cross_entropy(x, w, y, chunk_size=2), cross_entropy(x @ w.T, y)))
     True
     """
-    check_tensor(input, "input")
-    check_tensor(linear_weight, "linear_weight")
+    vocab = check_linear_head(input, linear_weight, linear_bias)
     reduction = check_reduction(reduction)
     label_smoothing, z_loss, softcap = check_label_smoothing(label_smoothing), check_z_loss(z_loss), \
         check_softcap(softcap)
     total_weight = check_total_weight(TORCH, total_weight, reduction)
-    if input.dim() < 1 or linear_weight.dim() != 2 or linear_weight.shape[1] != input.shape[-1]:
-        raise InputValueError(f"linear_weight must have shape (V, D) with D = input.shape[-1] = "
-                              f"{input.shape[-1] if input.dim() else None}, but got {tuple(linear_weight.shape)} "
-                              f"for input {tuple(input.shape)}.")
-    vocab = linear_weight.shape[0]
-    if linear_bias is not None:
-        check_tensor(linear_bias, "linear_bias")
-        if linear_bias.shape != (vocab,):
-            raise InputValueError(f"linear_bias must have shape ({vocab},), but got {tuple(linear_bias.shape)}.")
-    check_same_dtype({"input": input, "linear_weight": linear_weight, "linear_bias": linear_bias})
     t = index_target_last_dim(target, input, ignore_index, vocab, " (the vocabulary)")
     options = {"weight": check_weight(weight, vocab, dtype=compute_dtype(input.dtype), device=input.device),
                "ignore_index": ignore_index, "smoothing": float(label_smoothing), "z_loss": float(z_loss),
