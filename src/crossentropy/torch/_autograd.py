@@ -27,12 +27,13 @@ def row_scale(grad_out: torch.Tensor, scale: torch.Tensor, n: int, dtype: torch.
     return r.expand(n) if r.dim() == 0 else r
 
 
-def _coefficients(xp, x, target, weight, ignore_index, smoothing, normalize):
+def _coefficients(xp, x, target, weight, sample_weight, ignore_index, smoothing, normalize):
     dtype = compute_dtype(x.dtype)
-    coef = coefficients(xp, target, x.shape[-1], w=weight, ignore_index=ignore_index, smoothing=smoothing,
-                        dtype=dtype, normalize=normalize)
+    coef = coefficients(xp, target, x.shape[-1], w=weight, s=sample_weight, ignore_index=ignore_index,
+                        smoothing=smoothing, dtype=dtype, normalize=normalize)
     if not normalize:
-        check_weights_fit(xp, coef.o, torch.finfo(dtype).max, str(dtype).removeprefix("torch."), "weight")
+        check_weights_fit(xp, coef.o, torch.finfo(dtype).max, str(dtype).removeprefix("torch."),
+                          "weight" if sample_weight is None else "weight and sample_weight")
     return coef
 
 
@@ -41,18 +42,18 @@ class CrossEntropyFunction(torch.autograd.Function):
     target probability and argmax of the same pass. Backward recomputes softmax from ``x``."""
 
     @staticmethod
-    def forward(ctx, x, target, weight, total_weight, ignore_index, smoothing, reduction, z_loss, softcap,
-                stats=False):
+    def forward(ctx, x, target, weight, sample_weight, total_weight, ignore_index, smoothing, reduction, z_loss,
+                softcap, stats=False):
         normalize = reduction == "mean" and total_weight is None
         cdt = compute_dtype(x.dtype)
-        coef = _coefficients(TORCH, x, target, weight, ignore_index, smoothing, normalize)
+        coef = _coefficients(TORCH, x, target, weight, sample_weight, ignore_index, smoothing, normalize)
         if _cpu.usable(x):  # the compiled kernel, zero-copy
             r = _cpu.softmax_rows(x, coef, z_loss=z_loss, softcap=softcap, dtype=cdt, stats=stats)
         else:
             r = softmax_rows(TORCH, x.to(cdt), coef, z_loss=z_loss, softcap=softcap, stats=stats)
         extra = (r.lse, r.entropy, r.p_target, r.predicted) if stats else (r.lse,)
         scale = reduction_scale(TORCH, reduction, TORCH.total(coef.o), total_weight)
-        ctx.save_for_backward(x, target, weight, scale)
+        ctx.save_for_backward(x, target, weight, sample_weight, scale)
         ctx.options = (ignore_index, smoothing, z_loss, softcap, normalize)
         ctx.coef = coef  # O(rows), reused by a first-order backward
         ctx.mark_non_differentiable(*extra)
@@ -60,41 +61,42 @@ class CrossEntropyFunction(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, grad_loss, *_grad_stats):
-        x, target, weight, scale = ctx.saved_tensors
+        x, target, weight, sample_weight, scale = ctx.saved_tensors
         ignore_index, smoothing, z_loss, softcap, normalize = ctx.options
         xp = namespace_for_backward()
         cdt = compute_dtype(x.dtype)
-        coef = ctx.coef if xp is TORCH else _coefficients(xp, x, target, weight, ignore_index, smoothing, normalize)
+        coef = ctx.coef if xp is TORCH else _coefficients(xp, x, target, weight, sample_weight, ignore_index,
+                                                          smoothing, normalize)
         r_scale = row_scale(grad_loss, scale, x.shape[0], cdt)
         if xp is TORCH and _cpu.usable(x):  # the gradient written once, in x's dtype
             return (_cpu.softmax_rows(x, coef, z_loss=z_loss, softcap=softcap, dtype=cdt, row_scale=r_scale).grad,
-                    None, None, None, None, None, None, None, None, None)
+                    *(None,) * 10)
         r = softmax_rows(xp, x.to(cdt), coef, z_loss=z_loss, softcap=softcap, row_scale=r_scale)
-        return r.grad.to(x.dtype), None, None, None, None, None, None, None, None, None
+        return (r.grad.to(x.dtype), *(None,) * 10)
 
 
 class SoftmaxFocalFunction(torch.autograd.Function):
     """Softmax focal loss of rows (``rules.rows.focal_rows``); ``alpha`` enters as class weights."""
 
     @staticmethod
-    def forward(ctx, x, target, alpha, total_weight, ignore_index, smoothing, reduction, gamma):
+    def forward(ctx, x, target, alpha, sample_weight, total_weight, ignore_index, smoothing, reduction, gamma):
         normalize = reduction == "mean" and total_weight is None
-        coef = _coefficients(TORCH, x, target, alpha, ignore_index, smoothing, normalize)
+        coef = _coefficients(TORCH, x, target, alpha, sample_weight, ignore_index, smoothing, normalize)
         r = focal_rows(TORCH, x.to(compute_dtype(x.dtype)), coef, gamma=gamma)
         scale = reduction_scale(TORCH, reduction, TORCH.total(coef.o), total_weight)
-        ctx.save_for_backward(x, target, alpha, scale)
+        ctx.save_for_backward(x, target, alpha, sample_weight, scale)
         ctx.options = (ignore_index, smoothing, gamma, normalize)
         return reduce(TORCH, r.loss, reduction, scale)
 
     @staticmethod
     def backward(ctx, grad_loss):
-        x, target, alpha, scale = ctx.saved_tensors
+        x, target, alpha, sample_weight, scale = ctx.saved_tensors
         ignore_index, smoothing, gamma, normalize = ctx.options
         xp = namespace_for_backward()
         cdt = compute_dtype(x.dtype)
-        coef = _coefficients(xp, x, target, alpha, ignore_index, smoothing, normalize)
+        coef = _coefficients(xp, x, target, alpha, sample_weight, ignore_index, smoothing, normalize)
         r = focal_rows(xp, x.to(cdt), coef, gamma=gamma, row_scale=row_scale(grad_loss, scale, x.shape[0], cdt))
-        return r.grad.to(x.dtype), None, None, None, None, None, None, None
+        return (r.grad.to(x.dtype), *(None,) * 8)
 
 
 _ELEMENTWISE = {"bce_with_logits": bce_with_logits, "bce_with_probs": bce_with_probs, "sigmoid_focal": sigmoid_focal}

@@ -111,6 +111,29 @@ def broadcast_weight(w, shape: torch.Size, name: str, *, dtype=None) -> torch.Te
     return w if dtype is None else w.to(dtype)
 
 
+def check_sample_weight(sample_weight, batch_shape: tuple, device) -> torch.Tensor | None:
+    """One non-negative, finite weight per target element: a tensor, number or sequence broadcasting to the target's
+    batch shape, returned flat (one per row) in float64 on ``device`` (None stays None)."""
+    if sample_weight is None:
+        return None
+    if not isinstance(sample_weight, torch.Tensor):
+        try:
+            sample_weight = torch.as_tensor(sample_weight, dtype=torch.float64)
+        except (TypeError, ValueError, RuntimeError):
+            raise InputTypeError(f"sample_weight must be a tensor, a number or a sequence of numbers, but got "
+                                 f"{type(sample_weight).__name__}.") from None
+    check_tensor(sample_weight, "sample_weight")
+    try:
+        fits = torch.broadcast_shapes(sample_weight.shape, batch_shape) == torch.Size(batch_shape)
+    except RuntimeError:
+        fits = False
+    if not fits:
+        raise InputValueError(f"sample_weight must broadcast to shape {tuple(batch_shape)}, the target's batch shape "
+                              f"(one weight per target element), but got shape {tuple(sample_weight.shape)}.")
+    check_finite_nonnegative(TORCH, sample_weight, "sample_weight")
+    return sample_weight.to(device=device, dtype=torch.float64).expand(batch_shape).reshape(-1)
+
+
 def class_rows(input, target, ignore_index: int, loss_name: str):
     """Validate a class-dim-1 call; return ``(rows (n, C), target rows, batch shape, unbatched)``."""
     check_tensor(input, "input")

@@ -17,7 +17,7 @@ from ..rules.divergence import Options, kept_tokens
 from ..rules.errors import InputValueError
 from ..rules.options import check_divergence, check_positive_int, check_reduction
 from ._distill_autograd import LinearDistillationFunction, RowsDistillationFunction
-from ._inputs import check_tensor
+from ._inputs import check_sample_weight, check_tensor
 from ._xp import TORCH
 from .linear import default_chunk_size
 
@@ -47,11 +47,13 @@ def _shaped(loss: torch.Tensor, batch_shape: tuple, reduction: str) -> torch.Ten
 
 def distillation_loss(student_logits, teacher_logits, target=None, *, divergence: str = "forward_kl",
                       beta: float = 0.5, temperature: float = 1.0, ignore_index: int = -100,
-                      reduction: str = "mean"):
+                      reduction: str = "mean", sample_weight=None):
     """Distillation divergence between ``student_logits`` and ``teacher_logits`` of shape ``(..., V)``.
 
     ``target`` (integer, shape ``(...)``) only marks ignored tokens. The teacher gets no gradient (it need not be
-    detached). "none" returns the per-token values in shape ``(...)``.
+    detached). "none" returns the per-token values in shape ``(...)``. ``sample_weight`` (one non-negative weight
+    per token, shape ``(...)``) multiplies each token's value, and "mean" divides by the kept tokens' total
+    weight (docs/semantics.md, 4).
 
     >>> s, t = torch.zeros(1, 2, requires_grad=True), torch.tensor([[0.0, 1.0986123]])
     >>> loss = distillation_loss(s, t)  # KL([1/4, 3/4] || [1/2, 1/2])
@@ -70,14 +72,15 @@ def distillation_loss(student_logits, teacher_logits, target=None, *, divergence
     batch_shape = tuple(student_logits.shape[:-1])
     kept = _kept(target, batch_shape, ignore_index)
     vocab = student_logits.shape[-1]
+    s = check_sample_weight(sample_weight, batch_shape, student_logits.device)
     loss = RowsDistillationFunction.apply(student_logits.reshape(-1, vocab), teacher_logits.reshape(-1, vocab).detach(),
-                                          None, kept, options, reduction, _wants_grad(student_logits))
+                                          None, kept, s, options, reduction, _wants_grad(student_logits))
     return _shaped(loss, batch_shape, reduction)
 
 
 def sparse_distillation_loss(student_logits, teacher_indices, teacher_logprobs, target=None, *,
                              divergence: str = "forward_kl", beta: float = 0.5, temperature: float = 1.0,
-                             ignore_index: int = -100, reduction: str = "mean"):
+                             ignore_index: int = -100, reduction: str = "mean", sample_weight=None):
     """``distillation_loss`` against an offline teacher's top-k: ``teacher_indices`` (integer, ``(..., k)``) and
     ``teacher_logprobs`` (``(..., k)``, ``log T`` at those classes, at the distillation temperature).
 
@@ -105,8 +108,9 @@ def sparse_distillation_loss(student_logits, teacher_indices, teacher_logprobs, 
                               f"got {tuple(teacher_indices.shape)} and {tuple(teacher_logprobs.shape)}.")
     kept = _kept(target, batch_shape, ignore_index)
     k = teacher_indices.shape[-1]
+    s = check_sample_weight(sample_weight, batch_shape, student_logits.device)
     loss = RowsDistillationFunction.apply(student_logits.reshape(-1, vocab), teacher_logprobs.reshape(-1, k).detach(),
-                                          teacher_indices.reshape(-1, k).long(), kept, options, reduction,
+                                          teacher_indices.reshape(-1, k).long(), kept, s, options, reduction,
                                           _wants_grad(student_logits))
     return _shaped(loss, batch_shape, reduction)
 
@@ -126,7 +130,7 @@ def _check_head(x, weight, bias, who: str) -> None:
 def linear_distillation_loss(student_input, student_weight, teacher_input, teacher_weight, target=None, *,
                              student_bias=None, teacher_bias=None, divergence: str = "forward_kl", beta: float = 0.5,
                              temperature: float = 1.0, ignore_index: int = -100, reduction: str = "mean",
-                             chunk_size: int | None = None):
+                             chunk_size: int | None = None, sample_weight=None):
     """``distillation_loss(student_input @ student_weight.T + student_bias, teacher_input @ teacher_weight.T +
     teacher_bias, target, ...)`` holding at most ``chunk_size`` rows of either vocabulary's logits at once.
 
@@ -161,7 +165,8 @@ def linear_distillation_loss(student_input, student_weight, teacher_input, teach
     with_grad = _wants_grad(student_input, student_weight, student_bias)
     xs = student_input.reshape(-1, student_input.shape[-1])
     xt = teacher_input.reshape(-1, teacher_input.shape[-1]).detach()
+    s = check_sample_weight(sample_weight, batch_shape, student_input.device)
     loss = LinearDistillationFunction.apply(
         xs, student_weight, student_bias, xt, teacher_weight.detach(),
-        None if teacher_bias is None else teacher_bias.detach(), kept, options, reduction, chunk_size, with_grad)
+        None if teacher_bias is None else teacher_bias.detach(), kept, s, options, reduction, chunk_size, with_grad)
     return _shaped(loss, batch_shape, reduction)

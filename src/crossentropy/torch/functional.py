@@ -38,6 +38,7 @@ from ..rules.targets import smooth
 from ._autograd import CrossEntropyFunction, ElementwiseFunction, SoftmaxFocalFunction
 from ._inputs import (
     broadcast_weight,
+    check_sample_weight,
     check_tensor,
     check_weight,
     class_rows,
@@ -53,7 +54,7 @@ from .stats import TokenStats, check_index_targets, from_rows
 # --------------------------------------------------------------------------------------------- softmax family
 def cross_entropy(input, target, weight=None, ignore_index: int = -100, reduction: str = "mean",
                   label_smoothing: float = 0.0, *, z_loss: float = 0.0, softcap: float | None = None,
-                  total_weight=None, return_lse: bool = False, return_stats: bool = False):
+                  total_weight=None, sample_weight=None, return_lse: bool = False, return_stats: bool = False):
     """Cross-entropy of ``softmax(input, dim=1)`` against class indices or probabilities; a drop-in for
     ``torch.nn.functional.cross_entropy``::
 
@@ -65,7 +66,9 @@ def cross_entropy(input, target, weight=None, ignore_index: int = -100, reductio
     analytic and built in float32 for half/bfloat16 inputs. ``return_lse=True`` also returns the
     (non-differentiable) per-token log-sum-exp, in the batch shape; ``return_stats=True`` returns
     ``(loss, TokenStats(lse, entropy, p_target, predicted, correct))`` for index targets, computed in the same pass
-    (``crossentropy.torch.stats``).
+    (``crossentropy.torch.stats``). ``sample_weight`` (one non-negative weight per target element, the target's
+    batch shape, or broadcasting to it) multiplies each ``l_i`` and ``o_i`` by ``s_i`` (docs/semantics.md, 4), so
+    "mean" is ``sum_i s_i l_i / sum_i s_i o_i``; it gets no gradient.
 
     >>> x = torch.tensor([[2.3, 2.1, 4.5], [4.2, 3.2, 5.1]], dtype=torch.float64)
     >>> round(float(cross_entropy(x, torch.tensor([1, 2]), weight=torch.tensor([25.0, 25, 100]))), 6)
@@ -76,9 +79,10 @@ def cross_entropy(input, target, weight=None, ignore_index: int = -100, reductio
     e, z_loss, softcap = check_label_smoothing(label_smoothing), check_z_loss(z_loss), check_softcap(softcap)
     total_weight = check_total_weight(TORCH, total_weight, reduction)
     weight = check_weight(weight, rows.shape[1])
+    s = check_sample_weight(sample_weight, batch, rows.device)
     if return_stats:
         check_index_targets(t)
-    loss, *per_row = CrossEntropyFunction.apply(rows, t, weight, total_weight, ignore_index, e, reduction, z_loss,
+    loss, *per_row = CrossEntropyFunction.apply(rows, t, weight, s, total_weight, ignore_index, e, reduction, z_loss,
                                                 softcap, return_stats)
     loss = shape_back(loss, batch, unbatched, reduction).to(loss_dtype(input))
     if return_stats:
@@ -91,10 +95,12 @@ def cross_entropy(input, target, weight=None, ignore_index: int = -100, reductio
 
 
 def softmax_focal_loss(input, target, gamma: float = 2.0, alpha=None, ignore_index: int = -100,
-                       reduction: str = "mean", label_smoothing: float = 0.0, *, total_weight=None):
+                       reduction: str = "mean", label_smoothing: float = 0.0, *, total_weight=None,
+                       sample_weight=None):
     """Focal loss on ``softmax(input, dim=1)``, in log space; ``alpha`` (None, a number, or one weight per class
-    as a tensor or sequence) acts as class weights, "mean" included. Equals ``cross_entropy(..., weight=alpha)`` at
-    ``gamma=0``. The gradient is finite at saturation for every ``gamma >= 0``.
+    as a tensor or sequence) acts as class weights, "mean" included, and ``sample_weight`` as in ``cross_entropy``.
+    Equals ``cross_entropy(..., weight=alpha)`` at ``gamma=0``. The gradient is finite at saturation for every
+    ``gamma >= 0``.
 
     >>> x, y = torch.tensor([[3.0, 0.0, 0.0]]), torch.tensor([0])
     >>> bool(torch.isclose(softmax_focal_loss(x, y, gamma=0.0), cross_entropy(x, y)))
@@ -109,7 +115,8 @@ def softmax_focal_loss(input, target, gamma: float = 2.0, alpha=None, ignore_ind
     # A number or sequence becomes float64, as NumPy keeps it: "mean" divides it by its largest value before the
     # compute dtype sees it, so alpha=[1e39, ...] works with float32 input, as class weights do.
     alpha = check_weight(alpha, rows.shape[1], "alpha", dtype=torch.float64, device=rows.device)
-    loss = SoftmaxFocalFunction.apply(rows, t, alpha, total_weight, ignore_index, e, reduction, gamma)
+    s = check_sample_weight(sample_weight, batch, rows.device)
+    loss = SoftmaxFocalFunction.apply(rows, t, alpha, s, total_weight, ignore_index, e, reduction, gamma)
     return shape_back(loss, batch, unbatched, reduction).to(loss_dtype(input))
 
 

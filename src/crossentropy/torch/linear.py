@@ -28,11 +28,11 @@ from ..rules.options import (
 )
 from ..rules.reduction import reduce, reduction_scale
 from ..rules.rows import softmax_rows
-from ..rules.targets import coefficients
+from ..rules.targets import coefficients, normalized
 from . import _cpu
 from ._autograd import row_scale as as_row_scale
 from ._buffers import POOL
-from ._inputs import check_linear_head, check_weight, compute_dtype, index_target_last_dim
+from ._inputs import check_linear_head, check_sample_weight, check_weight, compute_dtype, index_target_last_dim
 from ._xp import TORCH
 from .stats import TokenStats, stats_buffers, write_rows
 
@@ -50,9 +50,12 @@ def _chunk_logits(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | No
     return torch.mm(x, weight.T, out=out) if bias is None else torch.addmm(bias, x, weight.T, out=out)
 
 
-def _coefficients(target, vocab: int, options: dict, dtype):
-    return coefficients(TORCH, target, vocab, w=options["weight"], ignore_index=options["ignore_index"],
-                        smoothing=options["smoothing"], dtype=dtype, normalize=options["normalize"])
+def _coefficients(target, vocab: int, options: dict, dtype, rows=slice(None)):
+    """The coefficients of rows ``rows`` (``target`` holds those rows only). The weights are normalised once at the
+    entry for "mean" (``rules.targets.normalized``), not per chunk."""
+    s = options["sample_weight"]
+    return coefficients(TORCH, target, vocab, w=options["weight"], s=None if s is None else s[rows],
+                        ignore_index=options["ignore_index"], smoothing=options["smoothing"], dtype=dtype)
 
 
 def _chunk_pass(x, weight, bias, target, options, loss_rows=None, grads=None, row_scale_of=None,
@@ -72,7 +75,7 @@ def _one_chunk(x, weight, bias, target, options, start, stop, loss_rows, grads, 
     their buffer recycled, before the next chunk's are made)."""
     cdt = compute_dtype(x.dtype)
     xc, tc = x[start:stop], target[start:stop]
-    coef = _coefficients(tc, weight.shape[0], options, cdt)
+    coef = _coefficients(tc, weight.shape[0], options, cdt, slice(start, stop))
     logits = _chunk_logits(xc, weight, bias).to(cdt)
     if _cpu.usable(logits):  # the compiled kernel: one pass, the gradient written over the chunk's logits
         r = _cpu.softmax_rows(logits, coef, z_loss=options["z_loss"], softcap=options["softcap"], dtype=cdt,
@@ -168,7 +171,7 @@ class LinearCrossEntropyFunction(torch.autograd.Function):
 def linear_cross_entropy(input, linear_weight, target, *, linear_bias=None, weight=None, reduction: str = "mean",
                          ignore_index: int = -100, label_smoothing: float = 0.0, z_loss: float = 0.0,
                          softcap: float | None = None, chunk_size: int | None = None, total_weight=None,
-                         return_stats: bool = False):
+                         sample_weight=None, return_stats: bool = False):
     """Cross-entropy of a linear layer's logits without materialising them; a drop-in for
     ``torch.nn.functional.linear_cross_entropy`` (same argument names) with this library's semantics::
 
@@ -182,7 +185,7 @@ def linear_cross_entropy(input, linear_weight, target, *, linear_bias=None, weig
     logits per chunk). Gradients come back in the dtypes of the inputs, accumulated in float32 (float64 for
     float64 inputs); ``input``, ``linear_weight`` and ``linear_bias`` must share a dtype. ``return_stats=True``
     returns ``(loss, TokenStats)``, computed chunk by chunk (``crossentropy.torch.stats``; one more chunk-sized
-    buffer while a chunk is processed).
+    buffer while a chunk is processed). ``sample_weight`` (one weight per target element) as in ``cross_entropy``.
 
     >>> torch.manual_seed(0)  # doctest: +ELLIPSIS
     <torch._C.Generator object at ...>
@@ -197,9 +200,12 @@ def linear_cross_entropy(input, linear_weight, target, *, linear_bias=None, weig
         check_softcap(softcap)
     total_weight = check_total_weight(TORCH, total_weight, reduction)
     t = index_target_last_dim(target, input, ignore_index, vocab, " (the vocabulary)")
-    options = {"weight": check_weight(weight, vocab, dtype=compute_dtype(input.dtype), device=input.device),
-               "ignore_index": ignore_index, "smoothing": float(label_smoothing), "z_loss": float(z_loss),
-               "softcap": softcap, "normalize": reduction == "mean" and total_weight is None,
+    weight = check_weight(weight, vocab, dtype=compute_dtype(input.dtype), device=input.device)
+    s = check_sample_weight(sample_weight, tuple(target.shape), input.device)
+    if reduction == "mean" and total_weight is None:  # only relative weights matter: exact for any magnitude
+        weight, s = normalized(TORCH, weight), normalized(TORCH, s)
+    options = {"weight": weight, "sample_weight": s, "ignore_index": ignore_index, "smoothing": float(label_smoothing),
+               "z_loss": float(z_loss), "softcap": softcap,
                "chunk_size": check_positive_int(chunk_size, "chunk_size") or default_chunk_size(vocab)}
     rows = input.reshape(-1, input.shape[-1])
     leaves = (input, linear_weight, linear_bias)

@@ -20,7 +20,7 @@ from ..rules.reduction import reduce, reduction_scale
 from ..rules.rows import softmax_rows
 from ..rules.targets import index_coefficients
 from ._autograd import row_scale
-from ._inputs import check_tensor, compute_dtype, index_target_last_dim
+from ._inputs import check_sample_weight, check_tensor, compute_dtype, index_target_last_dim
 from ._xp import TORCH
 
 _layouts: dict = {}
@@ -49,18 +49,18 @@ class _Shards:
         dist.all_reduce(m, op=dist.ReduceOp.MAX, group=self.group)
         return m
 
-    def sum(self, total: torch.Tensor, linear: torch.Tensor):
-        both = torch.stack([total, linear])
-        dist.all_reduce(both, op=dist.ReduceOp.SUM, group=self.group)
-        return both[0], both[1]
+    def sum(self, *values: torch.Tensor):
+        stacked = torch.stack(values)
+        dist.all_reduce(stacked, op=dist.ReduceOp.SUM, group=self.group)
+        return tuple(stacked)
 
 
-def _shard_coefficients(target, shard: int, group, ignore_index, smoothing, dtype, normalize):
+def _shard_coefficients(target, sample_weight, shard: int, group, ignore_index, smoothing, dtype, normalize):
     """The whole row's coefficients (``o``, the smoothing term) with the target term kept on the rank whose slice
     holds the target class."""
     start, vocab = _vocab_layout(shard, group)
-    coef = index_coefficients(TORCH, target, vocab, ignore_index=ignore_index, smoothing=smoothing, dtype=dtype,
-                              normalize=normalize)
+    coef = index_coefficients(TORCH, target, vocab, s=sample_weight, ignore_index=ignore_index, smoothing=smoothing,
+                              dtype=dtype, normalize=normalize)
     local = target - start
     mine = (local >= 0) & (local < shard)
     return replace(coef, n_classes=shard, y=torch.where(mine, local, torch.zeros_like(local)),
@@ -69,25 +69,27 @@ def _shard_coefficients(target, shard: int, group, ignore_index, smoothing, dtyp
 
 class VocabParallelCrossEntropyFunction(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, logits, target, total_weight, group, ignore_index, smoothing, reduction, z_loss):
+    def forward(ctx, logits, target, sample_weight, total_weight, group, ignore_index, smoothing, reduction, z_loss):
         cdt = compute_dtype(logits.dtype)
         normalize = reduction == "mean" and total_weight is None
-        coef = _shard_coefficients(target, logits.shape[-1], group, ignore_index, smoothing, cdt, normalize)
+        coef = _shard_coefficients(target, sample_weight, logits.shape[-1], group, ignore_index, smoothing, cdt,
+                                   normalize)
         r = softmax_rows(TORCH, logits.to(cdt), coef, z_loss=z_loss, collective=_Shards(group))
         scale = reduction_scale(TORCH, reduction, TORCH.total(coef.o), total_weight)
-        ctx.save_for_backward(logits, target, scale)
+        ctx.save_for_backward(logits, target, sample_weight, scale)
         ctx.options = (group, ignore_index, smoothing, z_loss, normalize)
         return reduce(TORCH, r.loss, reduction, scale)
 
     @staticmethod
     def backward(ctx, grad_out):
-        logits, target, scale = ctx.saved_tensors
+        logits, target, sample_weight, scale = ctx.saved_tensors
         group, ignore_index, smoothing, z_loss, normalize = ctx.options
         cdt = compute_dtype(logits.dtype)
-        coef = _shard_coefficients(target, logits.shape[-1], group, ignore_index, smoothing, cdt, normalize)
+        coef = _shard_coefficients(target, sample_weight, logits.shape[-1], group, ignore_index, smoothing, cdt,
+                                   normalize)
         r = softmax_rows(TORCH, logits.to(cdt), coef, z_loss=z_loss, collective=_Shards(group),
                          row_scale=row_scale(grad_out, scale, logits.shape[0], cdt))
-        return r.grad.to(logits.dtype), None, None, None, None, None, None, None
+        return (r.grad.to(logits.dtype), *(None,) * 8)
 
 
 class _AllReduceGrad(torch.autograd.Function):
@@ -106,43 +108,47 @@ class _AllReduceGrad(torch.autograd.Function):
 
 
 def _check(logits_or_input, name, input_name, target, ignore_index, label_smoothing, reduction, z_loss,
-           total_weight):
+           total_weight, sample_weight):
     if not dist.is_available() or not dist.is_initialized():
         raise RuntimeError(f"{name} needs torch.distributed: call torch.distributed.init_process_group first.")
     check_tensor(logits_or_input, input_name)
     reduction = check_reduction(reduction)
     options = (check_label_smoothing(label_smoothing), reduction, check_z_loss(z_loss))
     total_weight = check_total_weight(TORCH, total_weight, reduction)
-    return index_target_last_dim(target, logits_or_input, ignore_index), total_weight, options
+    t = index_target_last_dim(target, logits_or_input, ignore_index)
+    return t, check_sample_weight(sample_weight, tuple(target.shape), t.device), total_weight, options
 
 
 def vocab_parallel_cross_entropy(logits_shard, target, *, group=None, ignore_index: int = -100,
                                  label_smoothing: float = 0.0, reduction: str = "mean", z_loss: float = 0.0,
-                                 total_weight=None):
+                                 total_weight=None, sample_weight=None):
     """Cross-entropy of logits sharded along the vocabulary across ``group``.
 
     Equals ``cross_entropy(torch.cat(all_shards, -1).movedim(-1, 1), target, ...)`` on every rank, for
     ``logits_shard (..., V_rank)`` and the full-vocabulary integer ``target (...)`` (the same on every rank),
     infinite logits included (a shard row that is all ``-inf``, as a padded vocabulary gives, costs nothing).
-    The gradient flows to this rank's shard only.
+    The gradient flows to this rank's shard only. ``sample_weight`` (one weight per target element, the same on
+    every rank) as in ``cross_entropy``.
     """
-    t, total_weight, (e, reduction, z_loss) = _check(
+    t, s, total_weight, (e, reduction, z_loss) = _check(
         logits_shard, "vocab_parallel_cross_entropy", "logits_shard", target, ignore_index, label_smoothing,
-        reduction, z_loss, total_weight)
+        reduction, z_loss, total_weight, sample_weight)
     rows = logits_shard.reshape(-1, logits_shard.shape[-1])
-    loss = VocabParallelCrossEntropyFunction.apply(rows, t, total_weight, group, ignore_index, e, reduction, z_loss)
+    loss = VocabParallelCrossEntropyFunction.apply(rows, t, s, total_weight, group, ignore_index, e, reduction,
+                                                   z_loss)
     return loss.reshape(target.shape) if reduction == "none" else loss
 
 
 def vocab_parallel_linear_cross_entropy(input, linear_weight_shard, target, *, linear_bias_shard=None, group=None,
                                         ignore_index: int = -100, label_smoothing: float = 0.0,
-                                        reduction: str = "mean", z_loss: float = 0.0, total_weight=None):
+                                        reduction: str = "mean", z_loss: float = 0.0, total_weight=None,
+                                        sample_weight=None):
     """``vocab_parallel_cross_entropy(input @ linear_weight_shard.T + linear_bias_shard, target, ...)``, with
     ``input`` replicated on every rank: its gradient is the full gradient on every rank (summed over the group in
     backward). The argument names follow ``torch.nn.functional.linear_cross_entropy``.
     """
     _check(input, "vocab_parallel_linear_cross_entropy", "input", target, ignore_index, label_smoothing, reduction,
-           z_loss, total_weight)
+           z_loss, total_weight, sample_weight)
     check_tensor(linear_weight_shard, "linear_weight_shard")
     if linear_weight_shard.dim() != 2 or linear_weight_shard.shape[1] != input.shape[-1]:
         raise InputValueError(f"linear_weight_shard must have shape (V_rank, D) with D = {input.shape[-1]}, but got "
@@ -150,4 +156,4 @@ def vocab_parallel_linear_cross_entropy(input, linear_weight_shard, target, *, l
     logits = torch.nn.functional.linear(_AllReduceGrad.apply(input, group), linear_weight_shard, linear_bias_shard)
     return vocab_parallel_cross_entropy(logits, target, group=group, ignore_index=ignore_index,
                                         label_smoothing=label_smoothing, reduction=reduction, z_loss=z_loss,
-                                        total_weight=total_weight)
+                                        total_weight=total_weight, sample_weight=sample_weight)
