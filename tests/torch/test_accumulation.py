@@ -1,7 +1,7 @@
 """total_weight and the exact global "mean": micro-batch losses given the whole batch's total_weight have gradients
 that sum to the full-batch "mean" gradient (cross_entropy, linear_cross_entropy, the NumPy core), with class
-weights, per-token sample weights, label smoothing, ignored targets and z-loss; total_weight against a float64 reference; bad input. The
-multi-rank case is in test_parallel.py."""
+weights, per-token sample weights, label smoothing, ignored targets and z-loss; total_weight against a float64
+reference; bad input. The multi-rank case is in test_parallel.py."""
 
 import numpy as np
 import pytest

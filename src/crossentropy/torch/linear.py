@@ -18,6 +18,7 @@ import torch
 from torch import nn
 from torch.autograd.function import once_differentiable
 
+from ..rules.errors import InputValueError
 from ..rules.options import (
     check_label_smoothing,
     check_positive_int,
@@ -34,6 +35,7 @@ from ._autograd import row_scale as as_row_scale
 from ._buffers import POOL
 from ._inputs import check_linear_head, check_sample_weight, check_weight, compute_dtype, index_target_last_dim
 from ._xp import TORCH
+from .parallel import local_head, vocab_parallel_linear_cross_entropy
 from .stats import TokenStats, stats_buffers, write_rows
 
 CHUNK_BYTES = 64 << 20  # the float32 logits of one chunk (on CPU one chunk's logits live at a time)
@@ -186,6 +188,8 @@ def linear_cross_entropy(input, linear_weight, target, *, linear_bias=None, weig
     float64 inputs); ``input``, ``linear_weight`` and ``linear_bias`` must share a dtype. ``return_stats=True``
     returns ``(loss, TokenStats)``, computed chunk by chunk (``crossentropy.torch.stats``; one more chunk-sized
     buffer while a chunk is processed). ``sample_weight`` (one weight per target element) as in ``cross_entropy``.
+    A ``DTensor`` head runs as ``parallel.local_head`` says: an FSDP2-sharded one is gathered for the call, a
+    vocabulary-sharded one with a replicated ``DTensor`` input runs ``vocab_parallel_linear_cross_entropy``.
 
     >>> torch.manual_seed(0)  # doctest: +ELLIPSIS
     <torch._C.Generator object at ...>
@@ -194,6 +198,18 @@ def linear_cross_entropy(input, linear_weight, target, *, linear_bias=None, weig
     >>> bool(torch.allclose(linear_cross_entropy(x, w, y, chunk_size=2), cross_entropy(x @ w.T, y)))
     True
     """
+    input, linear_weight, linear_bias, group = local_head(input, linear_weight, linear_bias)
+    if group is not None:  # a vocabulary-sharded DTensor head
+        unsupported = [name for name, value in (("weight", weight), ("softcap", softcap),
+                                                ("return_stats", return_stats)) if value not in (None, False)]
+        if unsupported:
+            raise InputValueError(f"a vocabulary-sharded (Shard(0)) DTensor head runs "
+                                  f"vocab_parallel_linear_cross_entropy, which has no {', '.join(unsupported)}; "
+                                  f"drop them, or gather the head.")
+        return vocab_parallel_linear_cross_entropy(
+            input, linear_weight, target, linear_bias_shard=linear_bias, group=group, ignore_index=ignore_index,
+            label_smoothing=label_smoothing, reduction=reduction, z_loss=z_loss, total_weight=total_weight,
+            sample_weight=sample_weight)
     vocab = check_linear_head(input, linear_weight, linear_bias)
     reduction = check_reduction(reduction)
     label_smoothing, z_loss, softcap = check_label_smoothing(label_smoothing), check_z_loss(z_loss), \

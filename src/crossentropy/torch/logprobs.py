@@ -9,6 +9,7 @@ from ..rules.options import check_positive, check_positive_int, check_softcap
 from ._inputs import check_linear_head, index_target_last_dim
 from ._logprobs_autograd import LinearLogprobsFunction, values
 from .linear import default_chunk_size
+from .parallel import VocabShards, local_head
 
 TEMPORARIES = 4  # a chunk holds a few logits-sized temporaries (logits, shifted, exp, gradient)
 
@@ -34,6 +35,11 @@ def linear_logprobs(input, linear_weight, target, *, linear_bias=None, temperatu
     builds nothing for it, and nothing is done for the gradient under ``torch.no_grad()`` or when no input requires
     grad. No value is read on the host; it runs under ``torch.compile(fullgraph=True)``.
 
+    A ``DTensor`` head runs as ``parallel.local_head`` says: an FSDP2-sharded ``linear_weight`` (with a plain
+    ``input``) is all-gathered for the call and its gradient averaged over the mesh, as FSDP2 does; a
+    vocabulary-sharded one (``Shard(0)``) with a replicated ``DTensor`` input keeps each rank's slice and exchanges
+    O(tokens) per chunk (the row max and sums; the input gradient summed in backward).
+
     >>> g = torch.Generator().manual_seed(0)
     >>> x, w, y = torch.randn(5, 4, generator=g), torch.randn(7, 4, generator=g), torch.tensor([0, 1, 2, 3, -100])
     >>> logp, h = linear_logprobs(x, w, y, temperature=0.7, return_entropy=True, chunk_size=2)
@@ -47,12 +53,14 @@ def linear_logprobs(input, linear_weight, target, *, linear_bias=None, temperatu
                "chunk_size": check_positive_int(chunk_size, "chunk_size") or
                max(1, default_chunk_size(vocab) // TEMPORARIES)}
     t = index_target_last_dim(target, input, ignore_index, vocab, " (the vocabulary)")
+    input, linear_weight, linear_bias, group = local_head(input, linear_weight, linear_bias)
+    shards = None if group is None else VocabShards(group)
     rows = input.reshape(-1, input.shape[-1])
     if torch.is_grad_enabled() and any(v is not None and v.requires_grad for v in (input, linear_weight,
                                                                                      linear_bias)):
-        out = LinearLogprobsFunction.apply(rows, linear_weight, linear_bias, t, options, return_entropy, None)
+        out = LinearLogprobsFunction.apply(rows, linear_weight, linear_bias, t, options, return_entropy, shards)
         logp, entropy = out if return_entropy else (out, None)
     else:
-        logp, entropy = values(rows, linear_weight, linear_bias, t, options, return_entropy)
+        logp, entropy = values(rows, linear_weight, linear_bias, t, options, return_entropy, shards)
     logp = logp.reshape(target.shape)
     return (logp, entropy.reshape(target.shape)) if return_entropy else logp

@@ -14,6 +14,11 @@ from dataclasses import replace
 import torch
 import torch.distributed as dist
 
+try:
+    from torch.distributed import tensor as dtensor
+except ImportError:  # a torch built without distributed support
+    dtensor = None
+
 from ..rules.errors import InputValueError
 from ..rules.options import check_label_smoothing, check_reduction, check_total_weight, check_z_loss
 from ..rules.reduction import reduce, reduction_scale
@@ -157,3 +162,54 @@ def vocab_parallel_linear_cross_entropy(input, linear_weight_shard, target, *, l
     return vocab_parallel_cross_entropy(logits, target, group=group, ignore_index=ignore_index,
                                         label_smoothing=label_smoothing, reduction=reduction, z_loss=z_loss,
                                         total_weight=total_weight, sample_weight=sample_weight)
+
+
+class VocabShards(_Shards):
+    """``_Shards`` plus what ``linear_logprobs`` needs on a vocabulary split over ``group``: this rank's target
+    coefficients, and the input gradient summed over the ranks (each rank's part comes from its slice)."""
+
+    def coefficients(self, target, shard: int, ignore_index: int, dtype):
+        return _shard_coefficients(target, None, shard, self.group, ignore_index, 0.0, dtype, False)
+
+    def sum_gradient(self, grad: torch.Tensor) -> torch.Tensor:
+        grad = grad.contiguous()
+        dist.all_reduce(grad, op=dist.ReduceOp.SUM, group=self.group)
+        return grad
+
+
+def _is_dtensor(t) -> bool:
+    return dtensor is not None and isinstance(t, dtensor.DTensor)
+
+
+def local_head(input, linear_weight, linear_bias):
+    """How a head given as ``DTensor`` runs: ``(input, weight, bias, group)`` as plain tensors, with ``group`` the
+    process group of a vocabulary-parallel head (None otherwise).
+
+    * ``input`` a ``DTensor`` replicated over a 1-D mesh and ``linear_weight`` sharded along the vocabulary
+      (``Shard(0)``) over that mesh (tensor parallelism: every rank sees the same tokens): each rank keeps its slice,
+      and the loss runs on the vocabulary-parallel path (O(tokens) communication).
+    * ``input`` a plain tensor and ``linear_weight`` a ``DTensor`` (an FSDP2-sharded head read outside its module's
+      forward; every rank sees its own tokens): the weight (and bias) is all-gathered for the call, and its gradient
+      is averaged over the mesh and re-sharded (a ``Partial("avg")`` gradient), as FSDP2 reduces every parameter.
+    """
+    if not _is_dtensor(linear_weight):
+        return input, linear_weight, linear_bias, None
+    mesh = linear_weight.device_mesh
+    if _is_dtensor(input):
+        if mesh.ndim != 1 or tuple(linear_weight.placements) != (dtensor.Shard(0),) or \
+                any(not p.is_replicate() for p in input.placements) or \
+                (_is_dtensor(linear_bias) and tuple(linear_bias.placements) != (dtensor.Shard(0),)):
+            raise InputValueError(f"a DTensor input runs a vocabulary-parallel head: it must be replicated and "
+                                  f"linear_weight (and linear_bias) sharded along the vocabulary, Shard(0), over one "
+                                  f"1-D mesh; but got input placements {tuple(input.placements)} and linear_weight "
+                                  f"placements {tuple(linear_weight.placements)}. Pass a plain tensor input to "
+                                  f"gather an FSDP2-sharded head instead.")
+        bias = linear_bias.to_local() if _is_dtensor(linear_bias) else linear_bias
+        return input.to_local(), linear_weight.to_local(), bias, mesh.get_group()
+
+    def gathered(t):
+        if not _is_dtensor(t):
+            return t
+        return t.redistribute(placements=[dtensor.Replicate()] * t.device_mesh.ndim).to_local(
+            grad_placements=[dtensor.Partial("avg")] * t.device_mesh.ndim)
+    return input, gathered(linear_weight), gathered(linear_bias), None
