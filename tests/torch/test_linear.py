@@ -7,7 +7,7 @@ import torch.nn.functional as F
 from conftest import assert_close, tol
 from hypothesis import given
 from hypothesis import strategies as st
-from torch.utils._python_dispatch import TorchDispatchMode
+from matmul_count import count_matmuls
 
 from crossentropy.torch import cross_entropy
 from crossentropy.torch import total_weight as cet_total_weight
@@ -146,23 +146,6 @@ def test_bad_input(call, exc, message):
 
 
 # ------------------------------------------------------------------------------------------ only the work asked for
-class _CountMatmuls(TorchDispatchMode):
-    def __init__(self):
-        super().__init__()
-        self.count = 0
-
-    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-        if func.overloadpacket in (torch.ops.aten.mm, torch.ops.aten.addmm, torch.ops.aten.addmm_):
-            self.count += 1
-        return func(*args, **(kwargs or {}))
-
-
-def _matmuls(fn) -> int:
-    with _CountMatmuls() as counter:
-        fn()
-    return counter.count
-
-
 @pytest.mark.parametrize("reduction", ["mean", "none"])
 def test_no_gradient_work_without_grad(reduction):
     x, w, b, y = _case(6)
@@ -173,9 +156,9 @@ def test_no_gradient_work_without_grad(reduction):
         return linear_cross_entropy(leaves[0], leaves[1], y, linear_bias=leaves[2], chunk_size=4, reduction=reduction)
 
     with torch.no_grad():
-        assert _matmuls(lambda: call(*trainable)) == chunks  # the logits only
-    assert _matmuls(lambda: call(x, w, b)) == chunks  # detached inputs
-    with_grad = _matmuls(lambda: call(*trainable))
+        assert count_matmuls(lambda: call(*trainable)) == chunks  # the logits only
+    assert count_matmuls(lambda: call(x, w, b)) == chunks  # detached inputs
+    with_grad = count_matmuls(lambda: call(*trainable))
     assert with_grad == (3 * chunks if reduction == "mean" else chunks)  # "mean" makes the gradients in forward
     with torch.no_grad():
         torch.testing.assert_close(call(*trainable), call(x, w, b), **tol("exact"))
@@ -185,7 +168,7 @@ def test_only_the_needed_gradients_are_made():
     x, w, b, y = _case(7)
     xl = x.clone().requires_grad_()  # a frozen head: no weight gradient (one matmul per chunk saved)
     chunks = -(-N_ROWS // 4)
-    assert _matmuls(lambda: linear_cross_entropy(xl, w, y, linear_bias=b, chunk_size=4)) == 2 * chunks
+    assert count_matmuls(lambda: linear_cross_entropy(xl, w, y, linear_bias=b, chunk_size=4)) == 2 * chunks
     loss = linear_cross_entropy(xl, w, y, linear_bias=b, chunk_size=4)
     (gx,) = torch.autograd.grad(loss, xl)
     xr = x.clone().requires_grad_()

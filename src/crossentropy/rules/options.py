@@ -327,3 +327,26 @@ class DistillationOptions(_Checked):
                 "temperature": check_positive(self.temperature, "temperature", example="2.0"),
                 "ignore_index": check_ignore_index(self.ignore_index), "reduction": check_reduction(self.reduction),
                 "chunk_size": check_positive_int(self.chunk_size, "chunk_size"), "impl": check_impl(self.impl)}
+
+
+@dataclasses.dataclass(frozen=True)
+class LogprobOptions(_Checked):
+    """The options of ``linear_logprobs``: a positive finite sampling ``temperature``, the ``softcap`` applied
+    before it, ``ignore_index``, ``return_entropy`` and ``chunk_size`` (None: the entry picks one).
+
+    >>> LogprobOptions.of(temperature=0.7, return_entropy=True).temperature
+    0.7
+    """
+
+    temperature: float = 1.0
+    softcap: float | None = None
+    ignore_index: int = IGNORE_INDEX
+    return_entropy: bool = False
+    chunk_size: int | None = None
+    impl: str = "auto"
+
+    def _checked(self) -> dict:
+        return {"temperature": check_positive(self.temperature, "temperature", example="0.7"),
+                "softcap": check_softcap(self.softcap), "ignore_index": check_ignore_index(self.ignore_index),
+                "return_entropy": check_flag(self.return_entropy, "return_entropy"),
+                "chunk_size": check_positive_int(self.chunk_size, "chunk_size"), "impl": check_impl(self.impl)}

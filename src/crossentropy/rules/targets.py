@@ -40,7 +40,7 @@ def smooth(t, label_smoothing: float, n_classes: int):
     return alpha * t + beta
 
 
-def _normalized(xp, w):
+def normalized(xp, w):
     """``w / max(w)`` (``w`` itself when every weight is 0): the same "mean", with no underflow or overflow."""
     if w is None or xp.size(w) == 0:  # no weights (an empty batch): nothing to scale
         return w
@@ -146,7 +146,7 @@ def index_coefficients(xp, y, n_classes: int, *, w=None, s=None, ignore_index: i
     ([[0.1, 0.8, 0.1], [0.0, 0.0, 0.0]], [1.0, 0.0])
     """
     if normalize:
-        w, s = _normalized(xp, w), _normalized(xp, s)
+        w, s = normalized(xp, w), normalized(xp, s)
     keep = y != ignore_index
     y_safe = xp.where(keep, y, xp.scalar(0, y.dtype, like=y))
     alpha, beta = smoothing_affine(label_smoothing, n_classes)
@@ -171,7 +171,7 @@ def probability_coefficients(xp, probs, n_classes: int, *, w=None, s=None, label
     array([2.])
     """
     if normalize:
-        w, s = _normalized(xp, w), _normalized(xp, s)
+        w, s = normalized(xp, w), normalized(xp, s)
     alpha, beta = smoothing_affine(label_smoothing, n_classes)
     s = xp.ones((probs.shape[0],), dtype, like=probs) if s is None else xp.astype(s, dtype)
     # the row masses accumulated in float64 (NumPy) or at least float32 (torch), whatever the targets' dtype:

@@ -27,12 +27,14 @@ def row_scale(grad_out: torch.Tensor, scale: torch.Tensor, n: int, dtype: torch.
     return r.expand(n) if r.dim() == 0 else r
 
 
-def row_coefficients(xp, x, target, weight, options, normalize: bool):
+def row_coefficients(xp, x, target, weight, sample_weight, options, normalize: bool):
     """The rules' coefficients of rows ``x`` in their compute dtype, with a weight that overflows it refused."""
     dtype = compute_dtype(x.dtype)
-    coef = coefficients(xp, target, x.shape[-1], options, w=weight, dtype=dtype, normalize=normalize)
+    coef = coefficients(xp, target, x.shape[-1], options, w=weight, s=sample_weight, dtype=dtype,
+                        normalize=normalize)
     if not normalize:
-        check_weights_fit(xp, coef.o, torch.finfo(dtype).max, str(dtype).removeprefix("torch."), "weight")
+        check_weights_fit(xp, coef.o, torch.finfo(dtype).max, str(dtype).removeprefix("torch."),
+                          "weight" if sample_weight is None else "weight and sample_weight")
     return coef
 
 
@@ -42,10 +44,10 @@ class CrossEntropyFunction(torch.autograd.Function):
     ``x``. ``options`` is a checked ``SoftmaxOptions``."""
 
     @staticmethod
-    def forward(ctx, x, target, weight, total_weight, options):
+    def forward(ctx, x, target, weight, sample_weight, total_weight, options):
         normalize = options.normalize(total_weight)
         cdt = compute_dtype(x.dtype)
-        coef = row_coefficients(TORCH, x, target, weight, options, normalize)
+        coef = row_coefficients(TORCH, x, target, weight, sample_weight, options, normalize)
         stats = options.return_stats
         kernel = _cpu.softmax_kernel(options, x)  # the dispatch point
         if kernel == "compiled":  # zero-copy
@@ -54,7 +56,7 @@ class CrossEntropyFunction(torch.autograd.Function):
             r = softmax_rows(TORCH, x.to(cdt), coef, z_loss=options.z_loss, softcap=options.softcap, stats=stats)
         extra = (r.lse, r.entropy, r.p_target, r.predicted) if stats else (r.lse,)
         scale = reduction_scale(TORCH, options.reduction, TORCH.total(coef.o), total_weight)
-        ctx.save_for_backward(x, target, weight, scale)
+        ctx.save_for_backward(x, target, weight, sample_weight, scale)
         ctx.options, ctx.normalize, ctx.kernel = options, normalize, kernel
         ctx.coef = coef  # O(rows), reused by a first-order backward
         ctx.mark_non_differentiable(*extra)
@@ -62,16 +64,17 @@ class CrossEntropyFunction(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, grad_loss, *_grad_stats):
-        x, target, weight, scale = ctx.saved_tensors
+        x, target, weight, sample_weight, scale = ctx.saved_tensors
         options = ctx.options
         xp = namespace_for_backward()
         cdt = compute_dtype(x.dtype)
-        coef = ctx.coef if xp is TORCH else row_coefficients(xp, x, target, weight, options, ctx.normalize)
+        coef = ctx.coef if xp is TORCH else row_coefficients(xp, x, target, weight, sample_weight, options,
+                                                             ctx.normalize)
         r_scale = row_scale(grad_loss, scale, x.shape[0], cdt)
         if xp is TORCH and ctx.kernel == "compiled":  # the gradient written once, in x's dtype
-            return _cpu.softmax_rows(x, coef, options, dtype=cdt, row_scale=r_scale).grad, None, None, None, None
+            return _cpu.softmax_rows(x, coef, options, dtype=cdt, row_scale=r_scale).grad, *(None,) * 5
         r = softmax_rows(xp, x.to(cdt), coef, z_loss=options.z_loss, softcap=options.softcap, row_scale=r_scale)
-        return r.grad.to(x.dtype), None, None, None, None
+        return r.grad.to(x.dtype), *(None,) * 5
 
 
 class SoftmaxFocalFunction(torch.autograd.Function):
@@ -79,24 +82,24 @@ class SoftmaxFocalFunction(torch.autograd.Function):
     checked ``FocalOptions``."""
 
     @staticmethod
-    def forward(ctx, x, target, alpha, total_weight, options):
+    def forward(ctx, x, target, alpha, sample_weight, total_weight, options):
         normalize = options.normalize(total_weight)
-        coef = row_coefficients(TORCH, x, target, alpha, options, normalize)
+        coef = row_coefficients(TORCH, x, target, alpha, sample_weight, options, normalize)
         r = focal_rows(TORCH, x.to(compute_dtype(x.dtype)), coef, gamma=options.gamma)
         scale = reduction_scale(TORCH, options.reduction, TORCH.total(coef.o), total_weight)
-        ctx.save_for_backward(x, target, alpha, scale)
+        ctx.save_for_backward(x, target, alpha, sample_weight, scale)
         ctx.options, ctx.normalize = options, normalize
         return reduce(TORCH, r.loss, options.reduction, scale)
 
     @staticmethod
     def backward(ctx, grad_loss):
-        x, target, alpha, scale = ctx.saved_tensors
+        x, target, alpha, sample_weight, scale = ctx.saved_tensors
         xp = namespace_for_backward()
         cdt = compute_dtype(x.dtype)
-        coef = row_coefficients(xp, x, target, alpha, ctx.options, ctx.normalize)
+        coef = row_coefficients(xp, x, target, alpha, sample_weight, ctx.options, ctx.normalize)
         r = focal_rows(xp, x.to(cdt), coef, gamma=ctx.options.gamma,
                        row_scale=row_scale(grad_loss, scale, x.shape[0], cdt))
-        return r.grad.to(x.dtype), None, None, None, None
+        return r.grad.to(x.dtype), *(None,) * 5
 
 
 def _formula(name: str, xp, x, t, coefficient, gamma, grad: bool = False):

@@ -13,14 +13,29 @@ from __future__ import annotations
 import torch
 
 from ..rules.divergence import dense_rows, kept_total, sparse_rows
+from ..rules.limits import masked_product
 from ..rules.reduction import reduce, reduction_scale
 from ._inputs import compute_dtype
 from ._xp import TORCH
 
 
-def _scale(kept, like: torch.Tensor, reduction: str) -> torch.Tensor:
-    """d(reduced)/d(sum of rows) on the device: ``rules.reduction.reduction_scale`` over the kept rows."""
-    return reduction_scale(TORCH, reduction, kept_total(TORCH, kept, like))
+def _scale(kept, sample_weight, like: torch.Tensor, reduction: str) -> torch.Tensor:
+    """d(reduced)/d(sum of rows) on the device: ``rules.reduction.reduction_scale`` over the kept rows, each
+    weighing its sample weight (1 without)."""
+    if sample_weight is None:
+        return reduction_scale(TORCH, reduction, kept_total(TORCH, kept, like))
+    kept_weight = sample_weight if kept is None else torch.where(kept, sample_weight, 0.0)
+    return reduction_scale(TORCH, reduction, TORCH.total(kept_weight))
+
+
+def _row_scale(scale: torch.Tensor, sample_weight, dtype) -> torch.Tensor:
+    """The gradient's factor per row: ``scale`` (a scalar, or one per row) times the sample weights."""
+    return scale.to(dtype) if sample_weight is None else scale.to(dtype) * sample_weight.to(dtype)
+
+
+def _weighted(values: torch.Tensor, sample_weight) -> torch.Tensor:
+    """``s_i l_i`` with ``0 * l = 0`` (an ignored or zero-weight row costs nothing)."""
+    return values if sample_weight is None else masked_product(TORCH, sample_weight.to(values.dtype), values)
 
 
 def _reduced(values: torch.Tensor, reduction: str, scale: torch.Tensor) -> torch.Tensor:
@@ -31,28 +46,28 @@ class RowsDistillationFunction(torch.autograd.Function):
     """Dense (``teacher`` logits) or sparse (``teacher`` = (indices, log-probs)) distillation over rows."""
 
     @staticmethod
-    def forward(ctx, z_student, teacher, indices, kept, options, with_grad):
+    def forward(ctx, z_student, teacher, indices, kept, sample_weight, options, with_grad):
         reduction = options.reduction
         ctx.dtype, ctx.reduction = z_student.dtype, reduction
         cdt = compute_dtype(z_student.dtype)
         zs = z_student.to(cdt)
-        scale = _scale(kept, zs, reduction)
+        scale = _scale(kept, sample_weight, zs, reduction)
+        rows = _row_scale(scale, sample_weight, cdt)
         if indices is None:
-            values, grad = dense_rows(TORCH, zs, teacher.to(cdt), options, kept, scale.to(cdt), with_grad=with_grad)
+            values, grad = dense_rows(TORCH, zs, teacher.to(cdt), options, kept, rows, with_grad=with_grad)
         else:
-            values, grad = sparse_rows(TORCH, zs, indices, teacher.to(cdt), options, kept, scale.to(cdt),
-                                       with_grad=with_grad)
+            values, grad = sparse_rows(TORCH, zs, indices, teacher.to(cdt), options, kept, rows, with_grad=with_grad)
         ctx.save_for_backward(grad)  # the gradient of the reduced loss, up to grad_output
-        return _reduced(values, reduction, scale)
+        return _reduced(_weighted(values, sample_weight), reduction, scale)
 
     @staticmethod
     @torch.autograd.function.once_differentiable
     def backward(ctx, grad_out):
         (grad,) = ctx.saved_tensors
         if grad is None:
-            return (None,) * 6
+            return (None,) * 7
         g = grad * (grad_out.to(grad.dtype)[:, None] if ctx.reduction == "none" else grad_out.to(grad.dtype))
-        return (g.to(ctx.dtype),) + (None,) * 5
+        return (g.to(ctx.dtype),) + (None,) * 6
 
 
 def _logits(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
@@ -98,28 +113,28 @@ class LinearDistillationFunction(torch.autograd.Function):
     for "none" backward recomputes each chunk."""
 
     @staticmethod
-    def forward(ctx, xs, ws, bs, xt, wt, bt, kept, options, with_grad):
+    def forward(ctx, xs, ws, bs, xt, wt, bt, kept, sample_weight, options, with_grad):
         reduction = options.reduction
         cdt = compute_dtype(xs.dtype)
         student, teacher = (xs, ws, bs), (xt, wt, bt)
         loss_rows = xs.new_zeros(xs.shape[0], dtype=cdt)
-        scale = _scale(kept, loss_rows, reduction)
+        scale = _scale(kept, sample_weight, loss_rows, reduction)
         grads = _zero_grads(xs, ws, bs) if with_grad and reduction != "none" else None
-        linear_pass(student, teacher, kept, options, loss_rows, grads, scale.to(cdt))
+        linear_pass(student, teacher, kept, options, loss_rows, grads, _row_scale(scale, sample_weight, cdt))
         ctx.reduction, ctx.consumed, ctx.with_grad = reduction, False, with_grad
         ctx.dtypes = (xs.dtype, ws.dtype, None if bs is None else bs.dtype)
         if grads is not None:
             ctx.save_for_backward(*grads)
         else:
-            ctx.save_for_backward(xs, ws, bs, xt, wt, bt, kept)
+            ctx.save_for_backward(xs, ws, bs, xt, wt, bt, kept, sample_weight)
             ctx.options = options
-        return _reduced(loss_rows, reduction, scale)
+        return _reduced(_weighted(loss_rows, sample_weight), reduction, scale)
 
     @staticmethod
     @torch.autograd.function.once_differentiable
     def backward(ctx, grad_out):
         if not ctx.with_grad:  # only the teacher's tensors required grad: they get none
-            return (None,) * 9
+            return (None,) * 10
         if ctx.reduction != "none":
             if ctx.consumed:
                 raise RuntimeError("linear_distillation_loss computes its 'mean'/'sum' gradients in forward and "
@@ -129,9 +144,9 @@ class LinearDistillationFunction(torch.autograd.Function):
             g = grad_out.to(ctx.saved_tensors[0].dtype)
             grads = tuple(None if t is None else t.mul_(g) for t in ctx.saved_tensors)
         else:
-            xs, ws, bs, xt, wt, bt, kept = ctx.saved_tensors
+            xs, ws, bs, xt, wt, bt, kept, sample_weight = ctx.saved_tensors
             grads = _zero_grads(xs, ws, bs)
             linear_pass((xs, ws, bs), (xt, wt, bt), kept, ctx.options, grads=grads,
-                        row_scale=grad_out.to(grads[0].dtype))
+                        row_scale=_row_scale(grad_out, sample_weight, grads[0].dtype))
         return tuple(None if g is None else g.to(dtype) for g, dtype in zip(grads, ctx.dtypes, strict=True)) + \
-            (None,) * 6
+            (None,) * 7

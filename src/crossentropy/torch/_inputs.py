@@ -51,6 +51,23 @@ def check_same_dtype(tensors: dict) -> None:
                                  f"{name}.to({first_name}.dtype).")
 
 
+def check_linear_head(input, linear_weight, linear_bias) -> int:
+    """``input (..., D)``, ``linear_weight (V, D)`` and ``linear_bias (V,)`` (or None) of one dtype; returns ``V``."""
+    check_tensor(input, "input")
+    check_tensor(linear_weight, "linear_weight")
+    if input.dim() < 1 or linear_weight.dim() != 2 or linear_weight.shape[1] != input.shape[-1]:
+        raise InputValueError(f"linear_weight must have shape (V, D) with D = input.shape[-1] = "
+                              f"{input.shape[-1] if input.dim() else None}, but got {tuple(linear_weight.shape)} "
+                              f"for input {tuple(input.shape)}.")
+    vocab = linear_weight.shape[0]
+    if linear_bias is not None:
+        check_tensor(linear_bias, "linear_bias")
+        if linear_bias.shape != (vocab,):
+            raise InputValueError(f"linear_bias must have shape ({vocab},), but got {tuple(linear_bias.shape)}.")
+    check_same_dtype({"input": input, "linear_weight": linear_weight, "linear_bias": linear_bias})
+    return vocab
+
+
 def check_weight(weight, n_classes: int, name: str = "weight", *, dtype=None, device=None) -> torch.Tensor | None:
     """One non-negative, finite weight per class: a tensor, or a number or sequence (converted)."""
     if weight is None:
@@ -92,6 +109,29 @@ def broadcast_weight(w, shape: torch.Size, name: str, *, dtype=None) -> torch.Te
                               f"{tuple(w.shape)}.")
     check_finite_nonnegative(TORCH, w, name)
     return w if dtype is None else w.to(dtype)
+
+
+def check_sample_weight(sample_weight, batch_shape: tuple, device) -> torch.Tensor | None:
+    """One non-negative, finite weight per target element: a tensor, number or sequence broadcasting to the target's
+    batch shape, returned flat (one per row) in float64 on ``device`` (None stays None)."""
+    if sample_weight is None:
+        return None
+    if not isinstance(sample_weight, torch.Tensor):
+        try:
+            sample_weight = torch.as_tensor(sample_weight, dtype=torch.float64)
+        except (TypeError, ValueError, RuntimeError):
+            raise InputTypeError(f"sample_weight must be a tensor, a number or a sequence of numbers, but got "
+                                 f"{type(sample_weight).__name__}.") from None
+    check_tensor(sample_weight, "sample_weight")
+    try:
+        fits = torch.broadcast_shapes(sample_weight.shape, batch_shape) == torch.Size(batch_shape)
+    except RuntimeError:
+        fits = False
+    if not fits:
+        raise InputValueError(f"sample_weight must broadcast to shape {tuple(batch_shape)}, the target's batch shape "
+                              f"(one weight per target element), but got shape {tuple(sample_weight.shape)}.")
+    check_finite_nonnegative(TORCH, sample_weight, "sample_weight")
+    return sample_weight.to(device=device, dtype=torch.float64).expand(batch_shape).reshape(-1)
 
 
 def class_rows(input, target, ignore_index: int, loss_name: str):

@@ -21,7 +21,7 @@ from ..rules.errors import InputValueError
 from ..rules.options import DistillationOptions
 from ._cpu import softmax_kernel
 from ._distill_autograd import LinearDistillationFunction, RowsDistillationFunction
-from ._inputs import check_same_dtype, check_tensor
+from ._inputs import check_same_dtype, check_sample_weight, check_tensor
 from ._xp import TORCH
 from .linear import default_chunk_size
 
@@ -47,11 +47,13 @@ def _shaped(loss: torch.Tensor, batch_shape: tuple, reduction: str) -> torch.Ten
 
 def distillation_loss(student_logits, teacher_logits, target=None, *, divergence: str = "forward_kl",
                       beta: float = 0.5, temperature: float = 1.0, ignore_index: int = IGNORE_INDEX,
-                      reduction: str = "mean", impl: str = "auto"):
+                      reduction: str = "mean", sample_weight=None, impl: str = "auto"):
     """Distillation divergence between ``student_logits`` and ``teacher_logits`` of shape ``(..., V)``.
 
     ``target`` (integer, shape ``(...)``) only marks ignored tokens. The teacher gets no gradient (it need not be
-    detached). "none" returns the per-token values in shape ``(...)``.
+    detached). "none" returns the per-token values in shape ``(...)``. ``sample_weight`` (one non-negative weight
+    per token, shape ``(...)``) multiplies each token's value, and "mean" divides by the kept tokens' total
+    weight (docs/semantics.md, 4).
 
     >>> s, t = torch.zeros(1, 2, requires_grad=True), torch.tensor([[0.0, 1.0986123]])
     >>> loss = distillation_loss(s, t)  # KL([1/4, 3/4] || [1/2, 1/2])
@@ -72,14 +74,16 @@ def distillation_loss(student_logits, teacher_logits, target=None, *, divergence
     batch_shape = tuple(student_logits.shape[:-1])
     kept = _kept(target, batch_shape, options, student_logits)
     vocab = student_logits.shape[-1]
+    s = check_sample_weight(sample_weight, batch_shape, student_logits.device)
     loss = RowsDistillationFunction.apply(student_logits.reshape(-1, vocab), teacher_logits.reshape(-1, vocab).detach(),
-                                          None, kept, options, _wants_grad(student_logits))
+                                          None, kept, s, options, _wants_grad(student_logits))
     return _shaped(loss, batch_shape, options.reduction)
 
 
 def sparse_distillation_loss(student_logits, teacher_indices, teacher_logprobs, target=None, *,
                              divergence: str = "forward_kl", beta: float = 0.5, temperature: float = 1.0,
-                             ignore_index: int = IGNORE_INDEX, reduction: str = "mean", impl: str = "auto"):
+                             ignore_index: int = IGNORE_INDEX, reduction: str = "mean", sample_weight=None,
+                             impl: str = "auto"):
     """``distillation_loss`` against an offline teacher's top-k: ``teacher_indices`` (integer, ``(..., k)``) and
     ``teacher_logprobs`` (``(..., k)``, ``log T`` at those classes, at the distillation temperature).
 
@@ -105,8 +109,9 @@ def sparse_distillation_loss(student_logits, teacher_indices, teacher_logprobs, 
     check_sparse_teacher(TORCH, teacher_indices, teacher_logprobs.detach(), vocab, batch_shape)
     kept = _kept(target, batch_shape, options, student_logits)
     k = teacher_indices.shape[-1]
+    s = check_sample_weight(sample_weight, batch_shape, student_logits.device)
     loss = RowsDistillationFunction.apply(student_logits.reshape(-1, vocab), teacher_logprobs.reshape(-1, k).detach(),
-                                          teacher_indices.reshape(-1, k).long(), kept, options,
+                                          teacher_indices.reshape(-1, k).long(), kept, s, options,
                                           _wants_grad(student_logits))
     return _shaped(loss, batch_shape, options.reduction)
 
@@ -129,7 +134,7 @@ def _check_head(x, weight, bias, who: str) -> None:
 def linear_distillation_loss(student_input, student_weight, teacher_input, teacher_weight, target=None, *,
                              student_bias=None, teacher_bias=None, divergence: str = "forward_kl", beta: float = 0.5,
                              temperature: float = 1.0, ignore_index: int = IGNORE_INDEX, reduction: str = "mean",
-                             chunk_size: int | None = None, impl: str = "auto"):
+                             chunk_size: int | None = None, sample_weight=None, impl: str = "auto"):
     """``distillation_loss(student_input @ student_weight.T + student_bias, teacher_input @ teacher_weight.T +
     teacher_bias, target, ...)`` holding at most ``chunk_size`` rows of either vocabulary's logits at once.
 
@@ -167,7 +172,8 @@ def linear_distillation_loss(student_input, student_weight, teacher_input, teach
     with_grad = _wants_grad(student_input, student_weight, student_bias)
     xs = student_input.reshape(-1, student_input.shape[-1])
     xt = teacher_input.reshape(-1, teacher_input.shape[-1]).detach()
+    s = check_sample_weight(sample_weight, batch_shape, student_input.device)
     loss = LinearDistillationFunction.apply(
         xs, student_weight, student_bias, xt, teacher_weight.detach(),
-        None if teacher_bias is None else teacher_bias.detach(), kept, options, with_grad)
+        None if teacher_bias is None else teacher_bias.detach(), kept, s, options, with_grad)
     return _shaped(loss, batch_shape, options.reduction)

@@ -41,6 +41,7 @@ from ._autograd import CrossEntropyFunction, ElementwiseFunction, SoftmaxFocalFu
 from ._cpu import softmax_kernel
 from ._inputs import (
     broadcast_weight,
+    check_sample_weight,
     check_tensor,
     check_weight,
     class_rows,
@@ -56,7 +57,8 @@ from .stats import TokenStats, check_index_targets, from_rows
 # --------------------------------------------------------------------------------------------- softmax family
 def cross_entropy(input, target, weight=None, ignore_index: int = IGNORE_INDEX, reduction: str = "mean",
                   label_smoothing: float = 0.0, *, z_loss: float = 0.0, softcap: float | None = None,
-                  total_weight=None, return_lse: bool = False, return_stats: bool = False, impl: str = "auto"):
+                  total_weight=None, sample_weight=None, return_lse: bool = False, return_stats: bool = False,
+                  impl: str = "auto"):
     """Cross-entropy of ``softmax(input, dim=1)`` against class indices or probabilities; a drop-in for
     ``torch.nn.functional.cross_entropy``::
 
@@ -68,8 +70,11 @@ def cross_entropy(input, target, weight=None, ignore_index: int = IGNORE_INDEX, 
     analytic and built in float32 for half/bfloat16 inputs. ``return_lse=True`` also returns the
     (non-differentiable) per-token log-sum-exp, in the batch shape; ``return_stats=True`` returns
     ``(loss, TokenStats(lse, entropy, p_target, predicted, correct))`` for index targets, computed in the same pass
-    (``crossentropy.torch.stats``). ``impl`` picks the kernel: "auto", "compiled" (the C kernel, CPU tensors),
-    "reference" (the rules layer's torch code) or "triton" (docs/design.md).
+    (``crossentropy.torch.stats``). ``sample_weight`` (one non-negative weight per target element, the target's
+    batch shape, or broadcasting to it) multiplies each ``l_i`` and ``o_i`` by ``s_i`` (docs/semantics.md, 4), so
+    "mean" is ``sum_i s_i l_i / sum_i s_i o_i``; it gets no gradient. ``impl`` picks the kernel: "auto",
+    "compiled" (the C kernel, CPU tensors), "reference" (the rules layer's torch code) or "triton"
+    (docs/design.md).
 
     >>> x = torch.tensor([[2.3, 2.1, 4.5], [4.2, 3.2, 5.1]], dtype=torch.float64)
     >>> round(float(cross_entropy(x, torch.tensor([1, 2]), weight=torch.tensor([25.0, 25, 100]))), 6)
@@ -77,11 +82,12 @@ def cross_entropy(input, target, weight=None, ignore_index: int = IGNORE_INDEX, 
     """
     options = SoftmaxOptions.of(reduction=reduction, label_smoothing=label_smoothing, ignore_index=ignore_index,
                                 z_loss=z_loss, softcap=softcap, return_stats=return_stats, impl=impl)
-    return cross_entropy_with(options, input, target, weight, total_weight=total_weight, return_lse=return_lse)
+    return cross_entropy_with(options, input, target, weight, total_weight=total_weight, sample_weight=sample_weight,
+                              return_lse=return_lse)
 
 
 def cross_entropy_with(options: SoftmaxOptions, input, target, weight=None, *, total_weight=None,
-                       return_lse: bool = False):
+                       sample_weight=None, return_lse: bool = False):
     """``cross_entropy`` with its scalar options given as one checked ``SoftmaxOptions`` (the modules build theirs
     once, in ``__init__``); the tensors are checked here.
 
@@ -92,9 +98,10 @@ def cross_entropy_with(options: SoftmaxOptions, input, target, weight=None, *, t
     rows, t, batch, unbatched = class_rows(input, target, options.ignore_index, "cross_entropy")
     total_weight = check_total_weight(TORCH, total_weight, options.reduction)
     weight = check_weight(weight, rows.shape[1])
+    s = check_sample_weight(sample_weight, batch, rows.device)
     if options.return_stats:
         check_index_targets(t)
-    loss, *per_row = CrossEntropyFunction.apply(rows, t, weight, total_weight, options)
+    loss, *per_row = CrossEntropyFunction.apply(rows, t, weight, s, total_weight, options)
     loss = shape_back(loss, batch, unbatched, options.reduction).to(loss_dtype(input))
     if options.return_stats:
         stats = from_rows(*per_row, t, t != options.ignore_index)
@@ -106,10 +113,11 @@ def cross_entropy_with(options: SoftmaxOptions, input, target, weight=None, *, t
 
 def softmax_focal_loss(input, target, gamma: float = 2.0, alpha=None, ignore_index: int = IGNORE_INDEX,
                        reduction: str = "mean", label_smoothing: float = 0.0, *, total_weight=None,
-                       impl: str = "auto"):
+                       sample_weight=None, impl: str = "auto"):
     """Focal loss on ``softmax(input, dim=1)``, in log space; ``alpha`` (None, a number, or one weight per class
-    as a tensor or sequence) acts as class weights, "mean" included. Equals ``cross_entropy(..., weight=alpha)`` at
-    ``gamma=0``. The gradient is finite at saturation for every ``gamma >= 0``.
+    as a tensor or sequence) acts as class weights, "mean" included, and ``sample_weight`` as in ``cross_entropy``.
+    Equals ``cross_entropy(..., weight=alpha)`` at ``gamma=0``. The gradient is finite at saturation for every
+    ``gamma >= 0``.
 
     >>> x, y = torch.tensor([[3.0, 0.0, 0.0]]), torch.tensor([0])
     >>> bool(torch.isclose(softmax_focal_loss(x, y, gamma=0.0), cross_entropy(x, y)))
@@ -117,10 +125,12 @@ def softmax_focal_loss(input, target, gamma: float = 2.0, alpha=None, ignore_ind
     """
     options = FocalOptions.of(gamma=gamma, reduction=reduction, label_smoothing=label_smoothing,
                               ignore_index=ignore_index, impl=impl)
-    return softmax_focal_loss_with(options, input, target, alpha, total_weight=total_weight)
+    return softmax_focal_loss_with(options, input, target, alpha, total_weight=total_weight,
+                                   sample_weight=sample_weight)
 
 
-def softmax_focal_loss_with(options: FocalOptions, input, target, alpha=None, *, total_weight=None):
+def softmax_focal_loss_with(options: FocalOptions, input, target, alpha=None, *, total_weight=None,
+                            sample_weight=None):
     """``softmax_focal_loss`` with its scalar options given as one checked ``FocalOptions``.
 
     >>> x, y = torch.tensor([[3.0, 0.0, 0.0]]), torch.tensor([0])
@@ -135,7 +145,8 @@ def softmax_focal_loss_with(options: FocalOptions, input, target, alpha=None, *,
     # A number or sequence becomes float64, as NumPy keeps it: "mean" divides it by its largest value before the
     # compute dtype sees it, so alpha=[1e39, ...] works with float32 input, as class weights do.
     alpha = check_weight(alpha, rows.shape[1], "alpha", dtype=torch.float64, device=rows.device)
-    loss = SoftmaxFocalFunction.apply(rows, t, alpha, total_weight, options)
+    s = check_sample_weight(sample_weight, batch, rows.device)
+    loss = SoftmaxFocalFunction.apply(rows, t, alpha, s, total_weight, options)
     return shape_back(loss, batch, unbatched, options.reduction).to(loss_dtype(input))
 
 

@@ -29,8 +29,16 @@ from ..rules.targets import coefficients
 from . import _cpu
 from ._autograd import row_scale as as_row_scale
 from ._buffers import POOL
-from ._inputs import check_same_dtype, check_tensor, check_weight, compute_dtype, index_target_last_dim
+from ._inputs import (
+    check_linear_head,
+    check_sample_weight,
+    check_tensor,
+    check_weight,
+    compute_dtype,
+    index_target_last_dim,
+)
 from ._xp import TORCH
+from .parallel import local_head, vocab_parallel_linear_cross_entropy_with
 from .stats import TokenStats, stats_buffers, write_rows
 
 CHUNK_BYTES = 64 << 20  # the float32 logits of one chunk (on CPU one chunk's logits live at a time)
@@ -165,7 +173,7 @@ class LinearCrossEntropyFunction(torch.autograd.Function):
 def linear_cross_entropy(input, linear_weight, target, *, linear_bias=None, weight=None, reduction: str = "mean",
                          ignore_index: int | None = IGNORE_INDEX, label_smoothing: float = 0.0, z_loss: float = 0.0,
                          softcap: float | None = None, chunk_size: int | None = None, total_weight=None,
-                         return_stats: bool = False, impl: str = "auto"):
+                         sample_weight=None, return_stats: bool = False, impl: str = "auto"):
     """Cross-entropy of a linear layer's logits without materialising them; a drop-in for
     ``torch.nn.functional.linear_cross_entropy`` (same argument names) with this library's semantics::
 
@@ -182,6 +190,9 @@ def linear_cross_entropy(input, linear_weight, target, *, linear_bias=None, weig
     ``linear_weight`` and ``linear_bias`` must share a dtype. ``return_stats=True`` returns ``(loss, TokenStats)``,
     computed chunk by chunk (``crossentropy.torch.stats``; one more chunk-sized buffer while a chunk is
     processed).
+    ``sample_weight`` (one weight per target element) as in ``cross_entropy``. A ``DTensor`` head runs as
+    ``parallel.local_head`` says: an FSDP2-sharded one is gathered for the call, a vocabulary-sharded one with a
+    replicated ``DTensor`` input runs ``vocab_parallel_linear_cross_entropy``.
 
     >>> torch.manual_seed(0)  # doctest: +ELLIPSIS
     <torch._C.Generator object at ...>
@@ -196,11 +207,11 @@ def linear_cross_entropy(input, linear_weight, target, *, linear_bias=None, weig
                                 z_loss=z_loss, softcap=softcap, return_stats=return_stats, chunk_size=chunk_size,
                                 impl=impl)
     return linear_cross_entropy_with(options, input, linear_weight, target, linear_bias=linear_bias, weight=weight,
-                                     total_weight=total_weight)
+                                     total_weight=total_weight, sample_weight=sample_weight)
 
 
 def linear_cross_entropy_with(options: SoftmaxOptions, input, linear_weight, target, *, linear_bias=None,
-                              weight=None, total_weight=None):
+                              weight=None, total_weight=None, sample_weight=None):
     """``linear_cross_entropy`` with its scalar options given as one checked ``SoftmaxOptions`` (the module builds
     its own once, in ``__init__``); the tensors are checked here.
 
@@ -211,25 +222,31 @@ def linear_cross_entropy_with(options: SoftmaxOptions, input, linear_weight, tar
     check_tensor(input, "input")
     check_tensor(linear_weight, "linear_weight")
     total_weight = check_total_weight(TORCH, total_weight, options.reduction)
+    input, linear_weight, linear_bias, group = local_head(input, linear_weight, linear_bias)
+    if group is not None:  # a vocabulary-sharded DTensor head
+        unsupported = [name for name, value in (("weight", weight), ("softcap", options.softcap),
+                                                ("return_stats", options.return_stats)) if value not in (None, False)]
+        if unsupported:
+            raise InputValueError(f"a vocabulary-sharded (Shard(0)) DTensor head runs "
+                                  f"vocab_parallel_linear_cross_entropy, which has no {', '.join(unsupported)}; "
+                                  f"drop them, or gather the head.")
+        return vocab_parallel_linear_cross_entropy_with(options, input, linear_weight, target,
+                                                        linear_bias_shard=linear_bias, group=group,
+                                                        total_weight=total_weight, sample_weight=sample_weight)
     if linear_weight.dim() > 2 and input.dim() >= 1 and linear_weight.shape[-1] == input.shape[-1]:
+        if sample_weight is not None:
+            raise InputValueError("sample_weight is not supported with a K-dimensional linear_weight; weigh the "
+                                  "positions' losses with reduction='none' instead.")
         return _k_dimensional(options, input, linear_weight, target, linear_bias, weight, total_weight)
-    if input.dim() < 1 or linear_weight.dim() != 2 or linear_weight.shape[1] != input.shape[-1]:
-        raise InputValueError(f"linear_weight must have shape (V, D) with D = input.shape[-1] = "
-                              f"{input.shape[-1] if input.dim() else None}, but got {tuple(linear_weight.shape)} "
-                              f"for input {tuple(input.shape)}.")
-    vocab = linear_weight.shape[0]
-    if linear_bias is not None:
-        check_tensor(linear_bias, "linear_bias")
-        if linear_bias.shape != (vocab,):
-            raise InputValueError(f"linear_bias must have shape ({vocab},), but got {tuple(linear_bias.shape)}.")
-    check_same_dtype({"input": input, "linear_weight": linear_weight, "linear_bias": linear_bias})
+    vocab = check_linear_head(input, linear_weight, linear_bias)
     t = index_target_last_dim(target, input, options.ignore_index, vocab, " (the vocabulary)")
     # the chunk loop gets the kernel the dispatch point picked as options.impl, and a chunk size
     options = dataclasses.replace(options, impl=_cpu.softmax_kernel(options, input),
                                   chunk_size=options.chunk_size or default_chunk_size(vocab))
     cdt = compute_dtype(input.dtype)
     weight = check_weight(weight, vocab, dtype=cdt, device=input.device)
-    coef = coefficients(TORCH, t, vocab, options, w=weight, dtype=cdt, normalize=options.normalize(total_weight))
+    s = check_sample_weight(sample_weight, tuple(target.shape), input.device)
+    coef = coefficients(TORCH, t, vocab, options, w=weight, s=s, dtype=cdt, normalize=options.normalize(total_weight))
     rows = input.reshape(-1, input.shape[-1])
     leaves = (input, linear_weight, linear_bias)
     if torch.is_grad_enabled() and any(v is not None and v.requires_grad for v in leaves):

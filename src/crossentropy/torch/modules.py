@@ -61,13 +61,13 @@ class CrossEntropyLoss(_OptionsLoss):
         self.register_buffer("weight", weight)
         self.return_lse = return_lse
 
-    def forward(self, input, target, *, total_weight=None):
+    def forward(self, input, target, *, total_weight=None, sample_weight=None):
         return F.cross_entropy_with(self.options, input, target, self.weight, total_weight=total_weight,
-                                    return_lse=self.return_lse)
+                                    sample_weight=sample_weight, return_lse=self.return_lse)
 
 
 class SoftmaxFocalLoss(_OptionsLoss):
-    """Module form of ``softmax_focal_loss``; ``forward`` takes ``total_weight``."""
+    """Module form of ``softmax_focal_loss``; ``forward`` takes ``total_weight`` and ``sample_weight``."""
 
     def __init__(self, gamma: float = 2.0, alpha=None, ignore_index: int = IGNORE_INDEX, reduction: str = "mean",
                  label_smoothing: float = 0.0, *, impl: str = "auto"):
@@ -77,9 +77,10 @@ class SoftmaxFocalLoss(_OptionsLoss):
         self.register_buffer("alpha", alpha if isinstance(alpha, torch.Tensor) else None)
         self.alpha_scalar = None if isinstance(alpha, torch.Tensor) else alpha
 
-    def forward(self, input, target, *, total_weight=None):
+    def forward(self, input, target, *, total_weight=None, sample_weight=None):
         alpha = self.alpha if self.alpha is not None else self.alpha_scalar
-        return F.softmax_focal_loss_with(self.options, input, target, alpha, total_weight=total_weight)
+        return F.softmax_focal_loss_with(self.options, input, target, alpha, total_weight=total_weight,
+                                         sample_weight=sample_weight)
 
 
 class BCEWithLogitsLoss(_Loss):

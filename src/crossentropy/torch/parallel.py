@@ -14,6 +14,11 @@ from dataclasses import replace
 import torch
 import torch.distributed as dist
 
+try:
+    from torch.distributed import tensor as dtensor
+except ImportError:  # a torch built without distributed support
+    dtensor = None
+
 from ..constants import IGNORE_INDEX
 from ..rules.errors import InputValueError
 from ..rules.options import SoftmaxOptions, check_total_weight
@@ -22,7 +27,7 @@ from ..rules.rows import softmax_rows
 from ..rules.targets import index_coefficients
 from ._autograd import row_scale
 from ._cpu import softmax_kernel
-from ._inputs import check_tensor, compute_dtype, index_target_last_dim
+from ._inputs import check_sample_weight, check_tensor, compute_dtype, index_target_last_dim
 from ._xp import TORCH
 
 _layouts: dict = {}
@@ -51,17 +56,17 @@ class _Shards:
         dist.all_reduce(m, op=dist.ReduceOp.MAX, group=self.group)
         return m
 
-    def sum(self, total: torch.Tensor, linear: torch.Tensor):
-        both = torch.stack([total, linear])
-        dist.all_reduce(both, op=dist.ReduceOp.SUM, group=self.group)
-        return both[0], both[1]
+    def sum(self, *values: torch.Tensor):
+        stacked = torch.stack(values)
+        dist.all_reduce(stacked, op=dist.ReduceOp.SUM, group=self.group)
+        return tuple(stacked)
 
 
-def _shard_coefficients(target, shard: int, group, options, dtype, normalize: bool):
+def _shard_coefficients(target, sample_weight, shard: int, group, options, dtype, normalize: bool):
     """The whole row's coefficients (``o``, the smoothing term) with the target term kept on the rank whose slice
     holds the target class."""
     start, vocab = _vocab_layout(shard, group)
-    coef = index_coefficients(TORCH, target, vocab, ignore_index=options.ignore_index,
+    coef = index_coefficients(TORCH, target, vocab, s=sample_weight, ignore_index=options.ignore_index,
                               label_smoothing=options.label_smoothing, dtype=dtype, normalize=normalize)
     local = target - start
     mine = (local >= 0) & (local < shard)
@@ -74,24 +79,25 @@ class VocabParallelCrossEntropyFunction(torch.autograd.Function):
     checked ``SoftmaxOptions``."""
 
     @staticmethod
-    def forward(ctx, logits, target, total_weight, group, options):
+    def forward(ctx, logits, target, sample_weight, total_weight, group, options):
         cdt = compute_dtype(logits.dtype)
         normalize = options.normalize(total_weight)
-        coef = _shard_coefficients(target, logits.shape[-1], group, options, cdt, normalize)
+        coef = _shard_coefficients(target, sample_weight, logits.shape[-1], group, options, cdt, normalize)
         r = softmax_rows(TORCH, logits.to(cdt), coef, z_loss=options.z_loss, collective=_Shards(group))
         scale = reduction_scale(TORCH, options.reduction, TORCH.total(coef.o), total_weight)
-        ctx.save_for_backward(logits, target, scale)
+        ctx.save_for_backward(logits, target, sample_weight, scale)
         ctx.group, ctx.options, ctx.normalize = group, options, normalize
         return reduce(TORCH, r.loss, options.reduction, scale)
 
     @staticmethod
     def backward(ctx, grad_out):
-        logits, target, scale = ctx.saved_tensors
+        logits, target, sample_weight, scale = ctx.saved_tensors
         cdt = compute_dtype(logits.dtype)
-        coef = _shard_coefficients(target, logits.shape[-1], ctx.group, ctx.options, cdt, ctx.normalize)
+        coef = _shard_coefficients(target, sample_weight, logits.shape[-1], ctx.group, ctx.options, cdt,
+                                   ctx.normalize)
         r = softmax_rows(TORCH, logits.to(cdt), coef, z_loss=ctx.options.z_loss, collective=_Shards(ctx.group),
                          row_scale=row_scale(grad_out, scale, logits.shape[0], cdt))
-        return r.grad.to(logits.dtype), None, None, None, None
+        return r.grad.to(logits.dtype), *(None,) * 5
 
 
 class _AllReduceGrad(torch.autograd.Function):
@@ -116,43 +122,55 @@ def _distributed(name: str) -> None:
 
 def vocab_parallel_cross_entropy(logits_shard, target, *, group=None, ignore_index: int = IGNORE_INDEX,
                                  label_smoothing: float = 0.0, reduction: str = "mean", z_loss: float = 0.0,
-                                 total_weight=None, impl: str = "auto"):
+                                 total_weight=None, sample_weight=None, impl: str = "auto"):
     """Cross-entropy of logits sharded along the vocabulary across ``group``.
 
     Equals ``cross_entropy(torch.cat(all_shards, -1).movedim(-1, 1), target, ...)`` on every rank, for
     ``logits_shard (..., V_rank)`` and the full-vocabulary integer ``target (...)`` (the same on every rank),
     infinite logits included (a shard row that is all ``-inf``, as a padded vocabulary gives, costs nothing).
-    The gradient flows to this rank's shard only. Only ``impl="reference"`` (or "auto") runs it: the kernels have
-    no collective.
+    The gradient flows to this rank's shard only. ``sample_weight`` (one weight per target element, the same on
+    every rank) as in ``cross_entropy``. Only ``impl="reference"`` (or "auto") runs it: the kernels have no
+    collective.
     """
     options = SoftmaxOptions.of(reduction=reduction, label_smoothing=label_smoothing, ignore_index=ignore_index,
                                 z_loss=z_loss, impl=impl)
-    return vocab_parallel_cross_entropy_with(options, logits_shard, target, group=group, total_weight=total_weight)
+    return vocab_parallel_cross_entropy_with(options, logits_shard, target, group=group, total_weight=total_weight,
+                                             sample_weight=sample_weight)
 
 
 def vocab_parallel_cross_entropy_with(options: SoftmaxOptions, logits_shard, target, *, group=None,
-                                      total_weight=None):
+                                      total_weight=None, sample_weight=None):
     """``vocab_parallel_cross_entropy`` with its scalar options given as one checked ``SoftmaxOptions``."""
     _distributed("vocab_parallel_cross_entropy")
     check_tensor(logits_shard, "logits_shard")
     total_weight = check_total_weight(TORCH, total_weight, options.reduction)
     t = index_target_last_dim(target, logits_shard, options.ignore_index)
+    s = check_sample_weight(sample_weight, tuple(target.shape), t.device)
     softmax_kernel(options, logits_shard, has_compiled=False)  # "reference" runs it (the others raise)
     rows = logits_shard.reshape(-1, logits_shard.shape[-1])
-    loss = VocabParallelCrossEntropyFunction.apply(rows, t, total_weight, group, options)
+    loss = VocabParallelCrossEntropyFunction.apply(rows, t, s, total_weight, group, options)
     return loss.reshape(target.shape) if options.reduction == "none" else loss
 
 
 def vocab_parallel_linear_cross_entropy(input, linear_weight_shard, target, *, linear_bias_shard=None, group=None,
                                         ignore_index: int = IGNORE_INDEX, label_smoothing: float = 0.0,
                                         reduction: str = "mean", z_loss: float = 0.0, total_weight=None,
-                                        impl: str = "auto"):
+                                        sample_weight=None, impl: str = "auto"):
     """``vocab_parallel_cross_entropy(input @ linear_weight_shard.T + linear_bias_shard, target, ...)``, with
     ``input`` replicated on every rank: its gradient is the full gradient on every rank (summed over the group in
     backward). The argument names follow ``torch.nn.functional.linear_cross_entropy``.
     """
     options = SoftmaxOptions.of(reduction=reduction, label_smoothing=label_smoothing, ignore_index=ignore_index,
                                 z_loss=z_loss, impl=impl)
+    return vocab_parallel_linear_cross_entropy_with(options, input, linear_weight_shard, target,
+                                                    linear_bias_shard=linear_bias_shard, group=group,
+                                                    total_weight=total_weight, sample_weight=sample_weight)
+
+
+def vocab_parallel_linear_cross_entropy_with(options: SoftmaxOptions, input, linear_weight_shard, target, *,
+                                             linear_bias_shard=None, group=None, total_weight=None,
+                                             sample_weight=None):
+    """``vocab_parallel_linear_cross_entropy`` with its scalar options given as one checked ``SoftmaxOptions``."""
     _distributed("vocab_parallel_linear_cross_entropy")
     check_tensor(input, "input")
     check_tensor(linear_weight_shard, "linear_weight_shard")
@@ -160,4 +178,58 @@ def vocab_parallel_linear_cross_entropy(input, linear_weight_shard, target, *, l
         raise InputValueError(f"linear_weight_shard must have shape (V_rank, D) with D = {input.shape[-1]}, but got "
                               f"{tuple(linear_weight_shard.shape)}.")
     logits = torch.nn.functional.linear(_AllReduceGrad.apply(input, group), linear_weight_shard, linear_bias_shard)
-    return vocab_parallel_cross_entropy_with(options, logits, target, group=group, total_weight=total_weight)
+    return vocab_parallel_cross_entropy_with(options, logits, target, group=group, total_weight=total_weight,
+                                             sample_weight=sample_weight)
+
+
+class VocabShards(_Shards):
+    """``_Shards`` plus what ``linear_logprobs`` needs on a vocabulary split over ``group``: this rank's target
+    coefficients, and the input gradient summed over the ranks (each rank's part comes from its slice)."""
+
+    def coefficients(self, target, shard: int, options, dtype):
+        """This rank's coefficients of ``target`` (unsmoothed, unweighted: log-probabilities of the target)."""
+        unsmoothed = SoftmaxOptions.of(ignore_index=options.ignore_index)
+        return _shard_coefficients(target, None, shard, self.group, unsmoothed, dtype, False)
+
+    def sum_gradient(self, grad: torch.Tensor) -> torch.Tensor:
+        grad = grad.contiguous()
+        dist.all_reduce(grad, op=dist.ReduceOp.SUM, group=self.group)
+        return grad
+
+
+def _is_dtensor(t) -> bool:
+    return dtensor is not None and isinstance(t, dtensor.DTensor)
+
+
+def local_head(input, linear_weight, linear_bias):
+    """How a head given as ``DTensor`` runs: ``(input, weight, bias, group)`` as plain tensors, with ``group`` the
+    process group of a vocabulary-parallel head (None otherwise).
+
+    * ``input`` a ``DTensor`` replicated over a 1-D mesh and ``linear_weight`` sharded along the vocabulary
+      (``Shard(0)``) over that mesh (tensor parallelism: every rank sees the same tokens): each rank keeps its slice,
+      and the loss runs on the vocabulary-parallel path (O(tokens) communication).
+    * ``input`` a plain tensor and ``linear_weight`` a ``DTensor`` (an FSDP2-sharded head read outside its module's
+      forward; every rank sees its own tokens): the weight (and bias) is all-gathered for the call, and its gradient
+      is averaged over the mesh and re-sharded (a ``Partial("avg")`` gradient), as FSDP2 reduces every parameter.
+    """
+    if not _is_dtensor(linear_weight):
+        return input, linear_weight, linear_bias, None
+    mesh = linear_weight.device_mesh
+    if _is_dtensor(input):
+        if mesh.ndim != 1 or tuple(linear_weight.placements) != (dtensor.Shard(0),) or \
+                any(not p.is_replicate() for p in input.placements) or \
+                (_is_dtensor(linear_bias) and tuple(linear_bias.placements) != (dtensor.Shard(0),)):
+            raise InputValueError(f"a DTensor input runs a vocabulary-parallel head: it must be replicated and "
+                                  f"linear_weight (and linear_bias) sharded along the vocabulary, Shard(0), over one "
+                                  f"1-D mesh; but got input placements {tuple(input.placements)} and linear_weight "
+                                  f"placements {tuple(linear_weight.placements)}. Pass a plain tensor input to "
+                                  f"gather an FSDP2-sharded head instead.")
+        bias = linear_bias.to_local() if _is_dtensor(linear_bias) else linear_bias
+        return input.to_local(), linear_weight.to_local(), bias, mesh.get_group()
+
+    def gathered(t):
+        if not _is_dtensor(t):
+            return t
+        return t.redistribute(placements=[dtensor.Replicate()] * t.device_mesh.ndim).to_local(
+            grad_placements=[dtensor.Partial("avg")] * t.device_mesh.ndim)
+    return input, gathered(linear_weight), gathered(linear_bias), None
