@@ -39,7 +39,7 @@ def main() -> None:
         x = torch.randn(n, k, requires_grad=True)
         y = torch.randint(0, k, (n,))
         variants = {"F.cross_entropy": step(F.cross_entropy, x, y)}
-        for impl in ("compiled", "reference", "auto"):
+        for impl in ("native", "compiled", "reference", "auto"):
             fn = lambda a, b, impl=impl: cet.cross_entropy(a, b, impl=impl)  # noqa: E731
             variants[f"cross_entropy impl={impl}"] = step(fn, x, y)
         for fn in variants.values():  # warm-up

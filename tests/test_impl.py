@@ -1,6 +1,7 @@
 """The ``impl=`` switch: "reference" (the rules layer's code) and "compiled" (the C kernel) agree on the whole
 option grid, NumPy and torch, at the dtype tiers; an impl that cannot run an input is an InputValueError naming
-``impl``, never a silent fallback; "triton" is refused until its kernels exist."""
+``impl``, never a silent fallback; "native" (torch's own fused kernels) equals the reference where it applies and
+is what "auto" takes for small plain calls; "triton" is refused until its kernels exist."""
 
 from __future__ import annotations
 
@@ -15,6 +16,9 @@ import crossentropy as ce
 import crossentropy.torch as cet
 from crossentropy.kernels import compiled
 from crossentropy.rules.errors import InputValueError
+from crossentropy.rules.options import SoftmaxOptions
+from crossentropy.torch._cpu import softmax_kernel
+from crossentropy.torch._native import native_reason
 
 needs_kernel = pytest.mark.skipif(not compiled.AVAILABLE, reason="the compiled kernel is not built")
 
@@ -103,7 +107,8 @@ def test_compiled_without_a_compiled_path_is_refused():
 
 
 def test_an_unknown_impl_names_the_argument():
-    with pytest.raises(InputValueError, match="impl must be one of 'auto', 'compiled', 'reference' or 'triton'"):
+    with pytest.raises(InputValueError, match="impl must be one of 'auto', 'compiled', 'reference', 'triton' or "
+                                              "'native'"):
         cet.CrossEntropyLoss(impl="fast")
     with pytest.raises(InputValueError, match="impl must be one of"):
         ce.softmax_cross_entropy(np.zeros((1, 2)), np.array([0]), impl="c")
@@ -126,3 +131,75 @@ def test_the_kernel_not_built_is_refused(monkeypatch):
     with pytest.raises(InputValueError, match="impl='compiled'.*not built"):
         ce.softmax_cross_entropy(np.zeros((2, 3)), np.array([0, 1]), impl="compiled")
     assert_close(float(cet.cross_entropy(torch.zeros(2, 2), torch.tensor([0, 1]))), np.log(2), torch.float32)
+
+
+@st.composite
+def plain_calls(draw):
+    """The calls torch's own kernels run with the rules' numbers: index targets (some ignored, or all), label
+    smoothing, every reduction, total_weight."""
+    n, k = draw(st.integers(0, 6)), draw(st.integers(1, 7))
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    target = rng.integers(0, k, n)
+    target[rng.random(n) < draw(st.sampled_from([0.0, 0.3, 1.0]))] = -100
+    reduction = draw(st.sampled_from(["none", "sum", "mean"]))
+    return {"x": rng.normal(0, 3, (n, k)), "target": target, "weight": None,
+            "label_smoothing": draw(st.sampled_from([0.0, 0.1])), "z_loss": 0.0, "softcap": None,
+            "reduction": reduction, "return_stats": False,
+            "total_weight": draw(st.sampled_from([None, 0.0, 7.5])) if reduction == "mean" else None}
+
+
+@settings(max_examples=60, deadline=None)
+@given(plain_calls(), st.sampled_from([torch.float32, torch.float64]))
+def test_torch_native_equals_reference(g, dtype):
+    for a, b in zip(_torch(g, dtype, "reference"), _torch(g, dtype, "native"), strict=True):
+        assert_close(a, b, dtype)
+
+
+def test_native_mean_of_every_target_ignored_is_zero_where_torch_gives_nan():
+    x, y = torch.zeros(3, 4, requires_grad=True), torch.full((3,), -100)
+    assert torch.isnan(torch.nn.functional.cross_entropy(x, y))
+    loss = cet.cross_entropy(x, y, impl="native")
+    loss.backward()
+    assert float(loss.detach()) == 0.0 and not x.grad.any()
+
+
+@pytest.mark.parametrize(("kwargs", "reason"), [
+    ({"weight": torch.ones(3)}, "no class or sample weights"),
+    ({"sample_weight": torch.ones(2)}, "no class or sample weights"),
+    ({"z_loss": 1e-4}, "z_loss"),
+    ({"softcap": 5.0}, "softcap"),
+    ({"return_stats": True}, "return_stats"),
+    ({"return_lse": True}, "return_lse"),
+])
+def test_native_refuses_what_torch_computes_otherwise(kwargs, reason):
+    with pytest.raises(InputValueError, match=f"impl='native' cannot run this input:.*{reason}"):
+        cet.cross_entropy(torch.zeros(2, 3), torch.tensor([0, 1]), impl="native", **kwargs)
+
+
+def test_native_refuses_probabilities_half_precision_and_infinite_logits():
+    with pytest.raises(InputValueError, match="impl='native'.*index targets"):
+        cet.cross_entropy(torch.zeros(2, 3), torch.full((2, 3), 1 / 3), impl="native")
+    with pytest.raises(InputValueError, match="impl='native'.*not torch.bfloat16"):
+        cet.cross_entropy(torch.zeros(2, 3, dtype=torch.bfloat16), torch.tensor([0, 1]), impl="native")
+    x = torch.tensor([[float("inf"), 0.0, 0.0]])
+    with pytest.raises(InputValueError, match="impl='native'.*limit rule"):
+        cet.cross_entropy(x, torch.tensor([0]), impl="native")
+    assert float(cet.cross_entropy(x, torch.tensor([0]))) == 0.0  # auto: the limit rule, on another kernel
+    with pytest.raises(InputValueError, match="impl='native'.*only the torch cross_entropy"):
+        cet.softmax_focal_loss(torch.zeros(2, 3), torch.tensor([0, 1]), impl="native")
+    with pytest.raises(InputValueError, match="impl='native'"):
+        ce.softmax_cross_entropy(np.zeros((2, 3)), np.array([0, 1]), impl="native")
+
+
+def test_auto_takes_native_for_small_plain_calls_only(monkeypatch):
+    options, t = SoftmaxOptions(), torch.tensor([0, 1])
+    small, big = torch.zeros(2, 3), torch.zeros(2, 1 << 16)
+    plain = native_reason(small, t, options, weighted=False, return_lse=False)
+    assert plain is None
+    assert softmax_kernel(options, small, native=plain) == "native"
+    assert softmax_kernel(options, big, native=native_reason(big, t, options, weighted=False,
+                                                             return_lse=False)) != "native"
+    weighted = native_reason(small, t, options, weighted=True, return_lse=False)
+    assert softmax_kernel(options, small, native=weighted) != "native"
+    monkeypatch.setattr(compiled, "PREFERRED", False)  # CROSSENTROPY_KERNEL=numpy: auto runs the reference
+    assert softmax_kernel(options, small, native=plain) == "reference"

@@ -10,4 +10,5 @@ ECE_BINS = 15  # the default number of bins of the expected calibration error
 LOSSES = ("cross_entropy", "focal")  # the training losses of the estimators
 REDUCTIONS = ("none", "sum", "mean")
 DIVERGENCES = ("forward_kl", "reverse_kl", "jsd")  # the distillation divergences
-IMPLS = ("auto", "compiled", "reference", "triton")  # the kernel switch ``impl=`` of the softmax-family entries
+IMPLS = ("auto", "compiled", "reference", "triton", "native")  # the kernel switch ``impl=`` of the softmax family
+NATIVE_AUTO_MAX = 1 << 16  # "auto" runs torch's own kernels ("native") up to this many logits, where they apply

@@ -209,6 +209,11 @@ class NumPyNamespace:
         return np.isnan(x)
 
     @staticmethod
+    def extrema(x) -> tuple:
+        """``(min, max)`` of a non-empty integer array, as Python ints (host read; only where ``checkable``)."""
+        return int(x.min()), int(x.max())
+
+    @staticmethod
     def first_true(mask) -> tuple:
         """The index of the first True of ``mask`` (host read; only where ``checkable``)."""
         return tuple(int(i) for i in np.argwhere(mask)[0])

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import torch
 
+from ..constants import NATIVE_AUTO_MAX
 from ..kernels import compiled
-from ..kernels.dispatch import NO_PATH, NOT_BUILT, select, triton_reason
+from ..kernels.dispatch import NO_NATIVE, NO_PATH, NOT_BUILT, select, triton_reason
 from ..rules.rows import RowResult
 from ._buffers import POOL
 from ._xp import TORCH
@@ -32,12 +33,14 @@ def compiled_reason(x: torch.Tensor) -> str | None:
     return None
 
 
-def softmax_kernel(options, x: torch.Tensor, *, has_compiled: bool = True) -> str:
+def softmax_kernel(options, x: torch.Tensor, *, has_compiled: bool = True, native: str | None = NO_NATIVE) -> str:
     """The torch backend's dispatch point: which kernel runs the softmax-family rows ``x`` under
-    ``options.impl`` ("reference", "compiled" or "triton"). ``has_compiled=False`` for a loss the compiled
-    kernel has no path for (focal, vocab-parallel, distillation)."""
+    ``options.impl`` ("reference", "compiled", "triton" or "native"). ``has_compiled=False`` for a loss the
+    compiled kernel has no path for (focal, vocab-parallel, distillation); ``native`` is None where torch's own
+    kernels can run the call (``_native.native_reason``), and "auto" takes them up to ``NATIVE_AUTO_MAX`` logits."""
     reason = compiled_reason(x) if has_compiled else NO_PATH
-    return select(options, compiled=reason, triton=triton_reason(x))
+    return select(options, compiled=reason, triton=triton_reason(x), native=native,
+                  prefer_native=x.numel() <= NATIVE_AUTO_MAX)
 
 
 def _view(t: torch.Tensor, name: str, bf16: list):

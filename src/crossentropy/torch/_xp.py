@@ -171,6 +171,12 @@ class TorchNamespace:
         return torch.isnan(x)
 
     @staticmethod
+    def extrema(x) -> tuple:
+        """``(min, max)`` of a non-empty integer tensor, as Python ints (host read; only where ``checkable``)."""
+        low, high = torch.aminmax(x)
+        return int(low), int(high)
+
+    @staticmethod
     def first_true(mask) -> tuple:
         """The index of the first True of ``mask`` (host read; only where ``checkable``)."""
         return tuple(int(i) for i in mask.nonzero()[0])

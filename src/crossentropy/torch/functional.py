@@ -50,6 +50,7 @@ from ._inputs import (
     same_shape,
     shape_back,
 )
+from ._native import native_cross_entropy, native_reason
 from ._xp import TORCH
 from .stats import TokenStats, check_index_targets, from_rows
 
@@ -99,6 +100,11 @@ def cross_entropy_with(options: SoftmaxOptions, input, target, weight=None, *, t
     total_weight = check_total_weight(TORCH, total_weight, options.reduction)
     weight = check_weight(weight, rows.shape[1])
     s = check_sample_weight(sample_weight, batch, rows.device)
+    if options.impl in ("auto", "native"):  # the dispatch point, for torch's own kernels (the others: below)
+        native = native_reason(rows, t, options, weighted=weight is not None or s is not None, return_lse=return_lse)
+        if softmax_kernel(options, rows, native=native) == "native":
+            loss = native_cross_entropy(rows, t, options, total_weight)
+            return shape_back(loss, batch, unbatched, options.reduction).to(loss_dtype(input))
     if options.return_stats:
         check_index_targets(t)
     loss, *per_row = CrossEntropyFunction.apply(rows, t, weight, s, total_weight, options)
