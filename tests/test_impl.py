@@ -192,6 +192,7 @@ def test_native_refuses_probabilities_half_precision_and_infinite_logits():
 
 
 def test_auto_takes_native_for_small_plain_calls_only(monkeypatch):
+    monkeypatch.setattr(compiled, "PREFERRED", True)  # as without CROSSENTROPY_KERNEL=numpy
     options, t = SoftmaxOptions(), torch.tensor([0, 1])
     small, big = torch.zeros(2, 3), torch.zeros(2, 1 << 16)
     plain = native_reason(small, t, options, weighted=False, return_lse=False)

@@ -42,7 +42,7 @@ def test_checked_values_are_kept():
     ({"softcap": 0.0}, InputValueError, "softcap must be None"),
     ({"return_stats": 1}, InputTypeError, "return_stats must be True or False"),
     ({"chunk_size": 0}, InputValueError, "chunk_size must be a positive int"),
-    ({"impl": "gpu"}, InputValueError, "impl must be one of 'auto', 'compiled', 'reference' or 'triton'"),
+    ({"impl": "gpu"}, InputValueError, "impl must be one of 'auto', 'compiled', 'reference', 'triton' or 'native'"),
 ])
 def test_each_field_is_checked_with_its_message(fields, error, message):
     with pytest.raises(error, match=message):

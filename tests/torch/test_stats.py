@@ -58,7 +58,8 @@ def test_cross_entropy_stats_equal_float64_from_full_logits(shape, softcap, redu
     _assert_stats(stats, _reference(x.movedim(0 if len(shape) == 1 else 1, -1), y, softcap=softcap))
     plain = cet.cross_entropy(x.clone().requires_grad_(), y, reduction=reduction, softcap=softcap,
                               label_smoothing=0.1)
-    torch.testing.assert_close(loss, plain, **tol("exact"))
+    # the plain call may run another kernel ("auto" takes torch's own for small plain calls): the float64 tier
+    torch.testing.assert_close(loss, plain, **tol(torch.float64))
     loss.sum().backward()  # the statistics do not get in the way of the gradient
     assert leaf.grad is not None
 
