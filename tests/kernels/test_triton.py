@@ -24,8 +24,9 @@ if not (torch.cuda.is_available() or os.environ.get("TRITON_INTERPRET") == "1"):
 
 from crossentropy.kernels.triton import linear as tl_linear  # noqa: E402
 from crossentropy.kernels.triton import rows as tr  # noqa: E402
-from crossentropy.rules.divergence import Options, dense_rows  # noqa: E402
+from crossentropy.rules.divergence import dense_rows  # noqa: E402
 from crossentropy.rules.errors import InputValueError  # noqa: E402
+from crossentropy.rules.options import DistillationOptions, SoftmaxOptions  # noqa: E402
 from crossentropy.rules.rows import softmax_rows  # noqa: E402
 from crossentropy.rules.targets import coefficients  # noqa: E402
 from crossentropy.torch import linear_cross_entropy  # noqa: E402
@@ -64,7 +65,7 @@ def _logits(n, vocab, dtype, seed, scale=3.0, special=False):
 
 
 def _coefs(x, target, *, weight, sample, smoothing, dtype):
-    return coefficients(TORCH, target, x.shape[-1], w=weight, s=sample, ignore_index=-100, smoothing=smoothing,
+    return coefficients(TORCH, target, x.shape[-1], SoftmaxOptions(label_smoothing=smoothing), w=weight, s=sample,
                         dtype=dtype)
 
 
@@ -250,8 +251,8 @@ def test_distill_rows(divergence, dtype):
     row_scale = torch.tensor([0.5, 1.0, 2.0, 1.5], device=DEVICE, dtype=torch.float64)
     values, grad = tr.distill_rows(zs, zt, divergence=divergence, beta=beta, tau=tau, kept=kept,
                                    row_scale=row_scale, with_grad=True, block=BLOCK)
-    ref_v, ref_g = dense_rows(TORCH, zs.double(), zt.double(), Options(divergence, beta, tau), kept, row_scale,
-                              with_grad=True)
+    ref_v, ref_g = dense_rows(TORCH, zs.double(), zt.double(), DistillationOptions(divergence, beta, tau), kept,
+                              row_scale, with_grad=True)
     _close(values, ref_v, "float32", "values")
     _close(grad, ref_g, _grad_key(dtype), "grad")
     only, none = tr.distill_rows(zs, zt, divergence=divergence, beta=beta, tau=tau, with_grad=False, block=BLOCK)
@@ -290,7 +291,8 @@ def test_linear_rows_equal_linear_cross_entropy(dtype):
     options = {"z_loss": 1e-2, "softcap": 20.0}
 
     def coef_of(start, stop):
-        return coefficients(TORCH, yd[start:stop], vocab, w=weight_d, smoothing=0.1, dtype=torch.float32)
+        return coefficients(TORCH, yd[start:stop], vocab, SoftmaxOptions(label_smoothing=0.1), w=weight_d,
+                            dtype=torch.float32)
 
     got = tl_linear.linear_rows(xd, wd, bd, coef_of, torch.ones(n, device=DEVICE), chunk_size=2, block=BLOCK,
                                 **options)
