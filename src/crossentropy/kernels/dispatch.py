@@ -6,8 +6,9 @@ A dispatch point knows its input and says, per kernel, None when that kernel can
 * ``"reference"``: the rules layer's code, always;
 * ``"compiled"`` / ``"triton"``: that kernel, or an ``InputValueError`` naming ``impl`` and the reason: never a
   silent fallback;
-* ``"auto"``: Triton where it can run, else the compiled kernel where it can run and ``compiled.PREFERRED``
-  (``CROSSENTROPY_KERNEL=numpy`` turns that off), else the reference.
+* ``"auto"``: Triton for a CUDA input it can run (never for a CPU input, even under Triton's interpreter), else
+  the compiled kernel where it can run; both only while ``compiled.PREFERRED`` (``CROSSENTROPY_KERNEL=numpy`` and
+  ``forced_fallback()`` turn it off); else the reference.
 
 >>> from crossentropy.rules.options import SoftmaxOptions
 >>> select(SoftmaxOptions(impl="reference"), compiled=None, triton=None)
@@ -25,25 +26,39 @@ from . import compiled as compiled_kernel
 
 NOT_BUILT = "the compiled kernel is not built in this installation (python setup.py build_ext --inplace builds it)"
 NO_PATH = "the compiled kernel has no path for this loss"
+NO_TRITON_PATH = "the Triton kernels have no path for this loss"
 
 
 def triton_reason(x) -> str | None:
-    """Why the Triton kernels cannot run ``x`` (None when they can). The place where ``kernels/triton/`` plugs in;
-    today they are not available for any input."""
-    return "Triton kernels are not available for this input"
+    """Why the Triton kernels (``kernels/triton/``) cannot run the rows ``x`` (None when they can): they take torch
+    tensors of a float dtype, on CUDA, or on the CPU in Triton's interpreter (``TRITON_INTERPRET=1``, set before
+    Triton is first imported), and need Triton installed.
+
+    >>> import numpy as np
+    >>> triton_reason(np.zeros((1, 2)))
+    'the Triton kernels take torch tensors, not ndarray'
+    """
+    if not type(x).__module__.startswith("torch"):  # NumPy rows: torch is not imported for them
+        return f"the Triton kernels take torch tensors, not {type(x).__name__}"
+    from .triton import rows  # imports torch (the input is a torch tensor), not Triton
+
+    return rows.reason(x)
 
 
-def select(options, *, compiled: str | None, triton: str | None) -> str:
+def select(options, *, compiled: str | None, triton: str | None, gpu: bool = False) -> str:
     """The kernel that runs: "reference", "compiled" or "triton" (see the module docstring). ``compiled`` and
-    ``triton`` are None when that kernel can run the input, else the reason it cannot (``triton_reason(x)``)."""
+    ``triton`` are None when that kernel can run the input, else the reason it cannot (``triton_reason(x)``);
+    ``gpu`` says the input is on a GPU ("auto" picks Triton only then)."""
     impl = options.impl
     if impl == "reference":
         return impl
     reasons = {"compiled": compiled, "triton": triton}
     if impl == "auto":
-        if reasons["triton"] is None:
+        if not compiled_kernel.PREFERRED:
+            return "reference"
+        if reasons["triton"] is None and gpu:
             return "triton"
-        return "compiled" if reasons["compiled"] is None and compiled_kernel.PREFERRED else "reference"
+        return "compiled" if reasons["compiled"] is None else "reference"
     if reasons[impl] is not None:
         raise InputValueError(f"impl={impl!r} cannot run this input: {reasons[impl]}. Use impl='auto' (or "
                               f"impl='reference').")

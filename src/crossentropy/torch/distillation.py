@@ -28,13 +28,14 @@ from .linear import default_chunk_size
 KERNEL_TEMPORARIES = 4  # a chunk gets 1/4 of linear_cross_entropy's logits budget: it holds two vocabularies' logits
 
 
-def _kept(target, batch_shape: tuple, options, like: torch.Tensor) -> torch.Tensor | None:
-    """The flat mask of kept rows (None keeps every row), once the dispatch point has accepted ``options.impl``
-    for the student's tensor ``like`` (the distillation losses run on the reference path only)."""
-    softmax_kernel(options, like, has_compiled=False)
+def _kept(target, batch_shape: tuple, options, like: torch.Tensor, *, has_triton: bool = True):
+    """``(kept, options)``: the flat mask of kept rows (None keeps every row), and ``options`` with ``impl`` the
+    kernel the dispatch point picked for the student's tensor ``like`` ("reference", or "triton" for the dense
+    losses; the compiled kernel has no distillation path)."""
+    kernel = softmax_kernel(options, like, has_compiled=False, has_triton=has_triton)
     if target is not None:
         check_tensor(target, "target", floating=False)
-    return kept_tokens(TORCH, target, batch_shape, options.ignore_index)
+    return kept_tokens(TORCH, target, batch_shape, options.ignore_index), dataclasses.replace(options, impl=kernel)
 
 
 def _wants_grad(*tensors) -> bool:
@@ -70,7 +71,7 @@ def distillation_loss(student_logits, teacher_logits, target=None, *, divergence
                               f"(the last dim).")
     check_vocabulary(student_logits.shape[-1], "student_logits")
     batch_shape = tuple(student_logits.shape[:-1])
-    kept = _kept(target, batch_shape, options, student_logits)
+    kept, options = _kept(target, batch_shape, options, student_logits)
     vocab = student_logits.shape[-1]
     loss = RowsDistillationFunction.apply(student_logits.reshape(-1, vocab), teacher_logits.reshape(-1, vocab).detach(),
                                           None, kept, options, _wants_grad(student_logits))
@@ -103,7 +104,7 @@ def sparse_distillation_loss(student_logits, teacher_indices, teacher_logprobs, 
     if teacher_indices.dim() == 0 or teacher_logprobs.dim() == 0:
         raise InputValueError("teacher_indices and teacher_logprobs must have a top-k (last) dim, but got a scalar.")
     check_sparse_teacher(TORCH, teacher_indices, teacher_logprobs.detach(), vocab, batch_shape)
-    kept = _kept(target, batch_shape, options, student_logits)
+    kept, options = _kept(target, batch_shape, options, student_logits, has_triton=False)
     k = teacher_indices.shape[-1]
     loss = RowsDistillationFunction.apply(student_logits.reshape(-1, vocab), teacher_logprobs.reshape(-1, k).detach(),
                                           teacher_indices.reshape(-1, k).long(), kept, options,
@@ -163,7 +164,7 @@ def linear_distillation_loss(student_input, student_weight, teacher_input, teach
         options = dataclasses.replace(
             options, chunk_size=max(1, default_chunk_size(student_weight.shape[0]) // KERNEL_TEMPORARIES))
     batch_shape = tuple(student_input.shape[:-1])
-    kept = _kept(target, batch_shape, options, student_input)
+    kept, options = _kept(target, batch_shape, options, student_input)
     with_grad = _wants_grad(student_input, student_weight, student_bias)
     xs = student_input.reshape(-1, student_input.shape[-1])
     xt = teacher_input.reshape(-1, teacher_input.shape[-1]).detach()

@@ -128,7 +128,7 @@ def softmax_focal_loss_with(options: FocalOptions, input, target, alpha=None, *,
     True
     """
     rows, t, batch, unbatched = class_rows(input, target, options.ignore_index, "softmax_focal_loss")
-    softmax_kernel(options, rows, has_compiled=False)  # "reference" runs it (the others raise)
+    softmax_kernel(options, rows, has_compiled=False, has_triton=False)  # "reference" runs it (the others raise)
     total_weight = check_total_weight(TORCH, total_weight, options.reduction)
     if alpha is not None and not isinstance(alpha, torch.Tensor) and torch.tensor(alpha).dim() == 0:
         check_nonnegative(alpha, "alpha")

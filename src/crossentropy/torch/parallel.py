@@ -137,7 +137,7 @@ def vocab_parallel_cross_entropy_with(options: SoftmaxOptions, logits_shard, tar
     check_tensor(logits_shard, "logits_shard")
     total_weight = check_total_weight(TORCH, total_weight, options.reduction)
     t = index_target_last_dim(target, logits_shard, options.ignore_index)
-    softmax_kernel(options, logits_shard, has_compiled=False)  # "reference" runs it (the others raise)
+    softmax_kernel(options, logits_shard, has_compiled=False, has_triton=False)  # "reference" runs it, others raise
     rows = logits_shard.reshape(-1, logits_shard.shape[-1])
     loss = VocabParallelCrossEntropyFunction.apply(rows, t, total_weight, group, options)
     return loss.reshape(target.shape) if options.reduction == "none" else loss

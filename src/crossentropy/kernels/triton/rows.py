@@ -33,25 +33,24 @@ def available() -> bool:
     return True
 
 
-def usable(x: torch.Tensor) -> bool:
-    """Whether the rows ``x`` can run on the Triton kernels: a CUDA tensor, or a CPU tensor under the interpreter,
-    of a float dtype, with Triton installed."""
-    on_device = x.device.type == "cuda" or (x.device.type == "cpu" and os.environ.get("TRITON_INTERPRET") == "1")
-    return on_device and x.dtype in DTYPES and available()
+def reason(x: torch.Tensor) -> str | None:
+    """Why the rows ``x`` cannot run on the Triton kernels (None when they can): they need Triton installed, a
+    float dtype, and a CUDA tensor or a CPU tensor under the interpreter (``TRITON_INTERPRET=1``, set before Triton
+    is first imported). ``kernels.dispatch.triton_reason`` asks this for torch tensors.
 
-
-def check_usable(x: torch.Tensor) -> None:
-    """Raise ``InputValueError`` (naming ``impl``) when ``usable(x)`` is false."""
+    >>> not available() or reason(torch.zeros(1, 3, dtype=torch.int64)).endswith("not torch.int64")
+    True
+    """
     if not available():
-        raise InputValueError("impl='triton' needs Triton, which is not installed. Install the [triton] extra, or "
-                              "pass impl='auto'.")
+        return "Triton is not installed (the [triton] extra installs it)"
     if x.dtype not in DTYPES:
-        raise InputValueError(f"impl='triton' takes float16, bfloat16, float32 or float64 logits, but got {x.dtype}. "
-                              f"Cast the logits, or pass impl='auto'.")
-    if not usable(x):
-        raise InputValueError(f"impl='triton' runs on CUDA tensors (or on CPU under TRITON_INTERPRET=1, set before "
-                              f"Triton is imported), but got a tensor on {x.device}. Move it to a CUDA device, or "
-                              f"pass impl='auto'.")
+        return f"the Triton kernels take float16, bfloat16, float32 or float64 logits, not {x.dtype}"
+    if x.device.type == "cpu" and os.environ.get("TRITON_INTERPRET") != "1":
+        return ("x is a CPU tensor and TRITON_INTERPRET is not set: the Triton kernels run on CUDA, or on CPU in "
+                "Triton's interpreter (TRITON_INTERPRET=1 before Triton is first imported)")
+    if x.device.type not in ("cpu", "cuda"):
+        return f"the Triton kernels run on CUDA tensors, but the input is on {x.device.type}"
+    return None
 
 
 def block_size(vocab: int) -> int:
