@@ -1,7 +1,10 @@
 """Vocab-parallel cross-entropy: 3 gloo processes on 127.0.0.1 with V=1023 split 300/401/322 equal the
 single-process result on every rank (loss, logits-shard, input and weight-shard gradients, ignored targets), also
-with infinite logits: a shard row that is all -inf, an all -inf row, +inf on a target (parallel_worker.py)."""
+with infinite logits: a shard row that is all -inf, an all -inf row, +inf on a target (parallel_worker.py), on
+the reference path and on the Triton kernels' shard partials (impl="triton")."""
 
+import importlib.util
+import os
 import socket
 
 import pytest
@@ -18,6 +21,13 @@ OPTIONS = [
     {"reduction": "mean", "infinite": True},
     {"reduction": "none", "z_loss": 0.01, "infinite": True},
     {"reduction": "none", "label_smoothing": 0.1, "infinite": True},
+    # the Triton kernels' shard partials (CPU tensors: Triton's interpreter, set by conftest.py)
+    *(pytest.param(o, marks=pytest.mark.skipif(
+        importlib.util.find_spec("triton") is None or os.environ.get("TRITON_INTERPRET") != "1",
+        reason="Triton's interpreter is not on")) for o in (
+        {"reduction": "mean", "label_smoothing": 0.1, "z_loss": 1e-3, "impl": "triton"},
+        {"reduction": "none", "label_smoothing": 0.1, "z_loss": 0.01, "infinite": True, "impl": "triton"},
+    )),
 ]
 
 

@@ -15,6 +15,7 @@ import torch
 import torch.distributed as dist
 
 from ..constants import IGNORE_INDEX
+from ..kernels.triton import rows as triton_rows
 from ..rules.errors import InputValueError
 from ..rules.options import SoftmaxOptions, check_total_weight
 from ..rules.reduction import reduce, reduction_scale
@@ -78,19 +79,33 @@ class VocabParallelCrossEntropyFunction(torch.autograd.Function):
         cdt = compute_dtype(logits.dtype)
         normalize = options.normalize(total_weight)
         coef = _shard_coefficients(target, logits.shape[-1], group, options, cdt, normalize)
-        r = softmax_rows(TORCH, logits.to(cdt), coef, z_loss=options.z_loss, collective=_Shards(group))
+        shards = _Shards(group)
+        ctx.partials = None
+        if options.impl == "triton":  # this shard's partials from the kernel, combined over the group
+            part = triton_rows.shard_partials(logits, coef, softcap=None)
+            m = shards.max(part.max.clone())  # the all-reduce writes in place: keep this shard's max
+            total, linear = shards.sum(*triton_rows.combine_partials(part, m))
+            loss, _ = triton_rows.partial_rows(coef, m, total, linear, options.z_loss)
+            ctx.partials = (m, total)  # O(rows): the backward's second pass needs no collective
+        else:
+            loss = softmax_rows(TORCH, logits.to(cdt), coef, z_loss=options.z_loss, collective=shards).loss
         scale = reduction_scale(TORCH, options.reduction, TORCH.total(coef.o), total_weight)
         ctx.save_for_backward(logits, target, scale)
         ctx.group, ctx.options, ctx.normalize = group, options, normalize
-        return reduce(TORCH, r.loss, options.reduction, scale)
+        return reduce(TORCH, loss, options.reduction, scale)
 
     @staticmethod
     def backward(ctx, grad_out):
         logits, target, scale = ctx.saved_tensors
         cdt = compute_dtype(logits.dtype)
         coef = _shard_coefficients(target, logits.shape[-1], ctx.group, ctx.options, cdt, ctx.normalize)
+        r_scale = row_scale(grad_out, scale, logits.shape[0], cdt)
+        if ctx.partials is not None:  # the kernel's second pass, in the logits' dtype
+            m, total = ctx.partials
+            return (triton_rows.shard_grad(logits, coef, m, total, z_loss=ctx.options.z_loss, softcap=None,
+                                           row_scale=r_scale), None, None, None, None)
         r = softmax_rows(TORCH, logits.to(cdt), coef, z_loss=ctx.options.z_loss, collective=_Shards(ctx.group),
-                         row_scale=row_scale(grad_out, scale, logits.shape[0], cdt))
+                         row_scale=r_scale)
         return r.grad.to(logits.dtype), None, None, None, None
 
 
@@ -122,8 +137,8 @@ def vocab_parallel_cross_entropy(logits_shard, target, *, group=None, ignore_ind
     Equals ``cross_entropy(torch.cat(all_shards, -1).movedim(-1, 1), target, ...)`` on every rank, for
     ``logits_shard (..., V_rank)`` and the full-vocabulary integer ``target (...)`` (the same on every rank),
     infinite logits included (a shard row that is all ``-inf``, as a padded vocabulary gives, costs nothing).
-    The gradient flows to this rank's shard only. Only ``impl="reference"`` (or "auto") runs it: the kernels have
-    no collective.
+    The gradient flows to this rank's shard only. ``impl="triton"`` runs each shard's partial statistics and its
+    gradient on the Triton kernels (the two all-reduces stay torch's); "compiled" has no collective and raises.
     """
     options = SoftmaxOptions.of(reduction=reduction, label_smoothing=label_smoothing, ignore_index=ignore_index,
                                 z_loss=z_loss, impl=impl)
@@ -137,7 +152,8 @@ def vocab_parallel_cross_entropy_with(options: SoftmaxOptions, logits_shard, tar
     check_tensor(logits_shard, "logits_shard")
     total_weight = check_total_weight(TORCH, total_weight, options.reduction)
     t = index_target_last_dim(target, logits_shard, options.ignore_index)
-    softmax_kernel(options, logits_shard, has_compiled=False, has_triton=False)  # "reference" runs it, others raise
+    # "reference" or "triton" (its partials) runs it; "compiled" raises (the compiled kernel has no collective)
+    options = replace(options, impl=softmax_kernel(options, logits_shard, has_compiled=False))
     rows = logits_shard.reshape(-1, logits_shard.shape[-1])
     loss = VocabParallelCrossEntropyFunction.apply(rows, t, total_weight, group, options)
     return loss.reshape(target.shape) if options.reduction == "none" else loss
