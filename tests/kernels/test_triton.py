@@ -319,7 +319,8 @@ def test_bench_gpu_dry_run(capsys):
     assert bench.main(["--dry-run", "--runs", "1"]) == 0
     out = capsys.readouterr().out
     for name in ("ours (Triton rows)", "F.cross_entropy", "floor: copy of the logits", "ours (chunked, Triton rows)",
-                 "torch F.linear_cross_entropy (chunked)", "of copy bandwidth"):
+                 "torch F.linear_cross_entropy (chunked)", "of copy bandwidth", "ours (cross_entropy, impl='triton')",
+                 "ours (linear_cross_entropy, impl='triton')"):
         assert name in out
     if not torch.cuda.is_available():
         assert bench.main([]) == 0
