@@ -180,6 +180,14 @@ def test_losses_without_a_triton_kernel_refuse_it():
                                                                                             device=DEVICE),
                                      impl="triton")
     assert float(cet.softmax_focal_loss(x, y)) > 0  # "auto" takes the reference path
+    # forward KL above rules.divergence.SCALED_ABOVE: the reference's cancellation-free form, which the kernel lacks
+    # (in float32 the kernel's textbook form loses 7e-5 relative at temperature 50, everything at 1e5)
+    with pytest.raises(InputValueError, match="impl='triton'.*no cancellation-free forward KL for temperature > 2"):
+        cet.distillation_loss(x, x + 1, temperature=4.0, impl="triton")
+    with pytest.raises(InputValueError, match="impl='triton'.*no cancellation-free forward KL"):
+        cet.linear_distillation_loss(x, torch.ones(3, 5, device=DEVICE), x, torch.ones(3, 5, device=DEVICE),
+                                     temperature=4.0, impl="triton")
+    assert float(cet.distillation_loss(x, x, temperature=4.0, divergence="jsd", impl="triton")) == 0
 
 
 def test_auto_picks_triton_for_cuda_tensors_only():

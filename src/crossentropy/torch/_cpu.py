@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch
 
 from ..kernels import compiled
-from ..kernels.dispatch import NO_PATH, NO_TRITON_PATH, NOT_BUILT, select, triton_reason
+from ..kernels.dispatch import NO_PATH, NOT_BUILT, select, triton_reason
 from ..rules.rows import RowResult
 from ._buffers import POOL
 from ._xp import TORCH
@@ -32,14 +32,13 @@ def compiled_reason(x: torch.Tensor) -> str | None:
     return None
 
 
-def softmax_kernel(options, x: torch.Tensor, *, has_compiled: bool = True, has_triton: bool = True) -> str:
+def softmax_kernel(options, x: torch.Tensor, *, has_compiled: bool = True, no_triton: str | None = None) -> str:
     """The torch backend's dispatch point: which kernel runs the softmax-family rows ``x`` under
     ``options.impl`` ("reference", "compiled" or "triton"). ``has_compiled=False`` for a loss the compiled
-    kernel has no path for (vocab-parallel, distillation), ``has_triton=False`` for one the Triton kernels have
-    none for (focal, sparse distillation): "triton" then raises, and "auto" never picks it."""
+    kernel has no path for (vocab-parallel, distillation); ``no_triton`` the reason the Triton kernels have no path
+    for this call (focal, sparse distillation: ``NO_TRITON_PATH``): "triton" then raises, "auto" never picks it."""
     reason = compiled_reason(x) if has_compiled else NO_PATH
-    triton = triton_reason(x) if has_triton else NO_TRITON_PATH
-    return select(options, compiled=reason, triton=triton, gpu=x.device.type == "cuda")
+    return select(options, compiled=reason, triton=no_triton or triton_reason(x), gpu=x.device.type == "cuda")
 
 
 def _view(t: torch.Tensor, name: str, bf16: list):
