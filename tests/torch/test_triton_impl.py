@@ -197,3 +197,17 @@ def test_auto_picks_triton_for_cuda_tensors_only():
     assert _cpu.softmax_kernel(SoftmaxOptions(), torch.zeros(2, 3)) in ("compiled", "reference")
     if torch.cuda.is_available():
         assert _cpu.softmax_kernel(SoftmaxOptions(), torch.zeros(2, 3, device="cuda")) == "triton"
+
+
+def test_triton_under_torch_compile_is_refused_and_auto_keeps_the_reference():
+    """A kernel launched from Python cannot be traced: under ``torch.compile`` "triton" raises, and "auto" (which
+    would pick Triton for a CUDA tensor) takes the reference's torch ops, so ``fullgraph=True`` compiles."""
+    x, y = torch.randn(3, 5, device=DEVICE), torch.tensor([0, 1, 4], device=DEVICE)
+
+    def picked(t):
+        return _cpu.softmax_kernel(SoftmaxOptions(), t) == "reference"
+
+    assert torch.compile(picked, fullgraph=True, backend="eager")(x)
+    # dynamo re-raises the InputValueError inside its own exception type, with the message kept
+    with pytest.raises(Exception, match="InputValueError.*impl='triton'.*cannot run under torch.compile"):
+        torch.compile(lambda t: cet.cross_entropy(t, y, impl="triton"), fullgraph=True, backend="eager")(x)

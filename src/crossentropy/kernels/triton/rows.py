@@ -35,8 +35,9 @@ def available() -> bool:
 
 def reason(x: torch.Tensor) -> str | None:
     """Why the rows ``x`` cannot run on the Triton kernels (None when they can): they need Triton installed, a
-    float dtype, and a CUDA tensor or a CPU tensor under the interpreter (``TRITON_INTERPRET=1``, set before Triton
-    is first imported). ``kernels.dispatch.triton_reason`` asks this for torch tensors.
+    float dtype, a CUDA tensor or a CPU tensor under the interpreter (``TRITON_INTERPRET=1``, set before Triton
+    is first imported), and no ``torch.compile`` tracing. ``kernels.dispatch.triton_reason`` asks this for torch
+    tensors.
 
     >>> not available() or reason(torch.zeros(1, 3, dtype=torch.int64)).endswith("not torch.int64")
     True
@@ -50,6 +51,8 @@ def reason(x: torch.Tensor) -> str | None:
                 "Triton's interpreter (TRITON_INTERPRET=1 before Triton is first imported)")
     if x.device.type not in ("cpu", "cuda"):
         return f"the Triton kernels run on CUDA tensors, but the input is on {x.device.type}"
+    if torch.compiler.is_compiling():  # a launch from Python is not traceable: auto keeps the reference's torch ops
+        return "the Triton kernels cannot run under torch.compile"
     return None
 
 
