@@ -163,3 +163,20 @@ def test_the_kernel_not_built_is_refused(monkeypatch):
     with pytest.raises(InputValueError, match="impl='compiled'.*not built"):
         ce.softmax_cross_entropy(np.zeros((2, 3)), np.array([0, 1]), impl="compiled")
     assert_close(float(cet.cross_entropy(torch.zeros(2, 2), torch.tensor([0, 1]))), np.log(2), torch.float32)
+
+
+def test_auto_picks_triton_only_for_a_gpu_input_and_only_while_preferred():
+    """``kernels.dispatch.select``: "auto" takes Triton when it can run a GPU input, never a CPU one; under
+    ``forced_fallback()`` (as under ``CROSSENTROPY_KERNEL=numpy``) it takes the reference on every device, while an
+    explicit impl still runs its kernel."""
+    from crossentropy.kernels import dispatch
+    from crossentropy.rules.options import SoftmaxOptions
+
+    auto, triton = SoftmaxOptions(), SoftmaxOptions(impl="triton")
+    assert dispatch.select(auto, compiled="on cuda", triton=None, gpu=True) == "triton"
+    assert dispatch.select(auto, compiled=None, triton=None, gpu=False) == "compiled"
+    assert dispatch.select(auto, compiled="not built", triton=None, gpu=False) == "reference"
+    assert dispatch.select(auto, compiled="on cuda", triton="no Triton", gpu=True) == "reference"
+    with compiled.forced_fallback():
+        assert dispatch.select(auto, compiled=None, triton=None, gpu=True) == "reference"
+        assert dispatch.select(triton, compiled=None, triton=None, gpu=False) == "triton"
