@@ -1,9 +1,15 @@
 """The ``impl=`` switch: "reference" (the rules layer's code) and "compiled" (the C kernel) agree on the whole
 option grid, NumPy and torch, at the dtype tiers; an impl that cannot run an input is an InputValueError naming
 ``impl``, never a silent fallback; "native" (torch's own fused kernels) equals the reference where it applies and
-is what "auto" takes for small plain calls; "triton" is refused until its kernels exist."""
+is what "auto" takes for small plain calls; "triton" on a CPU tensor without Triton's interpreter is refused, and
+"auto" never picks it there (tests/torch/test_triton_impl.py holds "triton" to "reference")."""
 
 from __future__ import annotations
+
+import importlib.util
+import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -87,10 +93,41 @@ def test_torch_reference_and_compiled_agree(g, dtype):
         assert_close(a, b, key)
 
 
-def test_triton_is_refused_naming_impl():
-    with pytest.raises(InputValueError, match="impl='triton'.*Triton kernels are not available"):
-        cet.cross_entropy(torch.zeros(2, 3), torch.tensor([0, 1]), impl="triton")
-    with pytest.raises(InputValueError, match="impl='triton'"):
+TRITON_ON_CPU = """
+import torch
+import crossentropy.torch as cet
+from crossentropy.rules.errors import InputValueError
+from crossentropy.torch import _cpu
+from crossentropy.rules.options import SoftmaxOptions
+x, y = torch.zeros(2, 3), torch.tensor([0, 1])
+for call in (lambda: cet.cross_entropy(x, y, impl="triton"),
+             lambda: cet.linear_cross_entropy(torch.zeros(2, 4), torch.zeros(3, 4), y, impl="triton"),
+             lambda: cet.distillation_loss(x, x, impl="triton")):
+    try:
+        call()
+    except InputValueError as e:
+        print("refused:", e)
+print("auto:", _cpu.softmax_kernel(SoftmaxOptions(), x))
+print("loss:", float(cet.cross_entropy(x, y)))
+"""
+
+
+def test_triton_on_a_cpu_tensor_without_the_interpreter():
+    """In a fresh process without TRITON_INTERPRET: impl="triton" on a CPU tensor is an InputValueError naming
+    impl (whether or not Triton is installed), and "auto" never picks Triton there."""
+    env = {k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"}
+    out = subprocess.run([sys.executable, "-c", TRITON_ON_CPU], env=env, capture_output=True, text=True, check=True)
+    lines = out.stdout.splitlines()
+    refused = [line for line in lines if line.startswith("refused: impl='triton' cannot run this input")]
+    assert len(refused) == 3, out.stdout + out.stderr
+    reason = "TRITON_INTERPRET is not set" if importlib.util.find_spec("triton") else "Triton is not installed"
+    assert all(reason in line for line in refused), out.stdout
+    assert lines[-2] in ("auto: compiled", "auto: reference")
+    assert_close(float(lines[-1].removeprefix("loss: ")), np.log(3), torch.float32)
+
+
+def test_triton_on_numpy_input_is_refused():
+    with pytest.raises(InputValueError, match="impl='triton'.*take torch tensors, not ndarray"):
         ce.softmax_cross_entropy(np.zeros((2, 3)), np.array([0, 1]), impl="triton")
 
 
@@ -204,3 +241,20 @@ def test_auto_takes_native_for_small_plain_calls_only(monkeypatch):
     assert softmax_kernel(options, small, native=weighted) != "native"
     monkeypatch.setattr(compiled, "PREFERRED", False)  # CROSSENTROPY_KERNEL=numpy: auto runs the reference
     assert softmax_kernel(options, small, native=plain) == "reference"
+
+
+def test_auto_picks_triton_only_for_a_gpu_input_and_only_while_preferred():
+    """``kernels.dispatch.select``: "auto" takes Triton when it can run a GPU input, never a CPU one; under
+    ``forced_fallback()`` (as under ``CROSSENTROPY_KERNEL=numpy``) it takes the reference on every device, while an
+    explicit impl still runs its kernel."""
+    from crossentropy.kernels import dispatch
+    from crossentropy.rules.options import SoftmaxOptions
+
+    auto, triton = SoftmaxOptions(), SoftmaxOptions(impl="triton")
+    assert dispatch.select(auto, compiled="on cuda", triton=None, gpu=True) == "triton"
+    assert dispatch.select(auto, compiled=None, triton=None, gpu=False) == "compiled"
+    assert dispatch.select(auto, compiled="not built", triton=None, gpu=False) == "reference"
+    assert dispatch.select(auto, compiled="on cuda", triton="no Triton", gpu=True) == "reference"
+    with compiled.forced_fallback():
+        assert dispatch.select(auto, compiled=None, triton=None, gpu=True) == "reference"
+        assert dispatch.select(triton, compiled=None, triton=None, gpu=False) == "triton"

@@ -39,6 +39,7 @@ def run(rank: int, world: int, port: int, out_dir: str, options: dict) -> None:
     dist.init_process_group("gloo", rank=rank, world_size=world)
     options = dict(options)
     infinite = options.pop("infinite", False)
+    impl = options.pop("impl", "auto")  # of the vocab-parallel losses; the single-process reference is "reference"
     try:
         x, w, y = case()
         if options.pop("weighted", False):  # per-token sample weights, one of them 0
@@ -55,19 +56,19 @@ def run(rank: int, world: int, port: int, out_dir: str, options: dict) -> None:
 
         # single-process reference
         logits_r = full.clone().requires_grad_()
-        ref = cross_entropy(logits_r, y, **options)
+        ref = cross_entropy(logits_r, y, **options, impl="reference")
         ref.backward(grad_out(ref))
 
         # logits-shard version
         shard_logits = full[:, shard].clone().requires_grad_()
-        loss = vocab_parallel_cross_entropy(shard_logits, y, **options)
+        loss = vocab_parallel_cross_entropy(shard_logits, y, **options, impl=impl)
         loss.backward(grad_out(loss))
         results = {"loss": (loss.detach(), ref.detach()), "logits_grad": (shard_logits.grad, logits_r.grad[:, shard])}
         if not infinite:  # linear version: a matmul gives finite logits
             xr, wr = x.clone().requires_grad_(), w.clone().requires_grad_()
-            cross_entropy(xr @ wr.T, y, **options).backward(grad_out(ref))
+            cross_entropy(xr @ wr.T, y, **options, impl="reference").backward(grad_out(ref))
             xl, wl = x.clone().requires_grad_(), w[shard].clone().requires_grad_()
-            loss_l = vocab_parallel_linear_cross_entropy(xl, wl, y, **options)
+            loss_l = vocab_parallel_linear_cross_entropy(xl, wl, y, **options, impl=impl)
             loss_l.backward(grad_out(loss_l))
             results.update(linear_loss=(loss_l.detach(), ref.detach()), input_grad=(xl.grad, xr.grad),
                            weight_grad=(wl.grad, wr.grad[shard]))

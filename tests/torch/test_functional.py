@@ -277,18 +277,66 @@ def test_focal_gradients_finite_at_saturation():
         assert torch.isfinite(xb.grad).all()
 
 
+def _every_loss(impl: str):
+    """name -> (a function of CUDA leaves returning a loss, the leaves' shapes): every torch loss, with the impl
+    it takes (focal, sparse distillation and the element-wise losses have no Triton path: "auto" there)."""
+    n, vocab, hidden = 64, 1000, 32
+    y = torch.randint(0, vocab, (n,), device="cuda")
+    y[3] = -100
+    t = torch.rand(n, vocab, device="cuda")
+    teacher = torch.randn(n, vocab, device="cuda")
+    top = torch.topk(teacher.log_softmax(-1), 8, dim=-1)
+    softmax_impl, other = impl, "auto" if impl == "triton" else impl
+    return {
+        "cross_entropy": (lambda x: cet.cross_entropy(x, y, label_smoothing=0.1, z_loss=1e-4, impl=softmax_impl),
+                          [(n, vocab)]),
+        "cross_entropy stats": (lambda x: cet.cross_entropy(x, y, weight=t[0], softcap=30.0, return_stats=True,
+                                                            impl=softmax_impl)[0], [(n, vocab)]),
+        "cross_entropy probabilities": (lambda x: cet.cross_entropy(x, t.softmax(-1), impl=softmax_impl),
+                                        [(n, vocab)]),
+        "softmax_focal_loss": (lambda x: cet.softmax_focal_loss(x, y, impl=other), [(n, vocab)]),
+        "linear_cross_entropy": (lambda h, w: cet.linear_cross_entropy(h, w, y, chunk_size=16, z_loss=1e-4,
+                                                                       return_stats=True, impl=softmax_impl)[0],
+                                 [(n, hidden), (vocab, hidden)]),
+        "distillation_loss": (lambda x: cet.distillation_loss(x, teacher, y, divergence="jsd", impl=softmax_impl),
+                              [(n, vocab)]),
+        "sparse_distillation_loss": (lambda x: cet.sparse_distillation_loss(x, top.indices, top.values, y,
+                                                                            impl=other), [(n, vocab)]),
+        "linear_distillation_loss": (lambda h, w: cet.linear_distillation_loss(
+            h, w, h.detach(), w.detach() * 2, y, chunk_size=16, impl=softmax_impl), [(n, hidden), (vocab, hidden)]),
+        "binary_cross_entropy_with_logits": (lambda x: cet.binary_cross_entropy_with_logits(x, t), [(n, vocab)]),
+        "binary_cross_entropy": (lambda x: cet.binary_cross_entropy(x.sigmoid(), t), [(n, vocab)]),
+        "sigmoid_focal_loss": (lambda x: cet.sigmoid_focal_loss(x, t, alpha=0.25), [(n, vocab)]),
+        "poisson_nll_loss": (lambda x: cet.poisson_nll_loss(x, t), [(n, vocab)]),
+        "gaussian_nll_loss": (lambda x: cet.gaussian_nll_loss(x, t, torch.ones_like(t)), [(n, vocab)]),
+    }
+
+
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
-def test_cuda_no_host_sync():
-    x = torch.randn(64, 1000, device="cuda", requires_grad=True)
+@pytest.mark.parametrize("impl", ["auto", "reference", "triton"])
+def test_cuda_no_host_sync(impl):
+    """Every loss, forward and backward, on CUDA under ``set_sync_debug_mode("error")``: nothing reads a device
+    value on the host (Triton's kernels included)."""
+    if impl == "triton":
+        pytest.importorskip("triton")
+    for name, (loss_of, shapes) in _every_loss(impl).items():
+        leaves = [torch.randn(*shape, device="cuda", requires_grad=True) for shape in shapes]
+        torch.cuda.synchronize()
+        torch.cuda.set_sync_debug_mode("error")
+        try:
+            loss = loss_of(*leaves)
+            loss.backward()
+        finally:
+            torch.cuda.set_sync_debug_mode("default")
+        assert all(torch.isfinite(leaf.grad).all() for leaf in leaves), name
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_cuda_equals_cpu():
+    x = torch.randn(64, 1000, device="cuda")
     y = torch.randint(0, 1000, (64,), device="cuda")
-    torch.cuda.set_sync_debug_mode("error")
-    try:
-        loss = cet.cross_entropy(x, y, label_smoothing=0.1, z_loss=1e-4)
-        loss.backward()
-    finally:
-        torch.cuda.set_sync_debug_mode("default")
-    torch.testing.assert_close(loss, cet.cross_entropy(x.detach().cpu(), y.cpu(), label_smoothing=0.1,
-                                                       z_loss=1e-4).cuda())
+    assert_close(float(cet.cross_entropy(x, y, label_smoothing=0.1, z_loss=1e-4)),
+                 float(cet.cross_entropy(x.cpu(), y.cpu(), label_smoothing=0.1, z_loss=1e-4)), torch.float32)
 
 
 # ------------------------------------------------------------------------------------------ bad input

@@ -1,8 +1,11 @@
 """Vocab-parallel cross-entropy: 3 gloo processes on 127.0.0.1 with V=1023 split 300/401/322 equal the
 single-process result on every rank (loss, logits-shard, input and weight-shard gradients, ignored targets), also
 with infinite logits: a shard row that is all -inf, an all -inf row, +inf on a target, and with per-token sample
-weights (parallel_worker.py); FSDP2 and vocabulary-sharded DTensor heads on 2 ranks."""
+weights (parallel_worker.py), on the reference path and on the Triton kernels' shard partials (impl="triton");
+FSDP2 and vocabulary-sharded DTensor heads on 2 ranks."""
 
+import importlib.util
+import os
 import socket
 
 import pytest
@@ -21,6 +24,13 @@ OPTIONS = [
     {"reduction": "none", "label_smoothing": 0.1, "infinite": True},
     {"reduction": "mean", "label_smoothing": 0.1, "weighted": True},
     {"reduction": "none", "z_loss": 0.01, "weighted": True},
+    # the Triton kernels' shard partials (CPU tensors: Triton's interpreter, set by conftest.py)
+    *(pytest.param(o, marks=pytest.mark.skipif(
+        importlib.util.find_spec("triton") is None or os.environ.get("TRITON_INTERPRET") != "1",
+        reason="Triton's interpreter is not on")) for o in (
+        {"reduction": "mean", "label_smoothing": 0.1, "z_loss": 1e-3, "impl": "triton"},
+        {"reduction": "none", "label_smoothing": 0.1, "z_loss": 0.01, "infinite": True, "impl": "triton"},
+    )),
 ]
 
 

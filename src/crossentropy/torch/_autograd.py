@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import torch
 
+from ..kernels.triton import rows as triton_rows
 from ..rules.elementwise import bce_with_logits, bce_with_probs, sigmoid_focal
 from ..rules.options import check_weights_fit
 from ..rules.reduction import reduce, reduction_scale
@@ -52,6 +53,9 @@ class CrossEntropyFunction(torch.autograd.Function):
         kernel = _cpu.softmax_kernel(options, x)  # the dispatch point
         if kernel == "compiled":  # zero-copy
             r = _cpu.softmax_rows(x, coef, options, dtype=cdt, stats=stats)
+        elif kernel == "triton":
+            r = triton_rows.softmax_rows(x, coef, z_loss=options.z_loss, softcap=options.softcap, dtype=cdt,
+                                         stats=stats)
         else:
             r = softmax_rows(TORCH, x.to(cdt), coef, z_loss=options.z_loss, softcap=options.softcap, stats=stats)
         extra = (r.lse, r.entropy, r.p_target, r.predicted) if stats else (r.lse,)
@@ -73,6 +77,10 @@ class CrossEntropyFunction(torch.autograd.Function):
         r_scale = row_scale(grad_loss, scale, x.shape[0], cdt)
         if xp is TORCH and ctx.kernel == "compiled":  # the gradient written once, in x's dtype
             return _cpu.softmax_rows(x, coef, options, dtype=cdt, row_scale=r_scale).grad, *(None,) * 5
+        if xp is TORCH and ctx.kernel == "triton":  # the gradient written once by the kernel, in x's dtype
+            r = triton_rows.softmax_rows(x, coef, z_loss=options.z_loss, softcap=options.softcap, dtype=cdt,
+                                         row_scale=r_scale)
+            return r.grad, *(None,) * 5
         r = softmax_rows(xp, x.to(cdt), coef, z_loss=options.z_loss, softcap=options.softcap, row_scale=r_scale)
         return r.grad.to(x.dtype), *(None,) * 5
 

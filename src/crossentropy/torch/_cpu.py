@@ -33,14 +33,17 @@ def compiled_reason(x: torch.Tensor) -> str | None:
     return None
 
 
-def softmax_kernel(options, x: torch.Tensor, *, has_compiled: bool = True, native: str | None = NO_NATIVE) -> str:
+def softmax_kernel(options, x: torch.Tensor, *, has_compiled: bool = True, no_triton: str | None = None,
+                   native: str | None = NO_NATIVE) -> str:
     """The torch backend's dispatch point: which kernel runs the softmax-family rows ``x`` under
     ``options.impl`` ("reference", "compiled", "triton" or "native"). ``has_compiled=False`` for a loss the
-    compiled kernel has no path for (focal, vocab-parallel, distillation); ``native`` is None where torch's own
-    kernels can run the call (``_native.native_reason``), and "auto" takes them up to ``NATIVE_AUTO_MAX`` logits."""
+    compiled kernel has no path for (vocab-parallel, distillation); ``no_triton`` the reason the Triton kernels have
+    no path for this call (focal, sparse distillation: ``NO_TRITON_PATH``): "triton" then raises, "auto" never picks
+    it; ``native`` is None where torch's own kernels can run the call (``_native.native_reason``), and "auto" takes
+    them up to ``NATIVE_AUTO_MAX`` logits."""
     reason = compiled_reason(x) if has_compiled else NO_PATH
-    return select(options, compiled=reason, triton=triton_reason(x), native=native,
-                  prefer_native=x.numel() <= NATIVE_AUTO_MAX)
+    return select(options, compiled=reason, triton=no_triton or triton_reason(x), native=native,
+                  prefer_native=x.numel() <= NATIVE_AUTO_MAX, gpu=x.device.type == "cuda")
 
 
 def _view(t: torch.Tensor, name: str, bf16: list):

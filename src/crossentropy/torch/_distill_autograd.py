@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import torch
 
+from ..kernels.triton import rows as triton_rows
 from ..rules.divergence import dense_rows, kept_total, sparse_rows
 from ..rules.limits import masked_product
 from ..rules.reduction import reduce, reduction_scale
@@ -53,7 +54,9 @@ class RowsDistillationFunction(torch.autograd.Function):
         zs = z_student.to(cdt)
         scale = _scale(kept, sample_weight, zs, reduction)
         rows = _row_scale(scale, sample_weight, cdt)
-        if indices is None:
+        if options.impl == "triton":  # one kernel launch; the gradient in the compute dtype, as the reference's
+            values, grad = triton_dense(z_student, teacher, options, kept, rows, with_grad=with_grad)
+        elif indices is None:
             values, grad = dense_rows(TORCH, zs, teacher.to(cdt), options, kept, rows, with_grad=with_grad)
         else:
             values, grad = sparse_rows(TORCH, zs, indices, teacher.to(cdt), options, kept, rows, with_grad=with_grad)
@@ -70,6 +73,17 @@ class RowsDistillationFunction(torch.autograd.Function):
         return (g.to(ctx.dtype),) + (None,) * 6
 
 
+def triton_dense(z_student, z_teacher, options, kept, row_scale, *, with_grad: bool):
+    """``rules.divergence.dense_rows`` on the Triton kernel (``kernels.triton.rows.distill_rows``) for the raw
+    logits: values and gradient in the compute dtype."""
+    cdt = compute_dtype(z_student.dtype)
+    out = torch.empty(z_student.shape, dtype=cdt, device=z_student.device) if with_grad else None
+    values, grad = triton_rows.distill_rows(z_student, z_teacher, divergence=options.divergence, beta=options.beta,
+                                            temperature=options.temperature, kept=kept, row_scale=row_scale,
+                                            with_grad=with_grad, out=out)
+    return values.to(cdt), grad
+
+
 def _logits(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
     return x @ weight.T if bias is None else torch.addmm(bias, x, weight.T)
 
@@ -79,7 +93,8 @@ def linear_pass(student, teacher, kept, options, loss_rows=None, grads=None, row
     and/or the gradients of ``sum_i row_scale_i l_i`` accumulated into ``grads = (grad_x, grad_w, grad_b)`` of the
     student's linear layer."""
     (xs, ws, bs), (xt, wt, bt) = student, teacher
-    inv = 1.0 / options.temperature  # divide the (N, D) inputs and the bias by temperature, not the (N, V) logits
+    triton = options.impl == "triton"  # the kernel divides the logits by temperature itself
+    inv = 1.0 if triton else 1.0 / options.temperature  # else divide the (N, D) inputs and the bias, not the logits
     bs, bt = (None if b is None else b * inv for b in (bs, bt))
     chunk_size = options.chunk_size
     for start in range(0, xs.shape[0], chunk_size):
@@ -89,8 +104,11 @@ def linear_pass(student, teacher, kept, options, loss_rows=None, grads=None, row
         with torch.no_grad():
             zs, zt = _logits(xs[rows] * inv, ws, bs), _logits(xt[rows] * inv, wt, bt)
             cdt = compute_dtype(zs.dtype)
-            values, g = dense_rows(TORCH, zs.to(cdt), zt.to(cdt), options, chunk_kept, scale,
-                                   with_grad=grads is not None, divided=True)
+            if triton:
+                values, g = triton_dense(zs, zt, options, chunk_kept, scale, with_grad=grads is not None)
+            else:
+                values, g = dense_rows(TORCH, zs.to(cdt), zt.to(cdt), options, chunk_kept, scale,
+                                       with_grad=grads is not None, divided=True)
         if loss_rows is not None:
             loss_rows[rows] = values
         if grads is not None:

@@ -16,7 +16,8 @@ import dataclasses
 import torch
 
 from ..constants import IGNORE_INDEX
-from ..rules.divergence import check_sparse_teacher, check_vocabulary, kept_tokens
+from ..kernels.dispatch import NO_TRITON_PATH
+from ..rules.divergence import SCALED_ABOVE, check_sparse_teacher, check_vocabulary, kept_tokens
 from ..rules.errors import InputValueError
 from ..rules.options import DistillationOptions
 from ._cpu import softmax_kernel
@@ -28,13 +29,19 @@ from .linear import default_chunk_size
 KERNEL_TEMPORARIES = 4  # a chunk gets 1/4 of linear_cross_entropy's logits budget: it holds two vocabularies' logits
 
 
-def _kept(target, batch_shape: tuple, options, like: torch.Tensor) -> torch.Tensor | None:
-    """The flat mask of kept rows (None keeps every row), once the dispatch point has accepted ``options.impl``
-    for the student's tensor ``like`` (the distillation losses run on the reference path only)."""
-    softmax_kernel(options, like, has_compiled=False)
+def _kept(target, batch_shape: tuple, options, like: torch.Tensor, *, dense: bool = True):
+    """``(kept, options)``: the flat mask of kept rows (None keeps every row), and ``options`` with ``impl`` the
+    kernel the dispatch point picked for the student's tensor ``like``: "reference", or "triton" for the dense
+    losses, except forward KL above ``SCALED_ABOVE`` (the rules' cancellation-free form, which the kernel lacks);
+    the compiled kernel has no distillation path."""
+    no_triton = None if dense else NO_TRITON_PATH
+    if dense and options.divergence == "forward_kl" and options.temperature > SCALED_ABOVE:
+        no_triton = (f"the Triton kernel has no cancellation-free forward KL for temperature > {SCALED_ABOVE} "
+                     f"(got {options.temperature})")
+    kernel = softmax_kernel(options, like, has_compiled=False, no_triton=no_triton)
     if target is not None:
         check_tensor(target, "target", floating=False)
-    return kept_tokens(TORCH, target, batch_shape, options.ignore_index)
+    return kept_tokens(TORCH, target, batch_shape, options.ignore_index), dataclasses.replace(options, impl=kernel)
 
 
 def _wants_grad(*tensors) -> bool:
@@ -72,7 +79,7 @@ def distillation_loss(student_logits, teacher_logits, target=None, *, divergence
                               f"(the last dim).")
     check_vocabulary(student_logits.shape[-1], "student_logits")
     batch_shape = tuple(student_logits.shape[:-1])
-    kept = _kept(target, batch_shape, options, student_logits)
+    kept, options = _kept(target, batch_shape, options, student_logits)
     vocab = student_logits.shape[-1]
     s = check_sample_weight(sample_weight, batch_shape, student_logits.device)
     loss = RowsDistillationFunction.apply(student_logits.reshape(-1, vocab), teacher_logits.reshape(-1, vocab).detach(),
@@ -107,7 +114,7 @@ def sparse_distillation_loss(student_logits, teacher_indices, teacher_logprobs, 
     if teacher_indices.dim() == 0 or teacher_logprobs.dim() == 0:
         raise InputValueError("teacher_indices and teacher_logprobs must have a top-k (last) dim, but got a scalar.")
     check_sparse_teacher(TORCH, teacher_indices, teacher_logprobs.detach(), vocab, batch_shape)
-    kept = _kept(target, batch_shape, options, student_logits)
+    kept, options = _kept(target, batch_shape, options, student_logits, dense=False)
     k = teacher_indices.shape[-1]
     s = check_sample_weight(sample_weight, batch_shape, student_logits.device)
     loss = RowsDistillationFunction.apply(student_logits.reshape(-1, vocab), teacher_logprobs.reshape(-1, k).detach(),
@@ -168,7 +175,7 @@ def linear_distillation_loss(student_input, student_weight, teacher_input, teach
         options = dataclasses.replace(
             options, chunk_size=max(1, default_chunk_size(student_weight.shape[0]) // KERNEL_TEMPORARIES))
     batch_shape = tuple(student_input.shape[:-1])
-    kept = _kept(target, batch_shape, options, student_input)
+    kept, options = _kept(target, batch_shape, options, student_input)
     with_grad = _wants_grad(student_input, student_weight, student_bias)
     xs = student_input.reshape(-1, student_input.shape[-1])
     xt = teacher_input.reshape(-1, teacher_input.shape[-1]).detach()

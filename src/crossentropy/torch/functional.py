@@ -21,6 +21,7 @@ import numbers
 import torch
 
 from ..constants import IGNORE_INDEX
+from ..kernels.dispatch import NO_TRITON_PATH
 from ..rules.elementwise import gaussian_shapes
 from ..rules.options import (
     RATE,
@@ -144,7 +145,7 @@ def softmax_focal_loss_with(options: FocalOptions, input, target, alpha=None, *,
     True
     """
     rows, t, batch, unbatched = class_rows(input, target, options.ignore_index, "softmax_focal_loss")
-    softmax_kernel(options, rows, has_compiled=False)  # "reference" runs it (the others raise)
+    softmax_kernel(options, rows, has_compiled=False, no_triton=NO_TRITON_PATH)  # "reference" runs it, others raise
     total_weight = check_total_weight(TORCH, total_weight, options.reduction)
     if alpha is not None and not isinstance(alpha, torch.Tensor) and torch.tensor(alpha).dim() == 0:
         check_nonnegative(alpha, "alpha")

@@ -21,6 +21,8 @@ from torch import nn
 from torch.autograd.function import once_differentiable
 
 from ..constants import IGNORE_INDEX
+from ..kernels.triton import linear as triton_linear
+from ..kernels.triton import rows as triton_rows
 from ..rules.errors import InputValueError
 from ..rules.options import SoftmaxOptions, check_total_weight
 from ..rules.reduction import reduce, reduction_scale
@@ -80,6 +82,10 @@ def _one_chunk(x, weight, bias, coef, options, start, stop, loss_rows, grads, ro
     if options.impl == "compiled":  # one pass, the gradient written over the chunk's logits
         r = _cpu.softmax_rows(logits, coef, options, dtype=cdt, row_scale=row_scale, stats=stats is not None,
                               grad_into=None if row_scale is None else logits)
+    elif options.impl == "triton":  # one kernel launch, the gradient written over the chunk's logits
+        r = triton_rows.softmax_rows(logits, coef, z_loss=options.z_loss, softcap=options.softcap, dtype=cdt,
+                                     row_scale=row_scale, stats=stats is not None,
+                                     out=None if row_scale is None else logits)
     else:
         r = softmax_rows(TORCH, logits, coef, z_loss=options.z_loss, softcap=options.softcap, row_scale=row_scale,
                          work=logits, stats=stats is not None)
@@ -240,10 +246,14 @@ def linear_cross_entropy_with(options: SoftmaxOptions, input, linear_weight, tar
         return _k_dimensional(options, input, linear_weight, target, linear_bias, weight, total_weight)
     vocab = check_linear_head(input, linear_weight, linear_bias)
     t = index_target_last_dim(target, input, options.ignore_index, vocab, " (the vocabulary)")
-    # the chunk loop gets the kernel the dispatch point picked as options.impl, and a chunk size
-    options = dataclasses.replace(options, impl=_cpu.softmax_kernel(options, input),
-                                  chunk_size=options.chunk_size or default_chunk_size(vocab))
+    # the chunk loop gets the kernel the dispatch point picked as options.impl, and a chunk size (on the Triton
+    # path from the free device memory)
     cdt = compute_dtype(input.dtype)
+    kernel = _cpu.softmax_kernel(options, input)
+    chunk_size = options.chunk_size or (
+        triton_linear.chunk_rows(input.numel() // max(1, input.shape[-1]), vocab, cdt, input.device)
+        if kernel == "triton" else default_chunk_size(vocab))
+    options = dataclasses.replace(options, impl=kernel, chunk_size=chunk_size)
     weight = check_weight(weight, vocab, dtype=cdt, device=input.device)
     s = check_sample_weight(sample_weight, tuple(target.shape), input.device)
     coef = coefficients(TORCH, t, vocab, options, w=weight, s=s, dtype=cdt, normalize=options.normalize(total_weight))

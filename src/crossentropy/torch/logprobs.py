@@ -8,6 +8,7 @@ import dataclasses
 import torch
 
 from ..constants import IGNORE_INDEX
+from ..kernels.dispatch import NO_TRITON_PATH
 from ..rules.options import LogprobOptions
 from ._cpu import softmax_kernel
 from ._inputs import check_linear_head, index_target_last_dim
@@ -62,7 +63,8 @@ def linear_logprobs_with(options: LogprobOptions, input, linear_weight, target, 
     """``linear_logprobs`` with its scalar options given as one checked ``LogprobOptions``; the tensors are checked
     here."""
     vocab = check_linear_head(input, linear_weight, linear_bias)
-    softmax_kernel(options, input, has_compiled=False)  # "reference" runs it (the compiled kernel has no path)
+    # "reference" runs it: neither the compiled kernel nor (yet) the Triton log-prob rows are wired here
+    softmax_kernel(options, input, has_compiled=False, no_triton=NO_TRITON_PATH)
     options = dataclasses.replace(options, chunk_size=options.chunk_size or
                                   max(1, default_chunk_size(vocab) // TEMPORARIES))
     return_entropy = options.return_entropy

@@ -20,6 +20,7 @@ except ImportError:  # a torch built without distributed support
     dtensor = None
 
 from ..constants import IGNORE_INDEX
+from ..kernels.triton import rows as triton_rows
 from ..rules.errors import InputValueError
 from ..rules.options import SoftmaxOptions, check_total_weight
 from ..rules.reduction import reduce, reduction_scale
@@ -83,11 +84,20 @@ class VocabParallelCrossEntropyFunction(torch.autograd.Function):
         cdt = compute_dtype(logits.dtype)
         normalize = options.normalize(total_weight)
         coef = _shard_coefficients(target, sample_weight, logits.shape[-1], group, options, cdt, normalize)
-        r = softmax_rows(TORCH, logits.to(cdt), coef, z_loss=options.z_loss, collective=_Shards(group))
+        shards = _Shards(group)
+        ctx.partials = None
+        if options.impl == "triton":  # this shard's partials from the kernel, combined over the group
+            part = triton_rows.shard_partials(logits, coef, softcap=None)
+            m = shards.max(part.max.clone())  # the all-reduce writes in place: keep this shard's max
+            total, linear = shards.sum(*triton_rows.combine_partials(part, m))
+            loss, _ = triton_rows.partial_rows(coef, m, total, linear, options.z_loss)
+            ctx.partials = (m, total)  # O(rows): the backward's second pass needs no collective
+        else:
+            loss = softmax_rows(TORCH, logits.to(cdt), coef, z_loss=options.z_loss, collective=shards).loss
         scale = reduction_scale(TORCH, options.reduction, TORCH.total(coef.o), total_weight)
         ctx.save_for_backward(logits, target, sample_weight, scale)
         ctx.group, ctx.options, ctx.normalize = group, options, normalize
-        return reduce(TORCH, r.loss, options.reduction, scale)
+        return reduce(TORCH, loss, options.reduction, scale)
 
     @staticmethod
     def backward(ctx, grad_out):
@@ -95,8 +105,13 @@ class VocabParallelCrossEntropyFunction(torch.autograd.Function):
         cdt = compute_dtype(logits.dtype)
         coef = _shard_coefficients(target, sample_weight, logits.shape[-1], ctx.group, ctx.options, cdt,
                                    ctx.normalize)
+        r_scale = row_scale(grad_out, scale, logits.shape[0], cdt)
+        if ctx.partials is not None:  # the kernel's second pass, in the logits' dtype
+            m, total = ctx.partials
+            return (triton_rows.shard_grad(logits, coef, m, total, z_loss=ctx.options.z_loss, softcap=None,
+                                           row_scale=r_scale), *(None,) * 5)
         r = softmax_rows(TORCH, logits.to(cdt), coef, z_loss=ctx.options.z_loss, collective=_Shards(ctx.group),
-                         row_scale=row_scale(grad_out, scale, logits.shape[0], cdt))
+                         row_scale=r_scale)
         return r.grad.to(logits.dtype), *(None,) * 5
 
 
@@ -129,8 +144,8 @@ def vocab_parallel_cross_entropy(logits_shard, target, *, group=None, ignore_ind
     ``logits_shard (..., V_rank)`` and the full-vocabulary integer ``target (...)`` (the same on every rank),
     infinite logits included (a shard row that is all ``-inf``, as a padded vocabulary gives, costs nothing).
     The gradient flows to this rank's shard only. ``sample_weight`` (one weight per target element, the same on
-    every rank) as in ``cross_entropy``. Only ``impl="reference"`` (or "auto") runs it: the kernels have no
-    collective.
+    every rank) as in ``cross_entropy``. ``impl="triton"`` runs each shard's partial statistics and its gradient on
+    the Triton kernels (the two all-reduces stay torch's); "compiled" has no collective and raises.
     """
     options = SoftmaxOptions.of(reduction=reduction, label_smoothing=label_smoothing, ignore_index=ignore_index,
                                 z_loss=z_loss, impl=impl)
@@ -146,7 +161,8 @@ def vocab_parallel_cross_entropy_with(options: SoftmaxOptions, logits_shard, tar
     total_weight = check_total_weight(TORCH, total_weight, options.reduction)
     t = index_target_last_dim(target, logits_shard, options.ignore_index)
     s = check_sample_weight(sample_weight, tuple(target.shape), t.device)
-    softmax_kernel(options, logits_shard, has_compiled=False)  # "reference" runs it (the others raise)
+    # "reference" or "triton" (its partials) runs it; "compiled" raises (the compiled kernel has no collective)
+    options = replace(options, impl=softmax_kernel(options, logits_shard, has_compiled=False))
     rows = logits_shard.reshape(-1, logits_shard.shape[-1])
     loss = VocabParallelCrossEntropyFunction.apply(rows, t, s, total_weight, group, options)
     return loss.reshape(target.shape) if options.reduction == "none" else loss
