@@ -45,11 +45,12 @@ test-min:
 	$(VENV_MIN)/bin/python -m pytest -p no:cacheprovider $(SMOKE)
 
 bench: kernel
-	cd benchmarks && ../$(BIN)/python bench_core.py && ../$(BIN)/python bench_learn.py && ../$(BIN)/python bench_text.py \
-		&& ../$(BIN)/python bench_linear.py && ../$(BIN)/python bench_hf.py && ../$(BIN)/python bench_gpu.py
+	cd benchmarks && ../$(BIN)/python bench_core.py && ../$(BIN)/python bench_overhead.py && ../$(BIN)/python bench_learn.py \
+		&& ../$(BIN)/python bench_text.py && ../$(BIN)/python bench_linear.py && ../$(BIN)/python bench_hf.py \
+		&& ../$(BIN)/python bench_gpu.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks
 
 clean:
-	rm -rf $(VENV) $(VENV_MIN) build dist src/*.egg-info src/crossentropy/core/*.so
+	rm -rf $(VENV) $(VENV_MIN) build dist src/*.egg-info src/crossentropy/kernels/*.so

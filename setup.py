@@ -1,6 +1,6 @@
-"""Builds the optional fused CPU kernel (src/crossentropy/core/_fused.c); everything else is in pyproject.toml.
+"""Builds the optional fused CPU kernel (src/crossentropy/kernels/_fused.c); everything else is in pyproject.toml.
 
-The kernel is a plain shared library loaded with ctypes (crossentropy/core/fused.py). It is optional: where no C
+The kernel is a plain shared library loaded with ctypes (crossentropy/kernels/compiled.py). It is optional: where no C
 compiler (or no OpenMP) is available the build of this one extension fails, the install still succeeds, and the
 library runs its NumPy fallback.
 """
@@ -14,5 +14,5 @@ from setuptools import Extension, setup
 flags = [] if sys.platform == "win32" else ["-O3", "-fopenmp", "-fno-math-errno", "-fno-trapping-math"]
 link = [] if sys.platform == "win32" else ["-fopenmp"]
 
-setup(ext_modules=[Extension("crossentropy.core._fused", ["src/crossentropy/core/_fused.c"],
+setup(ext_modules=[Extension("crossentropy.kernels._fused", ["src/crossentropy/kernels/_fused.c"],
                              extra_compile_args=flags, extra_link_args=link, optional=True)])

@@ -1,7 +1,7 @@
 """Softmax cross-entropy on CPU against the memory-bandwidth floor, in one process.
 
 Index targets, float32, mean reduction. Variants, timed in interleaved rounds (medians):
-- the fused compiled kernel (core/fused.py): loss+gradient into a separate array, in place (the gradient
+- the fused compiled kernel (kernels/compiled.py): loss+gradient into a separate array, in place (the gradient
   overwrites the logits), and loss only;
 - the public entry ``ce.softmax_cross_entropy`` (validation and coefficients included), and the NumPy fallback
   (the same entry with the kernel switched off);
@@ -27,7 +27,7 @@ import numpy as np
 from _common import append_csv, cpuinfo, interleaved, vector_flags
 
 import crossentropy as ce
-from crossentropy.core import fused
+from crossentropy.kernels import compiled as fused
 
 
 def halves(n: int, parts: int) -> list[slice]:

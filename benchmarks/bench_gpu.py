@@ -76,6 +76,7 @@ def ce_variants(x, y, dry: bool) -> dict:
     import torch
     import torch.nn.functional as F
 
+    import crossentropy.torch as cet
     from crossentropy.kernels.triton import rows
 
     n, vocab = x.shape
@@ -94,6 +95,7 @@ def ce_variants(x, y, dry: bool) -> dict:
         return run
 
     variants = {"floor: copy of the logits": lambda: copy.copy_(x), "ours (Triton rows)": ours,
+                "ours (cross_entropy, impl='triton')": torch_ce(lambda z, t: cet.cross_entropy(z, t, impl="triton")),
                 "F.cross_entropy": torch_ce(F.cross_entropy)}
     if not dry:
         variants["torch.compile(F.cross_entropy)"] = torch_ce(torch.compile(F.cross_entropy))
@@ -111,6 +113,7 @@ def linear_variants(x, w, y, dry: bool) -> dict:
     import torch
     import torch.nn.functional as F
 
+    import crossentropy.torch as cet
     from crossentropy.kernels.triton import linear
 
     n, vocab = x.shape[0], w.shape[0]
@@ -129,6 +132,8 @@ def linear_variants(x, w, y, dry: bool) -> dict:
         return run
 
     variants = {"ours (chunked, Triton rows)": ours,
+                "ours (linear_cross_entropy, impl='triton')": autograd(
+                    lambda: cet.linear_cross_entropy(xl, wl, y, chunk_size=2 if dry else None, impl="triton")),
                 "torch F.linear_cross_entropy (chunked)": autograd(
                     lambda: F.linear_cross_entropy(xl, wl, y, options=torch.nn.LinearCrossEntropyOptions()))}
     liger = _optional("liger_kernel.transformers.fused_linear_cross_entropy")

@@ -54,13 +54,43 @@ def softmax_cases(draw):
     return x, y, weight, soft, options
 
 
-@given(softmax_cases())
-def test_softmax_cross_entropy(case):
+@st.composite
+def softmax_options(draw, finite: bool):
+    """The options NumPy softmax_cross_entropy and torch cross_entropy share beyond reduction and smoothing
+    (docs/design.md, entry x option): z_loss (on finite logits), softcap, total_weight, ignore_index, impl."""
+    return {"z_loss": draw(st.sampled_from([0.0, 1e-2])) if finite else 0.0,
+            "softcap": draw(st.sampled_from([None, 4.0])),
+            "total_weight": draw(st.sampled_from([None, 3.0])),
+            "impl": draw(st.sampled_from(["auto", "reference"]))}
+
+
+@given(softmax_cases(), st.data())
+def test_softmax_cross_entropy(case, data):
     x, y, weight, soft, options = case
+    options = {**options, **data.draw(softmax_options(bool(np.isfinite(x).all())))}
+    if options["reduction"] != "mean":
+        options["total_weight"] = None
     target = ce.one_hot(np.where(y < 0, 0, y), x.shape[1]) if soft else y
     np_result = ce.softmax_cross_entropy(x, target, class_weight=weight, return_grad=True, **options)
     w = None if weight is None else torch.tensor(weight)
     _same(np_result, _torch_run(cet.cross_entropy, x, torch.tensor(target), w, **options))
+
+
+@given(softmax_cases(), st.data(), st.sampled_from([-100, 0]))
+def test_softmax_cross_entropy_stats_and_ignore_index(case, data, ignore_index):
+    x, y, weight, _, options = case
+    options = {**options, **data.draw(softmax_options(bool(np.isfinite(x).all())))}
+    if options["reduction"] != "mean":
+        options["total_weight"] = None
+    y = np.where(y < 0, ignore_index, y)
+    loss, _, stats = ce.softmax_cross_entropy(x, y, class_weight=weight, ignore_index=ignore_index,
+                                              return_stats=True, return_grad=True, **options)
+    w = None if weight is None else torch.tensor(weight)
+    t_loss, t_stats = cet.cross_entropy(torch.tensor(x), torch.tensor(y), w, ignore_index=ignore_index,
+                                        return_stats=True, **options)
+    assert_close(loss, t_loss.numpy(), "float64-reference")
+    for name in ("lse", "entropy", "p_target", "predicted", "correct"):
+        assert_close(getattr(stats, name), getattr(t_stats, name).numpy(), "float64-reference", err_msg=name)
 
 
 @given(softmax_cases(), st.sampled_from([0.0, 0.5, 2.0]), st.sampled_from(["none", "scalar", "class"]))

@@ -31,8 +31,8 @@ from .core.information import (
 from .core.likelihood import gaussian_nll, poisson_nll
 from .core.perplexity import PerplexityMeter
 from .core.stable import log_sigmoid, log_softmax, logsumexp, sigmoid, softmax, softplus, xlogy
-from .core.threads import get_num_threads, num_threads, set_num_threads
 from .core.weights import class_weights, one_hot, smooth_labels
+from .kernels.threads import get_num_threads, num_threads, set_num_threads
 from .rules.errors import InputError, InputTypeError, InputValueError
 
 __version__ = "0.1.0"

@@ -128,3 +128,18 @@ def test_constant_logits_return_one_with_warning():
 def test_bad_input(kwargs, exc, message):
     with pytest.raises(exc, match=message):
         ce.fit_temperature(**kwargs)
+
+
+# ------------------------------------------------------------------ issue 21.28: extreme scales
+def test_fit_temperature_is_invariant_to_the_scale_of_weights_and_scales_with_logits():
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 4, 60)
+    z = rng.standard_normal((60, 4)) + 2.0 * np.eye(4)[y]
+    w = rng.uniform(0.5, 2, 60)
+    plain = ce.fit_temperature(z, y, sample_weight=w)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no RuntimeWarning at any scale
+        for c in (1e307, 1e-300):
+            assert_close(ce.fit_temperature(z, y, sample_weight=w * c), plain, "minimizer")
+        for c in (1e200, 1e-200):
+            assert_close(ce.fit_temperature(z * c, y, sample_weight=w) / c, plain, "minimizer")

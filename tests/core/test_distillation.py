@@ -3,10 +3,12 @@ student gradient), sparse k = V equals dense, sparse k < V against a hand comput
 differences, golden values, -inf logits, errors, and properties (>= 0, 0 at student == teacher, tau scaling)."""
 
 import itertools
+import warnings
 
 import numpy as np
 import pytest
 import reference as ref
+import torch
 from conftest import assert_close, numeric_grad
 from hypothesis import given
 from hypothesis import strategies as st
@@ -15,6 +17,7 @@ from scipy.special import log_softmax as sp_log_softmax
 from scipy.special import rel_entr
 
 import crossentropy as ce
+import crossentropy.torch as cet
 
 DIVERGENCES = ["forward_kl", "reverse_kl", "jsd"]
 GRID = list(itertools.product(DIVERGENCES, [0.1, 0.5], [1.0, 2.0]))
@@ -220,3 +223,43 @@ def test_properties(s, t, divergence, beta, tau):
     assert_close(per, tau**2 * ce.distillation_loss(s / tau, t / tau, **{**opts, "temperature": 1.0}))
     # invariance to a constant shift of either model's logits
     assert_close(ce.distillation_loss(s + 3.0, t - 2.0, **opts), per)
+
+
+# ------------------------------------------------------------------ issue 21.26: large temperatures
+def _plain_forward_kl(s, t, tau):
+    """tau**2 KL(T || S) and tau (S - T) per row in float64, by the textbook formula (accurate to ~1e-10 at
+    tau = 1000 in float64, far inside the float32 tier)."""
+    ls = s / tau - np.log(np.exp(s / tau).sum(-1, keepdims=True))
+    lt = t / tau - np.log(np.exp(t / tau).sum(-1, keepdims=True))
+    return tau**2 * (np.exp(lt) * (lt - ls)).sum(-1), tau * (np.exp(ls) - np.exp(lt))
+
+
+@pytest.mark.parametrize("tau", [2.0, 30.0, 1000.0])
+def test_forward_kl_at_large_temperatures_within_the_float32_tier(tau):
+    rng = np.random.default_rng(0)
+    s, t = rng.standard_normal((4, 50)), rng.standard_normal((4, 50)) * 2
+    expected, expected_grad = _plain_forward_kl(s, t, tau)
+    loss, grad = ce.distillation_loss(s.astype(np.float32), t.astype(np.float32), temperature=tau,
+                                      reduction="none", return_grad=True)
+    assert_close(loss, expected, np.float32)
+    assert_close(grad, expected_grad, np.float32)
+    student = torch.from_numpy(s.astype(np.float32)).requires_grad_()
+    torch_loss = cet.distillation_loss(student, torch.from_numpy(t.astype(np.float32)), temperature=tau,
+                                       reduction="none")
+    torch_loss.sum().backward()
+    assert_close(torch_loss.detach(), expected, np.float32)
+    assert_close(student.grad, expected_grad, np.float32)
+
+
+@pytest.mark.parametrize("tau", [1e20, 1e160, 1e300])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_forward_kl_tends_to_half_the_variance(tau, dtype):
+    # tau**2 KL(T || S) -> Var(t - s) / 2 under the uniform S as tau grows: no NaN, no OverflowError
+    rng = np.random.default_rng(1)
+    s, t = rng.standard_normal((3, 20)).astype(dtype), rng.standard_normal((3, 20)).astype(dtype)
+    limit = (t.astype(np.float64) - s).var(-1) / 2
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert_close(ce.distillation_loss(s, t, temperature=tau, reduction="none"), limit, dtype)
+        assert_close(cet.distillation_loss(torch.from_numpy(s), torch.from_numpy(t), temperature=tau,
+                                           reduction="none"), limit, dtype)

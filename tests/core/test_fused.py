@@ -1,5 +1,5 @@
-"""The compiled fused row kernel (core/fused.py, core/_fused.c) against a float64 reference written from its formulas,
-against the NumPy fallback (core/_kernels.py), finite differences, and its own invariances."""
+"""The compiled fused row kernel (kernels/compiled.py, kernels/_fused.c) against a float64 reference written from its
+formulas, against the NumPy fallback (core/_kernels.py), finite differences, and its own invariances."""
 
 from __future__ import annotations
 
@@ -14,8 +14,9 @@ from conftest import assert_close, numeric_grad
 from hypothesis import given
 from hypothesis import strategies as st
 
-from crossentropy.core import fused
 from crossentropy.core._kernels import softmax_xent_block
+from crossentropy.kernels import compiled as fused
+from crossentropy.rules.options import SoftmaxOptions
 from crossentropy.rules.targets import Coefficients
 from crossentropy.rules.xp import NUMPY
 
@@ -265,10 +266,11 @@ def test_agrees_with_the_numpy_fallback(problem):
         coef = Coefficients(NUMPY, o=o, n_classes=k, w=kw["w"], y=kw["y"], a_y=kw["a_y"], u=kw["u"])
     else:
         coef = Coefficients(NUMPY, o=o, n_classes=k, w=kw["w"], probs=kw["probs"], s=kw["s"],
-                            smoothing=kw["beta"] * k)
+                            label_smoothing=kw["beta"] * k)
     grad = np.empty_like(z)
     with np.errstate(all="ignore"):
-        loss = softmax_xent_block(z, 0, n, coef, opts["scale"], grad, np.empty((n, k), dtype=z.dtype))
+        loss = softmax_xent_block(z, 0, n, coef, opts["scale"], grad, np.empty((n, k), dtype=z.dtype),
+                                  options=SoftmaxOptions())
     assert_close(out["loss"], loss, dtype, err_msg="loss")
     assert_close(out["grad"], grad, dtype, err_msg="grad")
 
@@ -409,14 +411,19 @@ def test_bfloat16_gradient_rounds_like_torch():
     assert torch.equal(g, torch.from_numpy(g32).to(torch.bfloat16))  # round to nearest even, as torch does
 
 
-def test_the_environment_switch_forces_the_fallback():
-    code = "from crossentropy.core import fused; print(fused.AVAILABLE)"
+@pytest.mark.slow
+def test_the_environment_switch_changes_only_what_auto_picks():
+    code = ("from crossentropy.kernels import compiled, dispatch; "
+            "from crossentropy.rules.options import SoftmaxOptions; "
+            "print(compiled.PREFERRED, dispatch.select(SoftmaxOptions(), compiled=None, triton='no'), "
+            "dispatch.select(SoftmaxOptions(impl='compiled'), compiled=None, triton='no'))")
     env = {**os.environ, "CROSSENTROPY_KERNEL": "numpy"}
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "False"
+    assert out.stdout.split() == ["False", "reference", "compiled"]
+    preferred = fused.PREFERRED
     with fused.forced_fallback():
-        assert not fused.AVAILABLE
-    assert fused.AVAILABLE
+        assert not fused.PREFERRED
+    assert fused.PREFERRED == preferred
 
 
 def test_internal_misuse_raises_runtime_error():

@@ -16,8 +16,8 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
 import crossentropy as ce
-from crossentropy.core import fused
 from crossentropy.core import threads as _kernels
+from crossentropy.kernels import compiled as fused
 
 
 def _run(x, target, block_bytes, threads, **opts):

@@ -4,6 +4,7 @@ values, the analytic interval, validation, and reading NPY/CSV/JSONL files."""
 import json
 import math
 import statistics
+import warnings
 
 import numpy as np
 import pytest
@@ -161,3 +162,18 @@ def test_report_with_text_bytes(tmp_path):
     (tmp_path / "bad.txt").write_bytes(b"\xff\xfe")
     with pytest.raises(ce.InputValueError, match="UTF-8"):
         text_bytes(tmp_path / "bad.txt")
+
+
+# ------------------------------------------------------------------ issue 21.27: NLLs near the float range
+@pytest.mark.parametrize("values", [[1e200] * 3, [1e200, 2e200, 3e200], [1e308, 1.5e308, 1e308], [1e-300, 2.0, 1e154]])
+def test_meter_near_the_float_range(values):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        meter = ce.PerplexityMeter().update(values[:2]).merge(ce.PerplexityMeter().update(values[2:]))
+        r = meter.result(ci=0.95)
+    top = max(values)  # the statistics of values / top in float64 without overflow, then scaled back
+    scaled = [v / top for v in values]
+    assert_close(r["nll_std"] / top, statistics.stdev(scaled), "float64-reference")
+    assert_close(r["nll_mean"] / top, statistics.fmean(scaled), "float64-reference")
+    total = sum(v / 2 for v in values)  # inf where the total is beyond the float range
+    assert r["nll_sum"] == (math.fsum(values) if total < np.finfo(np.float64).max / 2 else math.inf)

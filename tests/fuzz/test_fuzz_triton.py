@@ -23,6 +23,7 @@ if not (torch.cuda.is_available() or os.environ.get("TRITON_INTERPRET") == "1"):
     pytest.skip("no CUDA device, and Triton was imported without TRITON_INTERPRET=1", allow_module_level=True)
 
 from crossentropy.kernels.triton import rows  # noqa: E402
+from crossentropy.rules.options import SoftmaxOptions  # noqa: E402
 from crossentropy.rules.rows import softmax_rows  # noqa: E402
 from crossentropy.rules.targets import coefficients  # noqa: E402
 from crossentropy.torch._xp import TORCH  # noqa: E402
@@ -37,7 +38,7 @@ def _case(rng):
     target = rng.integers(0, vocab, n)
     target[rng.random(n) < 0.2] = -100
     options = {"w": torch.from_numpy(rng.random(vocab)) if rng.random() < 0.3 else None,
-               "smoothing": float(rng.choice([0.0, 0.1])), "ignore_index": -100}
+               "options": SoftmaxOptions(label_smoothing=float(rng.choice([0.0, 0.1])), ignore_index=-100)}
     run = {"z_loss": float(rng.choice([0.0, 1e-3])), "softcap": rng.choice([None, 30.0]),
            "stats": bool(rng.random() < 0.5)}
     return torch.from_numpy(x), torch.from_numpy(target), options, run
@@ -51,7 +52,7 @@ def test_fuzz_triton_rows():
         x, target, options, run = _case(rng)
         label = f"case {i}: x={x.tolist()}, target={target.tolist()}, {options}, {run}"
         a.cases += 1
-        coef = coefficients(TORCH, target, x.shape[-1], dtype=torch.float32, **options)
+        coef = coefficients(TORCH, target, x.shape[-1], options["options"], w=options["w"], dtype=torch.float32)
         scale = torch.ones(x.shape[0])
         try:
             with warnings.catch_warnings():

@@ -239,12 +239,20 @@ def test_patch_float64_equals_unpatched(family):
 
 @pytest.mark.parametrize("family", sorted(set(FAMILIES) - {"gemma2"}))
 def test_patch_bfloat16_equals_unpatched(family):
+    """The loss at the bfloat16 tier, and each parameter's gradient within the low-precision-gradient tier of the
+    unpatched one as a whole (its norm). Each of the two is about 1% from the float64 model's gradient (bfloat16
+    weights and activations), and they round differently (the patched chunks keep the logits and their gradient in
+    float32 where transformers rounds them to bfloat16), so small entries differ by more than the elementwise
+    bfloat16 tier."""
     model, (ids, labels) = tiny_model(family, torch.bfloat16), batch()
     ref, ref_grads = loss_and_grads(model, input_ids=ids, labels=labels)
     out, grads = loss_and_grads(patch(model), input_ids=ids, labels=labels)
     assert out.loss.dtype == ref.loss.dtype == torch.float32
     assert_close(out.loss.item(), ref.loss.item(), torch.bfloat16)
-    assert_same_grads(grads, ref_grads, torch.bfloat16)
+    assert grads.keys() == ref_grads.keys() and grads
+    for name, g in grads.items():
+        expected = ref_grads[name].double()
+        assert (g.double() - expected).norm() <= tol("low-precision-gradient")["rtol"] * expected.norm(), name
 
 
 def test_patch_bfloat16_softcap_is_closer_to_float64_than_transformers():

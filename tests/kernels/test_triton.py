@@ -24,8 +24,9 @@ if not (torch.cuda.is_available() or os.environ.get("TRITON_INTERPRET") == "1"):
 
 from crossentropy.kernels.triton import linear as tl_linear  # noqa: E402
 from crossentropy.kernels.triton import rows as tr  # noqa: E402
-from crossentropy.rules.divergence import Options, dense_rows  # noqa: E402
+from crossentropy.rules.divergence import dense_rows  # noqa: E402
 from crossentropy.rules.errors import InputValueError  # noqa: E402
+from crossentropy.rules.options import DistillationOptions, SoftmaxOptions  # noqa: E402
 from crossentropy.rules.rows import softmax_rows  # noqa: E402
 from crossentropy.rules.targets import coefficients  # noqa: E402
 from crossentropy.torch import linear_cross_entropy  # noqa: E402
@@ -64,7 +65,7 @@ def _logits(n, vocab, dtype, seed, scale=3.0, special=False):
 
 
 def _coefs(x, target, *, weight, sample, smoothing, dtype):
-    return coefficients(TORCH, target, x.shape[-1], w=weight, s=sample, ignore_index=-100, smoothing=smoothing,
+    return coefficients(TORCH, target, x.shape[-1], SoftmaxOptions(label_smoothing=smoothing), w=weight, s=sample,
                         dtype=dtype)
 
 
@@ -248,29 +249,28 @@ def test_distill_rows(divergence, dtype):
     zt[3, 5] = INF
     kept = torch.tensor([True, True, False, True], device=DEVICE)
     row_scale = torch.tensor([0.5, 1.0, 2.0, 1.5], device=DEVICE, dtype=torch.float64)
-    values, grad = tr.distill_rows(zs, zt, divergence=divergence, beta=beta, tau=tau, kept=kept,
+    values, grad = tr.distill_rows(zs, zt, divergence=divergence, beta=beta, temperature=tau, kept=kept,
                                    row_scale=row_scale, with_grad=True, block=BLOCK)
-    ref_v, ref_g = dense_rows(TORCH, zs.double(), zt.double(), Options(divergence, beta, tau), kept, row_scale,
-                              with_grad=True)
+    ref_v, ref_g = dense_rows(TORCH, zs.double(), zt.double(), DistillationOptions(divergence, beta, tau), kept,
+                              row_scale, with_grad=True)
     _close(values, ref_v, "float32", "values")
     _close(grad, ref_g, _grad_key(dtype), "grad")
-    only, none = tr.distill_rows(zs, zt, divergence=divergence, beta=beta, tau=tau, with_grad=False, block=BLOCK)
+    only, none = tr.distill_rows(zs, zt, divergence=divergence, beta=beta, temperature=tau, with_grad=False,
+                               block=BLOCK)
     assert none is None
     _close(only[kept], values[kept], "exact")
 
 
-def test_unknown_divergence_and_unusable_tensor_raise(monkeypatch):
-    """A bad divergence name, integer logits, and a CPU tensor without the interpreter are InputValueErrors."""
+def test_unknown_divergence_raises_and_unusable_tensor_has_a_reason(monkeypatch):
+    """A bad divergence name is an InputValueError; integer logits and a CPU tensor without the interpreter have a
+    reason not to run (which the dispatch point turns into an InputValueError naming impl)."""
     x = torch.zeros(1, 3, dtype=torch.float32)
     with pytest.raises(InputValueError, match="divergence"):
-        tr.distill_rows(x, x, divergence="kl", beta=0.5, tau=1.0, with_grad=False)
-    with pytest.raises(InputValueError, match="impl='triton' takes float16"):
-        tr.check_usable(torch.zeros(1, 3, dtype=torch.int64))
-    tr.check_usable(x.to(DEVICE))
+        tr.distill_rows(x, x, divergence="kl", beta=0.5, temperature=1.0, with_grad=False)
+    assert tr.reason(torch.zeros(1, 3, dtype=torch.int64)).endswith("not torch.int64")
+    assert tr.reason(x.to(DEVICE)) is None
     monkeypatch.delenv("TRITON_INTERPRET", raising=False)
-    assert not tr.usable(x)
-    with pytest.raises(InputValueError, match="TRITON_INTERPRET=1"):
-        tr.check_usable(x)
+    assert "TRITON_INTERPRET is not set" in tr.reason(x)
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
@@ -290,7 +290,8 @@ def test_linear_rows_equal_linear_cross_entropy(dtype):
     options = {"z_loss": 1e-2, "softcap": 20.0}
 
     def coef_of(start, stop):
-        return coefficients(TORCH, yd[start:stop], vocab, w=weight_d, smoothing=0.1, dtype=torch.float32)
+        return coefficients(TORCH, yd[start:stop], vocab, SoftmaxOptions(label_smoothing=0.1), w=weight_d,
+                            dtype=torch.float32)
 
     got = tl_linear.linear_rows(xd, wd, bd, coef_of, torch.ones(n, device=DEVICE), chunk_size=2, block=BLOCK,
                                 **options)
@@ -319,7 +320,8 @@ def test_bench_gpu_dry_run(capsys):
     assert bench.main(["--dry-run", "--runs", "1"]) == 0
     out = capsys.readouterr().out
     for name in ("ours (Triton rows)", "F.cross_entropy", "floor: copy of the logits", "ours (chunked, Triton rows)",
-                 "torch F.linear_cross_entropy (chunked)", "of copy bandwidth"):
+                 "torch F.linear_cross_entropy (chunked)", "of copy bandwidth", "ours (cross_entropy, impl='triton')",
+                 "ours (linear_cross_entropy, impl='triton')"):
         assert name in out
     if not torch.cuda.is_available():
         assert bench.main([]) == 0
@@ -387,7 +389,7 @@ def test_no_rows():
     r = tr.softmax_rows(x, coef, z_loss=0.0, softcap=None, dtype=torch.float32, row_scale=torch.ones(0, device=DEVICE),
                         stats=True)
     assert r.loss.shape == (0,) and r.grad.shape == (0, 5) and r.predicted.shape == (0,)
-    assert tr.distill_rows(x, x, divergence="jsd", beta=0.5, tau=1.0, with_grad=True)[1].shape == (0, 5)
+    assert tr.distill_rows(x, x, divergence="jsd", beta=0.5, temperature=1.0, with_grad=True)[1].shape == (0, 5)
     forward = tr.logprob_rows(x, y)
     assert tr.logprob_rows_backward(x, y, forward, torch.ones(0), torch.ones(0)).shape == (0, 5)
 

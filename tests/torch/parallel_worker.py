@@ -39,8 +39,11 @@ def run(rank: int, world: int, port: int, out_dir: str, options: dict) -> None:
     dist.init_process_group("gloo", rank=rank, world_size=world)
     options = dict(options)
     infinite = options.pop("infinite", False)
+    impl = options.pop("impl", "auto")  # of the vocab-parallel losses; the single-process reference is "reference"
     try:
         x, w, y = case()
+        if options.pop("weighted", False):  # per-token sample weights, one of them 0
+            options["sample_weight"] = torch.linspace(0.0, 2.0, x.shape[0], dtype=torch.float64)
         full = x @ w.T
         if infinite:
             make_infinite(full, y)
@@ -53,19 +56,19 @@ def run(rank: int, world: int, port: int, out_dir: str, options: dict) -> None:
 
         # single-process reference
         logits_r = full.clone().requires_grad_()
-        ref = cross_entropy(logits_r, y, **options)
+        ref = cross_entropy(logits_r, y, **options, impl="reference")
         ref.backward(grad_out(ref))
 
         # logits-shard version
         shard_logits = full[:, shard].clone().requires_grad_()
-        loss = vocab_parallel_cross_entropy(shard_logits, y, **options)
+        loss = vocab_parallel_cross_entropy(shard_logits, y, **options, impl=impl)
         loss.backward(grad_out(loss))
         results = {"loss": (loss.detach(), ref.detach()), "logits_grad": (shard_logits.grad, logits_r.grad[:, shard])}
         if not infinite:  # linear version: a matmul gives finite logits
             xr, wr = x.clone().requires_grad_(), w.clone().requires_grad_()
-            cross_entropy(xr @ wr.T, y, **options).backward(grad_out(ref))
+            cross_entropy(xr @ wr.T, y, **options, impl="reference").backward(grad_out(ref))
             xl, wl = x.clone().requires_grad_(), w[shard].clone().requires_grad_()
-            loss_l = vocab_parallel_linear_cross_entropy(xl, wl, y, **options)
+            loss_l = vocab_parallel_linear_cross_entropy(xl, wl, y, **options, impl=impl)
             loss_l.backward(grad_out(loss_l))
             results.update(linear_loss=(loss_l.detach(), ref.detach()), input_grad=(xl.grad, xr.grad),
                            weight_grad=(wl.grad, wr.grad[shard]))
@@ -126,3 +129,106 @@ def run_accumulation(rank: int, world: int, port: int, out_dir: str, options: di
     finally:
         dist.destroy_process_group()
 
+
+
+HEAD_V, HEAD_D = 11, 5  # an odd vocabulary: uneven shards (6 / 5) on 2 ranks
+ROWS = (4, 7)  # each rank's tokens under FSDP2 (uneven)
+
+
+def head_case():
+    g = torch.Generator().manual_seed(3)
+    x = torch.randn(sum(ROWS), HEAD_D, generator=g, dtype=torch.float64)
+    w = torch.randn(HEAD_V, HEAD_D, generator=g, dtype=torch.float64)
+    b = torch.randn(HEAD_V, generator=g, dtype=torch.float64)
+    y = torch.randint(0, HEAD_V, (sum(ROWS),), generator=g)
+    y[[1, 6]] = -100
+    up = torch.randn(2, sum(ROWS), generator=g, dtype=torch.float64)  # upstream gradients of logp and entropy
+    return x, w, b, y, up
+
+
+def _reference_logprobs(x, w, b, y, temperature):
+    logq = torch.log_softmax((x @ w.T + b) / temperature, -1)
+    keep = y != -100
+    logp = torch.where(keep, logq.gather(-1, y.clamp(min=0)[:, None]).squeeze(-1), 0.0)
+    return logp, torch.where(keep, -(logq.exp() * logq).sum(-1), 0.0)
+
+
+def run_dtensor(rank: int, world: int, port: int, out_dir: str, options: dict) -> None:
+    """FSDP2 (fully_shard on gloo) and a tensor-parallel vocabulary-sharded DTensor head, against one process."""
+    from torch.distributed.device_mesh import init_device_mesh
+    from torch.distributed.fsdp import fully_shard
+    from torch.distributed.tensor import Replicate, Shard, distribute_tensor
+
+    from crossentropy.torch import linear_cross_entropy, linear_logprobs, total_weight
+
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
+    dist.init_process_group("gloo", rank=rank, world_size=world)
+    try:
+        mesh = init_device_mesh("cpu", (world,))
+        x, w, b, y, up = head_case()
+        temperature = 0.7
+        mine = slice(sum(ROWS[:rank]), sum(ROWS[:rank + 1]))
+        results = {}
+
+        # single-process references on the whole batch
+        xr, wr, br = (t.clone().requires_grad_() for t in (x, w, b))
+        mean = torch.nn.functional.cross_entropy(xr @ wr.T + br, y, ignore_index=-100)
+        ref_ce = [mean.detach(), *torch.autograd.grad(mean, (xr, wr, br))]
+        logp, h = _reference_logprobs(xr, wr, br, y, temperature)
+        ref_lp = [logp.detach(), h.detach(), *torch.autograd.grad((logp * up[0]).sum() + (h * up[1]).sum(),
+                                                                  (xr, wr, br))]
+
+        # FSDP2: each rank has its own tokens; the head is read outside its module's forward
+        for name in ("fsdp_ce", "fsdp_logprobs"):
+            head = torch.nn.Linear(HEAD_D, HEAD_V).double()
+            with torch.no_grad():
+                head.weight.copy_(w)
+                head.bias.copy_(b)
+            fully_shard(head, mesh=mesh)
+            xl = x[mine].clone().requires_grad_()
+            if name == "fsdp_ce":
+                # the global mean: total_weight over the ranks, times world_size as FSDP2 averages gradients
+                loss = linear_cross_entropy(xl, head.weight, y[mine], linear_bias=head.bias,
+                                            total_weight=total_weight(y[mine])) * world
+                loss.backward()
+                summed = loss.detach() / world
+                dist.all_reduce(summed)
+                results[f"{name}_loss"] = (summed, ref_ce[0])
+                # the loss times world_size scales the local activations' gradients too; FSDP2's averaging undoes
+                # it for every parameter before them
+                results[f"{name}_input_grad"] = (xl.grad, ref_ce[1][mine] * world)
+                scale = 1.0
+            else:
+                lp, ent = linear_logprobs(xl, head.weight, y[mine], linear_bias=head.bias, temperature=temperature,
+                                          return_entropy=True)
+                ((lp * up[0, mine]).sum() + (ent * up[1, mine]).sum()).backward()
+                results[f"{name}_values"] = (torch.stack([lp.detach(), ent.detach()]),
+                                             torch.stack([ref_lp[0][mine], ref_lp[1][mine]]))
+                results[f"{name}_input_grad"] = (xl.grad, ref_lp[2][mine])
+                scale = 1.0 / world  # the summed objective's head gradient, averaged over the ranks
+            ref = ref_ce if name == "fsdp_ce" else ref_lp[1:]
+            results[f"{name}_weight_grad"] = (head.weight.grad.full_tensor(), ref[2] * scale)
+            results[f"{name}_bias_grad"] = (head.bias.grad.full_tensor(), ref[3] * scale)
+
+        # tensor parallelism: every rank has every token; the head is sharded along the vocabulary
+        for name in ("tp_ce", "tp_logprobs"):
+            xd = distribute_tensor(x.clone(), mesh, [Replicate()]).requires_grad_()
+            wd = distribute_tensor(w.clone(), mesh, [Shard(0)]).requires_grad_()
+            bd = distribute_tensor(b.clone(), mesh, [Shard(0)]).requires_grad_()
+            if name == "tp_ce":
+                loss = linear_cross_entropy(xd, wd, y, linear_bias=bd)
+                loss.backward()
+                results[f"{name}_loss"] = (loss.detach(), ref_ce[0])
+                ref = ref_ce[1:]
+            else:
+                lp, ent = linear_logprobs(xd, wd, y, linear_bias=bd, temperature=temperature, return_entropy=True,
+                                          chunk_size=3)
+                ((lp * up[0]).sum() + (ent * up[1]).sum()).backward()
+                results[f"{name}_values"] = (torch.stack([lp.detach(), ent.detach()]), torch.stack(ref_lp[:2]))
+                ref = ref_lp[2:]
+            results[f"{name}_input_grad"] = (xd.grad.full_tensor(), ref[0])
+            results[f"{name}_weight_grad"] = (wd.grad.full_tensor(), ref[1])
+            results[f"{name}_bias_grad"] = (bd.grad.full_tensor(), ref[2])
+        torch.save(results, os.path.join(out_dir, f"rank{rank}.pt"))
+    finally:
+        dist.destroy_process_group()

@@ -1,7 +1,7 @@
 """total_weight and the exact global "mean": micro-batch losses given the whole batch's total_weight have gradients
 that sum to the full-batch "mean" gradient (cross_entropy, linear_cross_entropy, the NumPy core), with class
-weights, label smoothing, ignored targets and z-loss; total_weight against a float64 reference; bad input. The
-multi-rank case is in test_parallel.py."""
+weights, per-token sample weights, label smoothing, ignored targets and z-loss; total_weight against a float64
+reference; bad input. The multi-rank case is in test_parallel.py."""
 
 import numpy as np
 import pytest
@@ -121,17 +121,35 @@ def _options(data):
             "z_loss": data.draw(st.sampled_from([0.0, 1e-2]))}
 
 
+def _sample_weight(seed, n, data):
+    """Per-token weights (some 0), or None."""
+    if not data.draw(st.booleans()):
+        return None
+    s = torch.rand(n, generator=torch.Generator().manual_seed(seed + 1), dtype=torch.float64) * 3
+    s[::3] = 0.0
+    return s
+
+
+def _part(s, a, b):
+    return None if s is None else s[a:b]
+
+
+def _micro_total(y, cuts, cw, opts, s):
+    return cet.total_weight([y[a:b] for a, b in cuts], weight=cw, label_smoothing=opts["label_smoothing"],
+                            sample_weight=None if s is None else [s[a:b] for a, b in cuts])
+
+
 @given(st.integers(0, 10_000), st.integers(1, 12), st.data())
 def test_micro_batch_gradients_sum_to_the_full_mean_gradient(seed, n, data):
     x, w, _, y, cw = _batch(seed, n)
     x = x @ w.T  # (n, V) logits
-    opts, cuts = _options(data), _cuts(n, data)
+    opts, cuts, s = _options(data), _cuts(n, data), _sample_weight(seed, n, data)
     full = x.clone().requires_grad_()
-    full_loss = cet.cross_entropy(full, y, weight=cw, **opts)
+    full_loss = cet.cross_entropy(full, y, weight=cw, sample_weight=s, **opts)
     full_loss.backward()
-    total = cet.total_weight([y[a:b] for a, b in cuts], weight=cw, label_smoothing=opts["label_smoothing"])
+    total = _micro_total(y, cuts, cw, opts, s)
     parts = [x[a:b].clone().requires_grad_() for a, b in cuts]
-    losses = [cet.cross_entropy(p, y[a:b], weight=cw, total_weight=total, **opts)
+    losses = [cet.cross_entropy(p, y[a:b], weight=cw, total_weight=total, sample_weight=_part(s, a, b), **opts)
               for p, (a, b) in zip(parts, cuts, strict=True)]
     sum(losses).backward()
     torch.testing.assert_close(torch.cat([p.grad for p in parts]), full.grad, **tol("float64"))
@@ -141,17 +159,17 @@ def test_micro_batch_gradients_sum_to_the_full_mean_gradient(seed, n, data):
 @given(st.integers(0, 10_000), st.integers(1, 12), st.data())
 def test_linear_micro_batch_gradients_sum_to_the_full_mean_gradient(seed, n, data):
     x, w, b, y, cw = _batch(seed, n)
-    opts, cuts = _options(data), _cuts(n, data)
+    opts, cuts, s = _options(data), _cuts(n, data), _sample_weight(seed, n, data)
     chunk_size = data.draw(st.integers(1, n + 1))
     leaves = [t.clone().requires_grad_() for t in (x, w, b)]
     cet.linear_cross_entropy(leaves[0], leaves[1], y, linear_bias=leaves[2], weight=cw, chunk_size=chunk_size,
-                             **opts).backward()
-    total = cet.total_weight([y[a:b] for a, b in cuts], weight=cw, label_smoothing=opts["label_smoothing"])
+                             sample_weight=s, **opts).backward()
+    total = _micro_total(y, cuts, cw, opts, s)
     wl, bl = w.clone().requires_grad_(), b.clone().requires_grad_()
     parts = [x[a:b].clone().requires_grad_() for a, b in cuts]
     for p, (a, c) in zip(parts, cuts, strict=True):  # one backward per micro-batch, as gradient accumulation does
         cet.linear_cross_entropy(p, wl, y[a:c], linear_bias=bl, weight=cw, chunk_size=chunk_size,
-                                 total_weight=total, **opts).backward()
+                                 total_weight=total, sample_weight=_part(s, a, c), **opts).backward()
     summed = (torch.cat([p.grad for p in parts]), wl.grad, bl.grad)
     for got, expected in zip(summed, (leaf.grad for leaf in leaves), strict=True):
         torch.testing.assert_close(got, expected, **tol("float64"))

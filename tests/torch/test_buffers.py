@@ -13,7 +13,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import crossentropy.torch as cet
-from crossentropy.core import fused
+from crossentropy.kernels import compiled as fused
 from crossentropy.torch._buffers import POOL, BufferPool
 
 CPU = torch.device("cpu")

@@ -240,3 +240,19 @@ def test_properties(seed, divergence, beta, tau, chunk):
                                                      **{**opts, "temperature": 1.0}))
     eye = torch.eye(6, dtype=torch.float64)  # logits through an identity head: chunked equals dense
     assert_close(cet.linear_distillation_loss(s, eye, t, eye, reduction="none", chunk_size=chunk, **opts), per)
+
+
+# ------------------------------------------------------------------ issue 21.24: half-precision top-k teachers
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+@pytest.mark.parametrize("k", [5, 40, 50])
+def test_sparse_accepts_the_half_precision_topk_of_a_real_log_softmax(dtype, k):
+    # the "sums to at most 1" tolerance follows the log-probs' dtype, as in the NumPy core (float16 there)
+    g = torch.Generator().manual_seed(298)
+    student = torch.randn(8, 50, generator=g)
+    top = torch.log_softmax((torch.randn(8, 50, generator=g) * 3).to(dtype), -1).topk(k, -1)
+    loss = cet.sparse_distillation_loss(student, top.indices, top.values, reduction="none")
+    assert bool(torch.isfinite(loss).all()) and bool((loss >= 0).all())
+    if dtype == torch.float16:  # NumPy has float16: the same values, the same answer
+        numpy = ce.sparse_distillation_loss(student.numpy(), top.indices.numpy(), top.values.numpy(),
+                                            reduction="none")
+        assert_close(loss, numpy, "float32")

@@ -1,7 +1,7 @@
 """The NumPy kernels of the softmax family: one function per loss that runs the rules layer's row math on a block
 of rows ``r0:r1`` of an ``(n, K)`` array, in a cache-sized buffer, and writes the gradient where it is wanted.
 
-``threads.run_rows`` spreads the blocks over threads; the compiled kernel (``fused.py``) replaces
+``threads.run_rows`` spreads the blocks over threads; the compiled kernel (``kernels/compiled.py``) replaces
 ``softmax_xent_block`` where it is built. Every block gets ``scale``, the factor of the reduction (the rules'
 ``reduction_scale``), so the gradient is final when it is written.
 """
@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..rules.limits import masked_product
-from ..rules.rows import focal_rows, softmax_rows
+from ..rules.rows import RowResult, focal_rows, softmax_rows
 from ..rules.xp import NUMPY
 
 
@@ -28,14 +28,21 @@ def _block_input(z: np.ndarray, r0: int, r1: int, grad, buffer: np.ndarray):
     return work, zb, direct
 
 
-def softmax_xent_block(z: np.ndarray, r0: int, r1: int, coef, scale: float, grad, buffer: np.ndarray) -> np.ndarray:
-    """Losses of rows ``r0:r1`` of ``z``; with ``grad`` given, ``scale * (o softmax(z) - a)`` is written there.
-    ``grad`` may be ``z`` itself: every read of a row happens before it is overwritten."""
+def softmax_xent_block(z: np.ndarray, r0: int, r1: int, coef, scale: float, grad, buffer: np.ndarray, *, options,
+                       stats: RowResult | None = None) -> np.ndarray:
+    """Losses of rows ``r0:r1`` of ``z`` (``options.z_loss`` and ``options.softcap`` as in ``rows.softmax_rows``);
+    with ``grad`` given, the gradient of ``scale * l`` is written there, and with ``stats`` (``(n,)`` arrays
+    ``lse, entropy, p_target, predicted``) the rows' statistics. ``grad`` may be ``z`` itself: every read of a row
+    happens before it is overwritten."""
     work, zb, direct = _block_input(z, r0, r1, grad, buffer)
     c = coef.rows(r0, r1).astype(buffer.dtype)
     row_scale = None if grad is None else np.full(r1 - r0, scale, buffer.dtype)
-    r = softmax_rows(NUMPY, zb, c, row_scale=row_scale, work=work)
-    if grad is not None and not direct:
+    r = softmax_rows(NUMPY, zb, c, z_loss=options.z_loss, softcap=options.softcap, row_scale=row_scale, work=work,
+                     stats=stats is not None)
+    if stats is not None:
+        for name in ("lse", "entropy", "p_target", "predicted"):
+            getattr(stats, name)[r0:r1] = getattr(r, name)
+    if grad is not None and (not direct or stats is not None):  # with stats the gradient is a new array
         np.copyto(grad[r0:r1], r.grad, casting="unsafe")
     return r.loss
 

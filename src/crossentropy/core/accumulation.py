@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..constants import IGNORE_INDEX
 from ..rules.errors import InputTypeError, InputValueError
-from ..rules.options import check_ignore_index, check_label_smoothing, check_unit_interval
+from ..rules.options import SoftmaxOptions, check_unit_interval
 from ..rules.reduction import batch_weight
 from ..rules.xp import NUMPY
 from ._inputs import check_weights, float_array
@@ -29,7 +30,8 @@ def _target_rows(t, i: int, n_classes: int | None):
     raise InputTypeError(f"{name} must be integer class indices or float probabilities, but got dtype {a.dtype}.")
 
 
-def total_weight(targets, *, class_weight=None, ignore_index: int = -100, label_smoothing: float = 0.0) -> float:
+def total_weight(targets, *, class_weight=None, ignore_index: int = IGNORE_INDEX,
+                 label_smoothing: float = 0.0) -> float:
     """``W = sum_i o_i`` over every target of ``targets``: the denominator of ``reduction="mean"`` for the whole
     batch, with ``o_i = sum_c w_c t'_ic`` (0 for an ignored index target) as in ``softmax_cross_entropy``.
 
@@ -45,8 +47,7 @@ def total_weight(targets, *, class_weight=None, ignore_index: int = -100, label_
         raise InputValueError("targets is empty; pass a target array or a non-empty list of them.")
     many = isinstance(targets, (list, tuple)) and all(isinstance(t, np.ndarray) for t in targets)
     batches = list(targets) if many else [targets]
-    e = check_label_smoothing(label_smoothing)
-    ignore_index = check_ignore_index(ignore_index)
+    options = SoftmaxOptions.of(ignore_index=ignore_index, label_smoothing=label_smoothing)
     w = None
     if class_weight is not None:
         w = float_array(class_weight, "class_weight")
@@ -55,4 +56,4 @@ def total_weight(targets, *, class_weight=None, ignore_index: int = -100, label_
         w = check_weights(w, "class_weight", w.shape)
     n_classes = None if w is None else w.shape[0]
     rows = [_target_rows(t, i, n_classes) for i, t in enumerate(batches)]
-    return float(batch_weight(NUMPY, rows, w=w, ignore_index=ignore_index, smoothing=e))
+    return float(batch_weight(NUMPY, rows, options, w=w))

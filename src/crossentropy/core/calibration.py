@@ -70,6 +70,8 @@ def _check(logits, target, sample_weight):
                               f"no ignored index: drop those samples.")
     w = check_weights(sample_weight, "sample_weight", (z.shape[0],))
     w = np.ones(z.shape[0]) if w is None else w
+    top = w.max()
+    w = w / top if top > 0 else w  # only relative weights matter: the fit is the same for w * 1e307
     if not w.sum() > 0:
         raise InputValueError("sample_weight sums to 0; at least one sample needs a positive weight.")
     keep = w > 0
@@ -119,7 +121,7 @@ def fit_temperature(logits, target, *, sample_weight=None) -> float:
                       "returning 1.0.", UserWarning, stacklevel=2)
         return 1.0
     t_min, t_max = TEMPERATURE_RANGE[0] * spread, TEMPERATURE_RANGE[1] * spread
-    objective = _Objective(z, t, w)
+    objective = _Objective(z / spread, t, w)  # logits in units of the spread: no overflow in z**2 at 1e200
     if (objective.zy == 0).all():
         warnings.warn(f"fit_temperature: every sample's target has the largest logit (a perfectly separable set), so "
                       f"the loss keeps falling as T -> 0; returning the lower bound T = {t_min:.6g}.", UserWarning,
@@ -129,7 +131,7 @@ def fit_temperature(logits, target, *, sample_weight=None) -> float:
         warnings.warn(f"fit_temperature: the logits predict the targets no better than uniform probabilities, so the "
                       f"optimum is T -> inf; returning the upper bound T = {t_max:.6g}.", UserWarning, stacklevel=2)
         return t_max
-    lo, hi, b_max = 0.0, 1.0 / spread, 1.0 / t_min
+    lo, hi, b_max = 0.0, 1.0, 1.0 / TEMPERATURE_RANGE[0]  # b = spread / T
     while objective.derivatives(hi)[0] < 0:  # L' rises to a positive limit when some target is not the argmax
         lo, hi = hi, 2.0 * hi
         if hi > b_max:
@@ -151,4 +153,4 @@ def fit_temperature(logits, target, *, sample_weight=None) -> float:
             b = nxt
             break
         b = nxt
-    return float(1.0 / b)
+    return float(spread / b)

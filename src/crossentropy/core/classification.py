@@ -15,12 +15,16 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..constants import IGNORE_INDEX
+from ..kernels import compiled
 from ..rules.elementwise import bce_with_logits, bce_with_probs, sigmoid_focal
 from ..rules.errors import InputValueError
 from ..rules.options import (
+    FocalOptions,
+    SoftmaxOptions,
     check_eps,
     check_gamma,
-    check_ignore_index,
+    check_index_stats,
     check_label_smoothing,
     check_nonnegative,
     check_reduction,
@@ -29,9 +33,9 @@ from ..rules.options import (
     check_weights_fit,
 )
 from ..rules.reduction import reduction_scale
-from ..rules.targets import Coefficients, index_coefficients, probability_coefficients, smooth
+from ..rules.rows import RowResult, TokenStats
+from ..rules.targets import Coefficients, coefficients, smooth
 from ..rules.xp import NUMPY
-from . import fused
 from ._inputs import (
     check_axis,
     check_weights,
@@ -43,7 +47,8 @@ from ._inputs import (
 )
 from ._kernels import categorical_block, focal_block, softmax_xent_block
 from ._outputs import check_out, elementwise, reduced
-from .threads import get_num_threads, plan, run_rows
+from .dispatch import softmax_kernel
+from .threads import plan, run_rows
 
 
 # --------------------------------------------------------------------------------------------- shared set-up
@@ -54,7 +59,7 @@ class _Rows:
     rows: np.ndarray  # (n, K) view or copy with the class axis last
     coef: Coefficients
     batch_shape: tuple
-    reduction: str
+    options: SoftmaxOptions | FocalOptions
     total_weight: float | None
 
     @property
@@ -75,9 +80,10 @@ def _as_rows(a: np.ndarray, axis: int) -> np.ndarray:
     return moved.reshape(-1, moved.shape[-1])
 
 
-def _setup_rows(first, name: str, target, axis, class_weight, sample_weight, ignore_index, label_smoothing,
-                reduction, total_weight=None, weight_name: str = "class_weight") -> _Rows:
-    """Validate a softmax-family call once and express its targets and weights as the rules' coefficients."""
+def _setup_rows(first, name: str, target, axis, class_weight, sample_weight, options, total_weight=None,
+                weight_name: str = "class_weight") -> _Rows:
+    """Validate a softmax-family call once (``options`` is already checked) and express its targets and weights
+    as the rules' coefficients."""
     x = float_array(first, name)
     if x.ndim == 0:
         raise InputValueError(f"{name} must have a class axis, but got a scalar. Pass an array of shape (N, K).")
@@ -85,26 +91,20 @@ def _setup_rows(first, name: str, target, axis, class_weight, sample_weight, ign
     k = x.shape[ax]
     if k == 0:
         raise InputValueError(f"{name} has 0 classes along axis {ax}; at least one class is needed.")
-    reduction = check_reduction(reduction)
-    e = check_label_smoothing(label_smoothing)
-    ignore_index = check_ignore_index(ignore_index)
-    total_weight = check_total_weight(NUMPY, total_weight, reduction)
-    kind, t = class_targets(target, x.shape, ax, ignore_index)
+    total_weight = check_total_weight(NUMPY, total_weight, options.reduction)
+    kind, t = class_targets(target, x.shape, ax, options.ignore_index)
     batch = x.shape[:ax] + x.shape[ax + 1:]
     w = check_weights(class_weight, weight_name, (k,))
     s = check_weights(sample_weight, "sample_weight", batch, broadcast=True)
     s = None if s is None else np.ascontiguousarray(np.broadcast_to(s, batch)).reshape(-1)
-    options = {"w": w, "s": s, "smoothing": e, "dtype": np.float64,
-               "normalize": reduction == "mean" and total_weight is None}
+    normalize = options.normalize(total_weight)
     with np.errstate(over="ignore"):  # weights whose product overflows are refused just below
-        if kind == "index":
-            coef = index_coefficients(NUMPY, t.reshape(-1), k, ignore_index=ignore_index, **options)
-        else:
-            coef = probability_coefficients(NUMPY, _as_rows(t, ax), k, **options)
-    if not options["normalize"]:
+        coef = coefficients(NUMPY, t.reshape(-1) if kind == "index" else _as_rows(t, ax), k, options, w=w, s=s,
+                            dtype=np.float64, normalize=normalize)
+    if not normalize:
         cdt = compute_dtype(x.dtype)
         check_weights_fit(NUMPY, coef.o, float(np.finfo(cdt).max), cdt.name)
-    return _Rows(x=x, axis=ax, rows=_as_rows(x, ax), coef=coef, batch_shape=batch, reduction=reduction,
+    return _Rows(x=x, axis=ax, rows=_as_rows(x, ax), coef=coef, batch_shape=batch, options=options,
                  total_weight=total_weight)
 
 
@@ -134,18 +134,51 @@ class _Gradient:
         return self.out
 
 
-def _run_softmax_family(r: _Rows, out, return_grad: bool, block, *, fused_kernel: bool = False) -> tuple:
-    """Run ``block(r0, r1, scale, grad_rows, buffer) -> per-row loss`` over row blocks and reduce; with
-    ``fused_kernel`` (softmax cross-entropy), all rows run on the compiled kernel instead where it is built."""
+def _stats_arrays(n: int, index: bool) -> RowResult:
+    """Empty ``(n,)`` statistics (``lse, entropy, p_target, predicted``) in float64 / int64."""
+    check_index_stats(index)
+    return RowResult(None, np.empty(n), entropy=np.empty(n), p_target=np.empty(n),
+                     predicted=np.empty(n, dtype=np.int64))
+
+
+def _compiled_rows(r: _Rows, losses: np.ndarray, g, scale: float, stats: RowResult | None) -> None:
+    """Every row on the compiled kernel: losses, the gradient into ``g`` and the statistics into ``stats``."""
+    z = compiled.kernel_rows(r.rows)
+    kw = compiled.coefficient_arrays(r.coef)
+    if stats is not None:
+        logit = compiled.target_logit(NUMPY, z, r.coef, r.options.softcap)  # before the gradient may overwrite z
+        kw.update(lse=stats.lse, entropy=stats.entropy, p_target=stats.p_target, argmax=stats.predicted)
+    compiled.softmax_rows(z, **kw, z_loss=r.options.z_loss, softcap=r.options.softcap, loss=losses, grad=g,
+                          scale=scale)
+    if stats is not None:
+        with np.errstate(invalid="ignore"):  # exp(inf - inf) where the limit rule share replaces it
+            stats.p_target[:] = compiled.unweighted_p_target(NUMPY, stats.p_target, logit, stats.lse, r.coef)
+
+
+def _with_stats(r: _Rows, result, stats: RowResult | None):
+    """``result`` and, with ``stats``, the ``TokenStats`` in the batch shape (floats in the compute dtype)."""
+    if stats is None:
+        return result
+    cdt, shape = r.compute_dtype, r.batch_shape
+    keep = r.coef.keep
+    token = TokenStats(stats.lse.astype(cdt), stats.entropy.astype(cdt), np.where(keep, stats.p_target, 0).astype(cdt),
+                       stats.predicted, (stats.predicted == r.coef.y) & keep).reshape(shape)
+    return (*result, token) if isinstance(result, tuple) else (result, token)
+
+
+def _run_softmax_family(r: _Rows, out, return_grad: bool, block, *, kernel: str = "reference") -> tuple:
+    """Run ``block(r0, r1, scale, grad_rows, buffer, stats) -> per-row loss`` over row blocks and reduce; with
+    ``kernel == "compiled"`` (softmax cross-entropy, chosen by ``dispatch.softmax_kernel``) all rows run on the
+    compiled kernel instead. ``options.return_stats`` adds the ``TokenStats`` last."""
     grad = _Gradient(r, out, return_grad)
-    scale = float(reduction_scale(NUMPY, r.reduction, NUMPY.total(r.coef.o), r.total_weight))
+    scale = float(reduction_scale(NUMPY, r.options.reduction, NUMPY.total(r.coef.o), r.total_weight))
     n, k = r.rows.shape
     cdt = r.compute_dtype
     g = grad.array if return_grad else None
-    if fused_kernel and fused.AVAILABLE:
+    stats = _stats_arrays(n, r.coef.index) if getattr(r.options, "return_stats", False) else None
+    if kernel == "compiled":
         losses = np.empty(n)
-        fused.softmax_rows(fused.kernel_rows(r.rows), **fused.coefficient_arrays(r.coef), loss=losses, grad=g,
-                           scale=scale, threads=get_num_threads())
+        _compiled_rows(r, losses, g, scale, stats)
     else:
         def body(r0: int, r1: int, buf: np.ndarray) -> np.ndarray:
             # In the thread that runs the block: a weighted loss or gradient beyond the float range (a weight
@@ -153,19 +186,20 @@ def _run_softmax_family(r: _Rows, out, return_grad: bool, block, *, fused_kernel
             # underflows the compute dtype meets an infinite term as 0 * inf. No warning for either: the contract
             # is on the values (no NaN from input without NaN, tests/fuzz), which the fuzz suite checks.
             with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-                return block(r0, r1, scale, g, buf)
+                return block(r0, r1, scale, g, buf, stats)
 
         block_rows, threads = plan(n, k, cdt.itemsize)
         losses = run_rows(n, block_rows, threads, body, lambda: np.empty((min(block_rows, n), k), cdt))
     with np.errstate(over="ignore", invalid="ignore"):
-        loss = reduced(losses.reshape(r.batch_shape), r.reduction, scale, cdt)
-    return (loss, grad.result()) if return_grad else loss
+        loss = reduced(losses.reshape(r.batch_shape), r.options.reduction, scale, cdt)
+    return _with_stats(r, (loss, grad.result()) if return_grad else loss, stats)
 
 
 # --------------------------------------------------------------------------------------------- softmax family
 def softmax_cross_entropy(logits, target, *, axis: int = -1, class_weight=None, sample_weight=None,
-                          ignore_index: int = -100, label_smoothing: float = 0.0, reduction: str = "mean",
-                          total_weight=None, return_grad: bool = False, out=None):
+                          ignore_index: int = IGNORE_INDEX, label_smoothing: float = 0.0, reduction: str = "mean",
+                          total_weight=None, z_loss: float = 0.0, softcap: float | None = None,
+                          return_stats: bool = False, return_grad: bool = False, out=None, impl: str = "auto"):
     """Cross-entropy of softmax(logits) against class indices or probabilities.
 
     With ``t'_i = (1 - e) t_i + e / K`` (``t_i`` one-hot for index targets), class weights ``w`` and sample weights
@@ -175,13 +209,18 @@ def softmax_cross_entropy(logits, target, *, axis: int = -1, class_weight=None, 
         "mean" = sum_i l_i / W  (0 if W == 0),  "sum" = sum_i l_i,  "none" = l_i
         d l_i / d z_i = o_i * softmax(z_i) - s_i * w * t'_i
 
+    plus ``z_loss * o_i * logsumexp(z_i)**2`` per row, on ``softcap * tanh(z / softcap)`` when ``softcap`` is set
+    (as ``crossentropy.torch.cross_entropy``).
     ``W`` is ``sum_i o_i``, or ``total_weight`` when given: the weight of the whole batch across micro-batches
     (``crossentropy.total_weight``), so that summing micro-batch gradients gives the global mean's gradient.
 
     ``target`` holds integer class indices (the shape of ``logits`` without ``axis``; ``ignore_index`` entries
     give 0 loss and 0 weight) or probabilities (the shape of ``logits``). ``out=`` receives the gradient in place
-    and may be ``logits`` itself. The rows run on the compiled fused kernel (``core/fused.py``) where it is built,
-    else on the blocked multi-threaded NumPy kernel; both follow the same rules (docs/design.md).
+    and may be ``logits`` itself. ``return_stats=True`` (index targets) appends a ``TokenStats(lse, entropy,
+    p_target, predicted, correct)`` of the batch shape to what is returned, as ``crossentropy.torch.cross_entropy``.
+    ``impl`` picks the kernel: "auto" (the compiled kernel, ``kernels/compiled.py``, where it is built, else the
+    blocked multi-threaded NumPy path of the rules), "compiled", "reference" or "triton" (not for NumPy input);
+    both follow the same rules (docs/design.md).
 
     >>> x = np.array([[2.3, 2.1, 4.5], [4.2, 3.2, 5.1]])
     >>> round(float(softmax_cross_entropy(x, np.array([1, 2]), class_weight=[25, 25, 100])), 6)
@@ -190,16 +229,20 @@ def softmax_cross_entropy(logits, target, *, axis: int = -1, class_weight=None, 
     >>> float(loss), grad.tolist()
     (0.6931471805599453, [[-0.5, 0.5]])
     """
-    r = _setup_rows(logits, "logits", target, axis, class_weight, sample_weight, ignore_index, label_smoothing,
-                    reduction, total_weight)
+    options = SoftmaxOptions.of(reduction=reduction, label_smoothing=label_smoothing, ignore_index=ignore_index,
+                                z_loss=z_loss, softcap=softcap, return_stats=return_stats, impl=impl)
+    r = _setup_rows(logits, "logits", target, axis, class_weight, sample_weight, options, total_weight)
     return _run_softmax_family(
         r, out, return_grad,
-        lambda r0, r1, scale, g, buf: softmax_xent_block(r.rows, r0, r1, r.coef, scale, g, buf), fused_kernel=True)
+        lambda r0, r1, scale, g, buf, stats: softmax_xent_block(r.rows, r0, r1, r.coef, scale, g, buf,
+                                                                options=options, stats=stats),
+        kernel=softmax_kernel(options, r.rows))
 
 
 def categorical_cross_entropy(probs, target, *, axis: int = -1, class_weight=None, sample_weight=None,
-                              ignore_index: int = -100, label_smoothing: float = 0.0, reduction: str = "mean",
-                              eps: float | None = None, total_weight=None, return_grad: bool = False, out=None):
+                              ignore_index: int = IGNORE_INDEX, label_smoothing: float = 0.0, reduction: str = "mean",
+                              eps: float | None = None, total_weight=None, return_grad: bool = False, out=None,
+                              impl: str = "auto"):
     """Cross-entropy of predicted probabilities ``P`` against class indices or probabilities.
 
     The same semantics as ``softmax_cross_entropy`` with ``-log P_ic`` in place of ``logsumexp(z_i) - z_ic``::
@@ -213,20 +256,22 @@ def categorical_cross_entropy(probs, target, *, axis: int = -1, class_weight=Non
     >>> round(float(categorical_cross_entropy([[0.775, 0.116, 0.039, 0.070]], np.array([0]))), 6)
     0.254892
     """
-    r = _setup_rows(probs, "probs", target, axis, class_weight, sample_weight, ignore_index, label_smoothing,
-                    reduction, total_weight)
+    options = SoftmaxOptions.of(reduction=reduction, label_smoothing=label_smoothing, ignore_index=ignore_index,
+                                impl=impl)
+    r = _setup_rows(probs, "probs", target, axis, class_weight, sample_weight, options, total_weight)
+    softmax_kernel(options, r.rows, has_compiled=False)  # "reference" runs it (the others raise)
     check_unit_interval(NUMPY, r.x, "probs", "Pass probabilities, or use softmax_cross_entropy for logits.")
     warn_if_not_normalized(r.x, "probs", r.axis)
     eps = check_eps(eps)
     return _run_softmax_family(
         r, out, return_grad,
-        lambda r0, r1, scale, g, buf: categorical_block(r.rows, r0, r1, r.coef, scale, g, buf, eps=eps))
+        lambda r0, r1, scale, g, buf, _: categorical_block(r.rows, r0, r1, r.coef, scale, g, buf, eps=eps))
 
 
 
 def softmax_focal_loss(logits, target, *, gamma: float = 2.0, alpha=None, axis: int = -1, sample_weight=None,
-                       ignore_index: int = -100, label_smoothing: float = 0.0, reduction: str = "mean",
-                       total_weight=None, return_grad: bool = False, out=None):
+                       ignore_index: int = IGNORE_INDEX, label_smoothing: float = 0.0, reduction: str = "mean",
+                       total_weight=None, return_grad: bool = False, out=None, impl: str = "auto"):
     """Focal loss (Lin et al., 2017) on softmax probabilities, in log space.
 
     ``alpha`` (None, a float, or one weight per class) plays the role of ``class_weight`` in
@@ -242,15 +287,16 @@ def softmax_focal_loss(logits, target, *, gamma: float = 2.0, alpha=None, axis: 
     >>> round(float(softmax_focal_loss(z, y, gamma=0.0)), 6) == round(float(softmax_cross_entropy(z, y)), 6)
     True
     """
-    gamma = check_gamma(gamma)
+    options = FocalOptions.of(gamma=gamma, reduction=reduction, label_smoothing=label_smoothing,
+                              ignore_index=ignore_index, impl=impl)
     x = float_array(logits, "logits")
     if alpha is not None and np.ndim(alpha) == 0 and x.ndim:
         alpha = np.full(x.shape[check_axis(axis, x.ndim)], check_nonnegative(alpha, "alpha"))
-    r = _setup_rows(x, "logits", target, axis, alpha, sample_weight, ignore_index, label_smoothing, reduction,
-                    total_weight, weight_name="alpha")
+    r = _setup_rows(x, "logits", target, axis, alpha, sample_weight, options, total_weight, weight_name="alpha")
+    softmax_kernel(options, r.rows, has_compiled=False)  # "reference" runs it (the others raise)
     return _run_softmax_family(
         r, out, return_grad,
-        lambda r0, r1, scale, g, buf: focal_block(r.rows, r0, r1, r.coef, scale, g, buf, gamma=gamma))
+        lambda r0, r1, scale, g, buf, _: focal_block(r.rows, r0, r1, r.coef, scale, g, buf, gamma=options.gamma))
 
 
 
@@ -258,12 +304,12 @@ def softmax_focal_loss(logits, target, *, gamma: float = 2.0, alpha=None, axis: 
 def _setup_elementwise(first, name: str, target, sample_weight, label_smoothing, reduction):
     x = float_array(first, name)
     reduction = check_reduction(reduction)
-    e = check_label_smoothing(label_smoothing)
+    label_smoothing = check_label_smoothing(label_smoothing)
     t = float_array(target, "target")
     same_shape(x, t, name, "target")
     check_unit_interval(NUMPY, t, "target", "Binary targets are 0/1 labels or probabilities.")
     cdt = compute_dtype(x.dtype)
-    t = smooth(t.astype(cdt, copy=False), e, 2)
+    t = smooth(t.astype(cdt, copy=False), label_smoothing, 2)
     o = check_weights(sample_weight, "sample_weight", x.shape, broadcast=True)
     return x, t, o, reduction, cdt
 

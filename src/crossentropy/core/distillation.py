@@ -1,10 +1,11 @@
 """Knowledge-distillation losses between a student's and a teacher's logits, with the student's analytic gradient.
 
-With ``S = softmax(student / tau)`` and ``T = softmax(teacher / tau)`` along ``axis`` (docs/semantics.md)::
+With ``S = softmax(student / tau)`` and ``T = softmax(teacher / tau)`` along ``axis``, ``tau = temperature``
+(docs/semantics.md)::
 
-    "forward_kl"  tau**2 * KL(T || S)     = tau**2 * sum_c T_c (log T_c - log S_c)
-    "reverse_kl"  tau**2 * KL(S || T)     = tau**2 * sum_c S_c (log S_c - log T_c)
-    "jsd"         tau**2 * (beta KL(T || M) + (1 - beta) KL(S || M)),   M = beta T + (1 - beta) S,  0 < beta < 1
+    "forward_kl"  temperature**2 * KL(T || S)     = temperature**2 * sum_c T_c (log T_c - log S_c)
+    "reverse_kl"  temperature**2 * KL(S || T)     = temperature**2 * sum_c S_c (log S_c - log T_c)
+    "jsd"         temperature**2 * (beta KL(T || M) + (1 - beta) KL(S || M)),   M = beta T + (1 - beta) S,  0 < beta < 1
 
 and the gradient with respect to the student's logits ``z`` (``G_c`` the derivative of the divergence by ``S_c``)
 is ``tau * S_c (G_c - sum_j S_j G_j)``: ``tau (S - T)`` for forward KL, ``tau S (f - KL)`` with ``f = log S - log T``
@@ -26,14 +27,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..rules.divergence import Options, dense_rows, kept_tokens, kept_total, sparse_rows
+from ..constants import IGNORE_INDEX
+from ..rules.divergence import check_sparse_teacher, check_vocabulary, dense_rows, kept_tokens, kept_total, sparse_rows
 from ..rules.errors import InputTypeError, InputValueError
-from ..rules.options import check_divergence, check_reduction
+from ..rules.options import DistillationOptions
 from ..rules.reduction import reduction_scale
 from ..rules.xp import NUMPY
 from ._inputs import check_axis, compute_dtype, float_array
 from ._outputs import check_out, reduced
-from .stable import logsumexp
 
 
 def _student_rows(student_logits, axis, out, return_grad):
@@ -41,6 +42,7 @@ def _student_rows(student_logits, axis, out, return_grad):
     if x.ndim == 0:
         raise InputValueError("student_logits must have a class axis, but got a scalar. Pass at least a 1-D array.")
     ax = check_axis(axis, x.ndim)
+    check_vocabulary(x.shape[ax], "student_logits")
     check_out(out, x, return_grad, whose="student", name="student_logits")
     batch_shape = x.shape[:ax] + x.shape[ax + 1:]
     return x, ax, batch_shape
@@ -68,7 +70,7 @@ def _run(rows, x, ax, batch_shape, target, ignore_index, reduction, cdt, return_
 
 # --------------------------------------------------------------------------------------------- public
 def distillation_loss(student_logits, teacher_logits, target=None, *, divergence: str = "forward_kl",
-                      beta: float = 0.5, temperature: float = 1.0, ignore_index: int = -100,
+                      beta: float = 0.5, temperature: float = 1.0, ignore_index: int = IGNORE_INDEX,
                       reduction: str = "mean", axis: int = -1, return_grad: bool = False, out=None):
     """Distillation divergence between ``softmax(student / tau)`` and ``softmax(teacher / tau)``, times ``tau**2``.
 
@@ -86,8 +88,9 @@ def distillation_loss(student_logits, teacher_logits, target=None, *, divergence
     >>> float(distillation_loss(s, s, divergence="jsd"))
     0.0
     """
-    options = Options(*check_divergence(divergence, beta, temperature))
-    reduction = check_reduction(reduction)
+    options = DistillationOptions.of(divergence=divergence, beta=beta, temperature=temperature,
+                                     ignore_index=ignore_index, reduction=reduction)
+    reduction = options.reduction
     x, ax, batch_shape = _student_rows(student_logits, axis, out, return_grad)
     y = float_array(teacher_logits, "teacher_logits")
     if y.shape != x.shape:
@@ -95,48 +98,20 @@ def distillation_loss(student_logits, teacher_logits, target=None, *, divergence
         raise InputValueError(f"teacher_logits must have the student's shape {x.shape}, but got {y.shape}: the "
                               f"{what}. Both models must score the same vocabulary, in the same layout.")
     cdt = compute_dtype(np.result_type(x.dtype, y.dtype))
-    return _run(dense_rows, x, ax, batch_shape, target, ignore_index, reduction, cdt, return_grad, out,
+    return _run(dense_rows, x, ax, batch_shape, target, options.ignore_index, reduction, cdt, return_grad, out,
                 _rows(y, ax, cdt), options)
-
-
-def check_sparse_teacher(indices: np.ndarray, logprobs: np.ndarray, vocab: int, batch_shape: tuple) -> None:
-    """Top-k teacher checks: the shapes agree, indices in range and distinct per row, log-probs <= 0 summing to
-    at most 1 (within sqrt(eps) of their dtype)."""
-    if indices.shape != logprobs.shape or indices.shape[:-1] != tuple(batch_shape):
-        raise InputValueError(f"teacher_indices and teacher_logprobs must both have shape {tuple(batch_shape)} + "
-                              f"(k,), the student's batch shape and k top classes, but got {indices.shape} and "
-                              f"{logprobs.shape}.")
-    k = indices.shape[-1]
-    if not 1 <= k <= vocab:
-        raise InputValueError(f"teacher_indices must hold between 1 and {vocab} (the student's vocabulary) classes "
-                              f"per token, but got k={k}. The vocabularies must match.")
-    if indices.size and (indices.min() < 0 or indices.max() >= vocab):
-        raise InputValueError(f"teacher_indices must be classes in [0, {vocab - 1}] of the student's vocabulary, "
-                              f"but they range from {indices.min()} to {indices.max()}. The vocabularies must "
-                              f"match.")
-    if k > 1 and (np.diff(np.sort(indices, axis=-1), axis=-1) == 0).any():
-        raise InputValueError("teacher_indices has a repeated class within a token; each token's k indices must be "
-                              "distinct (take them from a top-k).")
-    if (logprobs > 0).any():
-        raise InputValueError(f"teacher_logprobs must be log-probabilities (<= 0), but the largest is "
-                              f"{logprobs.max()}. Pass log_softmax values, not logits.")
-    excess = logsumexp(logprobs, axis=-1) if logprobs.size else np.zeros(0)
-    tol = float(np.sqrt(np.finfo(logprobs.dtype).eps))
-    if (excess > tol).any():
-        raise InputValueError(f"teacher_logprobs of a token must sum (as probabilities) to at most 1, but one sums "
-                              f"to {float(np.exp(excess.max())):.8g}. Pass log_softmax values of the teacher.")
 
 
 def sparse_distillation_loss(student_logits, teacher_indices, teacher_logprobs, target=None, *,
                              divergence: str = "forward_kl", beta: float = 0.5, temperature: float = 1.0,
-                             ignore_index: int = -100, reduction: str = "mean", axis: int = -1,
+                             ignore_index: int = IGNORE_INDEX, reduction: str = "mean", axis: int = -1,
                              return_grad: bool = False, out=None):
     """``distillation_loss`` against an offline teacher's top-k: ``teacher_indices`` (integer, batch shape + (k,))
     and ``teacher_logprobs`` (the same shape), the teacher's ``log T`` at those classes.
 
     **Decision:** ``teacher_logprobs`` are the log-probs of ``T`` itself, i.e. at the distillation temperature
-    (``log_softmax(teacher / tau)``): a tempered distribution cannot be recovered from a top-k at another one.
-    ``temperature`` divides only the student's logits (and scales the loss by ``tau**2``). The divergence is taken
+    (``log_softmax(teacher / temperature)``): a tempered distribution cannot be recovered from a top-k at another one.
+    ``tau`` divides only the student's logits (and scales the loss by ``tau**2``). The divergence is taken
     over k + 1 bins: the k classes, and a tail bin holding ``1 - sum_k T`` for the teacher and the student's mass
     outside the k classes, ``log S_tail = logsumexp(z_rest / tau) - logsumexp(z / tau)``. With k = V the tail is
     empty and the loss equals ``distillation_loss``. The gradient of a tail class ``c`` is the tail bin's, times
@@ -146,16 +121,17 @@ def sparse_distillation_loss(student_logits, teacher_indices, teacher_logprobs, 
     >>> round(float(sparse_distillation_loss(z, idx, np.log([[0.5]]))), 6)  # KL([1/2, 1/2] || [1/4, 3/4])
     0.143841
     """
-    options = Options(*check_divergence(divergence, beta, temperature))
-    reduction = check_reduction(reduction)
+    options = DistillationOptions.of(divergence=divergence, beta=beta, temperature=temperature,
+                                     ignore_index=ignore_index, reduction=reduction)
+    reduction = options.reduction
     x, ax, batch_shape = _student_rows(student_logits, axis, out, return_grad)
     idx = np.asarray(teacher_indices)
     if idx.dtype.kind not in "iu":
         raise InputTypeError(f"teacher_indices must hold integer class indices, but got dtype {idx.dtype}.")
     lp = float_array(teacher_logprobs, "teacher_logprobs")
     vocab = x.shape[ax]
-    check_sparse_teacher(idx, lp, vocab, batch_shape)
+    check_sparse_teacher(NUMPY, idx, lp, vocab, batch_shape)
     cdt = compute_dtype(np.result_type(x.dtype, lp.dtype))
     k = idx.shape[-1]
-    return _run(sparse_rows, x, ax, batch_shape, target, ignore_index, reduction, cdt, return_grad, out,
+    return _run(sparse_rows, x, ax, batch_shape, target, options.ignore_index, reduction, cdt, return_grad, out,
                 idx.reshape(-1, k).astype(np.int64), lp.reshape(-1, k).astype(cdt), options)

@@ -28,10 +28,16 @@ def _distribution(p, name: str, axis: int, normalize: bool) -> tuple[np.ndarray,
 
 
 def _pair(p, q, axis: int, normalize: bool) -> tuple[np.ndarray, np.ndarray, int]:
-    a, ax = _distribution(p, "p", axis, normalize)
-    b, _ = _distribution(q, "q", axis, normalize)
-    if a.shape != b.shape:
-        raise InputValueError(f"q must have the same shape as p, {a.shape}, but got {b.shape}.")
+    """``p`` and ``q`` broadcast against each other (NumPy's rules, as SciPy's ``stats.entropy``), then checked
+    as distributions along ``axis`` of the common shape."""
+    a, b = _prepared(p, "p"), _prepared(q, "q")
+    try:
+        shape = np.broadcast_shapes(a.shape, b.shape)
+    except ValueError:
+        raise InputValueError(f"p and q must have the same shape, or shapes that broadcast (NumPy's rules), but got "
+                              f"{a.shape} and {b.shape}.") from None
+    a, ax = _distribution(np.broadcast_to(a, shape), "p", axis, normalize)
+    b, _ = _distribution(np.broadcast_to(b, shape), "q", axis, normalize)
     return a, b, ax
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..rules.errors import InputValueError
+from ..rules.elementwise import gaussian_shapes
 from ..rules.limits import masked_product
 from ..rules.options import RATE, check_nonnegative, check_nonnegative_values, check_reduction
 from ..rules.xp import NUMPY
@@ -58,15 +58,9 @@ def poisson_nll(input, target, *, log_input: bool = True, full: bool = False, ep
     return elementwise(loss, grad if return_grad else None, None, reduction, x.dtype)
 
 
-def _variance_like(var, x: np.ndarray) -> np.ndarray:
+def _variance_like(var, x: np.ndarray, t: np.ndarray) -> np.ndarray:
     v = float_array(var, "var")
-    if v.shape == x.shape or v.ndim == 0:
-        pass
-    elif x.ndim and v.shape == x.shape[:-1]:
-        v = v[..., None]
-    elif not (x.ndim and v.shape == x.shape[:-1] + (1,)):
-        raise InputValueError(f"var must have the input's shape {x.shape}, that shape with the last dimension 1 or "
-                         f"dropped, or be a scalar, but got shape {v.shape}.")
+    v = v.reshape(gaussian_shapes(x.shape, t.shape, v.shape))
     check_nonnegative_values(NUMPY, v, "var")
     return v
 
@@ -78,19 +72,19 @@ def gaussian_nll(input, target, var, *, full: bool = False, eps: float = 1e-6, r
         l = (log(v) + (x - t)**2 / v) / 2  (+ log(2 pi) / 2 if full)     v = max(var, eps)
         d l / d x = (x - t) / v
 
-    ``var`` has the input's shape, or that shape with its last dimension 1 or dropped (one variance per row), or
-    is a scalar.
+    Shapes as PyTorch's: ``target`` broadcasts to the input's shape; ``var`` has the input's shape, that shape with
+    its last dimension dropped (one variance per row), or with one dimension 1, or is a scalar
+    (``rules.elementwise.gaussian_shapes``).
 
     >>> round(float(gaussian_nll([1.0], [0.0], [1.0])), 6)
     0.5
     """
     x = float_array(input, "input")
     t = float_array(target, "target")
-    same_shape(x, t, "input", "target")
     reduction = check_reduction(reduction)
     eps = check_nonnegative(eps, "eps")
     cdt = compute_dtype(x.dtype)
-    v = np.maximum(_variance_like(var, x).astype(cdt, copy=False), eps)
+    v = np.maximum(_variance_like(var, x, t).astype(cdt, copy=False), eps)
     # Overflow rounds to +-inf; an indeterminate form of infinite inputs (inf / inf) is NaN.
     with np.errstate(over="ignore", invalid="ignore"):
         diff = x.astype(cdt, copy=False) - t.astype(cdt, copy=False)

@@ -60,6 +60,41 @@ def nll_values(nll, name: str = "nll") -> np.ndarray:
     return a
 
 
+def _fsum(values: list) -> float:
+    """``math.fsum`` of non-negative values; inf where the exact total is beyond the float range."""
+    try:
+        return math.fsum(values)
+    except OverflowError:  # "intermediate overflow": the total of these non-negative values overflows
+        return math.inf
+
+
+def _moments(a: np.ndarray) -> tuple[int, float, float, float]:
+    """``(count, mean, scale, m2)`` of finite values ``a``, with the sum of squared deviations ``scale**2 * m2``:
+    scaled, so that NLLs near the float range (1e200, 1e308) give a finite mean and standard deviation."""
+    n = a.size
+    if not n:
+        return 0, 0.0, 0.0, 0.0
+    mean = _fsum((a / n).tolist())
+    dev = a - mean
+    scale = float(np.abs(dev).max())
+    m2 = _fsum(((dev / scale) ** 2).tolist()) if scale > 0 else 0.0
+    return n, mean, scale, m2
+
+
+def _merge_moments(x: tuple, y: tuple) -> tuple[int, float, float, float]:
+    """Chan et al.'s parallel update of ``_moments``, in scaled form."""
+    (na, ma, sa, qa), (nb, mb, sb, qb) = x, y
+    if not na or not nb:
+        return x if nb == 0 else y
+    n = na + nb
+    delta = mb - ma
+    scale = max(sa, sb, abs(delta))
+    if scale == 0:
+        return n, ma, 0.0, 0.0
+    m2 = qa * (sa / scale) ** 2 + qb * (sb / scale) ** 2 + (delta / scale) ** 2 * (na * nb / n)
+    return n, ma + delta * (nb / n), scale, m2
+
+
 class PerplexityMeter:
     """Accumulate per-token NLLs (nats) over a corpus; ``merge`` meters from several workers; read ``result()``.
 
@@ -79,16 +114,15 @@ class PerplexityMeter:
         self.tokens = 0
         self.bytes = 0
         self._sum = (0.0, 0.0)  # (total, compensation) of nll
-        self._sq = (0.0, 0.0)  # of nll**2, for the variance
+        self._moments = (0, 0.0, 0.0, 0.0)  # of the finite NLLs: count, mean and scaled squared deviations
 
     def update(self, nll, *, n_bytes=None) -> PerplexityMeter:
         """Add per-token NLLs (nats, any shape; ``+inf`` allowed) and, optionally, the byte count of the text they
         cover (give it with every update, or once in total). Returns ``self``."""
         a = nll_values(nll)
         nb = 0 if n_bytes is None else _count(n_bytes)
-        self._sum = _neumaier(*self._sum, math.fsum(a.tolist()))
-        with np.errstate(over="ignore"):
-            self._sq = _neumaier(*self._sq, math.fsum((a * a).tolist()))
+        self._sum = _neumaier(*self._sum, _fsum(a.tolist()))
+        self._moments = _merge_moments(self._moments, _moments(a[np.isfinite(a)]))
         self.tokens += a.size
         self.bytes += nb
         return self
@@ -98,7 +132,7 @@ class PerplexityMeter:
         if not isinstance(other, PerplexityMeter):
             raise InputTypeError(f"other must be a PerplexityMeter, but got {type(other).__name__}.")
         self._sum = _neumaier(*_neumaier(*self._sum, other._sum[0]), other._sum[1])
-        self._sq = _neumaier(*_neumaier(*self._sq, other._sq[0]), other._sq[1])
+        self._moments = _merge_moments(self._moments, other._moments)
         self.tokens += other.tokens
         self.bytes += other.bytes
         return self
@@ -115,11 +149,12 @@ class PerplexityMeter:
         if ci is not None and (isinstance(ci, bool) or not isinstance(ci, (int, float)) or not 0 < ci < 1):
             raise InputValueError(f"ci must be a confidence level in (0, 1) such as 0.95, or None, but got {ci!r}.")
         n, total = self.tokens, self.nll_sum
-        mean = total / n if n else None
+        finite = self._moments[0] == n  # no +inf NLL
+        mean = None if not n else self._moments[1] if finite and math.isinf(total) else total / n
         std = None
-        if n > 1 and math.isfinite(total):
-            var = (self._sq[0] + self._sq[1] - total * (total / n)) / (n - 1)
-            std = math.sqrt(max(var, 0.0))
+        if n > 1 and finite:  # the sample standard deviation, from the scaled moments
+            _, _, scale, m2 = self._moments
+            std = scale * math.sqrt(m2 / (n - 1))
         out = {"tokens": n, "bytes": self.bytes or None, "nll_sum": total, "nll_mean": mean, "nll_std": std,
                "perplexity": None if mean is None else _exp(mean),
                "bits_per_token": None if mean is None else mean / LN2,

@@ -1,70 +1,28 @@
-"""Threads for the NumPy kernels: how many, and the blocked row loop that spreads rows over them.
+"""Threads for the NumPy kernels: the blocked row loop that spreads rows over them (how many: ``kernels/threads.py``).
 
 Rows of a 2-D ``(n, K)`` array are processed in cache-sized blocks. Each block runs a handful of NumPy ufuncs
 (which release the GIL) on data that stays in L2, so one pass over memory reads the logits and, when a gradient is
 wanted, writes it straight into its destination. Threads take contiguous row ranges. Small inputs run as a single
 block on the calling thread: the "simple path" is this same code with ``block_rows=n, threads=1``.
 
-The thread count defaults to the cores this process may use; ``CROSSENTROPY_NUM_THREADS``, ``set_num_threads`` and
-the ``num_threads`` context manager override it. The compiled kernel (``fused.py``) uses the same count.
+The thread count (``kernels.threads.get_num_threads``) is the one the compiled kernel uses too.
 """
 
 from __future__ import annotations
 
-import contextlib
-import os
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-from ..rules.errors import InputValueError
-from ..rules.options import check_positive_int
+from ..kernels.threads import get_num_threads
 
 BLOCK_BYTES = 1 << 20  # one block of the compute buffer: fits in a 1-2 MiB L2 with the logits streaming past
 SMALL_ELEMENTS = 1 << 16  # below this, pool overhead outweighs the work
 
 _lock = threading.Lock()
-_config = {"threads": None}
 _pool: dict[int, ThreadPoolExecutor] = {}
-
-
-def _default_threads() -> int:
-    env = os.environ.get("CROSSENTROPY_NUM_THREADS")
-    if env:
-        try:
-            n = int(env)
-        except ValueError:
-            n = 0
-        if n < 1:
-            raise InputValueError(f"CROSSENTROPY_NUM_THREADS must be a positive integer, but is {env!r}.")
-        return n
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
-
-
-def get_num_threads() -> int:
-    """The number of threads the blocked kernels use."""
-    return _config["threads"] or _default_threads()
-
-
-def set_num_threads(n: int | None) -> None:
-    """Use ``n`` threads (``None`` restores the default: ``CROSSENTROPY_NUM_THREADS`` or the available cores)."""
-    _config["threads"] = check_positive_int(n, "num_threads")
-
-
-@contextlib.contextmanager
-def num_threads(n: int) -> Iterator[None]:
-    """Context manager: ``with ce.num_threads(1): ...`` runs the kernels on ``n`` threads inside the block."""
-    previous = _config["threads"]
-    set_num_threads(n)
-    try:
-        yield
-    finally:
-        _config["threads"] = previous
 
 
 def _executor(threads: int) -> ThreadPoolExecutor:

@@ -8,6 +8,7 @@ applied afterwards by ``reduction.reduce_elementwise``.
 
 from __future__ import annotations
 
+from .errors import InputValueError
 from .limits import masked_product
 
 
@@ -56,3 +57,29 @@ def sigmoid_focal(xp, x, t, alpha=None, *, gamma: float, grad: bool = False):
         bend = xp.mul_where(p * q, m_safe ** (gamma - 1), positive)
         g = g + masked_product(xp, bend * (gamma * (1 - 2 * t)), ce)
     return loss, (g if alpha_t is None else masked_product(xp, alpha_t, g))
+
+
+def gaussian_shapes(input_shape: tuple, target_shape: tuple, var_shape: tuple) -> tuple:
+    """The shape ``var`` is viewed as in ``gaussian_nll`` (PyTorch's rule), after checking that ``target`` broadcasts
+    to the input's shape: ``var`` has the input's shape, is a scalar, is the input's shape without its last dim
+    (one variance per row: a trailing 1 is added), or differs from the input's shape in exactly one dim, where it
+    is 1.
+
+    >>> gaussian_shapes((4, 3), (1,), (4,)), gaussian_shapes((4, 3), (4, 3), (1, 3))
+    ((4, 1), (1, 3))
+    """
+    input_shape, target_shape, var_shape = tuple(input_shape), tuple(target_shape), tuple(var_shape)
+    fits = len(target_shape) <= len(input_shape) and all(
+        t in (1, i) for t, i in zip(reversed(target_shape), reversed(input_shape), strict=False))
+    if not fits:
+        raise InputValueError(f"target must have the input's shape {input_shape} or one that broadcasts to it, but "
+                              f"got {target_shape}.")
+    if var_shape in (input_shape, ()):
+        return var_shape
+    if input_shape and var_shape == input_shape[:-1]:
+        return var_shape + (1,)
+    differ = [(i, v) for i, v in zip(input_shape, var_shape, strict=False) if i != v]
+    if len(var_shape) == len(input_shape) and len(differ) == 1 and differ[0][1] == 1:
+        return var_shape
+    raise InputValueError(f"var must have the input's shape {input_shape}, that shape with the last dimension "
+                          f"dropped, or with one dimension 1, or be a scalar, but got shape {var_shape}.")

@@ -10,19 +10,22 @@ fix it.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import numbers
 
+from ..constants import DIVERGENCES, IGNORE_INDEX, IMPLS, REDUCTIONS
 from .errors import InputTypeError, InputValueError
-
-REDUCTIONS = ("none", "sum", "mean")
-DIVERGENCES = ("forward_kl", "reverse_kl", "jsd")
 
 
 def _real(value, name: str, expected: str) -> float:
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise InputTypeError(f"{name} must be {expected}, but got {type(value).__name__}.")
-    return float(value)
+    try:
+        return float(value)
+    except OverflowError:  # an int beyond float64's range (10**400)
+        raise InputValueError(f"{name} must be {expected}, but got an int of {len(str(abs(int(value))))} digits, "
+                              f"beyond the float range (about 1.8e308).") from None
 
 
 def _integer(value, name: str, expected: str) -> int:
@@ -41,13 +44,6 @@ def check_choice(value, name: str, allowed: tuple) -> str:
 
 def check_reduction(reduction, allowed: tuple = REDUCTIONS) -> str:
     return check_choice(reduction, "reduction", allowed)
-
-
-def check_divergence(divergence, beta, temperature) -> tuple[str, float, float]:
-    """The distillation options ``(divergence, beta, temperature)``: a name of ``DIVERGENCES``, the JSD mixture
-    weight ``beta`` in (0, 1) (checked for every divergence) and a positive finite ``temperature``."""
-    return (check_choice(divergence, "divergence", DIVERGENCES), check_open_unit(beta, "beta"),
-            check_positive(temperature, "temperature", example="2.0"))
 
 
 def check_label_smoothing(value) -> float:
@@ -109,7 +105,7 @@ def check_open_unit(value, name: str, *, example: str = "0.5") -> float:
 
 
 def check_ignore_index(value) -> int:
-    return _integer(value, "ignore_index", "an int (e.g. -100)")
+    return _integer(value, "ignore_index", f"an int (e.g. {IGNORE_INDEX})")
 
 
 def check_positive_int(value, name: str, *, allow_none: bool = True) -> int | None:
@@ -130,13 +126,21 @@ def check_total_weight(xp, total_weight, reduction: str):
     if reduction != "mean":
         raise InputValueError(f"total_weight sets the denominator of reduction='mean', but reduction is "
                               f"{reduction!r}. Drop total_weight, or use reduction='mean'.")
-    if isinstance(total_weight, numbers.Real) and not isinstance(total_weight, bool):
+    if isinstance(total_weight, numbers.Real):  # a bool is refused there as not a number
         return check_nonnegative(total_weight, "total_weight")
     check_finite_nonnegative(xp, total_weight, "total_weight")
     if tuple(total_weight.shape) != ():
         raise InputValueError(f"total_weight must be a scalar (a number or a 0-d array), but got shape "
                               f"{tuple(total_weight.shape)}. Compute it with total_weight(targets).")
     return total_weight
+
+
+def check_index_stats(index_targets: bool) -> None:
+    """``return_stats`` needs class-index targets."""
+    if not index_targets:
+        raise InputValueError("return_stats=True needs class-index targets (p_target and correct are about one "
+                              "target class), but target holds probabilities. Pass class indices, or drop "
+                              "return_stats.")
 
 
 # --------------------------------------------------------------------------------------------- array values
@@ -173,12 +177,20 @@ def check_nonnegative_values(xp, a, name: str, expected: str = "be non-negative"
 
 def check_class_indices(xp, t, n_classes: int, ignore_index: int, where: str = "") -> None:
     """Every index in ``[0, n_classes)`` or equal to ``ignore_index``."""
-    if not xp.checkable(t):
+    if not xp.checkable(t) or not xp.size(t):
+        return
+    low, high = xp.extrema(t)
+    if low >= 0 and high < n_classes:  # one pass over the targets in the common case
         return
     bad = ((t < 0) | (t >= n_classes)) & (t != ignore_index)
     if xp.any(bad):
         pos = xp.first_true(bad)
-        raise InputValueError(f"target has class index {int(t[pos])} at position {pos}, outside [0, {n_classes - 1}] "
+        index = int(t[pos])
+        if index < 0:  # said without the class count, which may be unknown (total_weight without weights)
+            raise InputValueError(f"target has the negative class index {index} at position {pos}{where}, and it is "
+                                  f"not ignore_index={ignore_index}. Class indices count from 0; mark the targets "
+                                  f"to skip with ignore_index, or pass ignore_index={index}.")
+        raise InputValueError(f"target has class index {index} at position {pos}, outside [0, {n_classes - 1}] "
                               f"for {n_classes} classes{where} (and not ignore_index={ignore_index}). Check the "
                               f"labels, or the class axis.")
 
@@ -192,3 +204,152 @@ def check_unit_interval(xp, x, name: str, hint: str = "") -> None:
         values = x[~xp.isnan(x)]
         raise InputValueError(f"{name} must hold probabilities in [0, 1], but its values range from "
                               f"{float(values.min())} to {float(values.max())}." + (f" {hint}" if hint else ""))
+
+
+# --------------------------------------------------------------------------------------------- options objects
+def check_impl(value) -> str:
+    """The kernel switch: one of ``IMPLS`` (whether that kernel can run an input is the dispatch's question)."""
+    return check_choice(value, "impl", IMPLS)
+
+
+def check_flag(value, name: str) -> bool:
+    if not isinstance(value, bool):
+        raise InputTypeError(f"{name} must be True or False, but got {type(value).__name__} {value!r}.")
+    return value
+
+
+class _Checked:
+    """A frozen options object whose fields are checked, and replaced by their checked values, when it is made.
+
+    ``of(**fields)`` returns the same object for the same (hashable) fields without checking them again: the
+    public entries call it on every call, so a repeated call costs a dictionary lookup.
+    """
+
+    def __post_init__(self):
+        for name, value in self._checked().items():
+            object.__setattr__(self, name, value)
+
+    def _checked(self) -> dict:
+        raise NotImplementedError
+
+    @classmethod
+    def of(cls, **fields):
+        key = (cls, *((name, type(value), value) for name, value in fields.items()))
+        try:
+            options = _BUILT.get(key)
+        except TypeError:  # an unhashable field: build it uncached (its check raises the message)
+            return cls(**fields)
+        if options is None:
+            if len(_BUILT) >= _BUILT_MAX:
+                _BUILT.clear()
+            options = _BUILT[key] = cls(**fields)
+        return options
+
+    def normalize(self, total_weight) -> bool:
+        """Whether the coefficients are normalised: "mean" without ``total_weight`` (rules/targets.py)."""
+        return self.reduction == "mean" and total_weight is None
+
+
+_BUILT: dict = {}  # (class, (name, type, value)...) -> checked options object
+_BUILT_MAX = 1024
+
+
+@dataclasses.dataclass(frozen=True)
+class SoftmaxOptions(_Checked):
+    """The scalar options of the softmax cross-entropy family, under their public names, checked once.
+
+    Built at the public entry (``cross_entropy``, ``linear_cross_entropy``, ``vocab_parallel_cross_entropy``,
+    ``softmax_cross_entropy``, the modules' ``__init__``) and passed whole to the coefficients, the autograd
+    Functions, the chunk loops and the kernels. ``chunk_size`` is the chunked linear losses' (None elsewhere).
+
+    >>> SoftmaxOptions.of(label_smoothing=0.1).label_smoothing
+    0.1
+    >>> SoftmaxOptions(reduction="avg")
+    Traceback (most recent call last):
+    ...
+    crossentropy.rules.errors.InputValueError: reduction must be one of 'none', 'sum' or 'mean', but got 'avg'.
+    """
+
+    reduction: str = "mean"
+    label_smoothing: float = 0.0
+    ignore_index: int = IGNORE_INDEX
+    z_loss: float = 0.0
+    softcap: float | None = None
+    return_stats: bool = False
+    chunk_size: int | None = None
+    impl: str = "auto"
+
+    def _checked(self) -> dict:
+        return {"reduction": check_reduction(self.reduction),
+                "label_smoothing": check_label_smoothing(self.label_smoothing),
+                "ignore_index": check_ignore_index(self.ignore_index), "z_loss": check_z_loss(self.z_loss),
+                "softcap": check_softcap(self.softcap), "return_stats": check_flag(self.return_stats, "return_stats"),
+                "chunk_size": check_positive_int(self.chunk_size, "chunk_size"), "impl": check_impl(self.impl)}
+
+
+@dataclasses.dataclass(frozen=True)
+class FocalOptions(_Checked):
+    """The scalar options of the softmax focal loss (``alpha`` is an array: it goes beside, as class weights).
+
+    >>> FocalOptions.of(gamma=0.0).gamma
+    0.0
+    """
+
+    gamma: float = 2.0
+    reduction: str = "mean"
+    label_smoothing: float = 0.0
+    ignore_index: int = IGNORE_INDEX
+    impl: str = "auto"
+
+    def _checked(self) -> dict:
+        return {"gamma": check_gamma(self.gamma), "reduction": check_reduction(self.reduction),
+                "label_smoothing": check_label_smoothing(self.label_smoothing),
+                "ignore_index": check_ignore_index(self.ignore_index), "impl": check_impl(self.impl)}
+
+
+@dataclasses.dataclass(frozen=True)
+class DistillationOptions(_Checked):
+    """The options of the distillation losses: a name of ``DIVERGENCES``, the JSD mixture weight ``beta`` in
+    (0, 1) (checked for every divergence), a positive finite ``temperature``; ``chunk_size`` for the linear heads.
+
+    >>> DistillationOptions.of(divergence="jsd", temperature=2).temperature
+    2.0
+    """
+
+    divergence: str = "forward_kl"
+    beta: float = 0.5
+    temperature: float = 1.0
+    ignore_index: int = IGNORE_INDEX
+    reduction: str = "mean"
+    chunk_size: int | None = None
+    impl: str = "auto"
+
+    def _checked(self) -> dict:
+        return {"divergence": check_choice(self.divergence, "divergence", DIVERGENCES),
+                "beta": check_open_unit(self.beta, "beta"),
+                "temperature": check_positive(self.temperature, "temperature", example="2.0"),
+                "ignore_index": check_ignore_index(self.ignore_index), "reduction": check_reduction(self.reduction),
+                "chunk_size": check_positive_int(self.chunk_size, "chunk_size"), "impl": check_impl(self.impl)}
+
+
+@dataclasses.dataclass(frozen=True)
+class LogprobOptions(_Checked):
+    """The options of ``linear_logprobs``: a positive finite sampling ``temperature``, the ``softcap`` applied
+    before it, ``ignore_index``, ``return_entropy`` and ``chunk_size`` (None: the entry picks one).
+
+    >>> LogprobOptions.of(temperature=0.7, return_entropy=True).temperature
+    0.7
+    """
+
+    temperature: float = 1.0
+    softcap: float | None = None
+    ignore_index: int = IGNORE_INDEX
+    return_entropy: bool = False
+    chunk_size: int | None = None
+    impl: str = "auto"
+
+    def _checked(self) -> dict:
+        return {"temperature": check_positive(self.temperature, "temperature", example="0.7"),
+                "softcap": check_softcap(self.softcap), "ignore_index": check_ignore_index(self.ignore_index),
+                "return_entropy": check_flag(self.return_entropy, "return_entropy"),
+                "chunk_size": check_positive_int(self.chunk_size, "chunk_size"), "impl": check_impl(self.impl)}

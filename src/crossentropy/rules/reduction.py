@@ -34,16 +34,19 @@ def reduction_scale(xp, reduction: str, o_total, total_weight=None):
     return xp.where(w > 0, one / xp.where(w > 0, w, one), xp.scalar(0.0, "float64", like=w))
 
 
-def batch_weight(xp, targets, *, w=None, ignore_index: int = -100, smoothing: float = 0.0):
+def batch_weight(xp, targets, options, *, w=None, s=None):
     """``W = sum_i o_i`` over every row of every target array in ``targets`` (rows: ``(n,)`` class indices or
     ``(n, K)`` probabilities, one kind for all), in float64: the "mean" denominator of the whole batch, from the same
-    coefficients the losses use (``rules.targets``; unnormalised, as a loss given ``total_weight`` uses them). The
+    coefficients the losses use (``rules.targets``, with ``options.ignore_index`` and
+    ``options.label_smoothing``; unnormalised, as a loss given ``total_weight`` uses them). The
     number of classes is ``w``'s length, else the probabilities' ``K`` (index targets without class weights have
-    ``o_i = 1``, whatever ``K``).
+    ``o_i = 1``, whatever ``K``). ``s`` (optional) holds one sample-weight array ``(n,)`` per target array.
 
     >>> import numpy as np
+    >>> from crossentropy.rules.options import SoftmaxOptions
     >>> from crossentropy.rules.xp import NUMPY
-    >>> float(batch_weight(NUMPY, [np.array([0, 1]), np.array([-100, 1])], w=np.array([1.0, 3.0])))
+    >>> targets = [np.array([0, 1]), np.array([-100, 1])]
+    >>> float(batch_weight(NUMPY, targets, SoftmaxOptions(), w=np.array([1.0, 3.0])))
     7.0
     """
     index = xp.is_integer(targets[0])
@@ -53,11 +56,11 @@ def batch_weight(xp, targets, *, w=None, ignore_index: int = -100, smoothing: fl
     total = None
     for i, t in enumerate(targets):
         if index:
-            check_class_indices(xp, t, n_classes if w is not None else 2**62, ignore_index, f" (targets[{i}])")
+            check_class_indices(xp, t, n_classes if w is not None else 2**62, options.ignore_index, f" (targets[{i}])")
         elif t.shape[-1] != n_classes:
             raise InputValueError(f"targets[{i}] has {t.shape[-1]} classes, but the class weights or targets[0] "
                                   f"have {n_classes}. Every micro-batch has the same classes.")
-        o = coefficients(xp, t, n_classes, w=w, ignore_index=ignore_index, smoothing=smoothing, dtype="float64").o
+        o = coefficients(xp, t, n_classes, options, w=w, s=None if s is None else s[i], dtype="float64").o
         total = xp.total(o) if total is None else total + xp.total(o)
     return total
 

@@ -8,7 +8,7 @@ With ``zc = c tanh(z / c)`` under ``softcap=c`` (else ``z``), ``s = zc - max(zc)
 
 (``sum_c a_ic s_ic`` and the ``o_i`` products are masked: ``0 * inf = 0``.) The NumPy blocked kernel runs this on
 cache-sized blocks; the torch autograd Functions, the chunked linear loop and the tests run it on whole tensors;
-the compiled kernel (``core/fused.py``) is the fast path of the same formulas.
+the compiled kernel (``kernels/compiled.py``) is the fast path of the same formulas.
 """
 
 from __future__ import annotations
@@ -18,6 +18,20 @@ from typing import NamedTuple
 from .limits import masked_product, shift_by_max
 
 _LOWEST = -3.0e38  # finite in float32 and float64, and exp(_LOWEST) = 0
+
+
+class TokenStats(NamedTuple):
+    """Per-token statistics of a softmax cross-entropy (``return_stats=True``; formulas in
+    ``crossentropy.torch.stats``): arrays or tensors of the target's batch shape."""
+
+    lse: object
+    entropy: object
+    p_target: object
+    predicted: object
+    correct: object
+
+    def reshape(self, shape) -> TokenStats:
+        return TokenStats(*(t.reshape(shape) for t in self))
 
 
 class RowResult(NamedTuple):
@@ -119,3 +133,67 @@ def focal_rows(xp, z, coef, *, gamma: float, row_scale=None) -> RowResult:
     ag = masked_product(xp, a, qg * (p_ratio * gamma - 1))
     grad = (ag - p * xp.sum(ag, keepdims=True)) * row_scale[:, None]
     return RowResult(loss, None, grad)
+
+
+class LogprobResult(NamedTuple):
+    logp: object
+    entropy: object = None
+    grad: object = None
+
+
+def logprob_rows(xp, z, coef, *, temperature: float = 1.0, softcap=None, entropy: bool = False,
+                 grad_logp=None, grad_entropy=None, collective=None) -> LogprobResult:
+    """The log-probability of each row's target under ``q = softmax(zc / temperature)`` (``zc`` the capped logits
+    ``z (n, K)``), 0 on ignored rows; with ``entropy`` also ``H = -sum_c q_c log q_c`` (0 on ignored rows). Given
+    ``grad_logp`` and/or ``grad_entropy`` (``(n,)`` upstream gradients, or None), also the gradient with respect to
+    ``z`` of ``sum_i grad_logp_i logp_i + grad_entropy_i H_i``::
+
+        d logp_i / d zt_ic = [c == y_i] - q_ic            zt = zc / temperature
+        d H_i / d zt_ic    = -q_ic (log q_ic + H_i)
+        d zt_ic / d z_ic   = (1 - (zc_ic / softcap)**2) / temperature
+
+    ``coef`` holds index targets (``rules.targets.index_coefficients``: ``a_y`` is 1 on kept rows, 0 on ignored
+    ones). The limit rule (``limits.shift_by_max``) and the masked product (``0 * inf = 0``) hold throughout.
+    ``collective`` makes the rows one shard of a vocabulary split across processes, as in ``softmax_rows``.
+
+    >>> import numpy as np
+    >>> from crossentropy.rules.xp import NUMPY
+    >>> from crossentropy.rules.targets import index_coefficients
+    >>> c = index_coefficients(NUMPY, np.array([0, -100]), 2, dtype=np.float64)
+    >>> r = logprob_rows(NUMPY, np.array([[0.0, 0.0], [1.0, 2.0]]), c, entropy=True, grad_logp=np.ones(2))
+    >>> r.logp.tolist(), r.entropy.tolist(), r.grad.tolist()
+    ([-0.6931471805599453, 0.0], [0.6931471805599453, 0.0], [[0.5, -0.5], [0.0, 0.0]])
+    """
+    zc = capped(xp, z, softcap)
+    zt = zc if temperature == 1.0 else zc / temperature
+    m = None if collective is None else collective.max(xp.amax(zt, keepdims=True))
+    s, _ = shift_by_max(xp, zt, m=m)
+    want_entropy = entropy or grad_entropy is not None
+    e = xp.exp(s)
+    sums = [xp.sum(e), coef.target_term(s)]
+    if want_entropy:
+        sums.append(xp.sum(masked_product(xp, e, s)))
+    if collective is not None:
+        sums = collective.sum(*sums)
+    total, linear = sums[0], sums[1]
+    log_s = xp.log(total)
+    zero = xp.scalar(0.0, total.dtype, like=total)
+    logp = xp.where(coef.keep, linear - log_s, zero)
+    h = xp.where(coef.keep, log_s - sums[2] / total, zero) if want_entropy else None
+    if grad_logp is None and grad_entropy is None:
+        return LogprobResult(logp, h if entropy else None)
+    q = xp.mul_(e, xp.reciprocal(total)[:, None])
+    grad = None
+    if grad_logp is not None:  # grad_logp_i ([c == y_i] - q_ic); a_y is 0 on ignored rows
+        gl = xp.where(coef.keep, grad_logp, zero)
+        grad = coef.subtract_(q * -gl[:, None], -gl)
+    if grad_entropy is not None:  # - grad_entropy_i q_ic (log q_ic + H_i), masked: 0 * inf = 0
+        ge = xp.where(coef.keep, grad_entropy, zero)
+        log_q = xp.sub_(s, log_s[:, None])  # s is not needed after this
+        g_h = masked_product(xp, q, masked_product(xp, ge[:, None], log_q + h[:, None]))
+        grad = -g_h if grad is None else xp.sub_(grad, g_h)
+    if temperature != 1.0:
+        grad = xp.mul_(grad, 1.0 / temperature)
+    if softcap is not None:
+        grad = xp.mul_(grad, 1 - (zc / softcap) ** 2)
+    return LogprobResult(logp, h if entropy else None, grad)

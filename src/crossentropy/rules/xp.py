@@ -178,6 +178,13 @@ class NumPyNamespace:
         return x @ w
 
     @staticmethod
+    def row_mass(x, w=None):
+        """``sum_c x_ic`` (``sum_c x_ic w_c`` with ``w``) per row, accumulated in float64 whatever ``x``'s dtype."""
+        if w is None:
+            return np.sum(x, axis=-1, dtype=np.float64)
+        return np.einsum("ic,c->i", x, np.asarray(w, np.float64), dtype=np.float64)
+
+    @staticmethod
     def astype(x, dtype):
         return np.asarray(x).astype(dtype, copy=False)
 
@@ -202,6 +209,11 @@ class NumPyNamespace:
         return np.isnan(x)
 
     @staticmethod
+    def extrema(x) -> tuple:
+        """``(min, max)`` of a non-empty integer array, as Python ints (host read; only where ``checkable``)."""
+        return int(x.min()), int(x.max())
+
+    @staticmethod
     def first_true(mask) -> tuple:
         """The index of the first True of ``mask`` (host read; only where ``checkable``)."""
         return tuple(int(i) for i in np.argwhere(mask)[0])
@@ -209,6 +221,20 @@ class NumPyNamespace:
     @staticmethod
     def any(x) -> bool:
         return bool(np.any(x))
+
+    @staticmethod
+    def sort(x):
+        return np.sort(x, axis=-1)
+
+    @staticmethod
+    def host(x) -> np.ndarray:
+        """``x`` as a NumPy array on the host (for the compiled kernel; no copy where none is needed)."""
+        return np.asarray(x)
+
+    @staticmethod
+    def eps(x) -> float:
+        """The machine epsilon of ``x``'s float dtype."""
+        return float(np.finfo(x.dtype).eps)
 
     @staticmethod
     def zeros(shape, dtype, like=None):

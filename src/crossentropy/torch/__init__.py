@@ -17,6 +17,7 @@ from .functional import (
     softmax_focal_loss,
 )
 from .linear import LinearCrossEntropyLoss, linear_cross_entropy
+from .logprobs import linear_logprobs
 from .modules import (
     BCELoss,
     BCEWithLogitsLoss,
@@ -33,7 +34,7 @@ __all__ = [
     "BCELoss", "BCEWithLogitsLoss", "CrossEntropyLoss", "GaussianNLLLoss", "LinearCrossEntropyLoss", "PoissonNLLLoss",
     "SigmoidFocalLoss", "SoftmaxFocalLoss", "binary_cross_entropy", "binary_cross_entropy_with_logits",
     "cross_entropy", "distillation_loss", "gaussian_nll_loss", "linear_cross_entropy", "linear_distillation_loss",
-    "poisson_nll_loss", "release_cpu_buffers", "sigmoid_focal_loss", "softmax_focal_loss",
+    "linear_logprobs", "poisson_nll_loss", "release_cpu_buffers", "sigmoid_focal_loss", "softmax_focal_loss",
     "sparse_distillation_loss", "TokenStats",
     "total_weight", "vocab_parallel_cross_entropy", "vocab_parallel_linear_cross_entropy",
 ]

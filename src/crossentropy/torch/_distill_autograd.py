@@ -2,7 +2,7 @@
 
 Rows are ``(n, V)`` with the vocabulary last. The student's gradient is built in the forward pass, in float32 for
 half/bfloat16 inputs (float64 for float64), and scaled by ``grad_output`` in backward; the teacher gets none.
-The row math (divergences, the sparse k + 1 bins, ``tau`` factors, ignored rows) is the rules layer's
+The row math (divergences, the sparse k + 1 bins, ``temperature`` factors, ignored rows) is the rules layer's
 (``crossentropy.rules.divergence``), shared with the NumPy core; "mean" is ``rules.reduction``'s over the kept rows.
 Nothing reads a tensor value on the host: ignored rows are masked, never skipped, and "mean" divides by a count
 kept on the device.
@@ -12,15 +12,31 @@ from __future__ import annotations
 
 import torch
 
+from ..kernels.triton import rows as triton_rows
 from ..rules.divergence import dense_rows, kept_total, sparse_rows
+from ..rules.limits import masked_product
 from ..rules.reduction import reduce, reduction_scale
 from ._inputs import compute_dtype
 from ._xp import TORCH
 
 
-def _scale(kept, like: torch.Tensor, reduction: str) -> torch.Tensor:
-    """d(reduced)/d(sum of rows) on the device: ``rules.reduction.reduction_scale`` over the kept rows."""
-    return reduction_scale(TORCH, reduction, kept_total(TORCH, kept, like))
+def _scale(kept, sample_weight, like: torch.Tensor, reduction: str) -> torch.Tensor:
+    """d(reduced)/d(sum of rows) on the device: ``rules.reduction.reduction_scale`` over the kept rows, each
+    weighing its sample weight (1 without)."""
+    if sample_weight is None:
+        return reduction_scale(TORCH, reduction, kept_total(TORCH, kept, like))
+    kept_weight = sample_weight if kept is None else torch.where(kept, sample_weight, 0.0)
+    return reduction_scale(TORCH, reduction, TORCH.total(kept_weight))
+
+
+def _row_scale(scale: torch.Tensor, sample_weight, dtype) -> torch.Tensor:
+    """The gradient's factor per row: ``scale`` (a scalar, or one per row) times the sample weights."""
+    return scale.to(dtype) if sample_weight is None else scale.to(dtype) * sample_weight.to(dtype)
+
+
+def _weighted(values: torch.Tensor, sample_weight) -> torch.Tensor:
+    """``s_i l_i`` with ``0 * l = 0`` (an ignored or zero-weight row costs nothing)."""
+    return values if sample_weight is None else masked_product(TORCH, sample_weight.to(values.dtype), values)
 
 
 def _reduced(values: torch.Tensor, reduction: str, scale: torch.Tensor) -> torch.Tensor:
@@ -31,18 +47,21 @@ class RowsDistillationFunction(torch.autograd.Function):
     """Dense (``teacher`` logits) or sparse (``teacher`` = (indices, log-probs)) distillation over rows."""
 
     @staticmethod
-    def forward(ctx, z_student, teacher, indices, kept, options, reduction, with_grad):
+    def forward(ctx, z_student, teacher, indices, kept, sample_weight, options, with_grad):
+        reduction = options.reduction
         ctx.dtype, ctx.reduction = z_student.dtype, reduction
         cdt = compute_dtype(z_student.dtype)
         zs = z_student.to(cdt)
-        scale = _scale(kept, zs, reduction)
-        if indices is None:
-            values, grad = dense_rows(TORCH, zs, teacher.to(cdt), options, kept, scale.to(cdt), with_grad=with_grad)
+        scale = _scale(kept, sample_weight, zs, reduction)
+        rows = _row_scale(scale, sample_weight, cdt)
+        if options.impl == "triton":  # one kernel launch; the gradient in the compute dtype, as the reference's
+            values, grad = triton_dense(z_student, teacher, options, kept, rows, with_grad=with_grad)
+        elif indices is None:
+            values, grad = dense_rows(TORCH, zs, teacher.to(cdt), options, kept, rows, with_grad=with_grad)
         else:
-            values, grad = sparse_rows(TORCH, zs, indices, teacher.to(cdt), options, kept, scale.to(cdt),
-                                       with_grad=with_grad)
+            values, grad = sparse_rows(TORCH, zs, indices, teacher.to(cdt), options, kept, rows, with_grad=with_grad)
         ctx.save_for_backward(grad)  # the gradient of the reduced loss, up to grad_output
-        return _reduced(values, reduction, scale)
+        return _reduced(_weighted(values, sample_weight), reduction, scale)
 
     @staticmethod
     @torch.autograd.function.once_differentiable
@@ -54,16 +73,30 @@ class RowsDistillationFunction(torch.autograd.Function):
         return (g.to(ctx.dtype),) + (None,) * 6
 
 
+def triton_dense(z_student, z_teacher, options, kept, row_scale, *, with_grad: bool):
+    """``rules.divergence.dense_rows`` on the Triton kernel (``kernels.triton.rows.distill_rows``) for the raw
+    logits: values and gradient in the compute dtype."""
+    cdt = compute_dtype(z_student.dtype)
+    out = torch.empty(z_student.shape, dtype=cdt, device=z_student.device) if with_grad else None
+    values, grad = triton_rows.distill_rows(z_student, z_teacher, divergence=options.divergence, beta=options.beta,
+                                            temperature=options.temperature, kept=kept, row_scale=row_scale,
+                                            with_grad=with_grad, out=out)
+    return values.to(cdt), grad
+
+
 def _logits(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
     return x @ weight.T if bias is None else torch.addmm(bias, x, weight.T)
 
 
-def linear_pass(student, teacher, kept, options, chunk_size: int, loss_rows=None, grads=None, row_scale=None):
-    """One pass over the rows a chunk at a time: the per-row losses into ``loss_rows`` and/or the gradients of
-    ``sum_i row_scale_i l_i`` accumulated into ``grads = (grad_x, grad_w, grad_b)`` of the student's linear layer."""
+def linear_pass(student, teacher, kept, options, loss_rows=None, grads=None, row_scale=None):
+    """One pass over the rows, a chunk of ``options.chunk_size`` at a time: the per-row losses into ``loss_rows``
+    and/or the gradients of ``sum_i row_scale_i l_i`` accumulated into ``grads = (grad_x, grad_w, grad_b)`` of the
+    student's linear layer."""
     (xs, ws, bs), (xt, wt, bt) = student, teacher
-    inv = 1.0 / options[2]  # divide the (N, D) inputs and the bias by tau, not the (N, V) logits
+    triton = options.impl == "triton"  # the kernel divides the logits by temperature itself
+    inv = 1.0 if triton else 1.0 / options.temperature  # else divide the (N, D) inputs and the bias, not the logits
     bs, bt = (None if b is None else b * inv for b in (bs, bt))
+    chunk_size = options.chunk_size
     for start in range(0, xs.shape[0], chunk_size):
         rows = slice(start, start + chunk_size)
         chunk_kept = None if kept is None else kept[rows]
@@ -71,8 +104,11 @@ def linear_pass(student, teacher, kept, options, chunk_size: int, loss_rows=None
         with torch.no_grad():
             zs, zt = _logits(xs[rows] * inv, ws, bs), _logits(xt[rows] * inv, wt, bt)
             cdt = compute_dtype(zs.dtype)
-            values, g = dense_rows(TORCH, zs.to(cdt), zt.to(cdt), options, chunk_kept, scale,
-                                   with_grad=grads is not None, divided=True)
+            if triton:
+                values, g = triton_dense(zs, zt, options, chunk_kept, scale, with_grad=grads is not None)
+            else:
+                values, g = dense_rows(TORCH, zs.to(cdt), zt.to(cdt), options, chunk_kept, scale,
+                                       with_grad=grads is not None, divided=True)
         if loss_rows is not None:
             loss_rows[rows] = values
         if grads is not None:
@@ -95,27 +131,28 @@ class LinearDistillationFunction(torch.autograd.Function):
     for "none" backward recomputes each chunk."""
 
     @staticmethod
-    def forward(ctx, xs, ws, bs, xt, wt, bt, kept, options, reduction, chunk_size, with_grad):
+    def forward(ctx, xs, ws, bs, xt, wt, bt, kept, sample_weight, options, with_grad):
+        reduction = options.reduction
         cdt = compute_dtype(xs.dtype)
         student, teacher = (xs, ws, bs), (xt, wt, bt)
         loss_rows = xs.new_zeros(xs.shape[0], dtype=cdt)
-        scale = _scale(kept, loss_rows, reduction)
+        scale = _scale(kept, sample_weight, loss_rows, reduction)
         grads = _zero_grads(xs, ws, bs) if with_grad and reduction != "none" else None
-        linear_pass(student, teacher, kept, options, chunk_size, loss_rows, grads, scale.to(cdt))
+        linear_pass(student, teacher, kept, options, loss_rows, grads, _row_scale(scale, sample_weight, cdt))
         ctx.reduction, ctx.consumed, ctx.with_grad = reduction, False, with_grad
         ctx.dtypes = (xs.dtype, ws.dtype, None if bs is None else bs.dtype)
         if grads is not None:
             ctx.save_for_backward(*grads)
         else:
-            ctx.save_for_backward(xs, ws, bs, xt, wt, bt, kept)
-            ctx.options, ctx.chunk_size = options, chunk_size
-        return _reduced(loss_rows, reduction, scale)
+            ctx.save_for_backward(xs, ws, bs, xt, wt, bt, kept, sample_weight)
+            ctx.options = options
+        return _reduced(_weighted(loss_rows, sample_weight), reduction, scale)
 
     @staticmethod
     @torch.autograd.function.once_differentiable
     def backward(ctx, grad_out):
         if not ctx.with_grad:  # only the teacher's tensors required grad: they get none
-            return (None,) * 11
+            return (None,) * 10
         if ctx.reduction != "none":
             if ctx.consumed:
                 raise RuntimeError("linear_distillation_loss computes its 'mean'/'sum' gradients in forward and "
@@ -125,9 +162,9 @@ class LinearDistillationFunction(torch.autograd.Function):
             g = grad_out.to(ctx.saved_tensors[0].dtype)
             grads = tuple(None if t is None else t.mul_(g) for t in ctx.saved_tensors)
         else:
-            xs, ws, bs, xt, wt, bt, kept = ctx.saved_tensors
+            xs, ws, bs, xt, wt, bt, kept, sample_weight = ctx.saved_tensors
             grads = _zero_grads(xs, ws, bs)
-            linear_pass((xs, ws, bs), (xt, wt, bt), kept, ctx.options, ctx.chunk_size, grads=grads,
-                        row_scale=grad_out.to(grads[0].dtype))
+            linear_pass((xs, ws, bs), (xt, wt, bt), kept, ctx.options, grads=grads,
+                        row_scale=_row_scale(grad_out, sample_weight, grads[0].dtype))
         return tuple(None if g is None else g.to(dtype) for g, dtype in zip(grads, ctx.dtypes, strict=True)) + \
-            (None,) * 8
+            (None,) * 7

@@ -12,7 +12,7 @@ import numbers
 import torch
 
 from ..rules.errors import InputTypeError, InputValueError
-from ..rules.options import check_class_indices, check_finite_nonnegative, check_ignore_index, check_unit_interval
+from ..rules.options import check_class_indices, check_finite_nonnegative, check_unit_interval
 from ._xp import TORCH
 
 
@@ -49,6 +49,23 @@ def check_same_dtype(tensors: dict) -> None:
             raise InputTypeError(f"{name} has dtype {t.dtype} but {first_name} has dtype {first.dtype}; they are "
                                  f"multiplied together, so they must match. Convert one, e.g. "
                                  f"{name}.to({first_name}.dtype).")
+
+
+def check_linear_head(input, linear_weight, linear_bias) -> int:
+    """``input (..., D)``, ``linear_weight (V, D)`` and ``linear_bias (V,)`` (or None) of one dtype; returns ``V``."""
+    check_tensor(input, "input")
+    check_tensor(linear_weight, "linear_weight")
+    if input.dim() < 1 or linear_weight.dim() != 2 or linear_weight.shape[1] != input.shape[-1]:
+        raise InputValueError(f"linear_weight must have shape (V, D) with D = input.shape[-1] = "
+                              f"{input.shape[-1] if input.dim() else None}, but got {tuple(linear_weight.shape)} "
+                              f"for input {tuple(input.shape)}.")
+    vocab = linear_weight.shape[0]
+    if linear_bias is not None:
+        check_tensor(linear_bias, "linear_bias")
+        if linear_bias.shape != (vocab,):
+            raise InputValueError(f"linear_bias must have shape ({vocab},), but got {tuple(linear_bias.shape)}.")
+    check_same_dtype({"input": input, "linear_weight": linear_weight, "linear_bias": linear_bias})
+    return vocab
 
 
 def check_weight(weight, n_classes: int, name: str = "weight", *, dtype=None, device=None) -> torch.Tensor | None:
@@ -94,11 +111,34 @@ def broadcast_weight(w, shape: torch.Size, name: str, *, dtype=None) -> torch.Te
     return w if dtype is None else w.to(dtype)
 
 
+def check_sample_weight(sample_weight, batch_shape: tuple, device) -> torch.Tensor | None:
+    """One non-negative, finite weight per target element: a tensor, number or sequence broadcasting to the target's
+    batch shape, returned flat (one per row) in float64 on ``device`` (None stays None)."""
+    if sample_weight is None:
+        return None
+    if not isinstance(sample_weight, torch.Tensor):
+        try:
+            sample_weight = torch.as_tensor(sample_weight, dtype=torch.float64)
+        except (TypeError, ValueError, RuntimeError):
+            raise InputTypeError(f"sample_weight must be a tensor, a number or a sequence of numbers, but got "
+                                 f"{type(sample_weight).__name__}.") from None
+    check_tensor(sample_weight, "sample_weight")
+    try:
+        fits = torch.broadcast_shapes(sample_weight.shape, batch_shape) == torch.Size(batch_shape)
+    except RuntimeError:
+        fits = False
+    if not fits:
+        raise InputValueError(f"sample_weight must broadcast to shape {tuple(batch_shape)}, the target's batch shape "
+                              f"(one weight per target element), but got shape {tuple(sample_weight.shape)}.")
+    check_finite_nonnegative(TORCH, sample_weight, "sample_weight")
+    return sample_weight.to(device=device, dtype=torch.float64).expand(batch_shape).reshape(-1)
+
+
 def class_rows(input, target, ignore_index: int, loss_name: str):
-    """Validate a class-dim-1 call; return ``(rows (n, C), target rows, batch shape, unbatched)``."""
+    """Validate a class-dim-1 call (``ignore_index`` is already checked, with the options); return
+    ``(rows (n, C), target rows, batch shape, unbatched)``."""
     check_tensor(input, "input")
     check_tensor(target, "target", floating=False)
-    ignore_index = check_ignore_index(ignore_index)
     if input.dim() == 0:
         raise InputValueError(f"{loss_name}: input must have a class dim: (C,), (N, C) or (N, C, d1, ...), but got "
                               f"a scalar.")
@@ -130,12 +170,12 @@ def class_rows(input, target, ignore_index: int, loss_name: str):
 
 def index_target_last_dim(target, input: torch.Tensor, ignore_index: int, n_classes: int | None = None,
                           what: str = "") -> torch.Tensor:
-    """Integer targets for an input whose class (vocabulary) dim is the last one; returns them flat, as long."""
+    """Integer targets for an input whose class (vocabulary) dim is the last one; returns them flat, as long
+    (``ignore_index`` is already checked, with the options)."""
     check_tensor(target, "target", integer=True)
     if tuple(target.shape) != tuple(input.shape[:-1]):
         raise InputValueError(f"target must have the input's shape without its last dim, "
                               f"{tuple(input.shape[:-1])}, but got {tuple(target.shape)}.")
-    ignore_index = check_ignore_index(ignore_index)
     t = target.reshape(-1).long()
     if n_classes is not None:
         check_class_indices(TORCH, t, n_classes, ignore_index, what)

@@ -139,6 +139,14 @@ class TorchNamespace:
         return x @ w
 
     @staticmethod
+    def row_mass(x, w=None):
+        """``sum_c x_ic`` (``sum_c x_ic w_c`` with ``w``) per row, accumulated in at least float32."""
+        dtype = torch.promote_types(x.dtype, torch.float32)
+        if w is None:
+            return x.sum(-1, dtype=dtype)
+        return x.to(dtype) @ w.to(dtype)
+
+    @staticmethod
     def astype(x, dtype):
         return x.to(_dtype(dtype))
 
@@ -163,6 +171,12 @@ class TorchNamespace:
         return torch.isnan(x)
 
     @staticmethod
+    def extrema(x) -> tuple:
+        """``(min, max)`` of a non-empty integer tensor, as Python ints (host read; only where ``checkable``)."""
+        low, high = torch.aminmax(x)
+        return int(low), int(high)
+
+    @staticmethod
     def first_true(mask) -> tuple:
         """The index of the first True of ``mask`` (host read; only where ``checkable``)."""
         return tuple(int(i) for i in mask.nonzero()[0])
@@ -170,6 +184,20 @@ class TorchNamespace:
     @staticmethod
     def any(x) -> bool:
         return bool(x.any())
+
+    @staticmethod
+    def sort(x):
+        return torch.sort(x, dim=-1).values
+
+    @staticmethod
+    def host(x):
+        """A CPU tensor as a NumPy array sharing its memory (bfloat16 widened to float32 first)."""
+        x = x.detach()
+        return (x.float() if x.dtype == torch.bfloat16 else x).numpy()
+
+    @staticmethod
+    def eps(x) -> float:
+        return torch.finfo(x.dtype).eps
 
     @staticmethod
     def zeros(shape, dtype, like=None):

@@ -1,6 +1,7 @@
 """Distillation losses for language models (vocabulary last): dense, chunked linear heads, and top-k teachers.
 
-With ``S = softmax(student / tau)`` and ``T = softmax(teacher / tau)``: ``"forward_kl"`` is ``KL(T || S)``,
+With ``S = softmax(student / tau)`` and ``T = softmax(teacher / tau)`` (``tau = temperature``): ``"forward_kl"``
+is ``KL(T || S)``,
 ``"reverse_kl"`` is ``KL(S || T)``, ``"jsd"`` is ``beta KL(T || M) + (1 - beta) KL(S || M)`` with
 ``M = beta T + (1 - beta) S``; each per token times ``tau**2``. Tokens whose ``target`` is ``ignore_index`` are
 excluded and "mean" is over the kept ones (0 with a zero gradient when none is). Gradients go to the student only,
@@ -10,31 +11,37 @@ except the argument checks, which run eagerly on CPU tensors only.
 
 from __future__ import annotations
 
+import dataclasses
+
 import torch
 
-from ..core.distillation import check_sparse_teacher
-from ..rules.divergence import Options, kept_tokens
+from ..constants import IGNORE_INDEX
+from ..kernels.dispatch import NO_TRITON_PATH
+from ..rules.divergence import SCALED_ABOVE, check_sparse_teacher, check_vocabulary, kept_tokens
 from ..rules.errors import InputValueError
-from ..rules.options import check_divergence, check_positive_int, check_reduction
+from ..rules.options import DistillationOptions
+from ._cpu import softmax_kernel
 from ._distill_autograd import LinearDistillationFunction, RowsDistillationFunction
-from ._inputs import check_tensor
+from ._inputs import check_same_dtype, check_sample_weight, check_tensor
 from ._xp import TORCH
 from .linear import default_chunk_size
 
 KERNEL_TEMPORARIES = 4  # a chunk gets 1/4 of linear_cross_entropy's logits budget: it holds two vocabularies' logits
 
 
-def _kept(target, batch_shape: tuple, ignore_index) -> torch.Tensor | None:
-    """The flat mask of kept rows (None keeps every row)."""
+def _kept(target, batch_shape: tuple, options, like: torch.Tensor, *, dense: bool = True):
+    """``(kept, options)``: the flat mask of kept rows (None keeps every row), and ``options`` with ``impl`` the
+    kernel the dispatch point picked for the student's tensor ``like``: "reference", or "triton" for the dense
+    losses, except forward KL above ``SCALED_ABOVE`` (the rules' cancellation-free form, which the kernel lacks);
+    the compiled kernel has no distillation path."""
+    no_triton = None if dense else NO_TRITON_PATH
+    if dense and options.divergence == "forward_kl" and options.temperature > SCALED_ABOVE:
+        no_triton = (f"the Triton kernel has no cancellation-free forward KL for temperature > {SCALED_ABOVE} "
+                     f"(got {options.temperature})")
+    kernel = softmax_kernel(options, like, has_compiled=False, no_triton=no_triton)
     if target is not None:
         check_tensor(target, "target", floating=False)
-    return kept_tokens(TORCH, target, batch_shape, ignore_index)
-
-
-def _options(divergence, beta, temperature, reduction) -> Options:
-    options = Options(*check_divergence(divergence, beta, temperature))
-    check_reduction(reduction)
-    return options
+    return kept_tokens(TORCH, target, batch_shape, options.ignore_index), dataclasses.replace(options, impl=kernel)
 
 
 def _wants_grad(*tensors) -> bool:
@@ -46,12 +53,14 @@ def _shaped(loss: torch.Tensor, batch_shape: tuple, reduction: str) -> torch.Ten
 
 
 def distillation_loss(student_logits, teacher_logits, target=None, *, divergence: str = "forward_kl",
-                      beta: float = 0.5, temperature: float = 1.0, ignore_index: int = -100,
-                      reduction: str = "mean"):
+                      beta: float = 0.5, temperature: float = 1.0, ignore_index: int = IGNORE_INDEX,
+                      reduction: str = "mean", sample_weight=None, impl: str = "auto"):
     """Distillation divergence between ``student_logits`` and ``teacher_logits`` of shape ``(..., V)``.
 
     ``target`` (integer, shape ``(...)``) only marks ignored tokens. The teacher gets no gradient (it need not be
-    detached). "none" returns the per-token values in shape ``(...)``.
+    detached). "none" returns the per-token values in shape ``(...)``. ``sample_weight`` (one non-negative weight
+    per token, shape ``(...)``) multiplies each token's value, and "mean" divides by the kept tokens' total
+    weight (docs/semantics.md, 4).
 
     >>> s, t = torch.zeros(1, 2, requires_grad=True), torch.tensor([[0.0, 1.0986123]])
     >>> loss = distillation_loss(s, t)  # KL([1/4, 3/4] || [1/2, 1/2])
@@ -62,22 +71,26 @@ def distillation_loss(student_logits, teacher_logits, target=None, *, divergence
     """
     check_tensor(student_logits, "student_logits")
     check_tensor(teacher_logits, "teacher_logits")
-    options = _options(divergence, beta, temperature, reduction)
+    options = DistillationOptions.of(divergence=divergence, beta=beta, temperature=temperature,
+                                     ignore_index=ignore_index, reduction=reduction, impl=impl)
     if student_logits.dim() == 0 or teacher_logits.shape != student_logits.shape:
         raise InputValueError(f"teacher_logits must have the student's shape {tuple(student_logits.shape)} (..., V), "
                               f"but got {tuple(teacher_logits.shape)}. Both models must score the same vocabulary "
                               f"(the last dim).")
+    check_vocabulary(student_logits.shape[-1], "student_logits")
     batch_shape = tuple(student_logits.shape[:-1])
-    kept = _kept(target, batch_shape, ignore_index)
+    kept, options = _kept(target, batch_shape, options, student_logits)
     vocab = student_logits.shape[-1]
+    s = check_sample_weight(sample_weight, batch_shape, student_logits.device)
     loss = RowsDistillationFunction.apply(student_logits.reshape(-1, vocab), teacher_logits.reshape(-1, vocab).detach(),
-                                          None, kept, options, reduction, _wants_grad(student_logits))
-    return _shaped(loss, batch_shape, reduction)
+                                          None, kept, s, options, _wants_grad(student_logits))
+    return _shaped(loss, batch_shape, options.reduction)
 
 
 def sparse_distillation_loss(student_logits, teacher_indices, teacher_logprobs, target=None, *,
                              divergence: str = "forward_kl", beta: float = 0.5, temperature: float = 1.0,
-                             ignore_index: int = -100, reduction: str = "mean"):
+                             ignore_index: int = IGNORE_INDEX, reduction: str = "mean", sample_weight=None,
+                             impl: str = "auto"):
     """``distillation_loss`` against an offline teacher's top-k: ``teacher_indices`` (integer, ``(..., k)``) and
     ``teacher_logprobs`` (``(..., k)``, ``log T`` at those classes, at the distillation temperature).
 
@@ -92,23 +105,22 @@ def sparse_distillation_loss(student_logits, teacher_indices, teacher_logprobs, 
     check_tensor(student_logits, "student_logits")
     check_tensor(teacher_indices, "teacher_indices", integer=True)
     check_tensor(teacher_logprobs, "teacher_logprobs")
-    options = _options(divergence, beta, temperature, reduction)
+    options = DistillationOptions.of(divergence=divergence, beta=beta, temperature=temperature,
+                                     ignore_index=ignore_index, reduction=reduction, impl=impl)
     if student_logits.dim() == 0:
         raise InputValueError("student_logits must have a vocabulary (last) dim, but got a scalar.")
     batch_shape, vocab = tuple(student_logits.shape[:-1]), student_logits.shape[-1]
+    check_vocabulary(vocab, "student_logits")
     if teacher_indices.dim() == 0 or teacher_logprobs.dim() == 0:
         raise InputValueError("teacher_indices and teacher_logprobs must have a top-k (last) dim, but got a scalar.")
-    if TORCH.checkable(teacher_indices) and TORCH.checkable(teacher_logprobs):
-        check_sparse_teacher(teacher_indices.numpy(), teacher_logprobs.detach().double().numpy(), vocab, batch_shape)
-    elif teacher_indices.shape != teacher_logprobs.shape or tuple(teacher_indices.shape[:-1]) != batch_shape:
-        raise InputValueError(f"teacher_indices and teacher_logprobs must both have shape {batch_shape} + (k,), but "
-                              f"got {tuple(teacher_indices.shape)} and {tuple(teacher_logprobs.shape)}.")
-    kept = _kept(target, batch_shape, ignore_index)
+    check_sparse_teacher(TORCH, teacher_indices, teacher_logprobs.detach(), vocab, batch_shape)
+    kept, options = _kept(target, batch_shape, options, student_logits, dense=False)
     k = teacher_indices.shape[-1]
+    s = check_sample_weight(sample_weight, batch_shape, student_logits.device)
     loss = RowsDistillationFunction.apply(student_logits.reshape(-1, vocab), teacher_logprobs.reshape(-1, k).detach(),
-                                          teacher_indices.reshape(-1, k).long(), kept, options, reduction,
+                                          teacher_indices.reshape(-1, k).long(), kept, s, options,
                                           _wants_grad(student_logits))
-    return _shaped(loss, batch_shape, reduction)
+    return _shaped(loss, batch_shape, options.reduction)
 
 
 def _check_head(x, weight, bias, who: str) -> None:
@@ -121,12 +133,15 @@ def _check_head(x, weight, bias, who: str) -> None:
         check_tensor(bias, f"{who}_bias")
         if tuple(bias.shape) != (weight.shape[0],):
             raise InputValueError(f"{who}_bias must have shape ({weight.shape[0]},), but got {tuple(bias.shape)}.")
+    check_vocabulary(weight.shape[0], f"{who}_weight")
+    # as in linear_cross_entropy (and torch's matmul): a head multiplies its input, so their dtypes must match
+    check_same_dtype({f"{who}_input": x, f"{who}_weight": weight, f"{who}_bias": bias})
 
 
 def linear_distillation_loss(student_input, student_weight, teacher_input, teacher_weight, target=None, *,
                              student_bias=None, teacher_bias=None, divergence: str = "forward_kl", beta: float = 0.5,
-                             temperature: float = 1.0, ignore_index: int = -100, reduction: str = "mean",
-                             chunk_size: int | None = None):
+                             temperature: float = 1.0, ignore_index: int = IGNORE_INDEX, reduction: str = "mean",
+                             chunk_size: int | None = None, sample_weight=None, impl: str = "auto"):
     """``distillation_loss(student_input @ student_weight.T + student_bias, teacher_input @ teacher_weight.T +
     teacher_bias, target, ...)`` holding at most ``chunk_size`` rows of either vocabulary's logits at once.
 
@@ -146,7 +161,9 @@ def linear_distillation_loss(student_input, student_weight, teacher_input, teach
     """
     _check_head(student_input, student_weight, student_bias, "student")
     _check_head(teacher_input, teacher_weight, teacher_bias, "teacher")
-    options = _options(divergence, beta, temperature, reduction)
+    options = DistillationOptions.of(divergence=divergence, beta=beta, temperature=temperature,
+                                     ignore_index=ignore_index, reduction=reduction, chunk_size=chunk_size,
+                                     impl=impl)
     if teacher_weight.shape[0] != student_weight.shape[0]:
         raise InputValueError(f"teacher_weight scores {teacher_weight.shape[0]} classes but student_weight scores "
                               f"{student_weight.shape[0]}: the vocabularies must match (dim 0 of both weights).")
@@ -154,14 +171,16 @@ def linear_distillation_loss(student_input, student_weight, teacher_input, teach
         raise InputValueError(f"teacher_input must have the student_input's token shape "
                               f"{tuple(student_input.shape[:-1])} (before the hidden dim), but got "
                               f"{tuple(teacher_input.shape[:-1])}.")
-    chunk_size = check_positive_int(chunk_size, "chunk_size") or \
-        max(1, default_chunk_size(student_weight.shape[0]) // KERNEL_TEMPORARIES)
+    if options.chunk_size is None:
+        options = dataclasses.replace(
+            options, chunk_size=max(1, default_chunk_size(student_weight.shape[0]) // KERNEL_TEMPORARIES))
     batch_shape = tuple(student_input.shape[:-1])
-    kept = _kept(target, batch_shape, ignore_index)
+    kept, options = _kept(target, batch_shape, options, student_input)
     with_grad = _wants_grad(student_input, student_weight, student_bias)
     xs = student_input.reshape(-1, student_input.shape[-1])
     xt = teacher_input.reshape(-1, teacher_input.shape[-1]).detach()
+    s = check_sample_weight(sample_weight, batch_shape, student_input.device)
     loss = LinearDistillationFunction.apply(
         xs, student_weight, student_bias, xt, teacher_weight.detach(),
-        None if teacher_bias is None else teacher_bias.detach(), kept, options, reduction, chunk_size, with_grad)
-    return _shaped(loss, batch_shape, reduction)
+        None if teacher_bias is None else teacher_bias.detach(), kept, s, options, with_grad)
+    return _shaped(loss, batch_shape, options.reduction)

@@ -16,28 +16,33 @@ included in the returned loss), ``softcap`` (logits become ``c * tanh(logits / c
 from __future__ import annotations
 
 import math
+import numbers
 
 import torch
 
-from ..rules.errors import InputValueError
+from ..constants import IGNORE_INDEX
+from ..kernels.dispatch import NO_TRITON_PATH
+from ..rules.elementwise import gaussian_shapes
 from ..rules.options import (
     RATE,
+    FocalOptions,
+    SoftmaxOptions,
     check_eps,
     check_gamma,
     check_label_smoothing,
     check_nonnegative,
     check_nonnegative_values,
     check_reduction,
-    check_softcap,
     check_total_weight,
     check_unit_interval,
-    check_z_loss,
 )
 from ..rules.reduction import reduce_elementwise
 from ..rules.targets import smooth
 from ._autograd import CrossEntropyFunction, ElementwiseFunction, SoftmaxFocalFunction
+from ._cpu import softmax_kernel
 from ._inputs import (
     broadcast_weight,
+    check_sample_weight,
     check_tensor,
     check_weight,
     class_rows,
@@ -46,14 +51,16 @@ from ._inputs import (
     same_shape,
     shape_back,
 )
+from ._native import native_cross_entropy, native_reason
 from ._xp import TORCH
 from .stats import TokenStats, check_index_targets, from_rows
 
 
 # --------------------------------------------------------------------------------------------- softmax family
-def cross_entropy(input, target, weight=None, ignore_index: int = -100, reduction: str = "mean",
+def cross_entropy(input, target, weight=None, ignore_index: int = IGNORE_INDEX, reduction: str = "mean",
                   label_smoothing: float = 0.0, *, z_loss: float = 0.0, softcap: float | None = None,
-                  total_weight=None, return_lse: bool = False, return_stats: bool = False):
+                  total_weight=None, sample_weight=None, return_lse: bool = False, return_stats: bool = False,
+                  impl: str = "auto"):
     """Cross-entropy of ``softmax(input, dim=1)`` against class indices or probabilities; a drop-in for
     ``torch.nn.functional.cross_entropy``::
 
@@ -65,52 +72,89 @@ def cross_entropy(input, target, weight=None, ignore_index: int = -100, reductio
     analytic and built in float32 for half/bfloat16 inputs. ``return_lse=True`` also returns the
     (non-differentiable) per-token log-sum-exp, in the batch shape; ``return_stats=True`` returns
     ``(loss, TokenStats(lse, entropy, p_target, predicted, correct))`` for index targets, computed in the same pass
-    (``crossentropy.torch.stats``).
+    (``crossentropy.torch.stats``). ``sample_weight`` (one non-negative weight per target element, the target's
+    batch shape, or broadcasting to it) multiplies each ``l_i`` and ``o_i`` by ``s_i`` (docs/semantics.md, 4), so
+    "mean" is ``sum_i s_i l_i / sum_i s_i o_i``; it gets no gradient. ``impl`` picks the kernel: "auto",
+    "compiled" (the C kernel, CPU tensors), "reference" (the rules layer's torch code) or "triton"
+    (docs/design.md).
 
     >>> x = torch.tensor([[2.3, 2.1, 4.5], [4.2, 3.2, 5.1]], dtype=torch.float64)
     >>> round(float(cross_entropy(x, torch.tensor([1, 2]), weight=torch.tensor([25.0, 25, 100]))), 6)
     0.870484
     """
-    rows, t, batch, unbatched = class_rows(input, target, ignore_index, "cross_entropy")
-    reduction = check_reduction(reduction)
-    e, z_loss, softcap = check_label_smoothing(label_smoothing), check_z_loss(z_loss), check_softcap(softcap)
-    total_weight = check_total_weight(TORCH, total_weight, reduction)
+    options = SoftmaxOptions.of(reduction=reduction, label_smoothing=label_smoothing, ignore_index=ignore_index,
+                                z_loss=z_loss, softcap=softcap, return_stats=return_stats, impl=impl)
+    return cross_entropy_with(options, input, target, weight, total_weight=total_weight, sample_weight=sample_weight,
+                              return_lse=return_lse)
+
+
+def cross_entropy_with(options: SoftmaxOptions, input, target, weight=None, *, total_weight=None,
+                       sample_weight=None, return_lse: bool = False):
+    """``cross_entropy`` with its scalar options given as one checked ``SoftmaxOptions`` (the modules build theirs
+    once, in ``__init__``); the tensors are checked here.
+
+    >>> x = torch.tensor([[2.3, 2.1, 4.5], [4.2, 3.2, 5.1]], dtype=torch.float64)
+    >>> round(float(cross_entropy_with(SoftmaxOptions(label_smoothing=0.1), x, torch.tensor([1, 2]))), 6)
+    1.516231
+    """
+    rows, t, batch, unbatched = class_rows(input, target, options.ignore_index, "cross_entropy")
+    total_weight = check_total_weight(TORCH, total_weight, options.reduction)
     weight = check_weight(weight, rows.shape[1])
-    if return_stats:
+    s = check_sample_weight(sample_weight, batch, rows.device)
+    if options.impl in ("auto", "native"):  # the dispatch point, for torch's own kernels (the others: below)
+        native = native_reason(rows, t, options, weighted=weight is not None or s is not None, return_lse=return_lse)
+        if softmax_kernel(options, rows, native=native) == "native":
+            loss = native_cross_entropy(rows, t, options, total_weight)
+            return shape_back(loss, batch, unbatched, options.reduction).to(loss_dtype(input))
+    if options.return_stats:
         check_index_targets(t)
-    loss, *per_row = CrossEntropyFunction.apply(rows, t, weight, total_weight, ignore_index, e, reduction, z_loss,
-                                                softcap, return_stats)
-    loss = shape_back(loss, batch, unbatched, reduction).to(loss_dtype(input))
-    if return_stats:
-        stats = from_rows(*per_row, t, t != ignore_index)
+    loss, *per_row = CrossEntropyFunction.apply(rows, t, weight, s, total_weight, options)
+    loss = shape_back(loss, batch, unbatched, options.reduction).to(loss_dtype(input))
+    if options.return_stats:
+        stats = from_rows(*per_row, t, t != options.ignore_index)
         return loss, TokenStats(*(shape_back(s, batch, unbatched, "none") for s in stats))
-    lse = per_row[0]
     if return_lse:
-        return loss, shape_back(lse, batch, unbatched, "none")
+        return loss, shape_back(per_row[0], batch, unbatched, "none")
     return loss
 
 
-def softmax_focal_loss(input, target, gamma: float = 2.0, alpha=None, ignore_index: int = -100,
-                       reduction: str = "mean", label_smoothing: float = 0.0, *, total_weight=None):
+def softmax_focal_loss(input, target, gamma: float = 2.0, alpha=None, ignore_index: int = IGNORE_INDEX,
+                       reduction: str = "mean", label_smoothing: float = 0.0, *, total_weight=None,
+                       sample_weight=None, impl: str = "auto"):
     """Focal loss on ``softmax(input, dim=1)``, in log space; ``alpha`` (None, a number, or one weight per class
-    as a tensor or sequence) acts as class weights, "mean" included. Equals ``cross_entropy(..., weight=alpha)`` at
-    ``gamma=0``. The gradient is finite at saturation for every ``gamma >= 0``.
+    as a tensor or sequence) acts as class weights, "mean" included, and ``sample_weight`` as in ``cross_entropy``.
+    Equals ``cross_entropy(..., weight=alpha)`` at ``gamma=0``. The gradient is finite at saturation for every
+    ``gamma >= 0``.
 
     >>> x, y = torch.tensor([[3.0, 0.0, 0.0]]), torch.tensor([0])
     >>> bool(torch.isclose(softmax_focal_loss(x, y, gamma=0.0), cross_entropy(x, y)))
     True
     """
-    rows, t, batch, unbatched = class_rows(input, target, ignore_index, "softmax_focal_loss")
-    reduction = check_reduction(reduction)
-    e, gamma = check_label_smoothing(label_smoothing), check_gamma(gamma)
-    total_weight = check_total_weight(TORCH, total_weight, reduction)
+    options = FocalOptions.of(gamma=gamma, reduction=reduction, label_smoothing=label_smoothing,
+                              ignore_index=ignore_index, impl=impl)
+    return softmax_focal_loss_with(options, input, target, alpha, total_weight=total_weight,
+                                   sample_weight=sample_weight)
+
+
+def softmax_focal_loss_with(options: FocalOptions, input, target, alpha=None, *, total_weight=None,
+                            sample_weight=None):
+    """``softmax_focal_loss`` with its scalar options given as one checked ``FocalOptions``.
+
+    >>> x, y = torch.tensor([[3.0, 0.0, 0.0]]), torch.tensor([0])
+    >>> bool(softmax_focal_loss_with(FocalOptions(gamma=1.0), x, y) < cross_entropy(x, y))
+    True
+    """
+    rows, t, batch, unbatched = class_rows(input, target, options.ignore_index, "softmax_focal_loss")
+    softmax_kernel(options, rows, has_compiled=False, no_triton=NO_TRITON_PATH)  # "reference" runs it, others raise
+    total_weight = check_total_weight(TORCH, total_weight, options.reduction)
     if alpha is not None and not isinstance(alpha, torch.Tensor) and torch.tensor(alpha).dim() == 0:
         check_nonnegative(alpha, "alpha")
     # A number or sequence becomes float64, as NumPy keeps it: "mean" divides it by its largest value before the
     # compute dtype sees it, so alpha=[1e39, ...] works with float32 input, as class weights do.
     alpha = check_weight(alpha, rows.shape[1], "alpha", dtype=torch.float64, device=rows.device)
-    loss = SoftmaxFocalFunction.apply(rows, t, alpha, total_weight, ignore_index, e, reduction, gamma)
-    return shape_back(loss, batch, unbatched, reduction).to(loss_dtype(input))
+    s = check_sample_weight(sample_weight, batch, rows.device)
+    loss = SoftmaxFocalFunction.apply(rows, t, alpha, s, total_weight, options)
+    return shape_back(loss, batch, unbatched, options.reduction).to(loss_dtype(input))
 
 
 # --------------------------------------------------------------------------------------------- element-wise family
@@ -119,10 +163,10 @@ def _elementwise_inputs(input, target, label_smoothing, reduction, name: str):
     check_tensor(input, "input")
     check_tensor(target, "target")
     reduction = check_reduction(reduction)
-    e = check_label_smoothing(label_smoothing)
+    label_smoothing = check_label_smoothing(label_smoothing)
     same_shape(input, target)
     check_unit_interval(TORCH, target, f"{name}: target", "Binary targets are 0/1 labels or probabilities.")
-    return smooth(target.to(compute_dtype(input.dtype)), e, 2), reduction
+    return smooth(target.to(compute_dtype(input.dtype)), label_smoothing, 2), reduction
 
 
 def _reduce_elementwise(loss: torch.Tensor, weight, reduction: str, dtype) -> torch.Tensor:
@@ -150,7 +194,7 @@ def binary_cross_entropy_with_logits(input, target, weight=None, reduction: str 
     weight = broadcast_weight(weight, input.shape, "weight", dtype=cdt)
     pos_weight = broadcast_weight(pos_weight, input.shape, "pos_weight", dtype=cdt)
     pos_weight = None if pos_weight is None else pos_weight.to(cdt)
-    loss = ElementwiseFunction.apply(input, t, pos_weight, "bce_with_logits", {})
+    loss = ElementwiseFunction.apply(input, t, pos_weight, "bce_with_logits", None)
     return _reduce_elementwise(loss, weight, reduction, cdt)
 
 
@@ -169,7 +213,7 @@ def binary_cross_entropy(input, target, weight=None, reduction: str = "mean", *,
     eps = check_eps(eps)
     # NaN stays NaN (clamp would not keep it on every device), as in NumPy's clip.
     x = input if eps is None else torch.where(torch.isnan(input), input, input.clamp(eps, 1 - eps))
-    loss = ElementwiseFunction.apply(x, t, None, "bce_with_probs", {})
+    loss = ElementwiseFunction.apply(x, t, None, "bce_with_probs", None)
     return _reduce_elementwise(loss, weight, reduction, cdt)
 
 
@@ -194,7 +238,7 @@ def sigmoid_focal_loss(input, target, gamma: float = 2.0, alpha=None, reduction:
     if alpha is not None:
         alpha = broadcast_weight(alpha, input.shape, "alpha", dtype=cdt).to(cdt)
         check_unit_interval(TORCH, alpha, "alpha", "alpha weighs positives against negatives.")
-    loss = ElementwiseFunction.apply(input, t, alpha, "sigmoid_focal", {"gamma": gamma})
+    loss = ElementwiseFunction.apply(input, t, alpha, "sigmoid_focal", gamma)
     return _reduce_elementwise(loss, weight, reduction, cdt)
 
 
@@ -218,17 +262,23 @@ def poisson_nll_loss(input, target, log_input: bool = True, full: bool = False, 
     check_nonnegative_values(TORCH, target, "target", "hold non-negative counts")
     cdt = compute_dtype(input.dtype)
     x, t = input.to(cdt), target.to(cdt)
-    # A zero count drops its t x / t log x term even at x = -inf or a zero rate (eps=0): no 0 * inf or 0 / 0, in
-    # value or gradient. The rate is clamped where exp(x) (or x) is already infinite, so an infinite rate gives a
-    # loss of +inf and the NumPy gradient (inf, or 1), never inf - inf.
+    # A zero count adds 0 to the value even at x = -inf or a zero rate (eps=0): no 0 * inf or 0 / 0, in value or
+    # gradient. Its gradient to the target is still the factor, -x (or -log(x + eps)), as PyTorch's: the factor is
+    # clamped to the finite range there and detached, so it adds nothing to the gradient to x. The rate is clamped
+    # where exp(x) (or x) is already infinite, so an infinite rate gives a loss of +inf and the NumPy gradient
+    # (inf, or 1), never inf - inf.
     zero = t == 0
+    big = torch.finfo(cdt).max
     if log_input:
-        xt = torch.where(zero, torch.zeros_like(x), torch.clamp(x, max=math.log(torch.finfo(cdt).max)))
-        loss = torch.exp(x) - torch.where(zero, torch.zeros_like(t), t * xt)
+        factor = torch.clamp(x, max=math.log(big))
     else:
         check_nonnegative_values(TORCH, x, "input", RATE)
-        rate = torch.where(zero, torch.ones_like(x), torch.clamp(x + eps, max=torch.finfo(cdt).max))
-        loss = x - torch.where(zero, torch.zeros_like(t), t * torch.log(rate))
+        rate = torch.clamp(x + eps, max=big)
+        factor = torch.log(torch.where(zero, torch.ones_like(x), rate))
+        at_zero = torch.log(rate.detach())
+    at_zero = (x if log_input else at_zero).detach().clamp(min=-big, max=big)
+    factor = torch.where(zero, at_zero, factor)
+    loss = (torch.exp(x) if log_input else x) - t * factor
     if full:
         safe = torch.where(t > 1, t, torch.ones_like(t))
         stirling = safe * torch.log(safe) - safe + 0.5 * torch.log(2 * torch.pi * safe)
@@ -238,20 +288,20 @@ def poisson_nll_loss(input, target, log_input: bool = True, full: bool = False, 
 
 def gaussian_nll_loss(input, target, var, full: bool = False, eps: float = 1e-6, reduction: str = "mean"):
     """``torch.nn.functional.gaussian_nll_loss``: ``(log v + (x - t)**2 / v) / 2`` with ``v = max(var, eps)``
-    (clamped without blocking the gradient, as PyTorch), plus ``log(2 pi) / 2`` when ``full``.
+    (clamped without blocking the gradient, as PyTorch), plus ``log(2 pi) / 2`` when ``full``. Shapes as PyTorch's
+    (``rules.elementwise.gaussian_shapes``); ``var`` may be a Python number.
 
     >>> float(gaussian_nll_loss(torch.tensor([1.0]), torch.tensor([0.0]), torch.tensor([1.0])))
     0.5
     """
-    _check_pair(input, target, reduction)
+    check_tensor(input, "input")
+    check_tensor(target, "target")
+    check_reduction(reduction)
     eps = check_nonnegative(eps, "eps")
+    if isinstance(var, numbers.Real) and not isinstance(var, bool):  # a Python number, as PyTorch takes it
+        var = torch.tensor(float(var), dtype=input.dtype, device=input.device)
     check_tensor(var, "var")
-    if var.shape != input.shape:
-        if input.dim() and var.shape == input.shape[:-1]:
-            var = var.unsqueeze(-1)
-        elif not (input.dim() and var.shape == input.shape[:-1] + (1,)) and var.dim() != 0:
-            raise InputValueError(f"var must have the input's shape {tuple(input.shape)}, that shape with the last "
-                             f"dimension 1 or dropped, or be a scalar, but got {tuple(var.shape)}.")
+    var = var.reshape(gaussian_shapes(input.shape, target.shape, var.shape))
     check_nonnegative_values(TORCH, var, "var")
     cdt = compute_dtype(input.dtype)
     v = var.to(cdt).clone()

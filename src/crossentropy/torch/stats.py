@@ -15,24 +15,10 @@ for half and bfloat16 logits).
 
 from __future__ import annotations
 
-from typing import NamedTuple
-
 import torch
 
-from ..rules.errors import InputValueError
-
-
-class TokenStats(NamedTuple):
-    """Per-token statistics of a softmax cross-entropy (see the module docstring for their formulas)."""
-
-    lse: torch.Tensor
-    entropy: torch.Tensor
-    p_target: torch.Tensor
-    predicted: torch.Tensor
-    correct: torch.Tensor
-
-    def reshape(self, shape) -> TokenStats:
-        return TokenStats(*(t.reshape(shape) for t in self))
+from ..rules.options import check_index_stats
+from ..rules.rows import TokenStats
 
 
 def stats_buffers(n: int, dtype: torch.dtype, device) -> TokenStats:
@@ -54,7 +40,4 @@ def write_rows(buffers: TokenStats, start: int, stop: int, r, target: torch.Tens
 
 
 def check_index_targets(target: torch.Tensor) -> None:
-    if target.is_floating_point():
-        raise InputValueError("return_stats=True needs class-index targets (p_target and correct are about one "
-                              "target class), but target holds probabilities. Pass class indices, or drop "
-                              "return_stats.")
+    check_index_stats(not target.is_floating_point())

@@ -33,25 +33,27 @@ def available() -> bool:
     return True
 
 
-def usable(x: torch.Tensor) -> bool:
-    """Whether the rows ``x`` can run on the Triton kernels: a CUDA tensor, or a CPU tensor under the interpreter,
-    of a float dtype, with Triton installed."""
-    on_device = x.device.type == "cuda" or (x.device.type == "cpu" and os.environ.get("TRITON_INTERPRET") == "1")
-    return on_device and x.dtype in DTYPES and available()
+def reason(x: torch.Tensor) -> str | None:
+    """Why the rows ``x`` cannot run on the Triton kernels (None when they can): they need Triton installed, a
+    float dtype, a CUDA tensor or a CPU tensor under the interpreter (``TRITON_INTERPRET=1``, set before Triton
+    is first imported), and no ``torch.compile`` tracing. ``kernels.dispatch.triton_reason`` asks this for torch
+    tensors.
 
-
-def check_usable(x: torch.Tensor) -> None:
-    """Raise ``InputValueError`` (naming ``impl``) when ``usable(x)`` is false."""
+    >>> not available() or reason(torch.zeros(1, 3, dtype=torch.int64)).endswith("not torch.int64")
+    True
+    """
     if not available():
-        raise InputValueError("impl='triton' needs Triton, which is not installed. Install the [triton] extra, or "
-                              "pass impl='auto'.")
+        return "Triton is not installed (the [triton] extra installs it)"
     if x.dtype not in DTYPES:
-        raise InputValueError(f"impl='triton' takes float16, bfloat16, float32 or float64 logits, but got {x.dtype}. "
-                              f"Cast the logits, or pass impl='auto'.")
-    if not usable(x):
-        raise InputValueError(f"impl='triton' runs on CUDA tensors (or on CPU under TRITON_INTERPRET=1, set before "
-                              f"Triton is imported), but got a tensor on {x.device}. Move it to a CUDA device, or "
-                              f"pass impl='auto'.")
+        return f"the Triton kernels take float16, bfloat16, float32 or float64 logits, not {x.dtype}"
+    if x.device.type == "cpu" and os.environ.get("TRITON_INTERPRET") != "1":
+        return ("x is a CPU tensor and TRITON_INTERPRET is not set: the Triton kernels run on CUDA, or on CPU in "
+                "Triton's interpreter (TRITON_INTERPRET=1 before Triton is first imported)")
+    if x.device.type not in ("cpu", "cuda"):
+        return f"the Triton kernels run on CUDA tensors, but the input is on {x.device.type}"
+    if torch.compiler.is_compiling():  # a launch from Python is not traceable: auto keeps the reference's torch ops
+        return "the Triton kernels cannot run under torch.compile"
+    return None
 
 
 def block_size(vocab: int) -> int:
@@ -269,13 +271,14 @@ def logprob_rows_backward(x: torch.Tensor, target: torch.Tensor, forward: LogPro
     return grad
 
 
-def distill_rows(z_student: torch.Tensor, z_teacher: torch.Tensor, *, divergence: str, beta: float, tau: float,
+def distill_rows(z_student: torch.Tensor, z_teacher: torch.Tensor, *, divergence: str, beta: float, temperature: float,
                  kept: torch.Tensor | None = None, row_scale: torch.Tensor | None = None, with_grad: bool,
                  out: torch.Tensor | None = None, block: int | None = None):
     """``rules.divergence.dense_rows`` on the Triton kernel: ``(values, grad)`` with ``values (n,)`` the
-    ``tau**2``-scaled divergence of ``softmax(z_teacher / tau)`` and ``softmax(z_student / tau)`` per row (see
-    ``jit.distill_rows_kernel`` for the formulas), 0 on rows not ``kept``, and with ``with_grad`` the gradient
-    w.r.t. ``z_student`` times ``tau * row_scale`` (a scalar or per row; 1 when None), in the student's dtype."""
+    ``temperature**2``-scaled divergence of ``softmax(z_teacher / temperature)`` and ``softmax(z_student /
+    temperature)`` per row (see ``jit.distill_rows_kernel`` for the formulas), 0 on rows not ``kept``, and with
+    ``with_grad`` the gradient w.r.t. ``z_student`` times ``temperature * row_scale`` (a scalar or per row; 1 when
+    None), in the student's dtype."""
     from . import jit
 
     if divergence not in DIVERGENCES:
@@ -283,7 +286,7 @@ def distill_rows(z_student: torch.Tensor, z_teacher: torch.Tensor, *, divergence
     zs, zt = _rows(z_student), _rows(z_teacher)
     n, vocab = zs.shape
     acc, tl_acc = _acc(zs)
-    params = _params(zs, acc, temperature=tau, beta=beta, log_beta=math.log(beta) if beta > 0 else -math.inf,
+    params = _params(zs, acc, temperature=temperature, beta=beta, log_beta=math.log(beta) if beta > 0 else -math.inf,
                      log_1mbeta=math.log1p(-beta) if beta < 1 else -math.inf)
     keep = torch.ones(n, dtype=torch.int8, device=zs.device) if kept is None else kept.to(torch.int8).contiguous()
     if isinstance(row_scale, torch.Tensor):

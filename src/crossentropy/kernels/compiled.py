@@ -20,10 +20,13 @@ float16 and bfloat16 are computed in float32; float32 in float32; float64 in flo
 the gradient is written in its own dtype and may be the same memory as ``z``. Nothing user-facing is validated
 here (the public entries do that); misuse raises ``RuntimeError``.
 
-``AVAILABLE`` is False when the library was not built or ``CROSSENTROPY_KERNEL=numpy``; callers read
-``fused.AVAILABLE`` at call time, and ``forced_fallback()`` turns it off inside a ``with`` block (benchmarks).
+``AVAILABLE`` is False when the library was not built. ``PREFERRED`` says whether ``impl="auto"`` picks this
+kernel: False under ``CROSSENTROPY_KERNEL=numpy`` (read at import) and inside ``forced_fallback()`` (benchmarks,
+tests). ``coefficient_arrays`` is the one mapping of the rules' coefficients to this kernel's arguments.
 
 >>> import numpy as np
+
+from .threads import get_num_threads
 >>> z = np.array([[0.0, 0.0], [1.0, -np.inf]])
 >>> loss = np.empty(2)
 >>> if AVAILABLE:
@@ -43,6 +46,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
+
+from .threads import get_num_threads
 
 _CODES = {np.dtype(np.float16): 0, np.dtype(np.float32): 2, np.dtype(np.float64): 3}
 _BF16 = 1
@@ -67,8 +72,6 @@ class _Args(ctypes.Structure):
 
 
 def _load() -> ctypes.CDLL | None:
-    if os.environ.get("CROSSENTROPY_KERNEL", "").lower() == "numpy":
-        return None
     for path in sorted(Path(__file__).parent.glob("_fused*.so")):
         try:
             lib = ctypes.CDLL(str(path))
@@ -87,19 +90,20 @@ def _load() -> ctypes.CDLL | None:
 
 _lib = _load()
 AVAILABLE: bool = _lib is not None
+PREFERRED: bool = os.environ.get("CROSSENTROPY_KERNEL", "").lower() != "numpy"
 ISA: str = _lib.ce_isa().decode() if _lib is not None else "none"
 
 
 @contextlib.contextmanager
 def forced_fallback() -> Iterator[None]:
-    """Inside the block ``AVAILABLE`` is False, so callers take the NumPy path (for benchmarks and tests)."""
-    global AVAILABLE
-    previous = AVAILABLE
-    AVAILABLE = False
+    """Inside the block ``PREFERRED`` is False: ``impl="auto"`` takes the reference path (benchmarks, tests)."""
+    global PREFERRED
+    previous = PREFERRED
+    PREFERRED = False
     try:
         yield
     finally:
-        AVAILABLE = previous
+        PREFERRED = previous
 
 
 @contextlib.contextmanager
@@ -115,7 +119,7 @@ def portable_loops() -> Iterator[None]:
 
 def _need_lib() -> ctypes.CDLL:
     if _lib is None:
-        raise RuntimeError("the compiled kernel is not loaded (check fused.AVAILABLE before calling it)")
+        raise RuntimeError("the compiled kernel is not loaded (check compiled.AVAILABLE before calling it)")
     return _lib
 
 
@@ -148,10 +152,10 @@ def _vec(a: np.ndarray | None, name: str, n: int, dtype=np.float64) -> int | Non
 
 def softmax_rows(z, *, o, y=None, a_y=None, u=None, probs=None, s=None, alpha=1.0, beta=0.0, w=None,
                  z_loss=0.0, softcap=None, loss, lse=None, grad=None, row_scale=None, scale=1.0,
-                 entropy=None, p_target=None, argmax=None, threads=1, bf16=()) -> None:
+                 entropy=None, p_target=None, argmax=None, threads=None, bf16=()) -> None:
     """Fill ``loss`` (and ``grad``, ``lse``, ``entropy``, ``p_target``, ``argmax`` when given) for the rows of
     ``z``; see the module docstring for the formulas. Index targets pass ``y`` and ``a_y`` (and optionally ``u``),
-    probability targets pass ``probs`` and ``s``."""
+    probability targets pass ``probs`` and ``s``. ``threads`` defaults to ``threads.get_num_threads()``."""
     lib = _need_lib()
     if z.ndim != 2:
         raise RuntimeError(f"z must be 2-D, got shape {z.shape}")
@@ -166,7 +170,8 @@ def softmax_rows(z, *, o, y=None, a_y=None, u=None, probs=None, s=None, alpha=1.
                  o=_vec(o, "o", n), loss=_vec(loss, "loss", n), lse=_vec(lse, "lse", n),
                  w=_vec(w, "w", k), z_loss=float(z_loss), scale=float(scale), row_scale=_vec(row_scale, "row_scale", n),
                  entropy=_vec(entropy, "entropy", n), p_target=_vec(p_target, "p_target", n),
-                 argmax=_vec(argmax, "argmax", n, np.int64), threads=max(1, int(threads)))
+                 argmax=_vec(argmax, "argmax", n, np.int64),
+                 threads=max(1, int(get_num_threads() if threads is None else threads)))
     if softcap is not None:
         args.has_softcap, args.softcap = 1, float(softcap)
     if y is not None:
@@ -221,16 +226,54 @@ def kernel_rows(a: np.ndarray) -> np.ndarray:
     return a if fits else np.ascontiguousarray(a)
 
 
-def coefficient_arrays(coef) -> dict:
-    """The rules layer's ``Coefficients`` (NumPy arrays) as this kernel's keyword arguments: per-row factors as
-    contiguous float64, class indices as int64."""
+def target_logit(xp, z, coef, softcap):
+    """Each row's (capped) logit at its index target, as float64, and where some are infinite, the limit rule's
+    share of the row's mass at the target, ``[z_y == max] / #max`` (None where none is): read before a gradient
+    overwrites ``z``, for ``unweighted_p_target``. The kernels' inputs live on the host, so the test reads it."""
+    t = xp.astype(xp.gather(z, coef.y), "float64")
+    if softcap is not None:
+        return xp.tanh(t / softcap) * softcap, None
+    if not xp.any(xp.isinf(t)):
+        return t, None
+    top = xp.amax(z, keepdims=True)
+    ties = xp.sum(xp.astype(z == top, "float64"))
+    return t, xp.astype(xp.gather(z, coef.y) == top[:, 0], "float64") / xp.where(ties > 0, ties, 1.0)
+
+
+def unweighted_p_target(xp, p_target, logit, lse, coef):
+    """The kernel reports ``p_target = 0`` also on kept rows whose target carries no weight (a class weight of 0,
+    no smoothing); the rules give ``p_y`` there, from the target's logit (``target_logit``): ``exp(z_y - lse)``,
+    or the limit rule's share where both are the same infinity (a row of ``-inf``, or ``+inf`` ties), never
+    ``exp(inf - inf)`` = NaN."""
+    logit, share = logit
+    p = xp.exp(logit - lse)
+    if share is not None:
+        p = xp.where(xp.isinf(logit) & (logit == lse), share, p)
+    return xp.where(coef.keep & (coef.o == 0), p, p_target)
+
+
+def coefficient_arrays(coef, probs=None) -> dict:
+    """The rules layer's ``Coefficients`` (of any array namespace whose arrays live on the host) as this kernel's
+    keyword arguments: per-row factors as contiguous float64, class indices as int64, the probability targets
+    as ``kernel_rows`` of them, or ``probs`` when the caller has its own view of them (torch's bfloat16 bits).
+
+    >>> from crossentropy.rules.options import SoftmaxOptions
+    >>> from crossentropy.rules.targets import coefficients
+    >>> from crossentropy.rules.xp import NUMPY
+    >>> kw = coefficient_arrays(coefficients(NUMPY, np.array([1]), 3, SoftmaxOptions(), dtype=np.float32))
+    >>> sorted(kw), kw["a_y"].dtype.name
+    (['a_y', 'o', 'u', 'w', 'y'], 'float64')
+    """
+    host = coef.xp.host
+
     def f64(a):
-        return None if a is None else np.ascontiguousarray(a, dtype=np.float64)
+        return None if a is None else np.ascontiguousarray(host(a), dtype=np.float64)
 
     kw = {"o": f64(coef.o), "w": f64(coef.w)}
     if coef.index:
-        kw.update(y=np.ascontiguousarray(coef.y, dtype=np.int64), a_y=f64(coef.a_y), u=f64(coef.u))
+        kw.update(y=np.ascontiguousarray(host(coef.y), dtype=np.int64), a_y=f64(coef.a_y), u=f64(coef.u))
     else:
         alpha, beta = coef.affine
-        kw.update(probs=kernel_rows(coef.probs), s=f64(coef.s), alpha=alpha, beta=beta)
+        kw.update(probs=kernel_rows(host(coef.probs)) if probs is None else probs, s=f64(coef.s), alpha=alpha,
+                  beta=beta)
     return kw

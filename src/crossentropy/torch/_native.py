@@ -1,0 +1,67 @@
+"""``impl="native"``: torch's own fused cross-entropy kernels (``log_softmax`` + ``nll_loss``, label smoothing
+included, forward and backward in ATen) for the ``cross_entropy`` calls whose semantics they share.
+
+On a small input the per-call overhead of any Python-level path dominates, so ``impl="auto"`` takes this one there
+(up to ``constants.NATIVE_AUTO_MAX`` logits). It runs the calls where torch's numbers are the rules' numbers: index
+targets, no class or sample weights, no ``z_loss``, ``softcap``, statistics or ``return_lse``, float32 / float64
+logits that are all finite (infinite logits follow the limit rule, which torch does not), values readable on the
+host. Then::
+
+    native(x, t, "none") == torch.nn.functional.cross_entropy(x, t, reduction="none", ...)
+    native(x, t, "sum")  == torch.nn.functional.cross_entropy(x, t, reduction="sum", ...)
+    native(x, t, "mean") == torch.nn.functional.cross_entropy(x, t, reduction="sum", ...) / W
+                            W = the number of targets that are not ignore_index (o_i = 1 each), or total_weight,
+                            and 0 when W == 0 (torch's own "mean" is NaN when every target is ignored)
+
+which is ``cross_entropy(..., impl="reference")`` (``tests/test_impl.py``).
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from ..rules.reduction import reduction_scale
+from ._xp import TORCH
+
+_DTYPES = (torch.float32, torch.float64)
+
+
+def native_reason(rows: torch.Tensor, target: torch.Tensor, options, *, weighted: bool, return_lse: bool
+                  ) -> str | None:
+    """Why torch's own kernels cannot run this ``cross_entropy`` call with the rules' numbers (None when they
+    can); ``weighted``: class or sample weights are given."""
+    if target.is_floating_point():
+        return "torch's own kernels (impl='native') take index targets here, not probabilities"
+    if weighted or options.z_loss or options.softcap is not None or options.return_stats or return_lse:
+        return ("torch's own kernels (impl='native') run plain cross-entropy: no class or sample weights, z_loss, "
+                "softcap, return_stats or return_lse")
+    if rows.dtype not in _DTYPES:
+        return f"torch's own kernels (impl='native') run float32 or float64 logits here, not {rows.dtype}"
+    if not TORCH.checkable(rows):
+        return "torch's own kernels (impl='native') need logits whose values can be checked on the host"
+    if not bool(torch.isfinite(rows).all()):
+        return "infinite or NaN logits follow the rules' limit rule, which torch's own kernels do not"
+    return None
+
+
+def native_cross_entropy(rows: torch.Tensor, target: torch.Tensor, options, total_weight=None) -> torch.Tensor:
+    """The loss of rows ``(n, C)`` against index targets ``(n,)`` through ``torch.nn.functional.cross_entropy``
+    (see the module docstring): per row for "none", reduced for "sum" and "mean"; torch's autograd gives the
+    gradient.
+
+    >>> from crossentropy.rules.options import SoftmaxOptions
+    >>> x = torch.zeros(2, 4)
+    >>> float(native_cross_entropy(x, torch.tensor([-100, -100]), SoftmaxOptions()))  # torch's own "mean": nan
+    0.0
+    """
+    kwargs = {"ignore_index": options.ignore_index, "label_smoothing": options.label_smoothing}
+    if options.reduction == "none":
+        return F.cross_entropy(rows, target, reduction="none", **kwargs)
+    total = F.cross_entropy(rows, target, reduction="sum", **kwargs)
+    if options.reduction == "sum":
+        return total
+    if total_weight is not None:
+        return total * reduction_scale(TORCH, "mean", total, total_weight).to(total.dtype)
+    kept = int((target != options.ignore_index).sum())  # o_i = 1 per kept row; the values are on the host
+    return total / kept if kept else total * 0.0
