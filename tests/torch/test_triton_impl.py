@@ -171,6 +171,33 @@ def test_distillation_triton_equals_reference(options, dtype):
         _close(got, ref, _key(dtype, gradient=True), f"linear {name}")
 
 
+def _logprobs(x, w, b, target, impl, upstream, **options):
+    leaves = [t.clone().requires_grad_() for t in (x, w, b)]
+    logp, entropy = cet.linear_logprobs(leaves[0], leaves[1], target, linear_bias=leaves[2], chunk_size=2,
+                                        return_entropy=True, impl=impl, **options)
+    ((logp * upstream[0]).sum() + (entropy * upstream[1]).sum()).backward()
+    return logp, entropy, [t.grad for t in leaves]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("options", [{}, {"temperature": 0.7, "softcap": 5.0}])
+def test_linear_logprobs_triton_equals_reference(options, dtype):
+    g = torch.Generator().manual_seed(9)
+    n, hidden, vocab = 5, 8, 67
+    x, w, b = (torch.randn(*shape, generator=g).to(dtype).to(DEVICE) for shape in ((n, hidden), (vocab, hidden),
+                                                                                    (vocab,)))
+    target = torch.randint(0, vocab, (n,), generator=g).to(DEVICE)
+    target[1] = -100
+    upstream = [torch.randn(n, generator=g).to(DEVICE) for _ in range(2)]  # advantages, an entropy bonus
+    logp, entropy, grads = _logprobs(x, w, b, target, "triton", upstream, **options)
+    ref_logp, ref_entropy, ref_grads = _logprobs(x, w, b, target, "reference", upstream, **options)
+    _close(logp, ref_logp, _key(dtype), "logp")
+    _close(entropy, ref_entropy, _key(dtype), "entropy")
+    for got, ref, name in zip(grads, ref_grads, ("input", "weight", "bias"), strict=True):
+        assert got.dtype == dtype
+        _close(got, ref, _key(dtype, gradient=True), name)
+
+
 def test_losses_without_a_triton_kernel_refuse_it():
     x, y = torch.zeros(2, 5, device=DEVICE), torch.tensor([0, 1], device=DEVICE)
     with pytest.raises(InputValueError, match="impl='triton'.*Triton kernels have no path"):

@@ -11,7 +11,8 @@ from __future__ import annotations
 import torch
 from torch.autograd.function import once_differentiable
 
-from ..rules.rows import logprob_rows
+from ..kernels.triton import rows as triton_rows
+from ..rules.rows import LogprobResult, logprob_rows
 from ..rules.targets import index_coefficients
 from ._inputs import compute_dtype
 from ._xp import TORCH
@@ -35,16 +36,19 @@ def _one_chunk(x, weight, bias, target, options, rows, logp, entropy, grads, gra
     chunk's are made)."""
     cdt = compute_dtype(x.dtype)
     xc = x[rows]
-    if collective is None:
-        coef = index_coefficients(TORCH, target[rows], weight.shape[0], ignore_index=options.ignore_index, dtype=cdt)
-    else:
-        coef = collective.coefficients(target[rows], weight.shape[0], options, cdt)
     logits = torch.nn.functional.linear(xc, weight, bias).to(cdt)
-    r = logprob_rows(TORCH, logits, coef, temperature=options.temperature, softcap=options.softcap,
-                     entropy=entropy is not None,
-                     grad_logp=None if grad_logp is None else grad_logp[rows].to(cdt),
-                     grad_entropy=None if grad_entropy is None else grad_entropy[rows].to(cdt),
-                     collective=collective)
+    g_logp = None if grad_logp is None else grad_logp[rows].to(cdt)
+    g_entropy = None if grad_entropy is None else grad_entropy[rows].to(cdt)
+    if options.impl == "triton":
+        r = _triton_rows(logits, target[rows], options, g_logp, g_entropy)
+    else:
+        if collective is None:
+            coef = index_coefficients(TORCH, target[rows], weight.shape[0], ignore_index=options.ignore_index,
+                                      dtype=cdt)
+        else:
+            coef = collective.coefficients(target[rows], weight.shape[0], options, cdt)
+        r = logprob_rows(TORCH, logits, coef, temperature=options.temperature, softcap=options.softcap,
+                         entropy=entropy is not None, grad_logp=g_logp, grad_entropy=g_entropy, collective=collective)
     del logits
     if logp is not None:
         logp[rows] = r.logp
@@ -58,6 +62,19 @@ def _one_chunk(x, weight, bias, target, options, rows, logp, entropy, grads, gra
             grad_w.addmm_(r.grad.T, xc.to(cdt))
         if grad_b is not None:
             grad_b += r.grad.sum(0)
+
+
+def _triton_rows(logits, target, options, grad_logp, grad_entropy) -> LogprobResult:
+    """``rules.rows.logprob_rows`` of one chunk on the Triton kernels (``kernels.triton.rows.logprob_rows`` and its
+    backward, the gradient written over ``logits``)."""
+    kw = {"temperature": options.temperature, "softcap": options.softcap, "ignore_index": options.ignore_index}
+    forward = triton_rows.logprob_rows(logits, target, **kw)
+    grad = None
+    if grad_logp is not None or grad_entropy is not None:
+        zero = torch.zeros(logits.shape[0], dtype=logits.dtype, device=logits.device)
+        grad = triton_rows.logprob_rows_backward(logits, target, forward, zero if grad_logp is None else grad_logp,
+                                                 zero if grad_entropy is None else grad_entropy, out=logits, **kw)
+    return LogprobResult(forward.logp.to(logits.dtype), forward.entropy.to(logits.dtype), grad)
 
 
 def values(x, weight, bias, target, options, collective=None):

@@ -8,7 +8,6 @@ import dataclasses
 import torch
 
 from ..constants import IGNORE_INDEX
-from ..kernels.dispatch import NO_TRITON_PATH
 from ..rules.options import LogprobOptions
 from ._cpu import softmax_kernel
 from ._inputs import check_linear_head, index_target_last_dim
@@ -16,6 +15,7 @@ from ._logprobs_autograd import LinearLogprobsFunction, values
 from .linear import default_chunk_size
 from .parallel import VocabShards, local_head
 
+SHARDED = "the Triton log-prob rows run a whole vocabulary, not one split across ranks"
 TEMPORARIES = 4  # a chunk holds a few logits-sized temporaries (logits, shifted, exp, gradient)
 
 
@@ -43,9 +43,10 @@ def linear_logprobs(input, linear_weight, target, *, linear_bias=None, temperatu
     A ``DTensor`` head runs as ``parallel.local_head`` says: an FSDP2-sharded ``linear_weight`` (with a plain
     ``input``) is all-gathered for the call and its gradient averaged over the mesh, as FSDP2 does; a
     vocabulary-sharded one (``Shard(0)``) with a replicated ``DTensor`` input keeps each rank's slice and exchanges
-    O(tokens) per chunk (the row max and sums; the input gradient summed in backward). ``impl``: "auto" or
-    "reference" (the rules layer's torch code; the compiled CPU kernel has no log-prob path, so "compiled" is an
-    ``InputValueError``).
+    O(tokens) per chunk (the row max and sums; the input gradient summed in backward). ``impl``: "auto",
+    "reference" (the rules layer's torch code) or "triton" (each chunk's rows on the Triton log-prob kernels: CUDA,
+    or the CPU under Triton's interpreter; "auto" takes it for CUDA tensors); the compiled CPU kernel has no
+    log-prob path, so "compiled" is an ``InputValueError``.
 
     >>> g = torch.Generator().manual_seed(0)
     >>> x, w, y = torch.randn(5, 4, generator=g), torch.randn(7, 4, generator=g), torch.tensor([0, 1, 2, 3, -100])
@@ -63,13 +64,14 @@ def linear_logprobs_with(options: LogprobOptions, input, linear_weight, target, 
     """``linear_logprobs`` with its scalar options given as one checked ``LogprobOptions``; the tensors are checked
     here."""
     vocab = check_linear_head(input, linear_weight, linear_bias)
-    # "reference" runs it: neither the compiled kernel nor (yet) the Triton log-prob rows are wired here
-    softmax_kernel(options, input, has_compiled=False, no_triton=NO_TRITON_PATH)
-    options = dataclasses.replace(options, chunk_size=options.chunk_size or
-                                  max(1, default_chunk_size(vocab) // TEMPORARIES))
-    return_entropy = options.return_entropy
     t = index_target_last_dim(target, input, options.ignore_index, vocab, " (the vocabulary)")
     input, linear_weight, linear_bias, group = local_head(input, linear_weight, linear_bias)
+    # "reference" or "triton" (each chunk's rows on kernels.triton.rows.logprob_rows) runs it; the compiled kernel
+    # has no log-prob path, and the Triton rows none for a vocabulary split across ranks
+    kernel = softmax_kernel(options, input, has_compiled=False, no_triton=None if group is None else SHARDED)
+    options = dataclasses.replace(options, impl=kernel, chunk_size=options.chunk_size or
+                                  max(1, default_chunk_size(vocab) // TEMPORARIES))
+    return_entropy = options.return_entropy
     shards = None if group is None else VocabShards(group)
     rows = input.reshape(-1, input.shape[-1])
     if torch.is_grad_enabled() and any(v is not None and v.requires_grad for v in (input, linear_weight,
