@@ -9,9 +9,9 @@ from seqeval.metrics import classification_report as seqeval_report
 from test_cli import _png_has_content, fails, run
 
 from crossentropy.learn import evaluate_tagging
-from crossentropy.learn.conll import format_conll, read_conll
-from crossentropy.learn.ner_samples import generate
-from crossentropy.learn.persist import load_model
+from crossentropy.learn.io.conll import format_conll, read_conll
+from crossentropy.learn.io.persist import load_model
+from crossentropy.learn.samples.ner import generate
 
 GOLD_PRED = """-DOCSTART- -X- O O
 

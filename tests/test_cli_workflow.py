@@ -202,9 +202,9 @@ def test_a_bug_shows_its_traceback(tmp_path):
     """Only the library's InputError (and usage errors) become exit 2; a plain ValueError from a bug does not."""
     np.save(tmp_path / "p.npy", np.array([[0.9, 0.1], [0.2, 0.8]]))
     np.save(tmp_path / "y.npy", np.array([0, 1]))
-    code = ("import sys, crossentropy.learn.evaluate\n"
+    code = ("import sys, crossentropy.learn.metrics.evaluate\n"
             "def boom(*a, **k): raise ValueError('a bug, not bad input')\n"
-            "sys.modules['crossentropy.learn.evaluate'].evaluate = boom\n"
+            "sys.modules['crossentropy.learn.metrics.evaluate'].evaluate = boom\n"
             "from crossentropy.cli import main\nsys.exit(main(sys.argv[1:]))\n")
     proc = subprocess.run([sys.executable, "-c", code, "eval", "--proba", "p.npy", "--labels", "y.npy"],
                           capture_output=True, text=True, cwd=tmp_path)

@@ -261,7 +261,7 @@ def _removed_on_failure(directory: Path, created: bool):
 
 
 def _train_tagging(args) -> int:
-    from .learn.conll import read_conll
+    from .learn.io.conll import read_conll
 
     train_data = read_conll(args.data, encoding=args.encoding)
     test_data = read_conll(args.test, encoding=args.encoding) if args.test else None
@@ -271,7 +271,7 @@ def _train_tagging(args) -> int:
 
 
 def _train_tagger_into(args, train_data, test_data, out: Path) -> int:
-    from .learn.tagger import train_tagger, write_tagger_run
+    from .learn.models.tagger import train_tagger, write_tagger_run
     from .learn.tracking import run_versions
 
     held_out = f"test: {args.test}" if args.test else f"holding out {args.test_size:g} of the sentences"
@@ -307,7 +307,7 @@ def cmd_train(args) -> int:
     if args.task == "tagging":
         return _train_tagging(args)
     with _needs_learn("train"):
-        from .learn.data import load_dataset
+        from .learn.io.data import load_dataset
         from .learn.workflow import DEFAULT_MODEL, check_trainable
 
         data = load_dataset(args.data, args.target, encoding=args.encoding)
@@ -328,7 +328,7 @@ def _table_options(args) -> dict:
 
 
 def _train_text(args, data, test) -> int:
-    from .learn.text_model import check_text_data, train_text_classifier, write_text_run
+    from .learn.models.text_model import check_text_data, train_text_classifier, write_text_run
     from .learn.tracking import run_versions
 
     column = check_text_data(data, args.text, test)
@@ -356,7 +356,7 @@ def _train_text(args, data, test) -> int:
 
 def _print_result(args, result) -> None:
     """The report, the hardest test examples and, for text, the n-grams that push each class most."""
-    from .learn.explain import format_hardest
+    from .learn.metrics.explain import format_hardest
 
     report = result.report
     print(report.to_text(base=args.base))
@@ -375,7 +375,7 @@ def _train_options(args) -> dict:
 
 
 def _train(args, data, out: Path, tensorboard, test, note: str) -> int:
-    from .learn.persist import save_model
+    from .learn.io.persist import save_model
     from .learn.tracking import run_versions
     from .learn.workflow import train
 
@@ -452,13 +452,13 @@ def cmd_predict(args) -> int:
     if args.out is not None:
         _refuse_inputs([args.out], [("--data", args.data)], [("--model", args.model)])
     with _needs_learn("predict"):
-        from .learn.persist import load_model
+        from .learn.io.persist import load_model
         from .learn.workflow import predict_file
 
         model = load_model(args.model)
         if type(model).__name__ == "TokenTagger":  # a tagger run: CoNLL (or plain text) in, CoNLL out
-            from .learn.conll import format_conll
-            from .learn.tagger import tag_file
+            from .learn.io.conll import format_conll
+            from .learn.models.tagger import tag_file
 
             sentences = tag_file(model, args.data, encoding=args.encoding)
             text, what = format_conll(sentences), f"{len(sentences)} tagged sentences"
@@ -483,7 +483,7 @@ def cmd_predict(args) -> int:
 
 # ------------------------------------------------------------------------------------------------ eval
 def _eval_conll(args) -> int:
-    from .learn.tagging import evaluate_conll
+    from .learn.metrics.tagging import evaluate_conll
 
     unused = [flag for flag, value in (("--proba", args.proba), ("--labels", args.labels), ("--logits", args.logits),
                                        ("--labels-column", args.labels_column), ("--per-class", args.per_class),
@@ -507,8 +507,8 @@ def cmd_eval(args) -> int:
         _refuse_inputs([Path(args.out) / n for n in names], [(flag, source), ("--labels", args.labels)])
     with _needs_learn("eval"):
         from .core.stable import sigmoid, softmax
-        from .learn.data import load_predictions
-        from .learn.evaluate import evaluate, labels_from_columns
+        from .learn.io.data import load_predictions
+        from .learn.metrics.evaluate import evaluate, labels_from_columns
 
         scores, columns, labels = load_predictions(source, args.labels, labels_column=args.labels_column, name=flag,
                                                    encoding=args.encoding)
@@ -537,9 +537,9 @@ def cmd_eval(args) -> int:
 # ------------------------------------------------------------------------------------------------ calibrate
 def cmd_calibrate(args) -> int:
     with _needs_learn("calibrate"):
-        from .learn.calibration import apply_temperature, calibrate
-        from .learn.data import PREDICTED, load_array, load_predictions
-        from .learn.evaluate import labels_from_columns
+        from .learn.io.data import PREDICTED, load_array, load_predictions
+        from .learn.metrics.calibration import apply_temperature, calibrate
+        from .learn.metrics.evaluate import labels_from_columns
 
     flag, source = ("--logits", args.logits) if args.logits else ("--proba", args.proba)
     scores, columns, labels = load_predictions(source, args.labels, labels_column=args.labels_column, name=flag,

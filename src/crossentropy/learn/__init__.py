@@ -1,15 +1,15 @@
 """scikit-learn integration: a classifier trained with this library's losses, evaluation reports (tabular and
 tagging), explanations."""
 
-from .calibration import apply_temperature, calibrate, calibration_error
-from .estimator import CrossEntropyClassifier
-from .evaluate import EvaluationReport, evaluate, expected_calibration_error
-from .explain import feature_importance, hardest_examples
-from .persist import load_model, save_model
-from .table import TablePreprocessor
-from .tagging import TaggingReport, evaluate_tagging
-from .text import TfidfText
-from .text_samples import make_text_classification
+from .io.persist import load_model, save_model
+from .io.table import TablePreprocessor
+from .io.text import TfidfText
+from .metrics.calibration import apply_temperature, calibrate, calibration_error
+from .metrics.evaluate import EvaluationReport, evaluate, expected_calibration_error
+from .metrics.explain import feature_importance, hardest_examples
+from .metrics.tagging import TaggingReport, evaluate_tagging
+from .models.estimator import CrossEntropyClassifier
+from .samples.text import make_text_classification
 from .workflow import predict_file, predict_table
 
 __all__ = ["apply_temperature", "calibrate", "calibration_error", "CrossEntropyClassifier", "EvaluationReport",

@@ -14,11 +14,11 @@ from sklearn.utils.multiclass import type_of_target
 
 from ..core.textio import DEFAULT_ENCODING
 from ..rules.errors import InputValueError
-from .data import PREDICTED, Dataset, read_table
-from .estimator import CrossEntropyClassifier, split_sizes
-from .evaluate import EvaluationReport, evaluate
-from .explain import hardest_examples, text_influence
-from .table import TEXT, TablePreprocessor, column_roles
+from .io.data import PREDICTED, Dataset, read_table
+from .io.table import TEXT, TablePreprocessor, column_roles
+from .metrics.evaluate import EvaluationReport, evaluate
+from .metrics.explain import hardest_examples, text_influence
+from .models.estimator import CrossEntropyClassifier, split_sizes
 
 MODELS = ("softmax", "mlp", "cnn")
 DEFAULT_MODEL = "mlp"
@@ -46,7 +46,7 @@ def build_classifier(model: str, *, loss="cross_entropy", label_smoothing=0.0, c
         raise InputValueError(f"model must be one of {', '.join(MODELS)}, but got {model!r}.")
     if model == "cnn":
         try:
-            from .cnn import CNNClassifier
+            from .models.cnn import CNNClassifier
         except ImportError:
             raise InputValueError("the cnn model needs PyTorch: install the torch extra "
                                   "(pip install 'crossentropy[torch]').") from None

@@ -20,9 +20,9 @@ from dataclasses import dataclass
 import numpy as np
 from sklearn.metrics import classification_report
 
-from ..core.textio import DEFAULT_ENCODING
-from ..rules.errors import InputTypeError, InputValueError
-from .conll import ConllCorpus, read_conll
+from ...core.textio import DEFAULT_ENCODING
+from ...rules.errors import InputTypeError, InputValueError
+from ..io.conll import ConllCorpus, read_conll
 
 SCHEMES = ("IOB1", "IOB2")
 

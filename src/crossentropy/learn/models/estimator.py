@@ -29,14 +29,14 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.multiclass import _check_partial_fit_first_call, check_classification_targets
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
-from ..core.classification import (
+from ...core.classification import (
     binary_cross_entropy_with_logits,
     sigmoid_focal_loss,
     softmax_cross_entropy,
     softmax_focal_loss,
 )
-from ..core.stable import log_sigmoid, log_softmax
-from ..rules.errors import InputValueError
+from ...core.stable import log_sigmoid, log_softmax
+from ...rules.errors import InputValueError
 from .base import BestWeights, ClassifierBase
 from .optim import OPTIMIZERS, SCHEDULES, make_optimizer, scheduled_lr
 

@@ -13,8 +13,8 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 from torch import nn
 
-from ..rules.errors import InputValueError
-from ..torch import cross_entropy, softmax_focal_loss
+from ...rules.errors import InputValueError
+from ...torch import cross_entropy, softmax_focal_loss
 from .base import BestWeights, ClassifierBase
 
 

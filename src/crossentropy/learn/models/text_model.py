@@ -27,16 +27,16 @@ import torch
 from sklearn.model_selection import train_test_split
 from torch import nn
 
-from ..core.weights import class_weights
-from ..rules.errors import InputValueError
-from ..torch import cross_entropy, softmax_focal_loss
+from ...core.weights import class_weights
+from ...rules.errors import InputValueError
+from ...torch import cross_entropy, softmax_focal_loss
+from ..io.persist import FORMAT
+from ..io.table import TEXT, column_roles
+from ..io.text import display_ngram, ngrams
+from ..metrics.evaluate import EvaluationReport, evaluate
+from ..metrics.explain import hardest_examples, top_ngrams
 from .cnn import make_optimizer
-from .evaluate import EvaluationReport, evaluate
-from .explain import hardest_examples, top_ngrams
-from .persist import FORMAT
-from .table import TEXT, column_roles
 from .tagger import torch_threads
-from .text import display_ngram, ngrams
 
 
 class FastTextNetwork(nn.Module):

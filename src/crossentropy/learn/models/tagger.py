@@ -26,14 +26,14 @@ import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-from ..core.textio import DEFAULT_ENCODING
-from ..core.weights import class_weights
-from ..rules.errors import InputValueError
-from ..torch import cross_entropy, softmax_focal_loss
+from ...core.textio import DEFAULT_ENCODING
+from ...core.weights import class_weights
+from ...rules.errors import InputValueError
+from ...torch import cross_entropy, softmax_focal_loss
+from ..io.conll import ConllCorpus, read_conll, read_text, write_conll
+from ..io.persist import FORMAT, load_weights, number_list, output_directory, read_model_files
+from ..metrics.tagging import TaggingReport, check_iob_columns, evaluate_tagging
 from .cnn import make_optimizer
-from .conll import ConllCorpus, read_conll, read_text, write_conll
-from .persist import FORMAT, load_weights, number_list, output_directory, read_model_files
-from .tagging import TaggingReport, check_iob_columns, evaluate_tagging
 
 PAD, UNK = 0, 1  # reserved ids of every vocabulary
 IGNORE = -100  # the target of padded positions: ignore_index of the loss
@@ -370,7 +370,7 @@ def train_tagger(train: ConllCorpus, test: ConllCorpus | None = None, *, test_si
 def write_tagger_run(directory, result: TaggerResult, *, metadata: dict | None = None) -> list[str]:
     """Write ``metrics.json`` (both reports, sizes, time, loss curves), ``model.npz`` + ``model.json`` and
     ``loss_curve.png`` into ``directory``; return the names written."""
-    from . import plots
+    from .. import plots
 
     directory = Path(directory)
     tagger = result.tagger

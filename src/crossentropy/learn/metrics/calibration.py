@@ -28,11 +28,11 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ..core.calibration import fit_temperature
-from ..core.stable import sigmoid, softmax
-from ..rules.errors import InputValueError
-from ..rules.options import check_unit_interval
-from ..rules.xp import NUMPY
+from ...core.calibration import fit_temperature
+from ...core.stable import sigmoid, softmax
+from ...rules.errors import InputValueError
+from ...rules.options import check_unit_interval
+from ...rules.xp import NUMPY
 
 STRATEGIES = ("uniform", "quantile")
 NORMS = ("l1", "l2", "max")

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 from sklearn.inspection import permutation_importance
 
-from ..core.classification import categorical_cross_entropy
-from ..rules.errors import InputValueError
+from ...core.classification import categorical_cross_entropy
+from ...rules.errors import InputValueError
 from .evaluate import _check_inputs, _json_label
 
 
@@ -96,7 +96,7 @@ def text_influence(model, frame, y, hardest: list[dict], *, k: int = 10) -> dict
     Returns ``{"top_ngrams": ...}``, or ``{}`` when the model has no text column."""
     from scipy import sparse
 
-    from .text import display_ngram
+    from ..io.text import display_ngram
 
     prep, clf = model[0], model[-1]
     names = list(prep.get_feature_names_out())

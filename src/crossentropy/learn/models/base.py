@@ -10,8 +10,8 @@ import math
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
 
-from ..core.weights import class_weights
-from ..rules.errors import InputValueError
+from ...core.weights import class_weights
+from ...rules.errors import InputValueError
 
 
 class BestWeights:

@@ -22,8 +22,8 @@ import numpy as np
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from ..rules.errors import InputTypeError, InputValueError
-from .estimator import CrossEntropyClassifier
+from ...rules.errors import InputTypeError, InputValueError
+from ..models.estimator import CrossEntropyClassifier
 from .table import TablePreprocessor
 
 FORMAT = "crossentropy-model"
@@ -168,7 +168,7 @@ def _mlp(info: dict, arrays: dict, n_inputs: int, n_classes: int) -> CrossEntrop
 
 
 def _cnn(info: dict, arrays: dict, n_inputs: int, n_classes: int):
-    from .cnn import CNNClassifier, build_network
+    from ..models.cnn import CNNClassifier, build_network
 
     side = _field(info, "side", int)
     if side < 2 or side * side != n_inputs:
@@ -249,11 +249,11 @@ def load_model(directory):
     directory = Path(directory)
     info, arrays = read_model_files(directory)
     if info.get("kind") == "TokenTagger":
-        from .tagger import TokenTagger
+        from ..models.tagger import TokenTagger
 
         return TokenTagger.load(directory)
     if info.get("kind") == "FastTextClassifier":
-        from .text_model import FastTextClassifier
+        from ..models.text_model import FastTextClassifier
 
         return FastTextClassifier.from_saved(info, arrays)
     classes = _field(info, "classes", list)

@@ -45,7 +45,7 @@ import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
-from ..rules.errors import InputValueError
+from ...rules.errors import InputValueError
 from .text import TfidfText, tokenize
 
 NUMERIC, CATEGORY, TEXT = "numeric", "category", "text"

@@ -14,8 +14,8 @@ from pathlib import Path
 import numpy as np
 from sklearn import datasets as sk_datasets
 
-from ..core.textio import DEFAULT_ENCODING, check_file, read_text_file
-from ..rules.errors import InputValueError
+from ...core.textio import DEFAULT_ENCODING, check_file, read_text_file
+from ...rules.errors import InputValueError
 
 BUNDLED = {"digits": sk_datasets.load_digits, "iris": sk_datasets.load_iris, "wine": sk_datasets.load_wine,
            "breast_cancer": sk_datasets.load_breast_cancer}

@@ -16,9 +16,9 @@ from pathlib import Path
 import numpy as np
 from sklearn.metrics import accuracy_score, brier_score_loss, classification_report, confusion_matrix
 
-from ..core._inputs import sum_tolerance, unit_name, warn_if_not_normalized
-from ..core.classification import categorical_cross_entropy
-from ..rules.errors import InputValueError
+from ...core._inputs import sum_tolerance, unit_name, warn_if_not_normalized
+from ...core.classification import categorical_cross_entropy
+from ...rules.errors import InputValueError
 from .calibration import bin_error, bin_statistics, reliability_curves
 
 ECE_BINS = 15
@@ -153,7 +153,7 @@ class EvaluationReport:
         """Write reliability.png and confusion_matrix.png (and loss_curve.png for a fitted estimator with a
         ``loss_curve_``, labelled by its loss; and reliability_per_class.png with ``per_class``) into
         ``directory``; return their paths."""
-        from . import plots
+        from .. import plots
 
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
