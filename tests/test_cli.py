@@ -13,7 +13,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import log_loss
 from sklearn.model_selection import train_test_split
 
-from crossentropy.learn.io.persist import load_model
+from crossentropy.learn.models.persist import load_model
 
 
 def run(*args, cwd=None, check_ok=True):

@@ -10,7 +10,7 @@ from test_cli import _png_has_content, fails, run
 
 from crossentropy.learn import evaluate_tagging
 from crossentropy.learn.io.conll import format_conll, read_conll
-from crossentropy.learn.io.persist import load_model
+from crossentropy.learn.models.persist import load_model
 from crossentropy.learn.samples.ner import generate
 
 GOLD_PRED = """-DOCSTART- -X- O O

@@ -375,7 +375,7 @@ def _train_options(args) -> dict:
 
 
 def _train(args, data, out: Path, tensorboard, test, note: str) -> int:
-    from .learn.io.persist import save_model
+    from .learn.models.persist import save_model
     from .learn.tracking import run_versions
     from .learn.workflow import train
 
@@ -452,7 +452,7 @@ def cmd_predict(args) -> int:
     if args.out is not None:
         _refuse_inputs([args.out], [("--data", args.data)], [("--model", args.model)])
     with _needs_learn("predict"):
-        from .learn.io.persist import load_model
+        from .learn.models.persist import load_model
         from .learn.workflow import predict_file
 
         model = load_model(args.model)

@@ -12,8 +12,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from crossentropy.learn.io.conll import format_conll, parse_conll, read_conll
-from crossentropy.learn.io.persist import load_model
 from crossentropy.learn.metrics.tagging import evaluate_conll, evaluate_tagging
+from crossentropy.learn.models.persist import load_model
 from crossentropy.learn.models.tagger import IGNORE, TaggerNetwork, TokenTagger, tag_file, train_tagger, word_shape
 from crossentropy.learn.samples.ner import generate
 from crossentropy.rules.errors import InputValueError

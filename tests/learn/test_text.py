@@ -21,9 +21,9 @@ from sklearn.pipeline import make_pipeline
 
 from crossentropy.cli import main
 from crossentropy.learn import CrossEntropyClassifier, TablePreprocessor
-from crossentropy.learn.io.persist import load_model, save_model
 from crossentropy.learn.io.table import column_roles
 from crossentropy.learn.io.text import TfidfText, ngrams, tokenize
+from crossentropy.learn.models.persist import load_model, save_model
 from crossentropy.learn.samples.text import make_text_classification
 from crossentropy.rules.errors import InputValueError
 

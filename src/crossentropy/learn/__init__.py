@@ -1,7 +1,6 @@
 """scikit-learn integration: a classifier trained with this library's losses, evaluation reports (tabular and
 tagging), explanations."""
 
-from .io.persist import load_model, save_model
 from .io.table import TablePreprocessor
 from .io.text import TfidfText
 from .metrics.calibration import apply_temperature, calibrate, calibration_error
@@ -9,6 +8,7 @@ from .metrics.evaluate import EvaluationReport, evaluate, expected_calibration_e
 from .metrics.explain import feature_importance, hardest_examples
 from .metrics.tagging import TaggingReport, evaluate_tagging
 from .models.estimator import CrossEntropyClassifier
+from .models.persist import load_model, save_model
 from .samples.text import make_text_classification
 from .workflow import predict_file, predict_table
 

@@ -31,7 +31,7 @@ from ...core.weights import class_weights
 from ...rules.errors import InputValueError
 from ...torch import cross_entropy, softmax_focal_loss
 from ..io.conll import ConllCorpus, read_conll, read_text, write_conll
-from ..io.persist import FORMAT, load_weights, number_list, output_directory, read_model_files
+from ..io.modelfiles import FORMAT, load_weights, number_list, output_directory, read_model_files
 from ..metrics.tagging import TaggingReport, check_iob_columns, evaluate_tagging
 from .cnn import make_optimizer
 

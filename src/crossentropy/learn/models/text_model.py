@@ -30,7 +30,7 @@ from torch import nn
 from ...core.weights import class_weights
 from ...rules.errors import InputValueError
 from ...torch import cross_entropy, softmax_focal_loss
-from ..io.persist import FORMAT
+from ..io.modelfiles import FORMAT
 from ..io.table import TEXT, column_roles
 from ..io.text import display_ngram, ngrams
 from ..metrics.evaluate import EvaluationReport, evaluate
