@@ -18,11 +18,6 @@ FORMAT = "crossentropy-model"
 VERSION = 2  # 2 adds the "preprocessing" record; version 1 files (a "scaled" flag) still load
 
 
-def json_value(v):
-    """A NumPy scalar as the Python number it holds (for json.dumps)."""
-    return v.item() if isinstance(v, np.generic) else v
-
-
 def output_directory(directory) -> Path:
     """``directory`` as a Path, which must be an existing directory (a model is saved into it, never beside it)."""
     directory = Path(directory)

@@ -21,11 +21,11 @@ from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from ...rules.errors import InputTypeError, InputValueError
+from ..io.jsonio import json_value
 from ..io.modelfiles import (
     FORMAT,
     VERSION,
     checked_array,
-    json_value,
     load_weights,
     model_field,
     number_list,
