@@ -9,7 +9,6 @@ from dataclasses import dataclass, field
 import numpy as np
 from sklearn.model_selection import train_test_split
 from sklearn.pipeline import make_pipeline
-from sklearn.utils._param_validation import InvalidParameterError
 from sklearn.utils.multiclass import type_of_target
 
 from ..core.textio import DEFAULT_ENCODING
@@ -18,6 +17,7 @@ from .io.data import PREDICTED, Dataset, read_table
 from .io.table import TEXT, TablePreprocessor, column_roles
 from .metrics.evaluate import EvaluationReport, evaluate
 from .metrics.explain import hardest_examples, text_influence
+from .models.base import check_params
 from .models.estimator import CrossEntropyClassifier, split_sizes
 
 MODELS = ("softmax", "mlp", "cnn")
@@ -60,11 +60,7 @@ def build_classifier(model: str, *, loss="cross_entropy", label_smoothing=0.0, c
         learning_rate=_given(learning_rate, "auto"),
         max_epochs=_given(epochs, 200),
         batch_size=_given(batch_size, "auto"), early_stopping=True, random_state=seed, callback=callback)
-    try:
-        clf._validate_params()  # scikit-learn's own check, now rather than after the data is split
-    except InvalidParameterError as exc:
-        raise InputValueError(str(exc)) from None
-    return clf
+    return check_params(clf)  # scikit-learn's own check, now rather than after the data is split
 
 
 def _given(value, default):

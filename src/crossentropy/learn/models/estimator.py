@@ -36,8 +36,9 @@ from ...core.classification import (
     softmax_focal_loss,
 )
 from ...core.stable import log_sigmoid, log_softmax
+from ...core.weights import METHODS
 from ...rules.errors import InputValueError
-from .base import BestWeights, ClassifierBase
+from .base import LOSSES, BestWeights, ClassifierBase
 from .optim import OPTIMIZERS, SCHEDULES, make_optimizer, scheduled_lr
 
 
@@ -114,10 +115,10 @@ class CrossEntropyClassifier(ClassifierBase):
 
     _parameter_constraints: dict = {
         "hidden_layer_sizes": ["array-like"],
-        "loss": [StrOptions({"cross_entropy", "focal"})],
+        "loss": [StrOptions(set(LOSSES))],
         "gamma": [Interval(Real, 0, None, closed="left")],
         "label_smoothing": [Interval(Real, 0, 1, closed="left")],
-        "class_weight": [None, dict, StrOptions({"balanced", "effective_number"})],
+        "class_weight": [None, dict, StrOptions(set(METHODS))],
         "optimizer": [StrOptions(set(OPTIMIZERS))],
         "learning_rate": [Interval(Real, 0, None, closed="neither"), StrOptions({"auto"})],
         "lr_schedule": [StrOptions(set(SCHEDULES))],

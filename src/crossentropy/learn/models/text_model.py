@@ -20,23 +20,25 @@ import math
 import time
 import zlib
 from dataclasses import dataclass, field
+from numbers import Integral, Real
 from pathlib import Path
 
 import numpy as np
 import torch
+from sklearn.base import BaseEstimator, _fit_context
 from sklearn.model_selection import train_test_split
+from sklearn.utils._param_validation import Interval, StrOptions
 from torch import nn
 
-from ...core.weights import class_weights
+from ...core.weights import METHODS, class_weights
 from ...rules.errors import InputValueError
-from ...torch import cross_entropy, softmax_focal_loss
 from ..io.modelfiles import FORMAT
 from ..io.table import TEXT, column_roles
 from ..io.text import display_ngram, ngrams
 from ..metrics.evaluate import EvaluationReport, evaluate
 from ..metrics.explain import hardest_examples, top_ngrams
-from .cnn import make_optimizer
-from .tagger import torch_threads
+from .base import LOSSES
+from .training import TORCH_OPTIMIZERS, fit_network, torch_loss, torch_optimizer, torch_threads
 
 
 class FastTextNetwork(nn.Module):
@@ -52,7 +54,7 @@ class FastTextNetwork(nn.Module):
         return self.output(self.dropout(self.embedding(ids, offsets)))
 
 
-class FastTextClassifier:
+class FastTextClassifier(BaseEstimator):
     """A fastText-style text classifier (module doc) with a scikit-learn-like interface: ``fit(texts, y)``,
     ``predict_proba(texts)``, ``predict(texts)``, ``classes_``. ``texts`` is a list of strings, or a DataFrame
     whose ``text_column`` holds them.
@@ -64,6 +66,28 @@ class FastTextClassifier:
     PARAMS = ("epochs", "learning_rate", "batch_size", "optimizer", "weight_decay", "loss", "gamma",
               "label_smoothing", "class_weight", "dim", "n_buckets", "dropout", "word_ngram_range",
               "char_ngram_range", "validation_fraction", "random_state", "num_threads", "text_column")
+    _parameter_constraints: dict = {
+        "epochs": [Interval(Integral, 1, None, closed="left")],
+        "learning_rate": [Interval(Real, 0, None, closed="neither")],
+        "batch_size": [Interval(Integral, 1, None, closed="left")],
+        "optimizer": [StrOptions(set(TORCH_OPTIMIZERS))],
+        "weight_decay": [Interval(Real, 0, None, closed="left")],
+        "loss": [StrOptions(set(LOSSES))],
+        "gamma": [Interval(Real, 0, None, closed="left")],
+        "label_smoothing": [Interval(Real, 0, 1, closed="left")],
+        "class_weight": [None, StrOptions(set(METHODS))],
+        "dim": [Interval(Integral, 1, None, closed="left")],
+        "n_buckets": [Interval(Integral, 1, None, closed="left")],
+        "word_ngram_range": [tuple, list],
+        "char_ngram_range": [tuple, list],
+        "text_column": [str, Integral],
+        "dropout": [Interval(Real, 0, 1, closed="left")],
+        "validation_fraction": [Interval(Real, 0, 1, closed="left")],
+        "random_state": [None, Interval(Integral, 0, None, closed="left")],
+        "num_threads": [None, Interval(Integral, 1, None, closed="left")],
+        "callback": [None, callable],
+    }
+
 
     def __init__(self, *, epochs=20, learning_rate=0.02, batch_size=32, optimizer="adam", weight_decay=0.0,
                  loss="cross_entropy", gamma=2.0, label_smoothing=0.0, class_weight=None, dim=32, n_buckets=2**15,
@@ -89,7 +113,8 @@ class FastTextClassifier:
         self.text_column = text_column
         self.callback = callback
 
-    def get_params(self) -> dict:
+    def get_params(self, deep: bool = True) -> dict:
+        """The parameters that ``save`` writes (all but ``callback``)."""
         return {name: getattr(self, name) for name in self.PARAMS}
 
     # -------------------------------------------------------------------------------------------- encoding
@@ -126,16 +151,9 @@ class FastTextClassifier:
         flat = np.concatenate(ids) if ids else np.zeros(0, dtype=np.int64)
         return torch.from_numpy(flat), torch.as_tensor(offsets, dtype=torch.int64)
 
-    def _loss(self, logits, targets, weight):
-        if self.loss == "focal":
-            return softmax_focal_loss(logits, targets, gamma=self.gamma, alpha=weight,
-                                      label_smoothing=self.label_smoothing)
-        return cross_entropy(logits, targets, weight, label_smoothing=self.label_smoothing)
-
     # -------------------------------------------------------------------------------------------- training
+    @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y) -> FastTextClassifier:
-        if self.loss not in ("cross_entropy", "focal"):
-            raise InputValueError(f"loss must be 'cross_entropy' or 'focal', but got {self.loss!r}.")
         texts, y = self._texts(X), np.asarray(y)
         if len(texts) != len(y):
             raise InputValueError(f"X has {len(texts)} texts but y has {len(y)} labels; give one label per text.")
@@ -158,35 +176,20 @@ class FastTextClassifier:
             weight = torch.as_tensor(class_weights(y_idx[train_idx], n_classes=len(self.classes_),
                                                    method=self.class_weight), dtype=torch.float32)
         self.network_ = FastTextNetwork(self.n_buckets, self.dim, len(self.classes_), self.dropout)
-        opt = make_optimizer(self.optimizer, self.network_.parameters(), self.learning_rate, self.weight_decay)
+        opt = torch_optimizer(self.optimizer, self.network_.parameters(), self.learning_rate, self.weight_decay)
         targets = torch.as_tensor(y_idx, dtype=torch.int64)
-        val = self._batch([bags[i] for i in val_idx]) if len(val_idx) else None
-        self.loss_curve_, self.validation_loss_curve_, best = [], [], (math.inf, None)
-        for epoch in range(self.epochs):
-            self.network_.train()
+
+        def batches():
             order = rng.permutation(train_idx)
-            total = 0.0
             for start in range(0, len(order), self.batch_size):
                 chosen = order[start:start + self.batch_size]
-                opt.zero_grad()
-                loss = self._loss(self.network_(*self._batch([bags[i] for i in chosen])), targets[chosen], weight)
-                loss.backward()
-                opt.step()
-                total += float(loss.detach()) * len(chosen)
-            self.loss_curve_.append(total / len(order))
-            val_loss = None
-            if val is not None:
-                self.network_.eval()
-                with torch.no_grad():
-                    val_loss = float(self._loss(self.network_(*val), targets[val_idx], weight))
-                self.validation_loss_curve_.append(val_loss)
-                if val_loss < best[0]:
-                    best = (val_loss, {k: v.clone() for k, v in self.network_.state_dict().items()})
-            if self.callback is not None:
-                self.callback(epoch + 1, self.loss_curve_[-1], val_loss)
-        if best[1] is not None:
-            self.network_.load_state_dict(best[1])
-        self.best_loss_, self.n_iter_ = best[0], self.epochs
+                yield self._batch([bags[i] for i in chosen]), targets[chosen], len(chosen)
+
+        val = (self._batch([bags[i] for i in val_idx]), targets[val_idx]) if len(val_idx) else None
+        self.loss_curve_, self.validation_loss_curve_, self.best_loss_ = fit_network(
+            self.network_, opt, lambda logits, y: torch_loss(self, logits, y, weight), batches, epochs=self.epochs,
+            validation=val, callback=self.callback)
+        self.n_iter_ = self.epochs
         return self
 
     # -------------------------------------------------------------------------------------------- prediction
