@@ -162,15 +162,15 @@ def _set(*path_and_value):
 
 
 TAGGER_TAMPERINGS = {  # issue 21 #30: each was a RuntimeError or TypeError traceback, or a silently different model
-    "embedding_dim inf": (_tamper_json(_set("params", "embedding_dim", float("inf"))), 
+    "embedding_dim inf": (_tamper_json(_set("params", "embedding_dim", float("inf"))),
         "'embedding_dim' parameter of TokenTagger must be an int"),
     "embedding_dim huge": (_tamper_json(_set("params", "embedding_dim", 10**9)), "'embeddings.0.weight' has shape"),
-    "hidden_size text": (_tamper_json(_set("params", "hidden_size", "64")), 
+    "hidden_size text": (_tamper_json(_set("params", "hidden_size", "64")),
         "'hidden_size' parameter of TokenTagger must be an int"),
-    "hidden_size true": (_tamper_json(_set("params", "hidden_size", True)), 
+    "hidden_size true": (_tamper_json(_set("params", "hidden_size", True)),
         "params 'hidden_size' must be a number, not true/false"),
     "hidden_size smaller": (_tamper_json(_set("params", "hidden_size", 32)), "'lstm.weight_hh_l0' has shape"),
-    "dropout 2": (_tamper_json(_set("params", "dropout", 2.0)), 
+    "dropout 2": (_tamper_json(_set("params", "dropout", 2.0)),
         "'dropout' parameter of TokenTagger must be a float in the range [0.0, 1.0)"),
     "num_threads 0": (_tamper_json(_set("params", "num_threads", 0)), "'num_threads' parameter of TokenTagger must be"),
     "unknown param": (_tamper_json(_set("params", "colour", 1)), "params must be exactly"),
