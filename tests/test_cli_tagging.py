@@ -1,12 +1,13 @@
-"""crossentropy eval --conll and train --task tagging, driven in a subprocess: reports equal to the library's (and
-seqeval's), the run directory, and malformed CoNLL giving exit 2 with one line naming the line."""
+"""crossentropy eval --conll and train --task tagging, run in process (tests/clirun.py): reports equal to the
+library's (and seqeval's), the run directory, and malformed CoNLL giving exit 2 with one line naming the line."""
 
 import json
 import warnings
 
 import pytest
+from clirun import fails, run
 from seqeval.metrics import classification_report as seqeval_report
-from test_cli import _png_has_content, fails, run
+from test_cli import _png_has_content
 
 from crossentropy.learn import evaluate_tagging
 from crossentropy.learn.io.conll import format_conll, read_conll

@@ -1,6 +1,6 @@
-"""The data scientist's workflow on a real table with text columns and missing values (tests/tables.py), driven in
-a subprocess: eval reads files by name, train takes the table as it is, predict applies the saved run, failures
-leave nothing behind; and the CLI reproducers of issue 12 (#13-#20)."""
+"""The data scientist's workflow on a real table with text columns and missing values (tests/tables.py), run in
+process (tests/clirun.py): eval reads files by name, train takes the table as it is, predict applies the saved run,
+failures leave nothing behind; and the CLI reproducers of issue 12 (#13-#20)."""
 
 import json
 import os
@@ -10,6 +10,7 @@ import sys
 import numpy as np
 import pandas as pd
 import pytest
+from clirun import fails, run
 from conftest import assert_close
 from sklearn.compose import make_column_transformer
 from sklearn.impute import SimpleImputer
@@ -18,7 +19,6 @@ from sklearn.metrics import log_loss
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 from tables import wine_table
-from test_cli import fails, run
 
 from crossentropy.learn import load_model
 
