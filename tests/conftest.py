@@ -42,7 +42,7 @@ TOL = {
     "gradient-accumulation": {"rtol": 1e-9, "atol": 1e-12},
     "exact": {"rtol": 0.0, "atol": 0.0},
     "model-comparison": {"rtol": 0.05, "atol": 0.0},  # two fitted models' held-out log loss (issue 25: within 5%)
-    "accuracy-comparison": {"rtol": 0.0, "atol": 0.02},  # two fitted models' held-out accuracy (8 of 400 texts)
+    "neural-model-comparison": {"rtol": 0.10, "atol": 0.0},  # --task text vs TF-IDF held-out log loss (within 10%)
 }
 
 settings.register_profile("default", max_examples=40, deadline=None,

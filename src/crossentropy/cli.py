@@ -328,7 +328,7 @@ def _table_options(args) -> dict:
 
 
 def _train_text(args, data, test) -> int:
-    from .learn.models.text_model import check_text_data, train_text_classifier, write_text_run
+    from .learn.models.text_model import FastTextClassifier, check_text_data, train_text_classifier, write_text_run
     from .learn.tracking import run_versions
 
     column = check_text_data(data, args.text, test)
@@ -338,7 +338,7 @@ def _train_text(args, data, test) -> int:
         print(f"{data.name}: {len(data.y)} texts (column {column!r}), {len(np.unique(data.y))} classes; {held_out}; "
               f"fastText-style classifier, loss {args.loss}; writing to {out}")
         with _progress(args.quiet) as progress:
-            on_epoch = _epoch_display(progress, args.epochs or 20)
+            on_epoch = _epoch_display(progress, args.epochs or FastTextClassifier().epochs)
             result = train_text_classifier(data, test, text_column=column, test_size=args.test_size, seed=args.seed,
                                            callback=on_epoch, **{k: v for k, v in _train_options(args).items()
                                                                  if k != "seed"})
@@ -346,6 +346,7 @@ def _train_text(args, data, test) -> int:
         metrics = {**result.report.to_dict(), **result.explanation, "hardest_examples": result.hardest,
                    "dataset": data.name, "model": "fasttext", "train_seconds": result.train_seconds,
                    "n_train": result.n_train, "n_test": result.n_test, "epochs": result.model.n_iter_,
+                   "best_epoch": result.model.best_epoch_,
                    "loss_curve": result.model.loss_curve_, "validation_loss_curve": result.model.validation_loss_curve_,
                    "versions": run_versions(torch=True), "command": ["crossentropy", *args.argv]}
         (out / "metrics.json").write_text(_json(metrics, indent=2))

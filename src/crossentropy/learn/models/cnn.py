@@ -99,7 +99,7 @@ class CNNClassifier(ClassifierBase):
             for idx in torch.randperm(len(yt), generator=generator).split(self.batch_size):
                 yield (xt[idx],), yt[idx], len(idx)
 
-        self.loss_curve_, self.validation_loss_curve_, self.best_loss_ = fit_network(
+        self.loss_curve_, self.validation_loss_curve_, self.best_loss_, _ = fit_network(
             self.network_, opt, lambda logits, y: torch_loss(self, logits, y, weight), batches, epochs=self.epochs,
             validation=((self._images(X_val),), torch.as_tensor(y_val)), callback=self.callback)
         self.n_iter_ = self.epochs

@@ -206,7 +206,7 @@ class TokenTagger(BaseEstimator):
             rng.shuffle(train_idx)
 
         val = self._encode([sentences[i] for i in val_idx], [tags[i] for i in val_idx]) if n_val else None
-        self.loss_curve_, self.validation_loss_curve_, self.best_loss_ = fit_network(
+        self.loss_curve_, self.validation_loss_curve_, self.best_loss_, _ = fit_network(
             self.network_, opt, lambda logits, targets: torch_loss(self, logits, targets, weight), batches,
             epochs=self.epochs, validation=None if val is None else ((val.ids, val.lengths), val.targets),
             callback=self.callback)

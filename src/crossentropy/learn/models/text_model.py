@@ -60,12 +60,14 @@ class FastTextClassifier(BaseEstimator):
     whose ``text_column`` holds them.
 
     Holds out ``validation_fraction`` (stratified) to report a validation loss each epoch
-    (``callback(epoch, train_loss, validation_loss)``) and keeps the weights of the best epoch.
+    (``callback(epoch, train_loss, validation_loss)``) and keeps the weights of the best epoch (``best_epoch_``).
+    With ``refit`` (the default), a fresh network then trains on all the texts for ``best_epoch_`` epochs, as
+    scikit-learn's ``*CV`` estimators refit on all the data; the loss curves are those of the first run.
     """
 
     PARAMS = ("epochs", "learning_rate", "batch_size", "optimizer", "weight_decay", "loss", "gamma",
               "label_smoothing", "class_weight", "dim", "n_buckets", "dropout", "word_ngram_range",
-              "char_ngram_range", "validation_fraction", "random_state", "num_threads", "text_column")
+              "char_ngram_range", "validation_fraction", "refit", "random_state", "num_threads", "text_column")
     _parameter_constraints: dict = {
         "epochs": [Interval(Integral, 1, None, closed="left")],
         "learning_rate": [Interval(Real, 0, None, closed="neither")],
@@ -83,16 +85,17 @@ class FastTextClassifier(BaseEstimator):
         "text_column": [str, Integral],
         "dropout": [Interval(Real, 0, 1, closed="left")],
         "validation_fraction": [Interval(Real, 0, 1, closed="left")],
+        "refit": ["boolean"],
         "random_state": [None, Interval(Integral, 0, None, closed="left")],
         "num_threads": [None, Interval(Integral, 1, None, closed="left")],
         "callback": [None, callable],
     }
 
 
-    def __init__(self, *, epochs=20, learning_rate=0.02, batch_size=32, optimizer="adam", weight_decay=0.0,
-                 loss="cross_entropy", gamma=2.0, label_smoothing=0.0, class_weight=None, dim=32, n_buckets=2**15,
-                 dropout=0.1, word_ngram_range=(1, 2), char_ngram_range=(2, 4), validation_fraction=0.1,
-                 random_state=0, num_threads=1, text_column="text", callback=None):
+    def __init__(self, *, epochs=30, learning_rate=0.005, batch_size=32, optimizer="adam", weight_decay=1e-5,
+                 loss="cross_entropy", gamma=2.0, label_smoothing=0.0, class_weight=None, dim=64, n_buckets=2**15,
+                 dropout=0.5, word_ngram_range=(1, 2), char_ngram_range=(2, 3), validation_fraction=0.1,
+                 refit=True, random_state=0, num_threads=1, text_column="text", callback=None):
         self.epochs = epochs
         self.learning_rate = learning_rate
         self.batch_size = batch_size
@@ -108,6 +111,7 @@ class FastTextClassifier(BaseEstimator):
         self.word_ngram_range = word_ngram_range
         self.char_ngram_range = char_ngram_range
         self.validation_fraction = validation_fraction
+        self.refit = refit
         self.random_state = random_state
         self.num_threads = num_threads
         self.text_column = text_column
@@ -164,7 +168,6 @@ class FastTextClassifier(BaseEstimator):
             return self._fit([self._ids(self._ngrams(t)) for t in texts], y_idx.reshape(-1))
 
     def _fit(self, bags, y_idx) -> FastTextClassifier:
-        rng = np.random.default_rng(self.random_state)
         torch.manual_seed(self.random_state)
         train_idx, val_idx = np.arange(len(bags)), np.arange(0)
         if len(bags) >= 20 and self.validation_fraction:
@@ -175,9 +178,22 @@ class FastTextClassifier(BaseEstimator):
         if self.class_weight is not None:
             weight = torch.as_tensor(class_weights(y_idx[train_idx], n_classes=len(self.classes_),
                                                    method=self.class_weight), dtype=torch.float32)
+        targets = torch.as_tensor(y_idx, dtype=torch.int64)
+        self.loss_curve_, self.validation_loss_curve_, best_loss, best_epoch = self._train(
+            bags, targets, weight, train_idx, val_idx, self.epochs, self.callback)
+        if self.refit and len(val_idx):
+            # the held-out texts join the training set for as many epochs as the best validation epoch took
+            self._train(bags, targets, weight, np.arange(len(bags)), np.arange(0), best_epoch, None)
+        self.best_loss_, self.best_epoch_, self.n_iter_ = best_loss, best_epoch, self.epochs
+        return self
+
+    def _train(self, bags, targets, weight, train_idx, val_idx, epochs, callback) -> tuple:
+        """Train a fresh network for ``epochs`` over ``train_idx`` (``training.fit_network``); with ``val_idx``,
+        keep the weights of the epoch of least validation loss. Returns the loss curves, that loss and epoch
+        (``inf`` and ``epochs`` without ``val_idx``)."""
+        rng = np.random.default_rng(self.random_state)
         self.network_ = FastTextNetwork(self.n_buckets, self.dim, len(self.classes_), self.dropout)
         opt = torch_optimizer(self.optimizer, self.network_.parameters(), self.learning_rate, self.weight_decay)
-        targets = torch.as_tensor(y_idx, dtype=torch.int64)
 
         def batches():
             order = rng.permutation(train_idx)
@@ -186,11 +202,8 @@ class FastTextClassifier(BaseEstimator):
                 yield self._batch([bags[i] for i in chosen]), targets[chosen], len(chosen)
 
         val = (self._batch([bags[i] for i in val_idx]), targets[val_idx]) if len(val_idx) else None
-        self.loss_curve_, self.validation_loss_curve_, self.best_loss_ = fit_network(
-            self.network_, opt, lambda logits, y: torch_loss(self, logits, y, weight), batches, epochs=self.epochs,
-            validation=val, callback=self.callback)
-        self.n_iter_ = self.epochs
-        return self
+        return fit_network(self.network_, opt, lambda logits, y: torch_loss(self, logits, y, weight), batches,
+                           epochs=epochs, validation=val, callback=callback)
 
     # -------------------------------------------------------------------------------------------- prediction
     def _logits_bags(self, bags: list[list[str]], batch_size: int = 1024) -> np.ndarray:

@@ -53,18 +53,18 @@ def torch_threads(n: int | None):
 def fit_network(network: torch.nn.Module, optimizer: torch.optim.Optimizer, loss: Callable,
                 batches: Callable[[], Iterable[tuple[tuple, torch.Tensor, int]]], *, epochs: int,
                 validation: tuple[tuple, torch.Tensor] | None = None,
-                callback: Callable | None = None) -> tuple[list[float], list[float], float]:
-    """Train ``network`` (module doc); return the training and validation loss curves and the best validation loss
-    (inf without validation).
+                callback: Callable | None = None) -> tuple[list[float], list[float], float, int]:
+    """Train ``network`` (module doc); return the training and validation loss curves, the best validation loss and
+    its epoch (inf and ``epochs`` without validation).
 
     >>> net = torch.nn.Linear(2, 2)
     >>> x, y = torch.eye(2), torch.tensor([0, 1])
     >>> opt = torch_optimizer("sgd", net.parameters(), 0.5, 0.0)
-    >>> curve, _, _ = fit_network(net, opt, cross_entropy, lambda: [((x,), y, 2)], epochs=3)
+    >>> curve, _, _, _ = fit_network(net, opt, cross_entropy, lambda: [((x,), y, 2)], epochs=3)
     >>> curve[0] > curve[-1]
     True
     """
-    loss_curve, validation_curve, best = [], [], BestWeights()
+    loss_curve, validation_curve, best, best_epoch = [], [], BestWeights(), epochs
     for epoch in range(epochs):
         network.train()
         total, count = 0.0, 0
@@ -82,9 +82,10 @@ def fit_network(network: torch.nn.Module, optimizer: torch.optim.Optimizer, loss
             with torch.no_grad():
                 validation_loss = float(loss(network(*validation[0]), validation[1]))
             validation_curve.append(validation_loss)
+            best_epoch = epoch + 1 if validation_loss < best.loss else best_epoch
             best.update(validation_loss, lambda: {k: v.clone() for k, v in network.state_dict().items()})
         if callback is not None:
             callback(epoch + 1, loss_curve[-1], validation_loss)
     if best.weights is not None:
         network.load_state_dict(best.weights)
-    return loss_curve, validation_curve, best.loss
+    return loss_curve, validation_curve, best.loss, best_epoch
