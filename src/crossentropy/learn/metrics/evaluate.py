@@ -18,8 +18,8 @@ from sklearn.metrics import accuracy_score, brier_score_loss, classification_rep
 
 from ...core._inputs import unit_name
 from ...core.classification import categorical_cross_entropy
+from ...core.jsonio import json_safe, json_value
 from ...rules.errors import InputValueError
-from ..io.jsonio import json_value
 from .bins import bin_error, bin_statistics, reliability_curves
 from .inputs import check_inputs
 
@@ -140,7 +140,7 @@ def evaluate(y_true, proba, *, labels=None) -> EvaluationReport:
         n_samples=int(len(y)), log_loss=nats, log_loss_bits=nats / math.log(2), perplexity=_perplexity(nats),
         accuracy=float(accuracy_score(y, y_pred)), brier_score=brier, ece=ece, labels=labels.tolist(),
         confusion_matrix=confusion_matrix(y, y_pred, labels=labels).tolist(),
-        classification_report=_json_safe(report),
+        classification_report=json_safe(report),
         reliability=reliability_curves(y_index, p, bins=ECE_BINS))
 
 
@@ -170,11 +170,3 @@ def labels_from_columns(columns, y, name: str = "proba") -> list:
         raise InputValueError(f"label {missing[0]!r} has no column in {name} (its columns are {columns}); give each "
                               f"class a probability column named by the label.")
     return classes
-
-
-def _json_safe(obj):
-    if isinstance(obj, dict):
-        return {str(k): _json_safe(v) for k, v in obj.items()}
-    if isinstance(obj, np.generic):
-        return obj.item()
-    return obj

@@ -6,8 +6,8 @@ import numpy as np
 from sklearn.inspection import permutation_importance
 
 from ...core.classification import categorical_cross_entropy
+from ...core.jsonio import json_value
 from ...rules.errors import InputValueError
-from ..io.jsonio import json_value
 from .inputs import check_inputs
 
 

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 from sklearn.metrics import classification_report
 
+from ...core.jsonio import json_safe
 from ...core.textio import DEFAULT_ENCODING
 from ...rules.errors import InputTypeError, InputValueError
 from ..io.conll import ConllCorpus, read_conll
@@ -105,12 +106,6 @@ def _entity_report(gold: list[list[str]], predicted: list[list[str]]) -> dict:
     return report
 
 
-def _json_safe(obj):
-    if isinstance(obj, dict):
-        return {str(k): _json_safe(v) for k, v in obj.items()}
-    return obj.item() if isinstance(obj, np.generic) else obj
-
-
 @dataclass
 class TaggingReport:
     """Token-level and entity-level scores of predicted tag sequences against gold ones."""
@@ -189,7 +184,7 @@ def evaluate_tagging(gold_sequences, predicted_sequences, *, scheme: str = "IOB2
     flat_pred = [t for s in pred for t in s]
     if not flat_gold:
         raise InputValueError("gold_sequences holds no tokens; evaluate_tagging needs at least one tagged token.")
-    token = _json_safe(classification_report(flat_gold, flat_pred, output_dict=True, zero_division=0))
+    token = json_safe(classification_report(flat_gold, flat_pred, output_dict=True, zero_division=0))
     accuracy = token.pop("accuracy")  # for single-label tags, the micro average is the accuracy
     averages = {avg: token.pop(avg) for avg in ("macro avg", "weighted avg")}
     token["micro avg"] = {"precision": accuracy, "recall": accuracy, "f1-score": accuracy, "support": len(flat_gold)}

@@ -20,8 +20,8 @@ import numpy as np
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
 
+from ...core.jsonio import json_value
 from ...rules.errors import InputTypeError, InputValueError
-from ..io.jsonio import json_value
 from ..io.modelfiles import (
     FORMAT,
     VERSION,
