@@ -13,15 +13,13 @@ from sklearn.utils.multiclass import type_of_target
 
 from ..core.textio import DEFAULT_ENCODING
 from ..rules.errors import InputValueError
+from .choices import DEFAULT_MODEL, MODELS, TRAIN_DEFAULTS
 from .io.data import PREDICTED, Dataset, read_table
 from .io.table import TEXT, TablePreprocessor, column_roles
 from .metrics.evaluate import EvaluationReport, evaluate
 from .metrics.explain import hardest_examples, text_influence
 from .models.base import check_params
 from .models.estimator import CrossEntropyClassifier, split_sizes
-
-MODELS = ("softmax", "mlp", "cnn")
-DEFAULT_MODEL = "mlp"
 
 
 @dataclass
@@ -39,8 +37,9 @@ class TrainResult:
         return self.model[-1]
 
 
-def build_classifier(model: str, *, loss="cross_entropy", label_smoothing=0.0, class_weight=None, optimizer="adam",
-                     learning_rate=None, epochs=None, batch_size=None, seed=0, callback=None):
+def build_classifier(model: str, *, loss=TRAIN_DEFAULTS["loss"], label_smoothing=TRAIN_DEFAULTS["label_smoothing"],
+                     class_weight=TRAIN_DEFAULTS["class_weight"], optimizer=TRAIN_DEFAULTS["optimizer"],
+                     learning_rate=None, epochs=None, batch_size=None, seed=TRAIN_DEFAULTS["seed"], callback=None):
     """The classifier for ``--model``: softmax regression, the default MLP, or the torch CNN."""
     if model not in MODELS:
         raise InputValueError(f"model must be one of {', '.join(MODELS)}, but got {model!r}.")
@@ -63,6 +62,12 @@ def build_classifier(model: str, *, loss="cross_entropy", label_smoothing=0.0, c
     return check_params(clf)  # scikit-learn's own check, now rather than after the data is split
 
 
+def epoch_budget(model: str, epochs: int | None = None) -> int:
+    """The most epochs that ``train`` runs ``model`` for: ``epochs``, or that model's default."""
+    clf = build_classifier(model, epochs=epochs)
+    return clf.epochs if model == "cnn" else clf.max_epochs
+
+
 def _given(value, default):
     """``value`` unless it is None: 0 is passed on (and refused by the estimator), never replaced by the default."""
     return default if value is None else value
@@ -78,8 +83,8 @@ def _split_options(options: dict) -> tuple[dict, dict]:
     return table, {k: v for k, v in options.items() if k not in TABLE_OPTIONS}
 
 
-def check_trainable(data: Dataset, model: str = DEFAULT_MODEL, test_size: float = 0.25, *, test: Dataset | None = None,
-                    **options) -> str:
+def check_trainable(data: Dataset, model: str = DEFAULT_MODEL, test_size: float = TRAIN_DEFAULTS["test_size"], *,
+                    test: Dataset | None = None, **options) -> str:
     """Everything about ``data`` (and ``test``) and the ``options`` of ``build_classifier`` and
     ``TablePreprocessor`` that would make ``train`` fail, checked before any work (or run directory). Returns the
     preprocessing's one-line note of the column roles."""
@@ -113,7 +118,8 @@ def check_trainable(data: Dataset, model: str = DEFAULT_MODEL, test_size: float 
     return table.note_
 
 
-def train(data: Dataset, *, model: str = DEFAULT_MODEL, test_size: float = 0.25, seed: int = 0,
+def train(data: Dataset, *, model: str = DEFAULT_MODEL, test_size: float = TRAIN_DEFAULTS["test_size"],
+          seed: int = TRAIN_DEFAULTS["seed"],
           test: Dataset | None = None, **options) -> TrainResult:
     """Fit ``TablePreprocessor(**table options) + model`` on a stratified ``1 - test_size`` share of ``data`` and
     evaluate it on the rest, or on all of ``data`` and evaluate it on ``test``. ``options`` are those of

@@ -23,9 +23,8 @@ from sklearn.metrics import classification_report
 from ...core.jsonio import json_safe
 from ...core.textio import DEFAULT_ENCODING
 from ...rules.errors import InputTypeError, InputValueError
+from ..choices import SCHEMES, TAGGING_DEFAULTS
 from ..io.conll import ConllCorpus, read_conll
-
-SCHEMES = ("IOB1", "IOB2")
 
 
 def is_iob(tag: str) -> bool:
@@ -150,7 +149,7 @@ class TaggingReport:
         return "\n".join(lines)
 
 
-def evaluate_tagging(gold_sequences, predicted_sequences, *, scheme: str = "IOB2") -> TaggingReport:
+def evaluate_tagging(gold_sequences, predicted_sequences, *, scheme: str = TAGGING_DEFAULTS["scheme"]) -> TaggingReport:
     """Score ``predicted_sequences`` against ``gold_sequences`` (lists of sentences, each a list of IOB tags).
 
     ``scheme`` is ``"IOB2"`` (every entity starts with ``B-``) or ``"IOB1"`` (``B-`` only between two entities of
@@ -203,7 +202,8 @@ def check_iob_columns(corpus: ConllCorpus, columns: dict[int, str]) -> None:
                                           f"IOB tag; expected 'O', 'B-TYPE' or 'I-TYPE' (such as 'B-PER').")
 
 
-def evaluate_conll(path, *, scheme: str = "IOB2", encoding: str = DEFAULT_ENCODING) -> TaggingReport:
+def evaluate_conll(path, *, scheme: str = TAGGING_DEFAULTS["scheme"], encoding: str = DEFAULT_ENCODING
+                   ) -> TaggingReport:
     """``evaluate_tagging`` of a CoNLL file whose last two columns are the gold and the predicted tags (the layout
     conlleval reads: ``token [other columns] gold predicted``), decoded with ``encoding``. A line with a non-IOB
     tag is named in the error."""

@@ -14,8 +14,6 @@ from sklearn.utils._param_validation import InvalidParameterError
 from ...core.weights import class_weights
 from ...rules.errors import InputValueError
 
-LOSSES = ("cross_entropy", "focal")  # the loss names every estimator takes
-
 
 def check_params(estimator, where: str = ""):
     """``estimator`` after scikit-learn's check of its parameters against its ``_parameter_constraints`` (what

@@ -18,7 +18,8 @@ from torch import nn
 
 from ...core.weights import METHODS
 from ...rules.errors import InputValueError
-from .base import LOSSES, ClassifierBase
+from ..choices import LOSSES
+from .base import ClassifierBase
 from .training import TORCH_OPTIMIZERS, fit_network, torch_loss, torch_optimizer
 
 

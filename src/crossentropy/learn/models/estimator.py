@@ -38,7 +38,8 @@ from ...core.classification import (
 from ...core.stable import log_sigmoid, log_softmax
 from ...core.weights import METHODS
 from ...rules.errors import InputValueError
-from .base import LOSSES, BestWeights, ClassifierBase
+from ..choices import LOSSES
+from .base import BestWeights, ClassifierBase
 from .optim import OPTIMIZERS, SCHEDULES, make_optimizer, scheduled_lr
 
 

@@ -30,10 +30,11 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 from ...core.textio import DEFAULT_ENCODING
 from ...core.weights import METHODS, class_weights
 from ...rules.errors import InputValueError
+from ..choices import LOSSES, TRAIN_DEFAULTS
 from ..io.conll import ConllCorpus, read_conll, read_text, write_conll
 from ..io.modelfiles import FORMAT, load_weights, number_list, output_directory, read_model_files
 from ..metrics.tagging import TaggingReport, check_iob_columns, evaluate_tagging
-from .base import LOSSES, check_params
+from .base import check_params
 from .training import IGNORE, TORCH_OPTIMIZERS, fit_network, torch_loss, torch_optimizer, torch_threads
 
 PAD, UNK = 0, 1  # reserved ids of every vocabulary
@@ -306,7 +307,8 @@ class TaggerResult:
     n_test: int
 
 
-def train_tagger(train: ConllCorpus, test: ConllCorpus | None = None, *, test_size: float = 0.25, seed: int = 0,
+def train_tagger(train: ConllCorpus, test: ConllCorpus | None = None, *,
+                 test_size: float = TRAIN_DEFAULTS["test_size"], seed: int = TRAIN_DEFAULTS["seed"],
                  **options) -> TaggerResult:
     """Fit a ``TokenTagger`` on ``train`` (tokens in the first column, IOB tags in the last) and evaluate it on
     ``test``, or, without one, on a random ``test_size`` share of the sentences of ``train``."""

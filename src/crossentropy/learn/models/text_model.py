@@ -32,12 +32,12 @@ from torch import nn
 
 from ...core.weights import METHODS, class_weights
 from ...rules.errors import InputValueError
+from ..choices import LOSSES, TRAIN_DEFAULTS
 from ..io.modelfiles import FORMAT
 from ..io.table import TEXT, column_roles
 from ..io.text import display_ngram, ngrams
 from ..metrics.evaluate import EvaluationReport, evaluate
 from ..metrics.explain import hardest_examples, top_ngrams
-from .base import LOSSES
 from .training import TORCH_OPTIMIZERS, fit_network, torch_loss, torch_optimizer, torch_threads
 
 
@@ -317,8 +317,10 @@ def check_text_data(data, text_columns=None, test=None) -> str:
     return column
 
 
-def train_text_classifier(data, test=None, *, text_column: str, test_size: float = 0.25, seed: int = 0,
-                          loss="cross_entropy", label_smoothing=0.0, class_weight=None, optimizer="adam",
+def train_text_classifier(data, test=None, *, text_column: str, test_size: float = TRAIN_DEFAULTS["test_size"],
+                          seed: int = TRAIN_DEFAULTS["seed"], loss=TRAIN_DEFAULTS["loss"],
+                          label_smoothing=TRAIN_DEFAULTS["label_smoothing"],
+                          class_weight=TRAIN_DEFAULTS["class_weight"], optimizer=TRAIN_DEFAULTS["optimizer"],
                           learning_rate=None, epochs=None, batch_size=None, callback=None) -> TextResult:
     """Fit a ``FastTextClassifier`` on ``data[text_column]`` and evaluate it on ``test``, or on a stratified
     ``test_size`` share of ``data``, with the hardest test examples and the n-gram explanation."""
