@@ -16,11 +16,10 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 from torch import nn
 
-from ...core.weights import METHODS
 from ...rules.errors import InputValueError
-from ..choices import LOSSES
+from ..choices import CLASS_WEIGHTS
 from .base import ClassifierBase
-from .training import TORCH_OPTIMIZERS, fit_network, torch_loss, torch_optimizer
+from .training import TORCH_CONSTRAINTS, fit_network, torch_loss, torch_optimizer
 
 
 def build_network(side: int, n_classes: int) -> nn.Sequential:
@@ -41,18 +40,11 @@ class CNNClassifier(ClassifierBase):
     """
 
     _parameter_constraints: dict = {
-        "epochs": [Interval(Integral, 1, None, closed="left")],
+        **TORCH_CONSTRAINTS,
         "learning_rate": [Interval(Real, 0, None, closed="neither"), StrOptions({"auto"})],
-        "batch_size": [Interval(Integral, 1, None, closed="left")],
-        "optimizer": [StrOptions(set(TORCH_OPTIMIZERS))],
-        "weight_decay": [Interval(Real, 0, None, closed="left")],
-        "loss": [StrOptions(set(LOSSES))],
-        "gamma": [Interval(Real, 0, None, closed="left")],
-        "label_smoothing": [Interval(Real, 0, 1, closed="left")],
-        "class_weight": [None, dict, StrOptions(set(METHODS))],
+        "class_weight": [None, dict, StrOptions(set(CLASS_WEIGHTS))],
         "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
         "random_state": [Interval(Integral, 0, None, closed="left")],
-        "callback": [None, callable],
     }
 
     AUTO_LEARNING_RATES = {"adam": 1e-3, "adamw": 1e-3, "sgd": 0.05}

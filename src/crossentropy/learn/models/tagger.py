@@ -23,19 +23,26 @@ from pathlib import Path
 import numpy as np
 import torch
 from sklearn.base import BaseEstimator, _fit_context
-from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils._param_validation import Interval
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from ...core.textio import DEFAULT_ENCODING
-from ...core.weights import METHODS, class_weights
+from ...core.weights import class_weights
 from ...rules.errors import InputValueError
-from ..choices import LOSSES, TRAIN_DEFAULTS
+from ..choices import TRAIN_DEFAULTS
 from ..io.conll import ConllCorpus, read_conll, read_text, write_conll
 from ..io.modelfiles import FORMAT, load_weights, number_list, output_directory, read_model_files
 from ..metrics.tagging import TaggingReport, check_iob_columns, evaluate_tagging
 from .base import check_params
-from .training import IGNORE, TORCH_OPTIMIZERS, fit_network, torch_loss, torch_optimizer, torch_threads
+from .training import (
+    IGNORE,
+    TORCH_CONSTRAINTS,
+    fit_network,
+    torch_loss,
+    torch_optimizer,
+    torch_threads,
+)
 
 PAD, UNK = 0, 1  # reserved ids of every vocabulary
 SUFFIX = 3
@@ -100,23 +107,10 @@ class TokenTagger(BaseEstimator):
               "class_weight", "embedding_dim", "hidden_size", "dropout", "word_dropout", "validation_fraction",
               "random_state", "num_threads")
     _parameter_constraints: dict = {
-        "epochs": [Interval(Integral, 1, None, closed="left")],
-        "learning_rate": [Interval(Real, 0, None, closed="neither")],
-        "batch_size": [Interval(Integral, 1, None, closed="left")],
-        "optimizer": [StrOptions(set(TORCH_OPTIMIZERS))],
-        "weight_decay": [Interval(Real, 0, None, closed="left")],
-        "loss": [StrOptions(set(LOSSES))],
-        "gamma": [Interval(Real, 0, None, closed="left")],
-        "label_smoothing": [Interval(Real, 0, 1, closed="left")],
-        "class_weight": [None, StrOptions(set(METHODS))],
+        **TORCH_CONSTRAINTS,
         "embedding_dim": [Interval(Integral, 1, None, closed="left")],
         "hidden_size": [Interval(Integral, 1, None, closed="left")],
         "word_dropout": [Interval(Real, 0, 1, closed="left")],
-        "dropout": [Interval(Real, 0, 1, closed="left")],
-        "validation_fraction": [Interval(Real, 0, 1, closed="left")],
-        "random_state": [None, Interval(Integral, 0, None, closed="left")],
-        "num_threads": [None, Interval(Integral, 1, None, closed="left")],
-        "callback": [None, callable],
     }
 
 

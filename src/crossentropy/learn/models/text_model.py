@@ -20,25 +20,25 @@ import math
 import time
 import zlib
 from dataclasses import dataclass, field
-from numbers import Integral, Real
+from numbers import Integral
 from pathlib import Path
 
 import numpy as np
 import torch
 from sklearn.base import BaseEstimator, _fit_context
 from sklearn.model_selection import train_test_split
-from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils._param_validation import Interval
 from torch import nn
 
-from ...core.weights import METHODS, class_weights
+from ...core.weights import class_weights
 from ...rules.errors import InputValueError
-from ..choices import LOSSES, TRAIN_DEFAULTS
+from ..choices import TRAIN_DEFAULTS
 from ..io.modelfiles import FORMAT
 from ..io.table import TEXT, column_roles
 from ..io.text import display_ngram, ngrams
 from ..metrics.evaluate import EvaluationReport, evaluate
 from ..metrics.explain import hardest_examples, top_ngrams
-from .training import TORCH_OPTIMIZERS, fit_network, torch_loss, torch_optimizer, torch_threads
+from .training import TORCH_CONSTRAINTS, fit_network, torch_loss, torch_optimizer, torch_threads
 
 
 class FastTextNetwork(nn.Module):
@@ -69,26 +69,13 @@ class FastTextClassifier(BaseEstimator):
               "label_smoothing", "class_weight", "dim", "n_buckets", "dropout", "word_ngram_range",
               "char_ngram_range", "validation_fraction", "refit", "random_state", "num_threads", "text_column")
     _parameter_constraints: dict = {
-        "epochs": [Interval(Integral, 1, None, closed="left")],
-        "learning_rate": [Interval(Real, 0, None, closed="neither")],
-        "batch_size": [Interval(Integral, 1, None, closed="left")],
-        "optimizer": [StrOptions(set(TORCH_OPTIMIZERS))],
-        "weight_decay": [Interval(Real, 0, None, closed="left")],
-        "loss": [StrOptions(set(LOSSES))],
-        "gamma": [Interval(Real, 0, None, closed="left")],
-        "label_smoothing": [Interval(Real, 0, 1, closed="left")],
-        "class_weight": [None, StrOptions(set(METHODS))],
+        **TORCH_CONSTRAINTS,
         "dim": [Interval(Integral, 1, None, closed="left")],
         "n_buckets": [Interval(Integral, 1, None, closed="left")],
         "word_ngram_range": [tuple, list],
         "char_ngram_range": [tuple, list],
-        "text_column": [str, Integral],
-        "dropout": [Interval(Real, 0, 1, closed="left")],
-        "validation_fraction": [Interval(Real, 0, 1, closed="left")],
         "refit": ["boolean"],
-        "random_state": [None, Interval(Integral, 0, None, closed="left")],
-        "num_threads": [None, Interval(Integral, 1, None, closed="left")],
-        "callback": [None, callable],
+        "text_column": [str, Integral],
     }
 
 

@@ -11,15 +11,36 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from contextlib import contextmanager
+from numbers import Integral, Real
 
 import torch
+from sklearn.utils._param_validation import Interval, StrOptions
 
 from ...rules.errors import InputValueError
 from ...torch import cross_entropy, softmax_focal_loss
+from ..choices import CLASS_WEIGHTS, LOSSES
 from .base import BestWeights
 
 TORCH_OPTIMIZERS = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW, "sgd": torch.optim.SGD}
 IGNORE = -100  # the target of padded positions: ignore_index of the loss
+
+# The parameters the torch models share, checked the scikit-learn way (each model adds its own).
+TORCH_CONSTRAINTS: dict = {
+    "epochs": [Interval(Integral, 1, None, closed="left")],
+    "learning_rate": [Interval(Real, 0, None, closed="neither")],
+    "batch_size": [Interval(Integral, 1, None, closed="left")],
+    "optimizer": [StrOptions(set(TORCH_OPTIMIZERS))],
+    "weight_decay": [Interval(Real, 0, None, closed="left")],
+    "loss": [StrOptions(set(LOSSES))],
+    "gamma": [Interval(Real, 0, None, closed="left")],
+    "label_smoothing": [Interval(Real, 0, 1, closed="left")],
+    "class_weight": [None, StrOptions(set(CLASS_WEIGHTS))],
+    "dropout": [Interval(Real, 0, 1, closed="left")],
+    "validation_fraction": [Interval(Real, 0, 1, closed="left")],
+    "random_state": [None, Interval(Integral, 0, None, closed="left")],
+    "num_threads": [None, Interval(Integral, 1, None, closed="left")],
+    "callback": [None, callable],
+}
 
 
 def torch_optimizer(name: str, parameters, learning_rate: float, weight_decay: float) -> torch.optim.Optimizer:
