@@ -21,12 +21,15 @@ kernel: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/crossentropy train --data digits
 
+# Two pytest-xdist workers on the 2-core machine; the gloo tests share one (xdist_group, --dist loadgroup).
+XDIST := -n auto --dist loadgroup
+
 test: kernel
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest $(XDIST)
 
 # The whole suite once more with the compiled kernel switched off.
 test-fallback: $(STAMP)
-	CROSSENTROPY_KERNEL=numpy $(BIN)/python -m pytest
+	CROSSENTROPY_KERNEL=numpy $(BIN)/python -m pytest $(XDIST)
 
 # The fuzz suite at its full budget (about 10^5 cases; tests/fuzz/fuzzkit.py); `make test` runs a few hundred.
 fuzz: $(STAMP)

@@ -1,4 +1,4 @@
-"""The BiLSTM TokenTagger on template NER (crossentropy.learn.ner_samples), in one process: fit time and entity F1
+"""The BiLSTM TokenTagger on template NER (crossentropy.learn.samples.ner), in one process: fit time and entity F1
 on held-out sentences (names seen in training, and names never seen), trained with this library's cross-entropy and
 with torch.nn.functional.cross_entropy, against a per-word most-frequent-tag lookup as the floor a tagger must beat.
 
@@ -17,8 +17,8 @@ import torch.nn.functional as F
 from _common import append_csv
 
 from crossentropy.learn import evaluate_tagging
-from crossentropy.learn.ner_samples import generate
-from crossentropy.learn.tagger import IGNORE, TokenTagger
+from crossentropy.learn.models.tagger import IGNORE, TokenTagger
+from crossentropy.learn.samples.ner import generate
 
 
 class TorchLossTagger(TokenTagger):

@@ -24,6 +24,7 @@ import importlib.util
 import os
 
 import numpy as np
+import pytest
 from hypothesis import HealthCheck, settings
 
 TOL = {
@@ -91,20 +92,56 @@ def numeric_grad(f, x: np.ndarray, h: float = 1e-6) -> np.ndarray:
     return g
 
 
-def pytest_terminal_summary(terminalreporter):
-    """The fuzz suite's counts per area (tests/fuzz/fuzzkit.py), when it ran."""
+def _fuzz_areas() -> dict:
+    """``{area: [cases, failures, known]}`` of the fuzz suite in this process (tests/fuzz/fuzzkit.py), with its
+    budget and seed under ``None``; {} when it did not run here."""
     import sys
 
     fuzzkit = sys.modules.get("fuzzkit")
     if fuzzkit is None or not fuzzkit.AREAS:
+        return {}
+    areas = {n: [a.cases, a.failures, a.known] for n, a in fuzzkit.AREAS.items()}
+    return {None: (fuzzkit.BUDGET, fuzzkit.SEED), **areas}
+
+
+# Under pytest-xdist each worker runs part of the fuzz suite: the workers hand their counts to the controller
+# (config.workeroutput), which adds them up for the one summary below.
+WORKER_AREAS: dict = {}
+
+
+def pytest_sessionfinish(session):
+    """On an xdist worker: pass this worker's fuzz counts to the controller."""
+    if hasattr(session.config, "workeroutput"):
+        session.config.workeroutput["fuzz_areas"] = list(_fuzz_areas().items())
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node, error):
+    """On the xdist controller: add up a finished worker's fuzz counts."""
+    for name, counts in getattr(node, "workeroutput", {}).get("fuzz_areas", []):
+        if name is None:
+            WORKER_AREAS[None] = counts
+            continue
+        cases, failures, known = counts
+        total = WORKER_AREAS.setdefault(name, [0, [], []])
+        total[0] += cases
+        total[1].extend(failures)
+        total[2].extend(known)
+
+
+def pytest_terminal_summary(terminalreporter):
+    """The fuzz suite's counts per area (tests/fuzz/fuzzkit.py), when it ran (in this process or on xdist workers)."""
+    areas = dict(_fuzz_areas() or WORKER_AREAS)
+    if not areas:
         return
+    budget, seed = areas.pop(None)
     write = terminalreporter.write_line
-    write(f"fuzz (budget {fuzzkit.BUDGET}, seed {fuzzkit.SEED}): area, cases run, failures, known failures")
-    for a in fuzzkit.AREAS.values():
-        write(f"  {a.name:<22} {a.cases:>8} {len(a.failures):>8} {len(a.known):>8}")
-    write(f"  {'total':<22} {sum(a.cases for a in fuzzkit.AREAS.values()):>8} "
-          f"{sum(len(a.failures) for a in fuzzkit.AREAS.values()):>8} "
-          f"{sum(len(a.known) for a in fuzzkit.AREAS.values()):>8}")
-    for a in fuzzkit.AREAS.values():
-        for line in a.known:
-            write(f"  known ({a.name}): {line}")
+    write(f"fuzz (budget {budget}, seed {seed}): area, cases run, failures, known failures")
+    for name, (cases, failures, known) in areas.items():
+        write(f"  {name:<22} {cases:>8} {len(failures):>8} {len(known):>8}")
+    write(f"  {'total':<22} {sum(a[0] for a in areas.values()):>8} "
+          f"{sum(len(a[1]) for a in areas.values()):>8} "
+          f"{sum(len(a[2]) for a in areas.values()):>8}")
+    for name, (_, _, known) in areas.items():
+        for line in known:
+            write(f"  known ({name}): {line}")

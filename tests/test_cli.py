@@ -1,37 +1,18 @@
-"""The crossentropy command, driven in a subprocess: train on each bundled data set, eval against scikit-learn,
-info, every error path (exit 2, one line, no traceback), --help, and files never overwritten."""
+"""The crossentropy command, run in process through crossentropy.cli.main (tests/clirun.py): train on each bundled
+data set, eval against scikit-learn, info, every error path (exit 2, one line, no traceback), --help, and files never
+overwritten."""
 
 import json
-import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
+from clirun import fails, run
 from sklearn.datasets import load_wine
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import log_loss
 from sklearn.model_selection import train_test_split
 
-from crossentropy.learn.persist import load_model
-
-
-def run(*args, cwd=None, check_ok=True):
-    env = {**os.environ, "COLUMNS": "120"}
-    proc = subprocess.run([sys.executable, "-m", "crossentropy", *args], capture_output=True, text=True, cwd=cwd,
-                          env=env, timeout=300)
-    if check_ok:
-        assert proc.returncode == 0, proc.stderr
-    return proc
-
-
-def fails(*args, cwd=None, message):
-    proc = run(*args, cwd=cwd, check_ok=False)
-    assert proc.returncode == 2, (proc.returncode, proc.stdout, proc.stderr)
-    lines = proc.stderr.strip().splitlines()
-    assert len(lines) == 1 and "Traceback" not in proc.stderr, proc.stderr
-    assert message in lines[0], lines[0]
-    return lines[0]
+from crossentropy.learn.models.persist import load_model
 
 
 def _png_has_content(path):

@@ -1,17 +1,18 @@
-"""crossentropy calibrate in a subprocess: the temperature equals a brute-force minimiser on a real model's logits,
-probabilities give the same T, --apply writes calibrated probabilities and never overwrites without --force, and
-bad input is one line with exit status 2. Also eval --per-class."""
+"""crossentropy calibrate run in process (tests/clirun.py): the temperature equals a brute-force minimiser on a real
+model's logits, probabilities give the same T, --apply writes calibrated probabilities and never overwrites without
+--force, and bad input is one line with exit status 2. Also eval --per-class."""
 
 import json
 
 import numpy as np
 import pytest
+from clirun import fails, run
 from conftest import assert_close
 from reference import brute_force_temperature
 from sklearn.datasets import load_breast_cancer, load_wine
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import train_test_split
-from test_cli import _png_has_content, fails, run
+from test_cli import _png_has_content
 
 import crossentropy as ce
 

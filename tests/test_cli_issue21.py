@@ -302,8 +302,8 @@ def test_convergence_warning_names_epochs(capsys, tmp_path):
 
 
 def _tagger_run(tmp_path):
-    from crossentropy.learn.conll import format_conll
-    from crossentropy.learn.ner_samples import generate
+    from crossentropy.learn.io.conll import format_conll
+    from crossentropy.learn.samples.ner import generate
 
     (tmp_path / "train.conll").write_text(format_conll(generate(20, seed=0)))
     assert cli.main(["train", "--task", "tagging", "--data", str(tmp_path / "train.conll"), "--epochs", "1",

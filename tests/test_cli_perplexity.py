@@ -1,12 +1,12 @@
-"""The `crossentropy perplexity` subcommand in a subprocess: NPY/CSV/JSONL input, --logprobs, --bytes / --text,
---ci, --json against the library's PerplexityMeter, and its errors (exit 2, one line)."""
+"""The `crossentropy perplexity` subcommand run in process (tests/clirun.py): NPY/CSV/JSONL input, --logprobs, --bytes
+/ --text, --ci, --json against the library's PerplexityMeter, and its errors (exit 2, one line)."""
 
 import json
 import math
 
 import numpy as np
+from clirun import fails, run
 from conftest import assert_close
-from test_cli import fails, run
 
 import crossentropy as ce
 

@@ -1,17 +1,18 @@
-"""crossentropy eval --conll and train --task tagging, driven in a subprocess: reports equal to the library's (and
-seqeval's), the run directory, and malformed CoNLL giving exit 2 with one line naming the line."""
+"""crossentropy eval --conll and train --task tagging, run in process (tests/clirun.py): reports equal to the
+library's (and seqeval's), the run directory, and malformed CoNLL giving exit 2 with one line naming the line."""
 
 import json
 import warnings
 
 import pytest
+from clirun import fails, run
 from seqeval.metrics import classification_report as seqeval_report
-from test_cli import _png_has_content, fails, run
+from test_cli import _png_has_content
 
 from crossentropy.learn import evaluate_tagging
-from crossentropy.learn.conll import format_conll, read_conll
-from crossentropy.learn.ner_samples import generate
-from crossentropy.learn.persist import load_model
+from crossentropy.learn.io.conll import format_conll, read_conll
+from crossentropy.learn.models.persist import load_model
+from crossentropy.learn.samples.ner import generate
 
 GOLD_PRED = """-DOCSTART- -X- O O
 

@@ -3,13 +3,13 @@ loss curves and final metrics; metrics.json records versions and the command; a 
 leaves no run directory."""
 
 import json
-import os
 import struct
+import sys
 
 import numpy as np
 import pytest
+from clirun import fails, run
 from conftest import assert_close
-from test_cli import fails, run
 
 
 def read_scalars(log_dir) -> dict:
@@ -66,11 +66,8 @@ def test_cnn_run_records_torch_version(tmp_path):
 
 
 def test_missing_tensorboard_extra_is_exit_2_and_leaves_nothing(tmp_path, monkeypatch):
-    fake = tmp_path / "fake"
     for name in ("tensorboardX", "tensorboard"):  # neither writer can be imported
-        (fake / name).mkdir(parents=True)
-        (fake / name / "__init__.py").write_text(f"raise ImportError(\"No module named '{name}'\")\n")
-    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(fake), os.environ.get("PYTHONPATH", "")]))
+        monkeypatch.setitem(sys.modules, name, None)
     message = fails("train", "--data", "iris", "--epochs", "2", "--out", str(tmp_path / "run"), "--log-dir",
                     str(tmp_path / "logs"), "--quiet", message="--log-dir")
     assert "pip install 'crossentropy[tensorboard]'" in message

@@ -1,6 +1,6 @@
-"""The data scientist's workflow on a real table with text columns and missing values (tests/tables.py), driven in
-a subprocess: eval reads files by name, train takes the table as it is, predict applies the saved run, failures
-leave nothing behind; and the CLI reproducers of issue 12 (#13-#20)."""
+"""The data scientist's workflow on a real table with text columns and missing values (tests/tables.py), run in
+process (tests/clirun.py): eval reads files by name, train takes the table as it is, predict applies the saved run,
+failures leave nothing behind; and the CLI reproducers of issue 12 (#13-#20)."""
 
 import json
 import os
@@ -10,6 +10,7 @@ import sys
 import numpy as np
 import pandas as pd
 import pytest
+from clirun import fails, run
 from conftest import assert_close
 from sklearn.compose import make_column_transformer
 from sklearn.impute import SimpleImputer
@@ -18,7 +19,6 @@ from sklearn.metrics import log_loss
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 from tables import wine_table
-from test_cli import fails, run
 
 from crossentropy.learn import load_model
 
@@ -202,9 +202,9 @@ def test_a_bug_shows_its_traceback(tmp_path):
     """Only the library's InputError (and usage errors) become exit 2; a plain ValueError from a bug does not."""
     np.save(tmp_path / "p.npy", np.array([[0.9, 0.1], [0.2, 0.8]]))
     np.save(tmp_path / "y.npy", np.array([0, 1]))
-    code = ("import sys, crossentropy.learn.evaluate\n"
+    code = ("import sys, crossentropy.learn.metrics.evaluate\n"
             "def boom(*a, **k): raise ValueError('a bug, not bad input')\n"
-            "sys.modules['crossentropy.learn.evaluate'].evaluate = boom\n"
+            "sys.modules['crossentropy.learn.metrics.evaluate'].evaluate = boom\n"
             "from crossentropy.cli import main\nsys.exit(main(sys.argv[1:]))\n")
     proc = subprocess.run([sys.executable, "-c", code, "eval", "--proba", "p.npy", "--labels", "y.npy"],
                           capture_output=True, text=True, cwd=tmp_path)

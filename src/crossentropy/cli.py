@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import datetime
-import json
 import os
 import shutil
 import sys
@@ -32,6 +31,7 @@ import numpy as np
 from . import __version__
 from .core._inputs import unit_name
 from .core.information import cross_entropy, entropy, kl_divergence
+from .core.jsonio import to_json
 from .core.textio import DEFAULT_ENCODING, ENCODING_HINT, check_file
 from .rules.errors import InputError
 
@@ -106,7 +106,7 @@ def cmd_info(args) -> int:
     kl = float(kl_divergence(args.p, args.q, **kw))
     unit = unit_name(args.base)
     if args.json:
-        print(_json({"entropy": h_p, "cross_entropy": h_pq, "kl_divergence": kl, "unit": unit, "base": args.base}))
+        print(to_json({"entropy": h_p, "cross_entropy": h_pq, "kl_divergence": kl, "unit": unit, "base": args.base}))
         return 0
     print(f"H(P)      = {h_p:.4f} {unit}")
     print(f"H(P, Q)   = {h_pq:.4f} {unit}")
@@ -122,7 +122,7 @@ def cmd_perplexity(args) -> int:
     report = perplexity_report(args.file, column=args.column, logprobs=True if args.logprobs else None,
                                n_bytes=args.bytes, text=args.text, ci=args.ci)
     if args.json:
-        print(_json(report))
+        print(to_json(report))
         return 0
     print(f"tokens          {report['tokens']}")
     for key in ("perplexity", "bits_per_token", "bits_per_byte"):
@@ -132,25 +132,6 @@ def cmd_perplexity(args) -> int:
         print(f"{key.replace('_', ' '):16s}{'n/a (give --bytes or --text)' if value is None else f'{value:.6g}'}"
               f"{interval}")
     return 0
-
-
-def _json(obj: dict, **kwargs) -> str:
-    """Standard JSON: a float that is not finite becomes null, and the "non_finite" entry maps its path (a key, or
-    e.g. "loss_curve[3]") to "inf", "-inf" or "nan" (docs/semantics.md)."""
-    flags = dict(obj.get("non_finite", {}))
-
-    def clean(value, path):
-        if isinstance(value, float) and not np.isfinite(value):
-            flags[path] = str(value)
-            return None
-        if isinstance(value, dict):
-            return {k: clean(v, f"{path}.{k}" if path else str(k)) for k, v in value.items()}
-        if isinstance(value, list):
-            return [clean(v, f"{path}[{i}]") for i, v in enumerate(value)]
-        return value
-
-    cleaned = clean({k: v for k, v in obj.items() if k != "non_finite"}, "")
-    return json.dumps({**cleaned, "non_finite": flags}, allow_nan=False, **kwargs)
 
 
 # ------------------------------------------------------------------------------------------------ output dirs
@@ -261,7 +242,7 @@ def _removed_on_failure(directory: Path, created: bool):
 
 
 def _train_tagging(args) -> int:
-    from .learn.conll import read_conll
+    from .learn.io.conll import read_conll
 
     train_data = read_conll(args.data, encoding=args.encoding)
     test_data = read_conll(args.test, encoding=args.encoding) if args.test else None
@@ -271,19 +252,16 @@ def _train_tagging(args) -> int:
 
 
 def _train_tagger_into(args, train_data, test_data, out: Path) -> int:
-    from .learn.tagger import train_tagger, write_tagger_run
+    from .learn.models.tagger import TokenTagger, train_tagger, write_tagger_run
     from .learn.tracking import run_versions
 
     held_out = f"test: {args.test}" if args.test else f"holding out {args.test_size:g} of the sentences"
     print(f"{train_data.name}: {len(train_data.sentences)} sentences, {train_data.n_tokens} tokens; {held_out}; "
           f"BiLSTM tagger, loss {args.loss}; writing to {out}")
     with _progress(args.quiet) as progress:
-        on_epoch = _epoch_display(progress, args.epochs or 20)
-        result = train_tagger(train_data, test_data, test_size=args.test_size, seed=args.seed, loss=args.loss,
-                              label_smoothing=args.label_smoothing,
-                              class_weight=None if args.class_weight == "none" else args.class_weight,
-                              optimizer=args.optimizer, learning_rate=args.lr, epochs=args.epochs,
-                              batch_size=args.batch_size, callback=on_epoch)
+        on_epoch = _epoch_display(progress, args.epochs or TokenTagger().epochs)
+        result = train_tagger(train_data, test_data, test_size=args.test_size, callback=on_epoch,
+                              **_train_options(args))
     print(f"\ntrained on {result.n_train} sentences in {result.train_seconds:.2f} s; test set: {result.n_test} "
           f"sentences\n")
     print(result.report.to_text())
@@ -307,7 +285,7 @@ def cmd_train(args) -> int:
     if args.task == "tagging":
         return _train_tagging(args)
     with _needs_learn("train"):
-        from .learn.data import load_dataset
+        from .learn.io.data import load_dataset
         from .learn.workflow import DEFAULT_MODEL, check_trainable
 
         data = load_dataset(args.data, args.target, encoding=args.encoding)
@@ -328,7 +306,7 @@ def _table_options(args) -> dict:
 
 
 def _train_text(args, data, test) -> int:
-    from .learn.text_model import FastTextClassifier, check_text_data, train_text_classifier, write_text_run
+    from .learn.models.text_model import FastTextClassifier, check_text_data, train_text_classifier, write_text_run
     from .learn.tracking import run_versions
 
     column = check_text_data(data, args.text, test)
@@ -349,7 +327,7 @@ def _train_text(args, data, test) -> int:
                    "best_epoch": result.model.best_epoch_,
                    "loss_curve": result.model.loss_curve_, "validation_loss_curve": result.model.validation_loss_curve_,
                    "versions": run_versions(torch=True), "command": ["crossentropy", *args.argv]}
-        (out / "metrics.json").write_text(_json(metrics, indent=2))
+        (out / "metrics.json").write_text(to_json(metrics, indent=2))
         written = write_text_run(out, result, metadata={"dataset": data.name, "features": [column]})
         print(f"\nwrote {', '.join(['metrics.json', *written])} to {out}")
     return 0
@@ -357,7 +335,7 @@ def _train_text(args, data, test) -> int:
 
 def _print_result(args, result) -> None:
     """The report, the hardest test examples and, for text, the n-grams that push each class most."""
-    from .learn.explain import format_hardest
+    from .learn.metrics.explain import format_hardest
 
     report = result.report
     print(report.to_text(base=args.base))
@@ -370,17 +348,18 @@ def _print_result(args, result) -> None:
 
 
 def _train_options(args) -> dict:
+    """The training options as the library's parameters (``NO_CLASS_WEIGHT`` is None)."""
     return {"loss": args.loss, "label_smoothing": args.label_smoothing, "optimizer": args.optimizer,
-            "class_weight": None if args.class_weight == "none" else args.class_weight, "learning_rate": args.lr,
-            "epochs": args.epochs, "batch_size": args.batch_size, "seed": args.seed}
+            "class_weight": None if args.class_weight == NO_CLASS_WEIGHT else args.class_weight,
+            "learning_rate": args.lr, "epochs": args.epochs, "batch_size": args.batch_size, "seed": args.seed}
 
 
 def _train(args, data, out: Path, tensorboard, test, note: str) -> int:
-    from .learn.persist import save_model
+    from .learn.models.persist import save_model
     from .learn.tracking import run_versions
-    from .learn.workflow import train
+    from .learn.workflow import epoch_budget, train
 
-    total = args.epochs or (30 if args.model == "cnn" else 200)
+    total = epoch_budget(args.model, args.epochs)
     print(f"{data.name}: {data.X.shape[0]} samples, {data.X.shape[1]} features, {len(np.unique(data.y))} classes; "
           f"model {args.model}, loss {args.loss}; writing to {out}")
     print(note)
@@ -408,7 +387,7 @@ def _train(args, data, out: Path, tensorboard, test, note: str) -> int:
                "n_test": result.n_test, "loss_curve": list(clf.loss_curve_),
                "validation_loss_curve": list(clf.validation_loss_curve_),
                "versions": run_versions(torch=args.model == "cnn"), "command": ["crossentropy", *args.argv]}
-    (out / "metrics.json").write_text(_json(metrics, indent=2))
+    (out / "metrics.json").write_text(to_json(metrics, indent=2))
     if tensorboard is not None:
         tensorboard.final(metrics, int(clf.n_iter_))
         tensorboard.close()
@@ -453,13 +432,13 @@ def cmd_predict(args) -> int:
     if args.out is not None:
         _refuse_inputs([args.out], [("--data", args.data)], [("--model", args.model)])
     with _needs_learn("predict"):
-        from .learn.persist import load_model
+        from .learn.models.persist import load_model
         from .learn.workflow import predict_file
 
         model = load_model(args.model)
         if type(model).__name__ == "TokenTagger":  # a tagger run: CoNLL (or plain text) in, CoNLL out
-            from .learn.conll import format_conll
-            from .learn.tagger import tag_file
+            from .learn.io.conll import format_conll
+            from .learn.models.tagger import tag_file
 
             sentences = tag_file(model, args.data, encoding=args.encoding)
             text, what = format_conll(sentences), f"{len(sentences)} tagged sentences"
@@ -484,7 +463,7 @@ def cmd_predict(args) -> int:
 
 # ------------------------------------------------------------------------------------------------ eval
 def _eval_conll(args) -> int:
-    from .learn.tagging import evaluate_conll
+    from .learn.metrics.tagging import evaluate_conll
 
     unused = [flag for flag, value in (("--proba", args.proba), ("--labels", args.labels), ("--logits", args.logits),
                                        ("--labels-column", args.labels_column), ("--per-class", args.per_class),
@@ -492,7 +471,7 @@ def _eval_conll(args) -> int:
     if unused:
         raise UsageError(f"crossentropy eval: {', '.join(unused)} cannot be combined with --conll")
     report = evaluate_conll(args.conll, scheme=args.scheme, encoding=args.encoding)
-    print(_json(report.to_dict()) if args.json else report.to_text())
+    print(to_json(report.to_dict()) if args.json else report.to_text())
     return 0
 
 
@@ -507,15 +486,15 @@ def cmd_eval(args) -> int:
     if args.out:  # before reading: --force never replaces an input
         _refuse_inputs([Path(args.out) / n for n in names], [(flag, source), ("--labels", args.labels)])
     with _needs_learn("eval"):
-        from .core.stable import sigmoid, softmax
-        from .learn.data import load_predictions
-        from .learn.evaluate import evaluate, labels_from_columns
+        from .learn.io.data import load_predictions
+        from .learn.metrics.calibration import apply_temperature
+        from .learn.metrics.evaluate import evaluate, labels_from_columns
 
         scores, columns, labels = load_predictions(source, args.labels, labels_column=args.labels_column, name=flag,
                                                    encoding=args.encoding)
         scores = _numbers(scores, flag, source)
         if args.logits:
-            scores = sigmoid(scores) if scores.ndim == 1 else softmax(scores)
+            scores = apply_temperature(1.0, logits=scores)  # softmax, or sigmoid of a 1-D binary logit
         classes = None
         if columns is not None and scores.ndim == 2:
             classes = labels_from_columns(columns, labels, flag)
@@ -525,7 +504,7 @@ def cmd_eval(args) -> int:
         _refuse_existing(out, names, args.force)
         _writable_dir(out)
     if args.json:
-        print(_json(report.to_dict()))
+        print(to_json(report.to_dict()))
     else:
         print(report.to_text(base=args.base))
         print(f"{'accuracy':26s}{report.accuracy:.4f}")
@@ -538,9 +517,9 @@ def cmd_eval(args) -> int:
 # ------------------------------------------------------------------------------------------------ calibrate
 def cmd_calibrate(args) -> int:
     with _needs_learn("calibrate"):
-        from .learn.calibration import apply_temperature, calibrate
-        from .learn.data import PREDICTED, load_array, load_predictions
-        from .learn.evaluate import labels_from_columns
+        from .learn.io.data import PREDICTED, load_array, load_predictions, write_probabilities
+        from .learn.metrics.calibration import apply_temperature, calibrate
+        from .learn.metrics.evaluate import labels_from_columns
 
     flag, source = ("--logits", args.logits) if args.logits else ("--proba", args.proba)
     scores, columns, labels = load_predictions(source, args.labels, labels_column=args.labels_column, name=flag,
@@ -569,9 +548,10 @@ def cmd_calibrate(args) -> int:
                 raise UsageError(f"--apply {args.apply} has columns {names}, but the classes are "
                                  f"{[str(c) for c in result.labels]}; name each column by one of them")
             other = other[:, [order.index(c) for c in result.labels]]
-        _write_table(apply_temperature(result.temperature, **{kind: other}), result.labels, Path(args.out))
+        _writable_dir(Path(args.out).parent)
+        write_probabilities(apply_temperature(result.temperature, **{kind: other}), result.labels, args.out)
     if args.json:
-        print(_json(result.to_dict()))
+        print(to_json(result.to_dict()))
     else:
         print(result.to_text())
     if args.out:
@@ -584,18 +564,6 @@ def _numbers(array: np.ndarray, flag: str, source: str) -> np.ndarray:
     if array.dtype.kind not in "fiu":
         raise UsageError(f"{flag} must hold numbers, but {source} holds {array.dtype} values")
     return array.astype(np.float64)
-
-
-def _write_table(proba: np.ndarray, labels: list, out: Path) -> None:
-    """``.npy``, or a CSV whose columns are named by class label (one column, the positive class, for binary)."""
-    _writable_dir(out.parent)
-    if out.suffix.lower() == ".npy":
-        np.save(out, proba)
-        return
-    names = [str(v) for v in labels]
-    header = names[1:] if proba.ndim == 1 else names
-    np.savetxt(out, proba.reshape(len(proba), -1), delimiter=",", header=",".join(header), comments="",
-               fmt="%.17g")
 
 
 # ------------------------------------------------------------------------------------------------ bench
@@ -617,51 +585,45 @@ def cmd_bench(args) -> int:
 
 
 # ------------------------------------------------------------------------------------------------ parser
+# The parser is built from the library's own names and defaults (crossentropy.learn.choices, a module that loads
+# neither scikit-learn nor torch); an option left out is None, "the library's default", where that default depends
+# on the model (epochs, learning rate, batch size).
+NO_CLASS_WEIGHT = "none"  # the command line's spelling of class_weight=None
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="crossentropy", description="Cross-entropy done right: train, evaluate, explain.")
     parser.add_argument("--version", action="version", version=f"crossentropy {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    for add in (_add_train, _add_eval, _add_calibrate, _add_predict, _add_info, _add_perplexity, _add_bench):
+        add(sub)
+    return parser
+
+
+def _add_train(sub) -> None:
+    from .learn.choices import DATASETS, TASKS, TRAIN_DEFAULTS
 
     train = sub.add_parser("train", help="train a classifier with cross-entropy, then report and explain it",
-                           description="Train on a bundled data set or a CSV/Parquet file, evaluate on a held-out "
-                                       "25%, and write metrics.json, the model (npz + json) and plots.")
-    train.add_argument("--task", choices=["classification", "text", "tagging"], default="classification",
+                           description=f"Train on a bundled data set or a CSV/Parquet file, evaluate on a held-out "
+                                       f"{TRAIN_DEFAULTS['test_size']:.0%}, and write metrics.json, the model (npz "
+                                       f"+ json) and plots.")
+    train.add_argument("--task", choices=TASKS, default=TRAIN_DEFAULTS["task"],
                        help="text: a fastText-style neural classifier of one text column (needs torch); tagging: a "
                             "token tagger on CoNLL files (--data train.conll [--test test.conll])")
+    train.add_argument("--data", default=TRAIN_DEFAULTS["data"],
+                       help=f"{', '.join(DATASETS)}, or a .csv/.tsv/.parquet path (default: %(default)s); with "
+                            f"--task tagging, a .conll file")
     train.add_argument("--test", metavar="FILE", help="held-out file to evaluate on, instead of --test-size of "
                                                       "--data (a table, or CoNLL for --task tagging)")
+    train.add_argument("--target", help="the label column, for a CSV/Parquet file")
     train.add_argument("--text", metavar="COL", action="append",
                        help="treat this column as free text (TF-IDF of word and character n-grams); repeatable")
     train.add_argument("--categorical", metavar="COL", action="append",
                        help="treat this column as categorical (one-hot), whatever it looks like; repeatable")
     train.add_argument("--drop", metavar="COL", action="append", help="leave this column out; repeatable")
-    train.add_argument("--max-features", type=_positive(int), default=20000, metavar="N",
-                       help="the most n-grams kept per text column (default: 20000)")
-    train.add_argument("--data", default="digits",
-                       help="digits, iris, wine, breast_cancer, or a .csv/.tsv/.parquet path (default: digits); "
-                            "with --task tagging, a .conll file")
-    train.add_argument("--target", help="the label column, for a CSV/Parquet file")
-    train.add_argument("--model", choices=["softmax", "mlp", "cnn"],
-                       help="softmax regression, an MLP (default), or a small CNN for digits (needs torch); not with "
-                            "--task tagging")
-    train.add_argument("--loss", choices=["cross_entropy", "focal"], default="cross_entropy",
-                       help="the training loss: cross_entropy (default), or focal (down-weights easy examples)")
-    train.add_argument("--label-smoothing", type=float, default=0.0, metavar="E",
-                       help="mix the one-hot targets with the uniform distribution: (1 - E) one-hot + E / K "
-                            "(default: 0)")
-    train.add_argument("--class-weight", choices=["none", "balanced", "effective_number"], default="none",
-                       help="per-class loss weights: none (default), balanced (inverse class frequency), or "
-                            "effective_number (class-balanced loss)")
-    train.add_argument("--optimizer", choices=["sgd", "momentum", "adam", "adamw", "rmsprop"], default="adam",
-                       help="the optimizer (default: adam)")
-    train.add_argument("--lr", type=_positive(float), help="learning rate (default: per optimizer, e.g. 1e-3 for "
-                                                           "adam, 0.1 for sgd; 1e-2 for softmax with adam)")
-    train.add_argument("--epochs", type=_positive(int), help="maximum epochs (default: 200; 30 for cnn)")
-    train.add_argument("--batch-size", type=_positive(int),
-                       help="mini-batch size (default: min(200, n); 64 for cnn)")
-    train.add_argument("--seed", type=int, default=0,
-                       help="random seed of the split, the initial weights and the batches (default: 0)")
-    train.add_argument("--test-size", type=float, default=0.25, help="held-out share (default: 0.25)")
+    train.add_argument("--max-features", type=_positive(int), default=TRAIN_DEFAULTS["max_features"], metavar="N",
+                       help="the most n-grams kept per text column (default: %(default)s)")
+    _add_training_options(train, TRAIN_DEFAULTS)
     train.add_argument("--base", type=_log_base, help="log base to report cross-entropy in first (2: bits)")
     train.add_argument("--out", help="run directory (default: runs/<data>-<model>-<timestamp>)")
     train.add_argument("--force", action="store_true", help="write into an existing, non-empty --out")
@@ -670,6 +632,39 @@ def build_parser() -> argparse.ArgumentParser:
                        help="write TensorBoard scalars here (needs the tensorboard extra; classification only)")
     _encoding_option(train)
     train.set_defaults(func=cmd_train)
+
+
+def _add_training_options(train, defaults: dict) -> None:
+    """The model and its training: each choice list and default is the library's."""
+    from .learn.choices import CLASS_WEIGHTS, DEFAULT_MODEL, LOSSES, MODELS, OPTIMIZERS
+
+    train.add_argument("--model", choices=MODELS,
+                       help=f"softmax regression, an MLP, or a small CNN for digits (needs torch); default: "
+                            f"{DEFAULT_MODEL}; not with --task tagging")
+    train.add_argument("--loss", choices=LOSSES, default=defaults["loss"],
+                       help="the training loss: cross_entropy, or focal (down-weights easy examples); default: "
+                            "%(default)s")
+    train.add_argument("--label-smoothing", type=float, default=defaults["label_smoothing"], metavar="E",
+                       help="mix the one-hot targets with the uniform distribution: (1 - E) one-hot + E / K "
+                            "(default: %(default)s)")
+    train.add_argument("--class-weight", choices=(NO_CLASS_WEIGHT, *CLASS_WEIGHTS),
+                       default=defaults["class_weight"] or NO_CLASS_WEIGHT,
+                       help="per-class loss weights: none, balanced (inverse class frequency), or effective_number "
+                            "(class-balanced loss); default: %(default)s")
+    train.add_argument("--optimizer", choices=OPTIMIZERS, default=defaults["optimizer"],
+                       help="the optimizer (default: %(default)s)")
+    train.add_argument("--lr", type=_positive(float), help="learning rate (default: the model's own for its "
+                                                           "optimizer)")
+    train.add_argument("--epochs", type=_positive(int), help="maximum epochs (default: the model's own)")
+    train.add_argument("--batch-size", type=_positive(int), help="mini-batch size (default: the model's own)")
+    train.add_argument("--seed", type=int, default=defaults["seed"],
+                       help="random seed of the split, the initial weights and the batches (default: %(default)s)")
+    train.add_argument("--test-size", type=float, default=defaults["test_size"],
+                       help="held-out share (default: %(default)s)")
+
+
+def _add_eval(sub) -> None:
+    from .learn.choices import SCHEMES, TAGGING_DEFAULTS
 
     ev = sub.add_parser("eval", help="evaluate predicted probabilities against labels",
                         description="Report cross-entropy (nats and bits), accuracy, Brier score, ECE, the confusion "
@@ -684,7 +679,8 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--labels-column", help="the column of --labels that holds the labels, when it has several")
     ev.add_argument("--conll", metavar="FILE", help="instead: a CoNLL file whose last two columns are the gold and "
                                                     "predicted tags; prints the token and entity reports")
-    ev.add_argument("--scheme", choices=["IOB1", "IOB2"], default="IOB2", help="the tag scheme of --conll")
+    ev.add_argument("--scheme", choices=SCHEMES, default=TAGGING_DEFAULTS["scheme"],
+                    help="the tag scheme of --conll (default: %(default)s)")
     ev.add_argument("--json", action="store_true", help="print the metrics as JSON")
     ev.add_argument("--out", help="write reliability.png and confusion_matrix.png here")
     ev.add_argument("--force", action="store_true", help="overwrite plots already in --out")
@@ -693,6 +689,8 @@ def build_parser() -> argparse.ArgumentParser:
     _encoding_option(ev)
     ev.set_defaults(func=cmd_eval)
 
+
+def _add_calibrate(sub) -> None:
     cal = sub.add_parser("calibrate", help="fit a temperature to a model's outputs (temperature scaling)",
                          description="Fit the temperature T minimising the cross-entropy of softmax(logits / T) "
                                      "(from probabilities: logits = log p) against the labels; print T, and log "
@@ -710,6 +708,8 @@ def build_parser() -> argparse.ArgumentParser:
     _encoding_option(cal)
     cal.set_defaults(func=cmd_calibrate)
 
+
+def _add_predict(sub) -> None:
     pr = sub.add_parser("predict", help="a saved model's predictions for the rows of a table",
                         description="Apply the model of a run directory (written by 'crossentropy train') to a "
                                     "CSV/Parquet table, matching its columns by name (extra columns are ignored), "
@@ -726,15 +726,19 @@ def build_parser() -> argparse.ArgumentParser:
     _encoding_option(pr)
     pr.set_defaults(func=cmd_predict)
 
+
+def _add_info(sub) -> None:
     info = sub.add_parser("info", help="entropy, cross-entropy and KL divergence of two distributions",
                           description="Print H(P), H(P,Q) and KL(P||Q) and check H(P,Q) = H(P) + KL(P||Q).")
     info.add_argument("--p", type=_floats, required=True, help="true distribution, e.g. 1,0,0,0")
     info.add_argument("--q", type=_floats, required=True, help="predicted distribution, e.g. 0.7,0.1,0.1,0.1")
-    info.add_argument("--base", type=_log_base, default=None, help="log base: 2 for bits (default: e, nats)")
+    info.add_argument("--base", type=_log_base, help="log base: 2 for bits (default: e, nats)")
     info.add_argument("--normalize", action="store_true", help="rescale P and Q to sum to 1")
     info.add_argument("--json", action="store_true", help="print JSON")
     info.set_defaults(func=cmd_info)
 
+
+def _add_perplexity(sub) -> None:
     ppl = sub.add_parser("perplexity", help="perplexity, bits per token and bits per byte of per-token NLLs",
                          description="Read per-token negative log-likelihoods in nats (or log-probs) from a .npy, "
                                      ".csv or .jsonl file and print tokens, perplexity, bits per token and bits per "
@@ -749,11 +753,12 @@ def build_parser() -> argparse.ArgumentParser:
     ppl.add_argument("--json", action="store_true", help="print JSON")
     ppl.set_defaults(func=cmd_perplexity)
 
+
+def _add_bench(sub) -> None:
     bench = sub.add_parser("bench", help="run the benchmark suite (benchmarks/)",
                            description="Run bench_core, bench_learn and bench_linear; --quick for small sizes.")
     bench.add_argument("--quick", action="store_true", help="small sizes, few rounds")
     bench.set_defaults(func=cmd_bench)
-    return parser
 
 
 def _encoding_option(parser) -> None:

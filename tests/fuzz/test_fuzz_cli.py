@@ -1,5 +1,5 @@
-"""Fuzz area 4, the command line: ``python -m crossentropy eval / train / info`` in subprocesses, on generated
-malformed CSV, NPY, Parquet and JSON files and malformed option values (a bounded number of runs, two at a time).
+"""Fuzz area 4, the command line: ``crossentropy eval / train / info`` run in process (tests/clirun.py), on
+generated malformed CSV, NPY, Parquet and JSON files and malformed option values (a bounded number of runs).
 
 Invariants: exit status 0 (stderr empty but for one-line notes that training hit --epochs, issue 15's
 ConvergenceWarning), or 2 with exactly one line on stderr and no traceback; no input file is changed or
@@ -13,14 +13,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import subprocess
-import sys
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from clirun import run
 from fuzzkit import area, count, rng_for
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -178,21 +176,18 @@ def _hashes(d: Path) -> dict:
 
 
 def _run(argv: list[str], cwd: Path) -> subprocess.CompletedProcess:
-    env = dict(os.environ, PYTHONPATH=str(ROOT / "src"), MPLBACKEND="Agg")
-    return subprocess.run([sys.executable, "-m", "crossentropy", *argv], capture_output=True, text=True, cwd=cwd,
-                          env=env, timeout=300)
+    return run(*argv, cwd=cwd, check_ok=False)  # in process (tests/clirun.py)
 
 
 def test_fuzz_cli_malformed_inputs(tmp_path):
     a = area("command line")
     since = len(a.failures)
     cases = []
-    for i in range(count(0.0001, least=3, most=12)):  # each run starts Python, NumPy, scikit-learn, pandas
+    for i in range(count(0.0001, least=3, most=12)):
         d = tmp_path / f"case{i}"
         kind, argv = _case(rng_for("cli", i), i, d)
         cases.append((kind, argv, d, _hashes(d)))
-    with ThreadPoolExecutor(2) as pool:
-        results = list(pool.map(lambda c: _run(c[1], c[2]), cases))
+    results = [_run(c[1], c[2]) for c in cases]  # one at a time: a run changes the working directory
     known: dict = {}
     for (kind, argv, d, before), proc in zip(cases, results, strict=True):
         a.cases += 1

@@ -1,4 +1,4 @@
-"""Fuzz area 3, tampered model files: ``crossentropy.learn.persist.save_model`` / ``load_model``.
+"""Fuzz area 3, tampered model files: ``crossentropy.learn.models.persist.save_model`` / ``load_model``.
 
 A small fitted ``CrossEntropyClassifier`` (alone, after a ``StandardScaler``, and after a ``TablePreprocessor``)
 and a small ``TokenTagger`` are saved, then their ``model.npz`` / ``model.json`` are truncated, bit-flipped,
@@ -33,7 +33,7 @@ from sklearn.preprocessing import StandardScaler
 
 from crossentropy import InputError
 from crossentropy.learn import CrossEntropyClassifier
-from crossentropy.learn.persist import load_model, save_model
+from crossentropy.learn.models.persist import load_model, save_model
 
 # Tamper kind -> accepted outcomes (an exception type name, or "predicts differently"); none since issue 12 #11.
 KNOWN_ITEM = "#11"
@@ -54,8 +54,8 @@ def saved(tmp_path_factory):
     from tables import wine_table
 
     from crossentropy.learn import TablePreprocessor
-    from crossentropy.learn.ner_samples import generate
-    from crossentropy.learn.tagger import TokenTagger
+    from crossentropy.learn.models.tagger import TokenTagger
+    from crossentropy.learn.samples.ner import generate
 
     X, y = load_iris(return_X_y=True)
     table = wine_table()

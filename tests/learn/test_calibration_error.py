@@ -15,7 +15,7 @@ from test_evaluate import predictions
 
 import crossentropy as ce
 from crossentropy.learn import apply_temperature, calibrate, calibration_error, evaluate, plots
-from crossentropy.learn.calibration import reliability_curves
+from crossentropy.learn.metrics.bins import reliability_curves
 
 
 def _direct(y, p, bins=15, strategy="uniform", norm="l1", multiclass="top_label"):

@@ -7,8 +7,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from crossentropy.learn.conll import format_conll, parse_conll, read_conll, read_text, write_conll
-from crossentropy.learn.ner_samples import generate
+from crossentropy.learn.io.conll import format_conll, parse_conll, read_conll, read_text, write_conll
+from crossentropy.learn.samples.ner import generate
 from crossentropy.rules.errors import InputValueError
 
 SAMPLE = Path(__file__).parent / "data" / "sample.conll"

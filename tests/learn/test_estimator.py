@@ -152,7 +152,7 @@ def test_each_optimizer_default_learning_rate_trains_small_tables(model, optimiz
     """Issue 21 #20: with the defaults of `crossentropy train` (learning_rate="auto"), every optimizer trains the
     linear model and the MLP on iris and wine (rmsprop on a linear model reached 0.68 on iris and 0.33 on wine with
     3e-4), and the linear model on digits."""
-    from crossentropy.learn.data import load_dataset
+    from crossentropy.learn.io.data import load_dataset
     from crossentropy.learn.workflow import train
 
     rates = CrossEntropyClassifier.LINEAR_AUTO_LEARNING_RATES if model == "softmax" else \
@@ -193,7 +193,7 @@ def test_early_stopping_restores_the_best_weights(digits):
 
 
 def test_shared_base_and_class_weight_dict():
-    from crossentropy.learn.base import ClassifierBase
+    from crossentropy.learn.models.base import ClassifierBase
 
     assert issubclass(CrossEntropyClassifier, ClassifierBase)
     X, y = load_breast_cancer(return_X_y=True)

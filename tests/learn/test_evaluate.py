@@ -128,7 +128,7 @@ def test_long_class_names_do_not_overlap_on_the_confusion_matrix(tmp_path, names
 
 def test_hardest_examples_table_aligns_with_long_names():
     """Issue 21 #21: every row of the hardest-examples table has its columns at the header's positions."""
-    from crossentropy.learn.explain import format_hardest
+    from crossentropy.learn.metrics.explain import format_hardest
 
     y = np.array(PENGUINS)[[0, 1, 2, 2]]
     p = np.array([[0.2, 0.7, 0.1], [0.6, 0.3, 0.1], [0.1, 0.1, 0.8], [0.5, 0.4, 0.1]])
@@ -252,7 +252,7 @@ def test_to_text_any_base():
 
 
 def test_labels_from_columns():
-    from crossentropy.learn.evaluate import labels_from_columns
+    from crossentropy.learn.metrics.evaluate import labels_from_columns
 
     assert labels_from_columns(["2", "0", "1"], np.array([0, 1, 2])) == [2, 0, 1]
     assert labels_from_columns(["b", "a"], np.array(["a", "b"])) == ["b", "a"]

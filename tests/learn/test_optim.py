@@ -1,4 +1,4 @@
-"""crossentropy.learn.optim: each optimizer's update rule against a hand-computed step, convergence on a convex
+"""crossentropy.learn.models.optim: each optimizer's update rule against a hand-computed step, convergence on a convex
 quadratic, decoupled vs coupled decay, schedules and bad input."""
 
 import math
@@ -9,7 +9,7 @@ from conftest import assert_close
 from hypothesis import given
 from hypothesis import strategies as st
 
-from crossentropy.learn.optim import OPTIMIZERS, Adam, AdamW, Momentum, RMSProp, make_optimizer, scheduled_lr
+from crossentropy.learn.models.optim import OPTIMIZERS, Adam, AdamW, Momentum, RMSProp, make_optimizer, scheduled_lr
 
 
 def test_single_steps_golden():

@@ -7,8 +7,8 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from crossentropy.learn import CrossEntropyClassifier
-from crossentropy.learn.cnn import CNNClassifier
-from crossentropy.learn.persist import load_model, save_model
+from crossentropy.learn.models.cnn import CNNClassifier
+from crossentropy.learn.models.persist import load_model, save_model
 
 
 def test_mlp_round_trip_with_string_labels(tmp_path):

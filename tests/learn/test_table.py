@@ -16,7 +16,7 @@ from tables import wine_table
 
 from crossentropy import InputValueError
 from crossentropy.learn import CrossEntropyClassifier, TablePreprocessor, predict_table
-from crossentropy.learn.data import load_array, load_labels, load_predictions
+from crossentropy.learn.io.data import load_array, load_labels, load_predictions
 
 TEXT = ["colour", "acidity"]
 
@@ -114,7 +114,7 @@ def test_loaders_keep_types_and_find_headers(tmp_path):
 
 def test_a_utf8_byte_order_mark_does_not_rename_the_first_column(tmp_path):
     """Issue 21 #29: Excel's "CSV UTF-8" starts with a BOM; the first header is still 'species'."""
-    from crossentropy.learn.data import load_array, read_table
+    from crossentropy.learn.io.data import load_array, read_table
 
     (tmp_path / "bom.csv").write_bytes("\ufeffspecies,mass\nAdelie,3750\nGentoo,5000\n".encode())
     assert list(read_table(tmp_path / "bom.csv", "--data").columns) == ["species", "mass"]

@@ -11,11 +11,12 @@ from conftest import assert_close
 from hypothesis import given
 from hypothesis import strategies as st
 
-from crossentropy.learn.conll import format_conll, parse_conll, read_conll
-from crossentropy.learn.ner_samples import generate
-from crossentropy.learn.persist import load_model
-from crossentropy.learn.tagger import IGNORE, TaggerNetwork, TokenTagger, tag_file, train_tagger, word_shape
-from crossentropy.learn.tagging import evaluate_conll, evaluate_tagging
+from crossentropy.learn.io.conll import format_conll, parse_conll, read_conll
+from crossentropy.learn.metrics.tagging import evaluate_conll, evaluate_tagging
+from crossentropy.learn.models.persist import load_model
+from crossentropy.learn.models.tagger import IGNORE, TaggerNetwork, TokenTagger, tag_file, train_tagger, word_shape
+from crossentropy.learn.models.training import torch_loss
+from crossentropy.learn.samples.ner import generate
 from crossentropy.rules.errors import InputValueError
 from crossentropy.torch import cross_entropy
 
@@ -64,7 +65,7 @@ def test_padding_is_ignored_and_the_loss_is_pytorchs_on_the_real_tokens():
     assert (batch.targets == IGNORE).sum() == batch.targets.numel() - sum(map(len, tokens))  # padding only
     with torch.no_grad():
         logits = tagger.network_(batch.ids, batch.lengths)  # (batch, tags, time)
-        ours = tagger._loss(logits, batch.targets, None)
+        ours = torch_loss(tagger, logits, batch.targets, None)
         alone = [tagger._encode([s]) for s in tokens]
         real = torch.cat([tagger.network_(b.ids, b.lengths)[0].T for b in alone])  # each sentence run unpadded
     target = torch.cat([batch.targets[i, :len(s)] for i, s in enumerate(tokens)])
@@ -161,13 +162,17 @@ def _set(*path_and_value):
 
 
 TAGGER_TAMPERINGS = {  # issue 21 #30: each was a RuntimeError or TypeError traceback, or a silently different model
-    "embedding_dim inf": (_tamper_json(_set("params", "embedding_dim", float("inf"))), "'embedding_dim' must be int"),
+    "embedding_dim inf": (_tamper_json(_set("params", "embedding_dim", float("inf"))),
+        "'embedding_dim' parameter of TokenTagger must be an int"),
     "embedding_dim huge": (_tamper_json(_set("params", "embedding_dim", 10**9)), "'embeddings.0.weight' has shape"),
-    "hidden_size text": (_tamper_json(_set("params", "hidden_size", "64")), "'hidden_size' must be int"),
-    "hidden_size true": (_tamper_json(_set("params", "hidden_size", True)), "'hidden_size' must be int"),
+    "hidden_size text": (_tamper_json(_set("params", "hidden_size", "64")),
+        "'hidden_size' parameter of TokenTagger must be an int"),
+    "hidden_size true": (_tamper_json(_set("params", "hidden_size", True)),
+        "params 'hidden_size' must be a number, not true/false"),
     "hidden_size smaller": (_tamper_json(_set("params", "hidden_size", 32)), "'lstm.weight_hh_l0' has shape"),
-    "dropout 2": (_tamper_json(_set("params", "dropout", 2.0)), "'dropout' must be int or float in [0, 1]"),
-    "num_threads 0": (_tamper_json(_set("params", "num_threads", 0)), "'num_threads' must be int or None"),
+    "dropout 2": (_tamper_json(_set("params", "dropout", 2.0)),
+        "'dropout' parameter of TokenTagger must be a float in the range [0.0, 1.0)"),
+    "num_threads 0": (_tamper_json(_set("params", "num_threads", 0)), "'num_threads' parameter of TokenTagger must be"),
     "unknown param": (_tamper_json(_set("params", "colour", 1)), "params must be exactly"),
     "params a list": (_tamper_json(_set("params", [])), "params must be exactly"),
     "params null": (_tamper_json(_set("params", None)), "params must be exactly"),
@@ -238,9 +243,9 @@ def test_bad_input(tmp_path):
         TokenTagger().fit([["a"]], [])
     with pytest.raises(InputValueError, match="sentence 0 has 2 tokens and 1 tags"):
         TokenTagger().fit([["a", "b"]], [["O"]])
-    with pytest.raises(InputValueError, match="loss must be 'cross_entropy' or 'focal'"):
+    with pytest.raises(ValueError, match="The 'loss' parameter of TokenTagger must be a str among"):
         TokenTagger(loss="hinge").fit([["a"]], [["O"]])
-    with pytest.raises(InputValueError, match="optimizer adam, adamw or sgd"):
+    with pytest.raises(ValueError, match="The 'optimizer' parameter of TokenTagger must be a str among"):
         TokenTagger(optimizer="rmsprop").fit([["a"]], [["O"]])
     with pytest.raises(InputValueError, match="not fitted"):
         TokenTagger().predict([["a"]])

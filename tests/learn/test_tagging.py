@@ -16,7 +16,7 @@ from seqeval.metrics.sequence_labeling import get_entities
 from sklearn.metrics import accuracy_score, classification_report
 
 from crossentropy.learn import evaluate_tagging
-from crossentropy.learn.tagging import entities
+from crossentropy.learn.metrics.tagging import entities
 from crossentropy.rules.errors import InputTypeError, InputValueError
 
 TYPES = ["PER", "LOC", "ORG", "MISC"]

@@ -21,11 +21,11 @@ from sklearn.pipeline import make_pipeline
 
 from crossentropy.cli import main
 from crossentropy.learn import CrossEntropyClassifier, TablePreprocessor
-from crossentropy.learn.persist import load_model, save_model
-from crossentropy.learn.table import column_roles
-from crossentropy.learn.text import TfidfText, ngrams, tokenize
-from crossentropy.learn.text_model import FastTextClassifier
-from crossentropy.learn.text_samples import make_text_classification
+from crossentropy.learn.io.table import column_roles
+from crossentropy.learn.io.text import TfidfText, ngrams, tokenize
+from crossentropy.learn.models.persist import load_model, save_model
+from crossentropy.learn.models.text_model import FastTextClassifier
+from crossentropy.learn.samples.text import make_text_classification
 from crossentropy.rules.errors import InputValueError
 
 DATA = __import__("pathlib").Path(__file__).parent / "data"

@@ -14,6 +14,9 @@ import torch.multiprocessing as mp
 from conftest import tol
 from parallel_worker import run, run_accumulation, run_dtensor
 
+# Under pytest-xdist (make test) the gloo runs share one worker, so that two 3-rank groups never compete for the cores.
+pytestmark = pytest.mark.xdist_group("gloo")
+
 OPTIONS = [
     {"reduction": "mean"},
     {"reduction": "sum", "label_smoothing": 0.1},

@@ -16,11 +16,11 @@ from ..rules.limits import masked_product
 from ..rules.options import check_positive
 from ..rules.xp import NUMPY
 from ._inputs import check_axis, check_distribution
-from .stable import _prepared, xlogy
+from .stable import compute_array, xlogy
 
 
 def _distribution(p, name: str, axis: int, normalize: bool) -> tuple[np.ndarray, int]:
-    a = _prepared(p, name)
+    a = compute_array(p, name)
     if a.ndim == 0:
         raise InputValueError(f"{name} must be a distribution with at least one dimension, but got a scalar.")
     ax = check_axis(axis, a.ndim)
@@ -126,7 +126,7 @@ def perplexity(p, q=None, *, axis: int = -1, normalize: bool = False):
 
 
 def _variance(v, name: str) -> np.ndarray:
-    a = _prepared(v, name)
+    a = compute_array(v, name)
     if (a <= 0).any() or np.isinf(a).any():
         raise InputValueError(f"{name} must be a positive, finite variance, but its smallest value is {np.min(a)}. "
                          f"Pass a variance (sigma**2), not a log-variance.")
@@ -150,7 +150,7 @@ def gaussian_cross_entropy(mu_p, var_p, mu_q, var_q, *, base=None):
     1.418939
     """
     vp, vq = _variance(var_p, "var_p"), _variance(var_q, "var_q")
-    mp, mq = _prepared(mu_p, "mu_p"), _prepared(mu_q, "mu_q")
+    mp, mq = compute_array(mu_p, "mu_p"), compute_array(mu_q, "mu_q")
     # A square or quotient beyond the float range is +inf, as is the result; infinite means of one sign are NaN.
     with np.errstate(over="ignore", invalid="ignore"):
         return _result(0.5 * (np.log(2 * np.pi) + np.log(vq)) + (vp + (mp - mq) ** 2) / (2 * vq), base)
@@ -163,7 +163,7 @@ def gaussian_kl(mu_p, var_p, mu_q, var_q, *, base=None):
     0.5
     """
     vp, vq = _variance(var_p, "var_p"), _variance(var_q, "var_q")
-    mp, mq = _prepared(mu_p, "mu_p"), _prepared(mu_q, "mu_q")
+    mp, mq = compute_array(mu_p, "mu_p"), compute_array(mu_q, "mu_q")
     # log(var_q) - log(var_p), not log(var_q / var_p): the ratio overflows for var_p = 1e-300, var_q = 1e300.
     # A quotient beyond the float range is +inf, and so is the divergence; infinite means of one sign are NaN.
     with np.errstate(over="ignore", invalid="ignore"):

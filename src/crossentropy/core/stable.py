@@ -17,7 +17,8 @@ from ..rules.xp import NUMPY
 from ._inputs import check_axis, compute_dtype, float_array
 
 
-def _prepared(x, name: str = "x") -> np.ndarray:
+def compute_array(x, name: str = "x") -> np.ndarray:
+    """``x`` as a float array in its compute dtype (float16 is computed in float32: compute_dtype)."""
     a = float_array(x, name)
     return a.astype(compute_dtype(a.dtype), copy=False)
 
@@ -35,7 +36,7 @@ def logsumexp(x, axis: int = -1, *, keepdims: bool = False) -> np.ndarray:
     >>> float(logsumexp([-np.inf, 0.0]))
     0.0
     """
-    a = _prepared(x)
+    a = compute_array(x)
     axis = check_axis(axis, a.ndim)
     out = _along(limits.logsumexp, a, axis)
     return out if keepdims else np.squeeze(out, axis=axis)
@@ -47,7 +48,7 @@ def log_softmax(x, axis: int = -1) -> np.ndarray:
     >>> np.round(log_softmax([0.0, np.log(3.0)]), 6)  # log(1/4), log(3/4)
     array([-1.386294, -0.287682])
     """
-    a = _prepared(x)
+    a = compute_array(x)
     return _along(limits.log_softmax, a, check_axis(axis, a.ndim))
 
 
@@ -59,7 +60,7 @@ def softmax(x, axis: int = -1) -> np.ndarray:
     >>> softmax([np.inf, 1.0, np.inf])  # the +inf entries share the mass
     array([0.5, 0. , 0.5])
     """
-    a = _prepared(x)
+    a = compute_array(x)
     axis = check_axis(axis, a.ndim)
     e = np.exp(_along(lambda xp, z: limits.shift_by_max(xp, z)[0], a, axis))
     return e / np.sum(e, axis=axis, keepdims=True)
@@ -71,7 +72,7 @@ def sigmoid(x) -> np.ndarray:
     >>> sigmoid([-np.inf, 0.0, 800.0])
     array([0. , 0.5, 1. ])
     """
-    return NUMPY.sigmoid(_prepared(x))
+    return NUMPY.sigmoid(compute_array(x))
 
 
 def softplus(x) -> np.ndarray:
@@ -80,7 +81,7 @@ def softplus(x) -> np.ndarray:
     >>> [round(float(v), 6) for v in softplus([-1000.0, 0.0, 1000.0])]
     [0.0, 0.693147, 1000.0]
     """
-    return NUMPY.softplus(_prepared(x))
+    return NUMPY.softplus(compute_array(x))
 
 
 def log_sigmoid(x) -> np.ndarray:
@@ -89,7 +90,7 @@ def log_sigmoid(x) -> np.ndarray:
     >>> [round(float(v), 6) for v in log_sigmoid([-1000.0, 0.0])]
     [-1000.0, -0.693147]
     """
-    a = _prepared(x)
+    a = compute_array(x)
     return np.minimum(a, 0) - np.log1p(np.exp(-np.abs(a)))
 
 
@@ -99,7 +100,7 @@ def xlogy(x, y) -> np.ndarray:
     >>> xlogy([0.0, 2.0], [0.0, np.e])
     array([0., 2.])
     """
-    a, b = np.broadcast_arrays(_prepared(x, "x"), _prepared(y, "y"))
+    a, b = np.broadcast_arrays(compute_array(x, "x"), compute_array(y, "y"))
     dtype = np.result_type(a, b)
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         out = a * np.log(b)

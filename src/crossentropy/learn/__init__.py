@@ -1,18 +1,33 @@
 """scikit-learn integration: a classifier trained with this library's losses, evaluation reports (tabular and
-tagging), explanations."""
+tagging), explanations.
 
-from .calibration import apply_temperature, calibrate, calibration_error
-from .estimator import CrossEntropyClassifier
-from .evaluate import EvaluationReport, evaluate, expected_calibration_error
-from .explain import feature_importance, hardest_examples
-from .persist import load_model, save_model
-from .table import TablePreprocessor
-from .tagging import TaggingReport, evaluate_tagging
-from .text import TfidfText
-from .text_samples import make_text_classification
-from .workflow import predict_file, predict_table
+The public names below load on first use (PEP 562), so that importing a light submodule such as
+``crossentropy.learn.choices`` does not load scikit-learn.
+"""
 
-__all__ = ["apply_temperature", "calibrate", "calibration_error", "CrossEntropyClassifier", "EvaluationReport",
-           "TablePreprocessor", "evaluate", "evaluate_tagging", "expected_calibration_error", "feature_importance",
-           "hardest_examples", "load_model", "make_text_classification", "predict_file", "predict_table", "save_model",
-           "TaggingReport", "TfidfText"]
+from importlib import import_module
+
+_PUBLIC = {
+    "TablePreprocessor": ".io.table", "TfidfText": ".io.text",
+    "apply_temperature": ".metrics.calibration", "calibrate": ".metrics.calibration",
+    "calibration_error": ".metrics.calibration", "EvaluationReport": ".metrics.evaluate",
+    "evaluate": ".metrics.evaluate",
+    "expected_calibration_error": ".metrics.evaluate", "feature_importance": ".metrics.explain",
+    "hardest_examples": ".metrics.explain", "TaggingReport": ".metrics.tagging", "evaluate_tagging": ".metrics.tagging",
+    "CrossEntropyClassifier": ".models.estimator", "load_model": ".models.persist", "save_model": ".models.persist",
+    "make_text_classification": ".samples.text", "predict_file": ".workflow", "predict_table": ".workflow",
+}
+
+__all__ = sorted(_PUBLIC)
+
+
+def __getattr__(name: str):
+    if name not in _PUBLIC:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(import_module(_PUBLIC[name], __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted({*globals(), *_PUBLIC})

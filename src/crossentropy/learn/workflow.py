@@ -9,19 +9,17 @@ from dataclasses import dataclass, field
 import numpy as np
 from sklearn.model_selection import train_test_split
 from sklearn.pipeline import make_pipeline
-from sklearn.utils._param_validation import InvalidParameterError
 from sklearn.utils.multiclass import type_of_target
 
 from ..core.textio import DEFAULT_ENCODING
 from ..rules.errors import InputValueError
-from .data import PREDICTED, Dataset, read_table
-from .estimator import CrossEntropyClassifier, split_sizes
-from .evaluate import EvaluationReport, evaluate
-from .explain import hardest_examples, text_influence
-from .table import TEXT, TablePreprocessor, column_roles
-
-MODELS = ("softmax", "mlp", "cnn")
-DEFAULT_MODEL = "mlp"
+from .choices import DEFAULT_MODEL, MODELS, TRAIN_DEFAULTS
+from .io.data import PREDICTED, Dataset, read_table
+from .io.table import TEXT, TablePreprocessor, column_roles
+from .metrics.evaluate import EvaluationReport, evaluate
+from .metrics.explain import hardest_examples, text_influence
+from .models.base import check_params
+from .models.estimator import CrossEntropyClassifier, split_sizes
 
 
 @dataclass
@@ -39,14 +37,15 @@ class TrainResult:
         return self.model[-1]
 
 
-def build_classifier(model: str, *, loss="cross_entropy", label_smoothing=0.0, class_weight=None, optimizer="adam",
-                     learning_rate=None, epochs=None, batch_size=None, seed=0, callback=None):
+def build_classifier(model: str, *, loss=TRAIN_DEFAULTS["loss"], label_smoothing=TRAIN_DEFAULTS["label_smoothing"],
+                     class_weight=TRAIN_DEFAULTS["class_weight"], optimizer=TRAIN_DEFAULTS["optimizer"],
+                     learning_rate=None, epochs=None, batch_size=None, seed=TRAIN_DEFAULTS["seed"], callback=None):
     """The classifier for ``--model``: softmax regression, the default MLP, or the torch CNN."""
     if model not in MODELS:
         raise InputValueError(f"model must be one of {', '.join(MODELS)}, but got {model!r}.")
     if model == "cnn":
         try:
-            from .cnn import CNNClassifier
+            from .models.cnn import CNNClassifier
         except ImportError:
             raise InputValueError("the cnn model needs PyTorch: install the torch extra "
                                   "(pip install 'crossentropy[torch]').") from None
@@ -60,11 +59,13 @@ def build_classifier(model: str, *, loss="cross_entropy", label_smoothing=0.0, c
         learning_rate=_given(learning_rate, "auto"),
         max_epochs=_given(epochs, 200),
         batch_size=_given(batch_size, "auto"), early_stopping=True, random_state=seed, callback=callback)
-    try:
-        clf._validate_params()  # scikit-learn's own check, now rather than after the data is split
-    except InvalidParameterError as exc:
-        raise InputValueError(str(exc)) from None
-    return clf
+    return check_params(clf)  # scikit-learn's own check, now rather than after the data is split
+
+
+def epoch_budget(model: str, epochs: int | None = None) -> int:
+    """The most epochs that ``train`` runs ``model`` for: ``epochs``, or that model's default."""
+    clf = build_classifier(model, epochs=epochs)
+    return clf.epochs if model == "cnn" else clf.max_epochs
 
 
 def _given(value, default):
@@ -82,8 +83,8 @@ def _split_options(options: dict) -> tuple[dict, dict]:
     return table, {k: v for k, v in options.items() if k not in TABLE_OPTIONS}
 
 
-def check_trainable(data: Dataset, model: str = DEFAULT_MODEL, test_size: float = 0.25, *, test: Dataset | None = None,
-                    **options) -> str:
+def check_trainable(data: Dataset, model: str = DEFAULT_MODEL, test_size: float = TRAIN_DEFAULTS["test_size"], *,
+                    test: Dataset | None = None, **options) -> str:
     """Everything about ``data`` (and ``test``) and the ``options`` of ``build_classifier`` and
     ``TablePreprocessor`` that would make ``train`` fail, checked before any work (or run directory). Returns the
     preprocessing's one-line note of the column roles."""
@@ -117,7 +118,8 @@ def check_trainable(data: Dataset, model: str = DEFAULT_MODEL, test_size: float 
     return table.note_
 
 
-def train(data: Dataset, *, model: str = DEFAULT_MODEL, test_size: float = 0.25, seed: int = 0,
+def train(data: Dataset, *, model: str = DEFAULT_MODEL, test_size: float = TRAIN_DEFAULTS["test_size"],
+          seed: int = TRAIN_DEFAULTS["seed"],
           test: Dataset | None = None, **options) -> TrainResult:
     """Fit ``TablePreprocessor(**table options) + model`` on a stratified ``1 - test_size`` share of ``data`` and
     evaluate it on the rest, or on all of ``data`` and evaluate it on ``test``. ``options`` are those of

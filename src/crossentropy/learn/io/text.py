@@ -30,7 +30,7 @@ from collections import Counter
 
 import numpy as np
 
-from ..rules.errors import InputValueError
+from ...rules.errors import InputValueError
 
 URL = re.compile(r"(?:https?://|www\.)\S+", re.IGNORECASE)
 EMAIL = re.compile(r"\b[\w.+-]+@[\w-]+\.[\w.-]+\b")

@@ -45,7 +45,8 @@ import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
-from ..rules.errors import InputValueError
+from ...rules.errors import InputValueError
+from ..choices import TRAIN_DEFAULTS
 from .text import TfidfText, tokenize
 
 NUMERIC, CATEGORY, TEXT = "numeric", "category", "text"
@@ -168,7 +169,8 @@ class TablePreprocessor(TransformerMixin, BaseEstimator):
     [[-1.225, 0.0, 1.0], [0.0, 1.0, 0.0], [1.225, 1.0, 0.0]]
     """
 
-    def __init__(self, *, text_columns=None, categorical_columns=None, drop_columns=None, max_features=20000):
+    def __init__(self, *, text_columns=None, categorical_columns=None, drop_columns=None,
+                 max_features=TRAIN_DEFAULTS["max_features"]):
         self.text_columns = text_columns
         self.categorical_columns = categorical_columns
         self.drop_columns = drop_columns

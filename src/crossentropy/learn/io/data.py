@@ -14,11 +14,11 @@ from pathlib import Path
 import numpy as np
 from sklearn import datasets as sk_datasets
 
-from ..core.textio import DEFAULT_ENCODING, check_file, read_text_file
-from ..rules.errors import InputValueError
+from ...core.textio import DEFAULT_ENCODING, check_file, read_text_file
+from ...rules.errors import InputValueError
+from ..choices import DATASETS
 
-BUNDLED = {"digits": sk_datasets.load_digits, "iris": sk_datasets.load_iris, "wine": sk_datasets.load_wine,
-           "breast_cancer": sk_datasets.load_breast_cancer}
+BUNDLED = {name: getattr(sk_datasets, f"load_{name}") for name in DATASETS}  # scikit-learn's loaders
 PREDICTED = "predicted"  # the column of predicted labels that ``crossentropy predict`` writes before the classes
 DELIMITERS = {".csv": ",", ".tsv": "\t"}  # the text tables, by suffix
 
@@ -256,3 +256,17 @@ def _is_number(text) -> bool:
     except (TypeError, ValueError):
         return False
     return True
+
+
+def write_probabilities(proba: np.ndarray, labels, path) -> Path:
+    """Write ``proba`` to ``path``: ``.npy``, or a CSV whose columns are named by class label (one column, the
+    positive class, for a 1-D binary ``proba``), every value to full precision (``%.17g``)."""
+    path = Path(path)
+    if path.suffix.lower() == ".npy":
+        np.save(path, proba)
+        return path
+    names = [str(v) for v in labels]
+    header = names[1:] if proba.ndim == 1 else names
+    np.savetxt(path, proba.reshape(len(proba), -1), delimiter=",", header=",".join(header), comments="",
+               fmt="%.17g")
+    return path

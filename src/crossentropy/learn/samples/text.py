@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..rules.errors import InputValueError
+from ...rules.errors import InputValueError
 
 _EN_ITEMS = ["phone", "laptop", "movie", "hotel", "restaurant", "headphones", "book", "camera", "app", "blender",
              "jacket", "game", "sofa", "printer", "course", "flight", "coffee maker", "tablet", "series", "album"]

@@ -1,14 +1,14 @@
 """Sample data: synthetic named-entity sentences from templates, in CoNLL-2003's IOB2 tags (PER, LOC, ORG, MISC),
 for examples (the README's), tests and quick checks of a tagger. Public and deterministic for a given ``seed``;
 ``names="train"`` / ``"test"`` split the entity names so that a tagger can be tested on names it never saw.
-``crossentropy.learn.conll.write_conll(path, generate(300))`` writes a CoNLL file of them.
+``crossentropy.learn.io.conll.write_conll(path, generate(300))`` writes a CoNLL file of them.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from ..rules.errors import InputValueError
+from ...rules.errors import InputValueError
 
 NAMES = {
     "PER": ["Peter Blackburn", "Angela Merkel", "Ada Lovelace", "Werner Zwingmann", "Nikolaus van der Pas", "Alan",

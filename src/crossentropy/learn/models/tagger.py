@@ -13,30 +13,38 @@ a linear layer gives one logit per tag. Needs the ``torch`` extra.
 from __future__ import annotations
 
 import json
-import math
 import re
 import time
 from collections import Counter
-from contextlib import contextmanager
 from dataclasses import dataclass
+from numbers import Integral, Real
 from pathlib import Path
 
 import numpy as np
 import torch
+from sklearn.base import BaseEstimator, _fit_context
+from sklearn.utils._param_validation import Interval
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-from ..core.textio import DEFAULT_ENCODING
-from ..core.weights import class_weights
-from ..rules.errors import InputValueError
-from ..torch import cross_entropy, softmax_focal_loss
-from .cnn import make_optimizer
-from .conll import ConllCorpus, read_conll, read_text, write_conll
-from .persist import FORMAT, load_weights, number_list, output_directory, read_model_files
-from .tagging import TaggingReport, check_iob_columns, evaluate_tagging
+from ...core.textio import DEFAULT_ENCODING
+from ...core.weights import class_weights
+from ...rules.errors import InputValueError
+from ..choices import TRAIN_DEFAULTS
+from ..io.conll import ConllCorpus, read_conll, read_text, write_conll
+from ..io.modelfiles import FORMAT, load_weights, number_list, output_directory, read_model_files
+from ..metrics.tagging import TaggingReport, check_iob_columns, evaluate_tagging
+from .base import check_params
+from .training import (
+    IGNORE,
+    TORCH_CONSTRAINTS,
+    fit_network,
+    torch_loss,
+    torch_optimizer,
+    torch_threads,
+)
 
 PAD, UNK = 0, 1  # reserved ids of every vocabulary
-IGNORE = -100  # the target of padded positions: ignore_index of the loss
 SUFFIX = 3
 
 
@@ -54,18 +62,6 @@ def word_shape(token: str) -> str:
 def _features(token: str) -> tuple[str, str, str]:
     lower = token.lower()
     return lower, word_shape(token), lower[-SUFFIX:]
-
-
-@contextmanager
-def torch_threads(n: int | None):
-    """torch's intra-op thread count set to ``n`` inside the block (unchanged for None), restored after it."""
-    before = torch.get_num_threads()
-    if n is not None:
-        torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
 
 
 class TaggerNetwork(nn.Module):
@@ -96,7 +92,7 @@ class _Batch:
     targets: torch.Tensor | None  # (batch, time), IGNORE on padding
 
 
-class TokenTagger:
+class TokenTagger(BaseEstimator):
     """A BiLSTM tagger trained with this library's cross-entropy (or its focal loss).
 
     ``fit(sentences, tags)`` takes lists of token lists and of tag lists. It holds out ``validation_fraction`` of the
@@ -110,6 +106,13 @@ class TokenTagger:
     PARAMS = ("epochs", "learning_rate", "batch_size", "optimizer", "weight_decay", "loss", "gamma", "label_smoothing",
               "class_weight", "embedding_dim", "hidden_size", "dropout", "word_dropout", "validation_fraction",
               "random_state", "num_threads")
+    _parameter_constraints: dict = {
+        **TORCH_CONSTRAINTS,
+        "embedding_dim": [Interval(Integral, 1, None, closed="left")],
+        "hidden_size": [Interval(Integral, 1, None, closed="left")],
+        "word_dropout": [Interval(Real, 0, 1, closed="left")],
+    }
+
 
     def __init__(self, *, epochs=20, learning_rate=5e-3, batch_size=16, optimizer="adam", weight_decay=0.0,
                  loss="cross_entropy", gamma=2.0, label_smoothing=0.0, class_weight=None, embedding_dim=64,
@@ -133,7 +136,8 @@ class TokenTagger:
         self.num_threads = num_threads
         self.callback = callback
 
-    def get_params(self) -> dict:
+    def get_params(self, deep: bool = True) -> dict:
+        """The parameters that ``save`` writes (all but ``callback``)."""
         return {name: getattr(self, name) for name in self.PARAMS}
 
     # -------------------------------------------------------------------------------------------- encoding
@@ -149,12 +153,6 @@ class TokenTagger:
         return _Batch(torch.from_numpy(ids), torch.tensor(lengths),
                       None if tags is None else torch.from_numpy(targets))
 
-    def _loss(self, logits, targets, weight):
-        if self.loss == "focal":
-            return softmax_focal_loss(logits, targets, gamma=self.gamma, alpha=weight, ignore_index=IGNORE,
-                                      label_smoothing=self.label_smoothing)
-        return cross_entropy(logits, targets, weight, ignore_index=IGNORE, label_smoothing=self.label_smoothing)
-
     # -------------------------------------------------------------------------------------------- training
     def _check_data(self, sentences, tags):
         if len(sentences) != len(tags):
@@ -164,9 +162,8 @@ class TokenTagger:
             if len(s) != len(t) or not s:
                 raise InputValueError(f"sentence {i} has {len(s)} tokens and {len(t)} tags; each sentence needs one "
                                       f"tag per token and at least one token.")
-        if self.loss not in ("cross_entropy", "focal"):
-            raise InputValueError(f"loss must be 'cross_entropy' or 'focal', but got {self.loss!r}.")
 
+    @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, sentences, tags) -> TokenTagger:
         with torch_threads(self.num_threads):
             return self._fit(sentences, tags)
@@ -191,40 +188,24 @@ class TokenTagger:
             weight = torch.as_tensor(class_weights(flat, n_classes=len(self.tags_), method=self.class_weight),
                                      dtype=torch.float32)
         self.network_ = self._build()
-        opt = make_optimizer(self.optimizer, self.network_.parameters(), self.learning_rate, self.weight_decay)
-        val = self._encode([sentences[i] for i in val_idx], [tags[i] for i in val_idx]) if n_val else None
-        self.loss_curve_, self.validation_loss_curve_ = [], []
-        best = (math.inf, None)
-        for epoch in range(self.epochs):
-            self.network_.train()
-            total, n_tokens = 0.0, 0
+        opt = torch_optimizer(self.optimizer, self.network_.parameters(), self.learning_rate, self.weight_decay)
+
+        def batches():
             for start in range(0, len(train_idx), self.batch_size):
                 chosen = train_idx[start:start + self.batch_size]
                 batch = self._encode([sentences[i] for i in chosen], [tags[i] for i in chosen])
                 drop = (torch.rand(batch.ids[:, 0].shape) < self.word_dropout) & (batch.ids[:, 0] != PAD)
                 batch.ids[:, 0].masked_fill_(drop, UNK)  # the word and its suffix unknown; the shape kept
                 batch.ids[:, 2].masked_fill_(drop, UNK)
-                opt.zero_grad()
-                loss = self._loss(self.network_(batch.ids, batch.lengths), batch.targets, weight)
-                loss.backward()
-                opt.step()
-                total += float(loss.detach()) * int(batch.lengths.sum())
-                n_tokens += int(batch.lengths.sum())
+                yield (batch.ids, batch.lengths), batch.targets, int(batch.lengths.sum())
             rng.shuffle(train_idx)
-            self.loss_curve_.append(total / n_tokens)
-            val_loss = None
-            if val is not None:
-                self.network_.eval()
-                with torch.no_grad():
-                    val_loss = float(self._loss(self.network_(val.ids, val.lengths), val.targets, weight))
-                self.validation_loss_curve_.append(val_loss)
-                if val_loss < best[0]:
-                    best = (val_loss, {k: v.clone() for k, v in self.network_.state_dict().items()})
-            if self.callback is not None:
-                self.callback(epoch + 1, self.loss_curve_[-1], val_loss)
-        if best[1] is not None:
-            self.network_.load_state_dict(best[1])
-        self.best_loss_, self.n_iter_ = best[0], self.epochs
+
+        val = self._encode([sentences[i] for i in val_idx], [tags[i] for i in val_idx]) if n_val else None
+        self.loss_curve_, self.validation_loss_curve_, self.best_loss_, _ = fit_network(
+            self.network_, opt, lambda logits, targets: torch_loss(self, logits, targets, weight), batches,
+            epochs=self.epochs, validation=None if val is None else ((val.ids, val.lengths), val.targets),
+            callback=self.callback)
+        self.n_iter_ = self.epochs
         return self
 
     def _build(self) -> TaggerNetwork:
@@ -277,20 +258,17 @@ class TokenTagger:
             got = sorted(params) if isinstance(params, dict) else params
             raise InputValueError(f"model.json params must be exactly {list(cls.PARAMS)}, but got {got!r:.120}; "
                                   f"save the tagger again.")
-        for name, (kinds, low, high) in _PARAM_RANGES.items():
-            value = params[name]
-            number = isinstance(value, (int, float)) and not isinstance(value, bool)
-            in_range = not number or math.isfinite(value) and low <= value <= high
-            if not isinstance(value, kinds) or isinstance(value, bool) or not in_range:
-                raise InputValueError(f"model.json params {name!r} must be {_describe(kinds, low, high)}, but got "
-                                      f"{value!r:.40}; save the tagger again.")
+        flags = [name for name, value in params.items() if isinstance(value, bool)]  # JSON true/false: no param's
+        if flags:
+            raise InputValueError(f"model.json params {flags[0]!r} must be a number, not true/false; save the tagger "
+                                  f"again.")
         if not isinstance(tags, list) or not tags or not _distinct_strings(tags):
             raise InputValueError("model.json's tags must be a list of distinct strings; save the tagger again.")
         if not isinstance(vocabularies, list) or len(vocabularies) != 3 or not all(
                 isinstance(v, list) and v[:2] == ["<pad>", "<unk>"] and _distinct_strings(v) for v in vocabularies):
             raise InputValueError("model.json's vocabularies must be three lists of distinct strings (words, shapes, "
                                   "suffixes), each starting with '<pad>', '<unk>'; save the tagger again.")
-        tagger = cls(**params)
+        tagger = check_params(cls(**params), "model.json params: ")
         tagger.tags_, tagger.vocabularies_ = tags, vocabularies
         tagger.tag_index_ = {t: i for i, t in enumerate(tags)}
         tagger.index_ = [{w: i for i, w in enumerate(v)} for v in vocabularies]
@@ -309,22 +287,6 @@ class TokenTagger:
         return tagger
 
 
-# The parameters a saved tagger may hold: name -> (types, low, high); numbers must lie in [low, high].
-_NUMBER, _NONE = (int, float), type(None)
-_PARAM_RANGES = {
-    "epochs": (int, 1, math.inf), "learning_rate": (_NUMBER, 0, math.inf), "batch_size": (int, 1, math.inf),
-    "optimizer": (str, 0, 0), "weight_decay": (_NUMBER, 0, math.inf), "loss": (str, 0, 0),
-    "gamma": (_NUMBER, 0, math.inf), "label_smoothing": (_NUMBER, 0, 1), "class_weight": ((str, _NONE), 0, 0),
-    "embedding_dim": (int, 1, math.inf), "hidden_size": (int, 1, math.inf), "dropout": (_NUMBER, 0, 1),
-    "word_dropout": (_NUMBER, 0, 1), "validation_fraction": (_NUMBER, 0, 1),
-    "random_state": ((int, _NONE), -math.inf, math.inf), "num_threads": ((int, _NONE), 1, math.inf)}
-
-
-def _describe(kinds, low, high) -> str:
-    names = " or ".join("None" if k is _NONE else k.__name__ for k in (kinds if isinstance(kinds, tuple) else (kinds,)))
-    return names if (low, high) == (0, 0) or math.isinf(low) else f"{names} in [{low}, {high}]"
-
-
 def _distinct_strings(values: list) -> bool:
     return all(isinstance(v, str) for v in values) and len(set(values)) == len(values)
 
@@ -339,7 +301,8 @@ class TaggerResult:
     n_test: int
 
 
-def train_tagger(train: ConllCorpus, test: ConllCorpus | None = None, *, test_size: float = 0.25, seed: int = 0,
+def train_tagger(train: ConllCorpus, test: ConllCorpus | None = None, *,
+                 test_size: float = TRAIN_DEFAULTS["test_size"], seed: int = TRAIN_DEFAULTS["seed"],
                  **options) -> TaggerResult:
     """Fit a ``TokenTagger`` on ``train`` (tokens in the first column, IOB tags in the last) and evaluate it on
     ``test``, or, without one, on a random ``test_size`` share of the sentences of ``train``."""
@@ -370,7 +333,7 @@ def train_tagger(train: ConllCorpus, test: ConllCorpus | None = None, *, test_si
 def write_tagger_run(directory, result: TaggerResult, *, metadata: dict | None = None) -> list[str]:
     """Write ``metrics.json`` (both reports, sizes, time, loss curves), ``model.npz`` + ``model.json`` and
     ``loss_curve.png`` into ``directory``; return the names written."""
-    from . import plots
+    from .. import plots
 
     directory = Path(directory)
     tagger = result.tagger

@@ -29,14 +29,16 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.multiclass import _check_partial_fit_first_call, check_classification_targets
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
-from ..core.classification import (
+from ...core.classification import (
     binary_cross_entropy_with_logits,
     sigmoid_focal_loss,
     softmax_cross_entropy,
     softmax_focal_loss,
 )
-from ..core.stable import log_sigmoid, log_softmax
-from ..rules.errors import InputValueError
+from ...core.stable import log_sigmoid, log_softmax
+from ...core.weights import METHODS
+from ...rules.errors import InputValueError
+from ..choices import LOSSES
 from .base import BestWeights, ClassifierBase
 from .optim import OPTIMIZERS, SCHEDULES, make_optimizer, scheduled_lr
 
@@ -114,10 +116,10 @@ class CrossEntropyClassifier(ClassifierBase):
 
     _parameter_constraints: dict = {
         "hidden_layer_sizes": ["array-like"],
-        "loss": [StrOptions({"cross_entropy", "focal"})],
+        "loss": [StrOptions(set(LOSSES))],
         "gamma": [Interval(Real, 0, None, closed="left")],
         "label_smoothing": [Interval(Real, 0, 1, closed="left")],
-        "class_weight": [None, dict, StrOptions({"balanced", "effective_number"})],
+        "class_weight": [None, dict, StrOptions(set(METHODS))],
         "optimizer": [StrOptions(set(OPTIMIZERS))],
         "learning_rate": [Interval(Real, 0, None, closed="neither"), StrOptions({"auto"})],
         "lr_schedule": [StrOptions(set(SCHEDULES))],

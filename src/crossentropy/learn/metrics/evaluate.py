@@ -16,73 +16,15 @@ from pathlib import Path
 import numpy as np
 from sklearn.metrics import accuracy_score, brier_score_loss, classification_report, confusion_matrix
 
-from ..core._inputs import sum_tolerance, unit_name, warn_if_not_normalized
-from ..core.classification import categorical_cross_entropy
-from ..rules.errors import InputValueError
-from .calibration import bin_error, bin_statistics, reliability_curves
+from ...core._inputs import unit_name
+from ...core.classification import categorical_cross_entropy
+from ...core.jsonio import json_safe, json_value
+from ...rules.errors import InputValueError
+from .bins import bin_error, bin_statistics, reliability_curves
+from .inputs import check_inputs
 
 ECE_BINS = 15
 PERPLEXITY_MAX_NATS = math.log(np.finfo(np.float64).max)  # about 709.78
-# A row of proba whose sum is further than this from 1 is refused; a nearer one only warns (docs/semantics.md).
-FAR_FROM_ONE = 0.1
-
-
-def _check_inputs(y_true, proba, labels):
-    y = np.asarray(y_true)
-    p = np.asarray(proba, dtype=np.float64)
-    if y.ndim != 1:
-        raise InputValueError(f"y_true must be a 1-D array of labels, but got shape {y.shape}.")
-    if p.ndim == 1:  # binary: the probability of the positive (second) class
-        p = np.column_stack([1 - p, p])
-    if p.ndim != 2:
-        raise InputValueError(f"proba must have shape (n_samples, n_classes), or (n_samples,) for binary, but got "
-                         f"shape {np.asarray(proba).shape}.")
-    if p.shape[0] != y.shape[0]:
-        raise InputValueError(f"y_true and proba must have the same number of samples, but got {y.shape[0]} labels and "
-                         f"{p.shape[0]} rows of probabilities.")
-    if y.shape[0] == 0:
-        raise InputValueError("y_true is empty; evaluate needs at least one sample.")
-    if np.isnan(p).any():
-        raise InputValueError("proba contains NaN; check the model's outputs.")
-    if p.min() < 0 or p.max() > 1:
-        raise InputValueError(f"proba must hold probabilities in [0, 1], but its values range from {p.min():.6g} to "
-                         f"{p.max():.6g}. If these are logits, apply softmax (or pass --logits on the command line).")
-    sums = p.sum(axis=1)
-    far = np.abs(sums - 1) > FAR_FROM_ONE
-    if far.any():
-        i = int(np.flatnonzero(far)[0])
-        raise InputValueError(f"each row of proba must be a distribution summing to 1, but row {i} sums to "
-                              f"{sums[i]:.6g}, more than {FAR_FROM_ONE:g} away (per-class scores, or part of the "
-                              f"classes?). Normalize the rows (p / p.sum(axis=1, keepdims=True)) or apply softmax.")
-    warn_if_not_normalized(p, "proba", 1, tol=sum_tolerance(np.float32))  # predictions are often saved as float32
-    if labels is None:
-        present = np.unique(y)
-        if present.dtype.kind in "iu":  # integer labels are column indices
-            outside = present[(present < 0) | (present >= p.shape[1])]
-            if outside.size:
-                raise InputValueError(f"y_true has integer labels {outside[:5].tolist()} outside 0..{p.shape[1] - 1}, "
-                                      f"so they name no column of proba; pass labels= (the class of each column, in "
-                                      f"order).")
-            labels = np.arange(p.shape[1])
-        elif present.size == p.shape[1]:
-            labels = present
-        else:
-            raise InputValueError(f"y_true has {present.size} distinct labels but proba has {p.shape[1]} columns; pass "
-                                  f"labels= (the class of each column, in order).")
-    labels = np.asarray(labels)
-    if labels.shape != (p.shape[1],):
-        raise InputValueError(f"labels must name one class per column of proba ({p.shape[1]}), but got {labels.size}.")
-    if np.unique(labels).size != labels.size:
-        values, counts = np.unique(labels, return_counts=True)
-        raise InputValueError(f"labels must name each class once, but {values[counts > 1].tolist()} appear more than "
-                              f"once.")
-    unknown = np.setdiff1d(y, labels)
-    if unknown.size:
-        raise InputValueError(f"y_true has labels {unknown[:5].tolist()} that are not in labels {labels.tolist()}.")
-    index = {label: i for i, label in enumerate(labels.tolist())}
-    return y, p, labels, np.array([index[v] for v in y.tolist()], dtype=np.int64)
-
-
 def expected_calibration_error(y_index: np.ndarray, proba: np.ndarray, n_bins: int = ECE_BINS):
     """ECE over ``n_bins`` equal-width bins of top-1 confidence (Guo et al., 2017): ``sum_b |B|/n |acc_b -
     conf_b|``. A confidence ``c`` falls in bin ``min(floor(c * n_bins), n_bins - 1)``. Also returns per-bin
@@ -116,7 +58,7 @@ class EvaluationReport:
                    "ece": self.ece}
         non_finite = {k: str(v) for k, v in metrics.items() if isinstance(v, float) and not math.isfinite(v)}
         return {**{k: None if k in non_finite else v for k, v in metrics.items()}, "non_finite": non_finite,
-                "labels": [_json_label(v) for v in self.labels], "confusion_matrix": self.confusion_matrix,
+                "labels": [json_value(v) for v in self.labels], "confusion_matrix": self.confusion_matrix,
                 "classification_report": self.classification_report}
 
     def to_text(self, base=None) -> str:
@@ -153,7 +95,7 @@ class EvaluationReport:
         """Write reliability.png and confusion_matrix.png (and loss_curve.png for a fitted estimator with a
         ``loss_curve_``, labelled by its loss; and reliability_per_class.png with ``per_class``) into
         ``directory``; return their paths."""
-        from . import plots
+        from .. import plots
 
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
@@ -170,10 +112,6 @@ class EvaluationReport:
         return [plots.save(fig, directory / name) for name, fig in figures.items()]
 
 
-def _json_label(v):
-    return v.item() if isinstance(v, np.generic) else v
-
-
 def evaluate(y_true, proba, *, labels=None) -> EvaluationReport:
     """Evaluate probabilities ``proba`` (n_samples, n_classes), or (n_samples,) for the positive class of a binary
     problem, against ``y_true``. ``labels`` names the class of each column, in the columns' order (default: 0..K-1
@@ -186,7 +124,7 @@ def evaluate(y_true, proba, *, labels=None) -> EvaluationReport:
     >>> round(report.log_loss, 4), report.accuracy
     (0.2798, 1.0)
     """
-    y, p, labels, y_index = _check_inputs(y_true, proba, labels)
+    y, p, labels, y_index = check_inputs(y_true, proba, labels)
     with warnings.catch_warnings():  # _check_inputs has warned about rows off 1 (at float32 rounding) already
         warnings.simplefilter("ignore", UserWarning)
         nats = float(categorical_cross_entropy(p, y_index))
@@ -202,7 +140,7 @@ def evaluate(y_true, proba, *, labels=None) -> EvaluationReport:
         n_samples=int(len(y)), log_loss=nats, log_loss_bits=nats / math.log(2), perplexity=_perplexity(nats),
         accuracy=float(accuracy_score(y, y_pred)), brier_score=brier, ece=ece, labels=labels.tolist(),
         confusion_matrix=confusion_matrix(y, y_pred, labels=labels).tolist(),
-        classification_report=_json_safe(report),
+        classification_report=json_safe(report),
         reliability=reliability_curves(y_index, p, bins=ECE_BINS))
 
 
@@ -232,11 +170,3 @@ def labels_from_columns(columns, y, name: str = "proba") -> list:
         raise InputValueError(f"label {missing[0]!r} has no column in {name} (its columns are {columns}); give each "
                               f"class a probability column named by the label.")
     return classes
-
-
-def _json_safe(obj):
-    if isinstance(obj, dict):
-        return {str(k): _json_safe(v) for k, v in obj.items()}
-    if isinstance(obj, np.generic):
-        return obj.item()
-    return obj

@@ -20,23 +20,25 @@ import math
 import time
 import zlib
 from dataclasses import dataclass, field
+from numbers import Integral
 from pathlib import Path
 
 import numpy as np
 import torch
+from sklearn.base import BaseEstimator, _fit_context
 from sklearn.model_selection import train_test_split
+from sklearn.utils._param_validation import Interval
 from torch import nn
 
-from ..core.weights import class_weights
-from ..rules.errors import InputValueError
-from ..torch import cross_entropy, softmax_focal_loss
-from .cnn import make_optimizer
-from .evaluate import EvaluationReport, evaluate
-from .explain import hardest_examples, top_ngrams
-from .persist import FORMAT
-from .table import TEXT, column_roles
-from .tagger import torch_threads
-from .text import display_ngram, ngrams
+from ...core.weights import class_weights
+from ...rules.errors import InputValueError
+from ..choices import TRAIN_DEFAULTS
+from ..io.modelfiles import FORMAT
+from ..io.table import TEXT, column_roles
+from ..io.text import display_ngram, ngrams
+from ..metrics.evaluate import EvaluationReport, evaluate
+from ..metrics.explain import hardest_examples, top_ngrams
+from .training import TORCH_CONSTRAINTS, fit_network, torch_loss, torch_optimizer, torch_threads
 
 
 class FastTextNetwork(nn.Module):
@@ -52,7 +54,7 @@ class FastTextNetwork(nn.Module):
         return self.output(self.dropout(self.embedding(ids, offsets)))
 
 
-class FastTextClassifier:
+class FastTextClassifier(BaseEstimator):
     """A fastText-style text classifier (module doc) with a scikit-learn-like interface: ``fit(texts, y)``,
     ``predict_proba(texts)``, ``predict(texts)``, ``classes_``. ``texts`` is a list of strings, or a DataFrame
     whose ``text_column`` holds them.
@@ -66,6 +68,16 @@ class FastTextClassifier:
     PARAMS = ("epochs", "learning_rate", "batch_size", "optimizer", "weight_decay", "loss", "gamma",
               "label_smoothing", "class_weight", "dim", "n_buckets", "dropout", "word_ngram_range",
               "char_ngram_range", "validation_fraction", "refit", "random_state", "num_threads", "text_column")
+    _parameter_constraints: dict = {
+        **TORCH_CONSTRAINTS,
+        "dim": [Interval(Integral, 1, None, closed="left")],
+        "n_buckets": [Interval(Integral, 1, None, closed="left")],
+        "word_ngram_range": [tuple, list],
+        "char_ngram_range": [tuple, list],
+        "refit": ["boolean"],
+        "text_column": [str, Integral],
+    }
+
 
     def __init__(self, *, epochs=30, learning_rate=0.005, batch_size=32, optimizer="adam", weight_decay=1e-5,
                  loss="cross_entropy", gamma=2.0, label_smoothing=0.0, class_weight=None, dim=64, n_buckets=2**15,
@@ -92,7 +104,8 @@ class FastTextClassifier:
         self.text_column = text_column
         self.callback = callback
 
-    def get_params(self) -> dict:
+    def get_params(self, deep: bool = True) -> dict:
+        """The parameters that ``save`` writes (all but ``callback``)."""
         return {name: getattr(self, name) for name in self.PARAMS}
 
     # -------------------------------------------------------------------------------------------- encoding
@@ -129,16 +142,9 @@ class FastTextClassifier:
         flat = np.concatenate(ids) if ids else np.zeros(0, dtype=np.int64)
         return torch.from_numpy(flat), torch.as_tensor(offsets, dtype=torch.int64)
 
-    def _loss(self, logits, targets, weight):
-        if self.loss == "focal":
-            return softmax_focal_loss(logits, targets, gamma=self.gamma, alpha=weight,
-                                      label_smoothing=self.label_smoothing)
-        return cross_entropy(logits, targets, weight, label_smoothing=self.label_smoothing)
-
     # -------------------------------------------------------------------------------------------- training
+    @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y) -> FastTextClassifier:
-        if self.loss not in ("cross_entropy", "focal"):
-            raise InputValueError(f"loss must be 'cross_entropy' or 'focal', but got {self.loss!r}.")
         texts, y = self._texts(X), np.asarray(y)
         if len(texts) != len(y):
             raise InputValueError(f"X has {len(texts)} texts but y has {len(y)} labels; give one label per text.")
@@ -160,49 +166,31 @@ class FastTextClassifier:
             weight = torch.as_tensor(class_weights(y_idx[train_idx], n_classes=len(self.classes_),
                                                    method=self.class_weight), dtype=torch.float32)
         targets = torch.as_tensor(y_idx, dtype=torch.int64)
-        self.loss_curve_, self.validation_loss_curve_ = [], []
-        best_loss, best_epoch = self._train(bags, targets, weight, train_idx, val_idx, self.epochs, self.callback, True)
+        self.loss_curve_, self.validation_loss_curve_, best_loss, best_epoch = self._train(
+            bags, targets, weight, train_idx, val_idx, self.epochs, self.callback)
         if self.refit and len(val_idx):
             # the held-out texts join the training set for as many epochs as the best validation epoch took
-            self._train(bags, targets, weight, np.arange(len(bags)), np.arange(0), best_epoch, None, False)
+            self._train(bags, targets, weight, np.arange(len(bags)), np.arange(0), best_epoch, None)
         self.best_loss_, self.best_epoch_, self.n_iter_ = best_loss, best_epoch, self.epochs
         return self
 
-    def _train(self, bags, targets, weight, train_idx, val_idx, epochs, callback, record) -> tuple[float, int]:
-        """Train a fresh network for ``epochs`` over ``train_idx``; with ``val_idx``, keep the weights of the epoch
-        of least validation loss; ``record`` appends to the loss curves. Returns that loss and epoch (``inf`` and
-        ``epochs`` without ``val_idx``)."""
+    def _train(self, bags, targets, weight, train_idx, val_idx, epochs, callback) -> tuple:
+        """Train a fresh network for ``epochs`` over ``train_idx`` (``training.fit_network``); with ``val_idx``,
+        keep the weights of the epoch of least validation loss. Returns the loss curves, that loss and epoch
+        (``inf`` and ``epochs`` without ``val_idx``)."""
         rng = np.random.default_rng(self.random_state)
         self.network_ = FastTextNetwork(self.n_buckets, self.dim, len(self.classes_), self.dropout)
-        opt = make_optimizer(self.optimizer, self.network_.parameters(), self.learning_rate, self.weight_decay)
-        val = self._batch([bags[i] for i in val_idx]) if len(val_idx) else None
-        best = (math.inf, epochs, None)
-        for epoch in range(epochs):
-            self.network_.train()
+        opt = torch_optimizer(self.optimizer, self.network_.parameters(), self.learning_rate, self.weight_decay)
+
+        def batches():
             order = rng.permutation(train_idx)
-            total = 0.0
             for start in range(0, len(order), self.batch_size):
                 chosen = order[start:start + self.batch_size]
-                opt.zero_grad()
-                loss = self._loss(self.network_(*self._batch([bags[i] for i in chosen])), targets[chosen], weight)
-                loss.backward()
-                opt.step()
-                total += float(loss.detach()) * len(chosen)
-            if record:
-                self.loss_curve_.append(total / len(order))
-            val_loss = None
-            if val is not None:
-                self.network_.eval()
-                with torch.no_grad():
-                    val_loss = float(self._loss(self.network_(*val), targets[val_idx], weight))
-                self.validation_loss_curve_.append(val_loss)
-                if val_loss < best[0]:
-                    best = (val_loss, epoch + 1, {k: v.clone() for k, v in self.network_.state_dict().items()})
-            if callback is not None:
-                callback(epoch + 1, total / len(order), val_loss)
-        if best[2] is not None:
-            self.network_.load_state_dict(best[2])
-        return best[0], best[1]
+                yield self._batch([bags[i] for i in chosen]), targets[chosen], len(chosen)
+
+        val = (self._batch([bags[i] for i in val_idx]), targets[val_idx]) if len(val_idx) else None
+        return fit_network(self.network_, opt, lambda logits, y: torch_loss(self, logits, y, weight), batches,
+                           epochs=epochs, validation=val, callback=callback)
 
     # -------------------------------------------------------------------------------------------- prediction
     def _logits_bags(self, bags: list[list[str]], batch_size: int = 1024) -> np.ndarray:
@@ -316,8 +304,10 @@ def check_text_data(data, text_columns=None, test=None) -> str:
     return column
 
 
-def train_text_classifier(data, test=None, *, text_column: str, test_size: float = 0.25, seed: int = 0,
-                          loss="cross_entropy", label_smoothing=0.0, class_weight=None, optimizer="adam",
+def train_text_classifier(data, test=None, *, text_column: str, test_size: float = TRAIN_DEFAULTS["test_size"],
+                          seed: int = TRAIN_DEFAULTS["seed"], loss=TRAIN_DEFAULTS["loss"],
+                          label_smoothing=TRAIN_DEFAULTS["label_smoothing"],
+                          class_weight=TRAIN_DEFAULTS["class_weight"], optimizer=TRAIN_DEFAULTS["optimizer"],
                           learning_rate=None, epochs=None, batch_size=None, callback=None) -> TextResult:
     """Fit a ``FastTextClassifier`` on ``data[text_column]`` and evaluate it on ``test``, or on a stratified
     ``test_size`` share of ``data``, with the hardest test examples and the n-gram explanation."""

@@ -1,21 +1,25 @@
 """A small PyTorch CNN for square grayscale images (such as scikit-learn's 8x8 digits), trained with
-``crossentropy.torch``'s losses. Needs the ``torch`` extra; this is the only module of ``learn`` that imports it.
+``crossentropy.torch``'s losses and the shared training loop (training.py). Needs the ``torch`` extra.
 """
 
 from __future__ import annotations
 
 import math
+from numbers import Integral, Real
 
 import numpy as np
 import torch
+from sklearn.base import _fit_context
 from sklearn.model_selection import train_test_split
+from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 from torch import nn
 
-from ..rules.errors import InputValueError
-from ..torch import cross_entropy, softmax_focal_loss
-from .base import BestWeights, ClassifierBase
+from ...rules.errors import InputValueError
+from ..choices import CLASS_WEIGHTS
+from .base import ClassifierBase
+from .training import TORCH_CONSTRAINTS, fit_network, torch_loss, torch_optimizer
 
 
 def build_network(side: int, n_classes: int) -> nn.Sequential:
@@ -26,14 +30,6 @@ def build_network(side: int, n_classes: int) -> nn.Sequential:
         nn.Flatten(), nn.Linear(32 * pooled * pooled, 64), nn.ReLU(), nn.Linear(64, n_classes))
 
 
-def make_optimizer(name: str, parameters, learning_rate: float, weight_decay: float) -> torch.optim.Optimizer:
-    """The torch optimizer ``name`` (adam, adamw or sgd) of the torch models."""
-    optimizers = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW, "sgd": torch.optim.SGD}
-    if name not in optimizers:
-        raise InputValueError(f"the torch models support optimizer adam, adamw or sgd, but got {name!r}.")
-    return optimizers[name](parameters, lr=learning_rate, weight_decay=weight_decay)
-
-
 class CNNClassifier(ClassifierBase):
     """A convolutional classifier for flattened square images ``X (n, side * side)``, trained with
     ``crossentropy.torch.cross_entropy`` (or its focal loss) and Adam / AdamW / SGD.
@@ -42,6 +38,14 @@ class CNNClassifier(ClassifierBase):
     the best epoch. ``callback(epoch, train_loss, validation_loss)`` is called after each epoch.
     ``learning_rate="auto"`` is 1e-3 for Adam and AdamW and 0.05 for SGD.
     """
+
+    _parameter_constraints: dict = {
+        **TORCH_CONSTRAINTS,
+        "learning_rate": [Interval(Real, 0, None, closed="neither"), StrOptions({"auto"})],
+        "class_weight": [None, dict, StrOptions(set(CLASS_WEIGHTS))],
+        "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
+        "random_state": [Interval(Integral, 0, None, closed="left")],
+    }
 
     AUTO_LEARNING_RATES = {"adam": 1e-3, "adamw": 1e-3, "sgd": 0.05}
 
@@ -64,11 +68,7 @@ class CNNClassifier(ClassifierBase):
     def _images(self, X) -> torch.Tensor:
         return torch.as_tensor(X, dtype=torch.float32).reshape(-1, 1, self.side_, self.side_)
 
-    def _loss(self, logits, y, weight):
-        if self.loss == "focal":
-            return softmax_focal_loss(logits, y, gamma=self.gamma, alpha=weight, label_smoothing=self.label_smoothing)
-        return cross_entropy(logits, y, weight, label_smoothing=self.label_smoothing)
-
+    @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y):
         X, y = validate_data(self, X, y, dtype=np.float32)
         check_classification_targets(y)
@@ -84,31 +84,18 @@ class CNNClassifier(ClassifierBase):
         weight = self._class_weight_vector(y_train)
         weight = None if weight is None else torch.as_tensor(weight, dtype=torch.float32)
         self.network_ = build_network(side, len(self.classes_))
-        opt = make_optimizer(self.optimizer, self.network_.parameters(), self._learning_rate(), self.weight_decay)
+        opt = torch_optimizer(self.optimizer, self.network_.parameters(), self._learning_rate(), self.weight_decay)
         xt, yt = self._images(X_train), torch.as_tensor(y_train)
-        xv, yv = self._images(X_val), torch.as_tensor(y_val)
         generator = torch.Generator().manual_seed(self.random_state)
-        self.loss_curve_, self.validation_loss_curve_ = [], []
-        best = BestWeights()
-        for epoch in range(self.epochs):
-            self.network_.train()
-            total = 0.0
+
+        def batches():
             for idx in torch.randperm(len(yt), generator=generator).split(self.batch_size):
-                opt.zero_grad()
-                loss = self._loss(self.network_(xt[idx]), yt[idx], weight)
-                loss.backward()
-                opt.step()
-                total += float(loss.detach()) * len(idx)
-            self.network_.eval()
-            with torch.no_grad():
-                val = float(self._loss(self.network_(xv), yv, weight))
-            self.loss_curve_.append(total / len(yt))
-            self.validation_loss_curve_.append(val)
-            best.update(val, lambda: {k: v.clone() for k, v in self.network_.state_dict().items()})
-            if self.callback is not None:
-                self.callback(epoch + 1, self.loss_curve_[-1], val)
-        self.network_.load_state_dict(best.weights)
-        self.best_loss_, self.n_iter_ = best.loss, self.epochs
+                yield (xt[idx],), yt[idx], len(idx)
+
+        self.loss_curve_, self.validation_loss_curve_, self.best_loss_, _ = fit_network(
+            self.network_, opt, lambda logits, y: torch_loss(self, logits, y, weight), batches, epochs=self.epochs,
+            validation=((self._images(X_val),), torch.as_tensor(y_val)), callback=self.callback)
+        self.n_iter_ = self.epochs
         return self
 
     def predict_log_proba(self, X) -> np.ndarray:

@@ -2,23 +2,7 @@
 confidence interval), the reliability curves the plots draw, and temperature scaling of a model's outputs (the
 library side of ``crossentropy calibrate``).
 
-Binning. A score ``c`` in [0, 1] falls in one of ``B`` bins:
-
-* ``strategy="uniform"`` (equal width): bin ``min(floor(c * B), B - 1)``;
-* ``strategy="quantile"`` (equal mass): the edges are the ``0, 1/B, ..., 1`` quantiles of the scores, and bin ``b``
-  holds ``edges[b] <= c < edges[b + 1]`` (the last bin includes its right edge). Tied scores share a bin, so some
-  bins may be empty.
-
-Empty bins are skipped everywhere. With ``n_b`` samples, mean score ``conf_b`` and observed frequency ``acc_b`` in
-bin ``b``, the error is, over the ``n`` samples:
-
-* ``norm="l1"``: ``sum_b n_b / n |acc_b - conf_b|`` (the ECE of Guo et al., 2017);
-* ``norm="l2"``: ``sqrt(sum_b n_b / n (acc_b - conf_b)^2)`` (the root-mean-square error of Kumar et al., 2019);
-* ``norm="max"``: ``max_b |acc_b - conf_b|`` (the maximum calibration error).
-
-``multiclass="top_label"`` bins the top-1 confidence against whether the top-1 prediction is right;
-``"classwise"`` bins each class's probability against whether the sample is of that class, and averages the K
-errors (Kull et al., 2019).
+Binning: ``bins.py``.
 """
 
 from __future__ import annotations
@@ -28,24 +12,18 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ..core.calibration import fit_temperature
-from ..core.stable import sigmoid, softmax
-from ..rules.errors import InputValueError
-from ..rules.options import check_unit_interval
-from ..rules.xp import NUMPY
+from ...core.calibration import fit_temperature
+from ...core.stable import sigmoid, softmax
+from ...rules.errors import InputValueError
+from ...rules.options import check_unit_interval
+from ...rules.xp import NUMPY
+from .bins import bin_error, bin_statistics
+from .evaluate import evaluate
+from .inputs import check_inputs
 
 STRATEGIES = ("uniform", "quantile")
 NORMS = ("l1", "l2", "max")
 MULTICLASS = ("top_label", "classwise")
-
-
-class BinStatistics(NamedTuple):
-    """Per bin: mean score, observed frequency (NaN for an empty bin), sample count, and the ``B + 1`` edges."""
-
-    confidence: np.ndarray
-    accuracy: np.ndarray
-    count: np.ndarray
-    edges: np.ndarray
 
 
 class CalibrationErrorInterval(NamedTuple):
@@ -55,40 +33,6 @@ class CalibrationErrorInterval(NamedTuple):
     low: float
     high: float
     ci: float
-
-
-def bin_statistics(score, outcome, *, bins: int = 15, strategy: str = "uniform") -> BinStatistics:
-    """Bin ``score`` (in [0, 1]) and average it and the 0/1 ``outcome`` per bin (module docstring).
-
-    >>> s = bin_statistics([0.1, 0.15, 0.9], [0, 1, 1], bins=2)
-    >>> s.count.tolist(), s.accuracy.tolist()
-    ([2, 1], [0.5, 1.0])
-    """
-    score = np.asarray(score, dtype=np.float64)
-    outcome = np.asarray(outcome, dtype=np.float64)
-    if strategy == "uniform":
-        edges = np.linspace(0.0, 1.0, bins + 1)
-        index = np.minimum((score * bins).astype(np.int64), bins - 1)
-    else:
-        edges = np.quantile(score, np.linspace(0.0, 1.0, bins + 1))
-        index = np.clip(np.searchsorted(edges, score, side="right") - 1, 0, bins - 1)
-    count = np.bincount(index, minlength=bins)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        confidence = np.bincount(index, weights=score, minlength=bins) / count
-        accuracy = np.bincount(index, weights=outcome, minlength=bins) / count
-    return BinStatistics(confidence, accuracy, count, edges)
-
-
-def bin_error(stats: BinStatistics, norm: str = "l1") -> float:
-    """The calibration error of binned statistics in the L1, L2 or max ``norm`` (module docstring)."""
-    filled = stats.count > 0
-    gap = np.abs(stats.accuracy[filled] - stats.confidence[filled])
-    share = stats.count[filled] / stats.count.sum()
-    if norm == "l1":
-        return float(share @ gap)
-    if norm == "l2":
-        return float(np.sqrt(share @ (gap * gap)))
-    return float(gap.max())
 
 
 def _error(y_index: np.ndarray, p: np.ndarray, bins: int, strategy: str, norm: str, multiclass: str) -> float:
@@ -128,9 +72,8 @@ def calibration_error(y_true, proba, *, labels=None, bins: int = 15, strategy: s
     >>> round(calibration_error(y, p, norm="max"), 4)
     0.2333
     """
-    from .evaluate import _check_inputs  # evaluate imports this module
 
-    _, p, _, y_index = _check_inputs(y_true, proba, labels)
+    _, p, _, y_index = check_inputs(y_true, proba, labels)
     bins = _positive_int(bins, "bins")
     args = (bins, _choice(strategy, "strategy", STRATEGIES), _choice(norm, "norm", NORMS),
             _choice(multiclass, "multiclass", MULTICLASS))
@@ -147,22 +90,6 @@ def calibration_error(y_true, proba, *, labels=None, bins: int = 15, strategy: s
     draws = [_error(y_index[i], p[i], *args) for i in (rng.randint(0, n, n) for _ in range(n_bootstrap))]
     low, high = np.quantile(draws, [(1 - ci) / 2, (1 + ci) / 2])
     return CalibrationErrorInterval(value, float(low), float(high), float(ci))
-
-
-def reliability_curves(y_index: np.ndarray, p: np.ndarray, *, bins: int = 15) -> dict:
-    """What the reliability diagrams draw (equal-width bins): for two classes, P(positive) against the observed
-    frequency of the positive class (``kind="positive"``); for more, the top-1 confidence against top-1 accuracy
-    (``kind="top_label"``); and under ``per_class`` each class's probability against its observed frequency."""
-    def as_dict(stats: BinStatistics) -> dict:
-        return {"confidence": stats.confidence.tolist(), "accuracy": stats.accuracy.tolist(),
-                "count": stats.count.tolist()}
-
-    if p.shape[1] == 2:
-        main, kind = bin_statistics(p[:, 1], y_index == 1, bins=bins), "positive"
-    else:
-        main, kind = bin_statistics(p.max(axis=1), p.argmax(axis=1) == y_index, bins=bins), "top_label"
-    per_class = [as_dict(bin_statistics(p[:, k], y_index == k, bins=bins)) for k in range(p.shape[1])]
-    return {"kind": kind, **as_dict(main), "per_class": per_class}
 
 
 # ------------------------------------------------------------------------------------------------ temperature
@@ -230,13 +157,12 @@ def calibrate(y_true, *, logits=None, proba=None, labels=None, sample_weight=Non
     >>> round(result.temperature, 6), result.log_loss_after < result.log_loss_before
     (0.910239, True)
     """
-    from .evaluate import _check_inputs, evaluate  # evaluate imports this module
 
     z = _as_logits(logits, proba)
     if z.ndim != 2:
         raise InputValueError(f"the scores must have shape (n_samples, n_classes), or (n_samples,) for binary, but "
                               f"got shape {z.shape}.")
-    y, before, labels, y_index = _check_inputs(y_true, softmax(z) if logits is not None else proba, labels)
+    y, before, labels, y_index = check_inputs(y_true, softmax(z) if logits is not None else proba, labels)
     temperature = fit_temperature(z, y_index, sample_weight=sample_weight)
     after = softmax(z / temperature)
     report_before, report_after = evaluate(y, before, labels=labels), evaluate(y, after, labels=labels)

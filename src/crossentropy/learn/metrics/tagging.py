@@ -20,11 +20,11 @@ from dataclasses import dataclass
 import numpy as np
 from sklearn.metrics import classification_report
 
-from ..core.textio import DEFAULT_ENCODING
-from ..rules.errors import InputTypeError, InputValueError
-from .conll import ConllCorpus, read_conll
-
-SCHEMES = ("IOB1", "IOB2")
+from ...core.jsonio import json_safe
+from ...core.textio import DEFAULT_ENCODING
+from ...rules.errors import InputTypeError, InputValueError
+from ..choices import SCHEMES, TAGGING_DEFAULTS
+from ..io.conll import ConllCorpus, read_conll
 
 
 def is_iob(tag: str) -> bool:
@@ -105,12 +105,6 @@ def _entity_report(gold: list[list[str]], predicted: list[list[str]]) -> dict:
     return report
 
 
-def _json_safe(obj):
-    if isinstance(obj, dict):
-        return {str(k): _json_safe(v) for k, v in obj.items()}
-    return obj.item() if isinstance(obj, np.generic) else obj
-
-
 @dataclass
 class TaggingReport:
     """Token-level and entity-level scores of predicted tag sequences against gold ones."""
@@ -155,7 +149,7 @@ class TaggingReport:
         return "\n".join(lines)
 
 
-def evaluate_tagging(gold_sequences, predicted_sequences, *, scheme: str = "IOB2") -> TaggingReport:
+def evaluate_tagging(gold_sequences, predicted_sequences, *, scheme: str = TAGGING_DEFAULTS["scheme"]) -> TaggingReport:
     """Score ``predicted_sequences`` against ``gold_sequences`` (lists of sentences, each a list of IOB tags).
 
     ``scheme`` is ``"IOB2"`` (every entity starts with ``B-``) or ``"IOB1"`` (``B-`` only between two entities of
@@ -189,7 +183,7 @@ def evaluate_tagging(gold_sequences, predicted_sequences, *, scheme: str = "IOB2
     flat_pred = [t for s in pred for t in s]
     if not flat_gold:
         raise InputValueError("gold_sequences holds no tokens; evaluate_tagging needs at least one tagged token.")
-    token = _json_safe(classification_report(flat_gold, flat_pred, output_dict=True, zero_division=0))
+    token = json_safe(classification_report(flat_gold, flat_pred, output_dict=True, zero_division=0))
     accuracy = token.pop("accuracy")  # for single-label tags, the micro average is the accuracy
     averages = {avg: token.pop(avg) for avg in ("macro avg", "weighted avg")}
     token["micro avg"] = {"precision": accuracy, "recall": accuracy, "f1-score": accuracy, "support": len(flat_gold)}
@@ -208,7 +202,8 @@ def check_iob_columns(corpus: ConllCorpus, columns: dict[int, str]) -> None:
                                           f"IOB tag; expected 'O', 'B-TYPE' or 'I-TYPE' (such as 'B-PER').")
 
 
-def evaluate_conll(path, *, scheme: str = "IOB2", encoding: str = DEFAULT_ENCODING) -> TaggingReport:
+def evaluate_conll(path, *, scheme: str = TAGGING_DEFAULTS["scheme"], encoding: str = DEFAULT_ENCODING
+                   ) -> TaggingReport:
     """``evaluate_tagging`` of a CoNLL file whose last two columns are the gold and the predicted tags (the layout
     conlleval reads: ``token [other columns] gold predicted``), decoded with ``encoding``. A line with a non-IOB
     tag is named in the error."""

@@ -5,9 +5,10 @@ from __future__ import annotations
 import numpy as np
 from sklearn.inspection import permutation_importance
 
-from ..core.classification import categorical_cross_entropy
-from ..rules.errors import InputValueError
-from .evaluate import _check_inputs, _json_label
+from ...core.classification import categorical_cross_entropy
+from ...core.jsonio import json_value
+from ...rules.errors import InputValueError
+from .inputs import check_inputs
 
 
 def hardest_examples(y, proba, k: int = 5, *, labels=None) -> list[dict]:
@@ -19,10 +20,10 @@ def hardest_examples(y, proba, k: int = 5, *, labels=None) -> list[dict]:
     """
     if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
         raise InputValueError(f"k must be a positive int, but got {k!r}.")
-    y_arr, p, labels, y_index = _check_inputs(y, proba, labels)
+    y_arr, p, labels, y_index = check_inputs(y, proba, labels)
     losses = categorical_cross_entropy(p, y_index, reduction="none")
     order = np.argsort(-losses, kind="stable")[:k]
-    return [{"index": int(i), "label": _json_label(labels[y_index[i]]), "predicted": _json_label(labels[p[i].argmax()]),
+    return [{"index": int(i), "label": json_value(labels[y_index[i]]), "predicted": json_value(labels[p[i].argmax()]),
              "p_true": float(p[i, y_index[i]]), "loss": float(losses[i])} for i in order]
 
 
@@ -79,7 +80,7 @@ def top_ngrams(delta: np.ndarray, names, classes, k: int = 10) -> dict:
     out = {}
     for c, label in enumerate(classes):
         order = np.argsort(-delta[:, c], kind="stable")[:k]
-        out[str(_json_label(label))] = [{"ngram": names[i], "score": float(delta[i, c])} for i in order]
+        out[str(json_value(label))] = [{"ngram": names[i], "score": float(delta[i, c])} for i in order]
     return out
 
 
@@ -96,7 +97,7 @@ def text_influence(model, frame, y, hardest: list[dict], *, k: int = 10) -> dict
     Returns ``{"top_ngrams": ...}``, or ``{}`` when the model has no text column."""
     from scipy import sparse
 
-    from .text import display_ngram
+    from ..io.text import display_ngram
 
     prep, clf = model[0], model[-1]
     names = list(prep.get_feature_names_out())

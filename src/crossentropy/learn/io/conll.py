@@ -11,8 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..core.textio import DEFAULT_ENCODING, read_text_file
-from ..rules.errors import InputValueError
+from ...core.textio import DEFAULT_ENCODING, read_text_file
+from ...rules.errors import InputValueError
 
 DOCSTART = "-DOCSTART-"
 

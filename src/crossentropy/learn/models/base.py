@@ -9,9 +9,21 @@ import math
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.utils._param_validation import InvalidParameterError
 
-from ..core.weights import class_weights
-from ..rules.errors import InputValueError
+from ...core.weights import class_weights
+from ...rules.errors import InputValueError
+
+
+def check_params(estimator, where: str = ""):
+    """``estimator`` after scikit-learn's check of its parameters against its ``_parameter_constraints`` (what
+    ``fit`` checks first), a failure raised as the library's ``InputValueError``, whose message names the parameter
+    (``where`` says whence the parameters came)."""
+    try:
+        estimator._validate_params()
+    except InvalidParameterError as exc:
+        raise InputValueError(f"{where}{exc}") from None
+    return estimator
 
 
 class BestWeights:

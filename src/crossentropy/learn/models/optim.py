@@ -11,7 +11,7 @@ import math
 
 import numpy as np
 
-from ..rules.errors import InputValueError
+from ...rules.errors import InputValueError
 
 OPTIMIZERS = ("sgd", "momentum", "adam", "adamw", "rmsprop")
 SCHEDULES = ("constant", "cosine", "step")

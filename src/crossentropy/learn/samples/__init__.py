@@ -1,0 +1,1 @@
+"""Public, documented sample data generators (template NER sentences, synthetic text classification)."""
