@@ -30,7 +30,7 @@ def _distribution(p, name: str, axis: int, normalize: bool) -> tuple[np.ndarray,
 def _pair(p, q, axis: int, normalize: bool) -> tuple[np.ndarray, np.ndarray, int]:
     """``p`` and ``q`` broadcast against each other (NumPy's rules, as SciPy's ``stats.entropy``), then checked
     as distributions along ``axis`` of the common shape."""
-    a, b = _prepared(p, "p"), _prepared(q, "q")
+    a, b = compute_array(p, "p"), compute_array(q, "q")
     try:
         shape = np.broadcast_shapes(a.shape, b.shape)
     except ValueError:

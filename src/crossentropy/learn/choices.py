@@ -7,13 +7,13 @@ size that default depends on the model).
 
 from __future__ import annotations
 
+from ..constants import LOSSES
 from ..core.weights import METHODS as CLASS_WEIGHTS
 from .models.optim import OPTIMIZERS
 
 TASKS = ("classification", "text", "tagging")  # train: a table, one text column, or a CoNLL token tagger
 MODELS = ("softmax", "mlp", "cnn")  # the classifiers of a table
 DEFAULT_MODEL = "mlp"
-LOSSES = ("cross_entropy", "focal")  # the loss names every estimator takes
 DATASETS = ("digits", "iris", "wine", "breast_cancer")  # scikit-learn's bundled data sets, by name
 SCHEMES = ("IOB1", "IOB2")  # the tag schemes of the tagging reports
 

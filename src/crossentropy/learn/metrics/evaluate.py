@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 from sklearn.metrics import accuracy_score, brier_score_loss, classification_report, confusion_matrix
 
+from ...constants import ECE_BINS
 from ...core._inputs import unit_name
 from ...core.classification import categorical_cross_entropy
 from ...core.jsonio import json_safe, json_value
@@ -23,7 +24,6 @@ from ...rules.errors import InputValueError
 from .bins import bin_error, bin_statistics, reliability_curves
 from .inputs import check_inputs
 
-ECE_BINS = 15
 PERPLEXITY_MAX_NATS = math.log(np.finfo(np.float64).max)  # about 709.78
 def expected_calibration_error(y_index: np.ndarray, proba: np.ndarray, n_bins: int = ECE_BINS):
     """ECE over ``n_bins`` equal-width bins of top-1 confidence (Guo et al., 2017): ``sum_b |B|/n |acc_b -

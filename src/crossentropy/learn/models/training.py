@@ -16,13 +16,14 @@ from numbers import Integral, Real
 import torch
 from sklearn.utils._param_validation import Interval, StrOptions
 
+from ...constants import IGNORE_INDEX
 from ...rules.errors import InputValueError
 from ...torch import cross_entropy, softmax_focal_loss
 from ..choices import CLASS_WEIGHTS, LOSSES
 from .base import BestWeights
 
 TORCH_OPTIMIZERS = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW, "sgd": torch.optim.SGD}
-IGNORE = -100  # the target of padded positions: ignore_index of the loss
+IGNORE = IGNORE_INDEX  # the target of padded positions: ignore_index of the loss
 
 # The parameters the torch models share, checked the scikit-learn way (each model adds its own).
 TORCH_CONSTRAINTS: dict = {
