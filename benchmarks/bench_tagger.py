@@ -24,7 +24,7 @@ from crossentropy.learn.samples.ner import generate
 class TorchLossTagger(TokenTagger):
     """The same tagger with PyTorch's own loss (no class weights or smoothing in this benchmark)."""
 
-    def _loss(self, logits, targets, weight):
+    def batch_loss(self, logits, targets, weight):
         return F.cross_entropy(logits, targets, weight, ignore_index=IGNORE)
 
 

@@ -257,3 +257,20 @@ def test_bad_input(tmp_path):
         TokenTagger.load(tmp_path)
     with pytest.raises(InputValueError, match="leaves none to train on"):
         train_tagger(corpus(generate(1), "one"), test_size=0.5)
+
+
+def test_a_subclass_replaces_the_batch_loss():
+    """``batch_loss`` is the one place a batch's loss comes from (``benchmarks/bench_tagger.py`` swaps in PyTorch's
+    own): every training batch goes through it."""
+    sentences = generate(20, seed=4)
+    tokens, tags = [[t for t, _ in s] for s in sentences], [[g for _, g in s] for s in sentences]
+    calls = []
+
+    class Counting(TokenTagger):
+        def batch_loss(self, logits, targets, weight):
+            calls.append(targets.shape)
+            return super().batch_loss(logits, targets, weight)
+
+    tagger = Counting(epochs=2, batch_size=8).fit(tokens, tags)
+    assert len(calls) >= 2 * 2  # two epochs of at least two batches (and the validation passes)
+    assert np.isfinite(tagger.loss_curve_).all() and len(tagger.loss_curve_) == 2

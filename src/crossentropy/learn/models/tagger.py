@@ -202,11 +202,16 @@ class TokenTagger(BaseEstimator):
 
         val = self._encode([sentences[i] for i in val_idx], [tags[i] for i in val_idx]) if n_val else None
         self.loss_curve_, self.validation_loss_curve_, self.best_loss_, _ = fit_network(
-            self.network_, opt, lambda logits, targets: torch_loss(self, logits, targets, weight), batches,
+            self.network_, opt, lambda logits, targets: self.batch_loss(logits, targets, weight), batches,
             epochs=self.epochs, validation=None if val is None else ((val.ids, val.lengths), val.targets),
             callback=self.callback)
         self.n_iter_ = self.epochs
         return self
+
+    def batch_loss(self, logits: torch.Tensor, targets: torch.Tensor, weight: torch.Tensor | None) -> torch.Tensor:
+        """The training loss of one batch: ``training.torch_loss`` (this library's cross-entropy or focal loss,
+        padding ignored), which a subclass may replace (``benchmarks/bench_tagger.py`` trains with PyTorch's)."""
+        return torch_loss(self, logits, targets, weight)
 
     def _build(self) -> TaggerNetwork:
         return TaggerNetwork(tuple(len(v) for v in self.vocabularies_), len(self.tags_),
