@@ -18,6 +18,7 @@ from ._buffers import POOL
 from ._xp import TORCH
 
 _DTYPES = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
+NOT_ON_GPU = "auto runs the Triton kernels on GPU tensors only"
 
 
 def compiled_reason(x: torch.Tensor) -> str | None:
@@ -42,8 +43,11 @@ def softmax_kernel(options, x: torch.Tensor, *, has_compiled: bool = True, no_tr
     it; ``native`` is None where torch's own kernels can run the call (``_native.native_reason``), and "auto" takes
     them up to ``NATIVE_AUTO_MAX`` logits."""
     reason = compiled_reason(x) if has_compiled else NO_PATH
-    return select(options, compiled=reason, triton=no_triton or triton_reason(x), native=native,
-                  prefer_native=x.numel() <= NATIVE_AUTO_MAX, gpu=x.device.type == "cuda")
+    gpu = x.device.type == "cuda"
+    # Triton's reason matters for impl="triton", and for "auto" on a GPU only (it is never picked on the CPU)
+    triton = no_triton or (triton_reason(x) if options.impl == "triton" or gpu else NOT_ON_GPU)
+    return select(options, compiled=reason, triton=triton, native=native,
+                  prefer_native=x.numel() <= NATIVE_AUTO_MAX, gpu=gpu)
 
 
 def _view(t: torch.Tensor, name: str, bf16: list):

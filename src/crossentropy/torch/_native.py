@@ -18,6 +18,8 @@ which is ``cross_entropy(..., impl="reference")`` (``tests/test_impl.py``).
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 
@@ -40,28 +42,39 @@ def native_reason(rows: torch.Tensor, target: torch.Tensor, options, *, weighted
         return f"torch's own kernels (impl='native') run float32 or float64 logits here, not {rows.dtype}"
     if not TORCH.checkable(rows):
         return "torch's own kernels (impl='native') need logits whose values can be checked on the host"
-    if not bool(torch.isfinite(rows).all()):
-        return "infinite or NaN logits follow the rules' limit rule, which torch's own kernels do not"
     return None
 
 
-def native_cross_entropy(rows: torch.Tensor, target: torch.Tensor, options, total_weight=None) -> torch.Tensor:
+def native_cross_entropy(rows: torch.Tensor, target: torch.Tensor, options, total_weight=None):
     """The loss of rows ``(n, C)`` against index targets ``(n,)`` through ``torch.nn.functional.cross_entropy``
     (see the module docstring): per row for "none", reduced for "sum" and "mean"; torch's autograd gives the
-    gradient.
+    gradient. None where torch's result is not finite (infinite or NaN logits, which the rules' limit rule
+    defines): the caller runs another kernel then, or refuses ``impl="native"``. Checking the result, not the
+    logits, costs one read of ``n`` values (one for a reduced loss), not of ``n x C``.
 
     >>> from crossentropy.rules.options import SoftmaxOptions
     >>> x = torch.zeros(2, 4)
     >>> float(native_cross_entropy(x, torch.tensor([-100, -100]), SoftmaxOptions()))  # torch's own "mean": nan
     0.0
+    >>> native_cross_entropy(torch.tensor([[float("inf"), 0.0]]), torch.tensor([0]), SoftmaxOptions()) is None
+    True
     """
     kwargs = {"ignore_index": options.ignore_index, "label_smoothing": options.label_smoothing}
     if options.reduction == "none":
-        return F.cross_entropy(rows, target, reduction="none", **kwargs)
-    total = F.cross_entropy(rows, target, reduction="sum", **kwargs)
-    if options.reduction == "sum":
-        return total
-    if total_weight is not None:
-        return total * reduction_scale(TORCH, "mean", total, total_weight).to(total.dtype)
-    kept = int((target != options.ignore_index).sum())  # o_i = 1 per kept row; the values are on the host
-    return total / kept if kept else total * 0.0
+        loss = F.cross_entropy(rows, target, reduction="none", **kwargs)
+        return loss if bool(torch.isfinite(loss.detach()).all()) else None
+    if options.reduction == "mean" and total_weight is None:
+        loss = F.cross_entropy(rows, target, reduction="mean", **kwargs)  # sum / #kept: the rules' o_i = 1
+        if _finite(loss):
+            return loss
+        if not bool((target != options.ignore_index).any()):  # torch's 0 / 0: every target ignored, "mean" is 0
+            loss = F.cross_entropy(rows, target, reduction="sum", **kwargs) * 0.0
+    else:
+        loss = F.cross_entropy(rows, target, reduction="sum", **kwargs)
+        if options.reduction == "mean":
+            loss = loss * reduction_scale(TORCH, "mean", loss, total_weight).to(loss.dtype)
+    return loss if _finite(loss) else None
+
+
+def _finite(loss: torch.Tensor) -> bool:
+    return math.isfinite(loss.detach().item())  # a scalar on the host: cheaper than an isfinite kernel
