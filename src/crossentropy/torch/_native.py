@@ -4,8 +4,8 @@ included, forward and backward in ATen) for the ``cross_entropy`` calls whose se
 On a small input the per-call overhead of any Python-level path dominates, so ``impl="auto"`` takes this one there
 (up to ``constants.NATIVE_AUTO_MAX`` logits). It runs the calls where torch's numbers are the rules' numbers: index
 targets, no class or sample weights, no ``z_loss``, ``softcap``, statistics or ``return_lse``, float32 / float64
-logits that are all finite (infinite logits follow the limit rule, which torch does not), values readable on the
-host. Then::
+logits within +-sqrt of the dtype's largest value (infinite logits follow the limit rule, and huge ones overflow
+handling, which torch does not share; one pass read on the host checks them), values readable on the host. Then::
 
     native(x, t, "none") == torch.nn.functional.cross_entropy(x, t, reduction="none", ...)
     native(x, t, "sum")  == torch.nn.functional.cross_entropy(x, t, reduction="sum", ...)
@@ -42,39 +42,37 @@ def native_reason(rows: torch.Tensor, target: torch.Tensor, options, *, weighted
         return f"torch's own kernels (impl='native') run float32 or float64 logits here, not {rows.dtype}"
     if not TORCH.checkable(rows):
         return "torch's own kernels (impl='native') need logits whose values can be checked on the host"
+    # one pass read on the host: logits within +-sqrt(max) of the dtype (no NaN, no infinity, even on an ignored
+    # row, where torch's gradient is NaN; and no overflow in torch's smoothing sum, where it gives NaN for our inf)
+    if rows.numel():
+        low, high = torch.aminmax(rows.detach())
+        bound = math.sqrt(torch.finfo(rows.dtype).max)
+        if not -bound <= low.item() <= high.item() <= bound:
+            return ("infinite, NaN or huge logits (beyond +-sqrt of the dtype's largest value) follow the rules' "
+                    "limit rule and overflow handling, which torch's own kernels do not share")
     return None
 
 
-def native_cross_entropy(rows: torch.Tensor, target: torch.Tensor, options, total_weight=None):
-    """The loss of rows ``(n, C)`` against index targets ``(n,)`` through ``torch.nn.functional.cross_entropy``
-    (see the module docstring): per row for "none", reduced for "sum" and "mean"; torch's autograd gives the
-    gradient. None where torch's result is not finite (infinite or NaN logits, which the rules' limit rule
-    defines): the caller runs another kernel then, or refuses ``impl="native"``. Checking the result, not the
-    logits, costs one read of ``n`` values (one for a reduced loss), not of ``n x C``.
+def native_cross_entropy(rows: torch.Tensor, target: torch.Tensor, options, total_weight=None) -> torch.Tensor:
+    """The loss of rows ``(n, C)`` of finite logits (``native_reason``) against index targets ``(n,)`` through
+    ``torch.nn.functional.cross_entropy`` (see the module docstring): per row for "none", reduced for "sum" and
+    "mean"; torch's autograd gives the gradient.
 
     >>> from crossentropy.rules.options import SoftmaxOptions
     >>> x = torch.zeros(2, 4)
     >>> float(native_cross_entropy(x, torch.tensor([-100, -100]), SoftmaxOptions()))  # torch's own "mean": nan
     0.0
-    >>> native_cross_entropy(torch.tensor([[float("inf"), 0.0]]), torch.tensor([0]), SoftmaxOptions()) is None
-    True
     """
     kwargs = {"ignore_index": options.ignore_index, "label_smoothing": options.label_smoothing}
     if options.reduction == "none":
-        loss = F.cross_entropy(rows, target, reduction="none", **kwargs)
-        return loss if bool(torch.isfinite(loss.detach()).all()) else None
+        return F.cross_entropy(rows, target, reduction="none", **kwargs)
     if options.reduction == "mean" and total_weight is None:
         loss = F.cross_entropy(rows, target, reduction="mean", **kwargs)  # sum / #kept: the rules' o_i = 1
-        if _finite(loss):
+        if math.isfinite(loss.detach().item()):
             return loss
-        if not bool((target != options.ignore_index).any()):  # torch's 0 / 0: every target ignored, "mean" is 0
-            loss = F.cross_entropy(rows, target, reduction="sum", **kwargs) * 0.0
-    else:
-        loss = F.cross_entropy(rows, target, reduction="sum", **kwargs)
-        if options.reduction == "mean":
-            loss = loss * reduction_scale(TORCH, "mean", loss, total_weight).to(loss.dtype)
-    return loss if _finite(loss) else None
-
-
-def _finite(loss: torch.Tensor) -> bool:
-    return math.isfinite(loss.detach().item())  # a scalar on the host: cheaper than an isfinite kernel
+        # finite logits: only torch's 0 / 0 of every target ignored, where the rules' "mean" is 0
+        return F.cross_entropy(rows, target, reduction="sum", **kwargs) * 0.0
+    loss = F.cross_entropy(rows, target, reduction="sum", **kwargs)
+    if options.reduction == "mean":
+        loss = loss * reduction_scale(TORCH, "mean", loss, total_weight).to(loss.dtype)
+    return loss

@@ -23,7 +23,6 @@ import torch
 from ..constants import IGNORE_INDEX
 from ..kernels.dispatch import NO_TRITON_PATH
 from ..rules.elementwise import gaussian_shapes
-from ..rules.errors import InputValueError
 from ..rules.options import (
     RATE,
     FocalOptions,
@@ -106,12 +105,7 @@ def cross_entropy_with(options: SoftmaxOptions, input, target, weight=None, *, t
         native = native_reason(rows, t, options, weighted=weight is not None or s is not None, return_lse=return_lse)
         if softmax_kernel(options, rows, native=native) == "native":
             loss = native_cross_entropy(rows, t, options, total_weight)
-            if loss is not None:
-                return shape_back(loss, batch, unbatched, options.reduction).to(loss_dtype(input))
-            if options.impl == "native":  # "auto" runs another kernel: the rules' limit rule
-                raise InputValueError("impl='native' cannot run this input: infinite or NaN logits follow the "
-                                      "rules' limit rule, which torch's own kernels do not. Use impl='auto' (or "
-                                      "impl='reference').")
+            return shape_back(loss, batch, unbatched, options.reduction).to(loss_dtype(input))
     if options.return_stats:
         check_index_targets(t)
     loss, *per_row = CrossEntropyFunction.apply(rows, t, weight, s, total_weight, options)
