@@ -243,13 +243,14 @@ def test_auto_takes_native_for_small_plain_calls_only(monkeypatch):
     assert softmax_kernel(options, small, native=plain) == "reference"
 
 
-def test_auto_picks_triton_only_for_a_gpu_input_and_only_while_preferred():
+def test_auto_picks_triton_only_for_a_gpu_input_and_only_while_preferred(monkeypatch):
     """``kernels.dispatch.select``: "auto" takes Triton when it can run a GPU input, never a CPU one; under
     ``forced_fallback()`` (as under ``CROSSENTROPY_KERNEL=numpy``) it takes the reference on every device, while an
     explicit impl still runs its kernel."""
     from crossentropy.kernels import dispatch
     from crossentropy.rules.options import SoftmaxOptions
 
+    monkeypatch.setattr(compiled, "PREFERRED", True)  # as without CROSSENTROPY_KERNEL=numpy
     auto, triton = SoftmaxOptions(), SoftmaxOptions(impl="triton")
     assert dispatch.select(auto, compiled="on cuda", triton=None, gpu=True) == "triton"
     assert dispatch.select(auto, compiled=None, triton=None, gpu=False) == "compiled"
