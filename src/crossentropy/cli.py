@@ -784,6 +784,9 @@ def main(argv: list[str] | None = None) -> int:
         args.argv = list(sys.argv[1:] if argv is None else argv)
         with warnings.catch_warnings():
             warnings.showwarning = _one_line_warning
+            # a dependency's deprecation notice is for developers, not for the command's user (Python hides it
+            # outside __main__ too): e.g. an older matplotlib calling pyparsing's parseString
+            warnings.simplefilter("ignore", DeprecationWarning)
             return args.func(args)
     except (UsageError, InputError) as exc:
         message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
