@@ -7,6 +7,7 @@ import datetime
 import gc
 import os
 import platform
+import random
 import statistics
 import threading
 import time
@@ -75,10 +76,14 @@ class PeakRSS:
 
 
 def interleaved(variants: dict, rounds: int) -> dict[str, float]:
-    """Median seconds of each callable over ``rounds`` rounds, the variants interleaved within each round."""
+    """Median seconds of each callable over ``rounds`` rounds, the variants interleaved within each round in an
+    order shuffled per round (seeded): no variant always follows the same one, whose caches it would inherit."""
     times: dict[str, list[float]] = {name: [] for name in variants}
+    order = list(variants.items())
+    shuffle = random.Random(0).shuffle
     for _ in range(rounds):
-        for name, fn in variants.items():
+        shuffle(order)
+        for name, fn in order:
             start = time.perf_counter()
             fn()
             times[name].append(time.perf_counter() - start)

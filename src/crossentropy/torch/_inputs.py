@@ -149,21 +149,21 @@ def class_rows(input, target, ignore_index: int, loss_name: str):
         raise InputValueError(f"{loss_name}: input has 0 classes along dim 1; at least one class is needed.")
     t = target.unsqueeze(0) if unbatched else target
     batch = (x.shape[0],) + tuple(x.shape[2:])
-    rows = x.movedim(1, -1).reshape(-1, n_classes)
+    rows = x if x.dim() == 2 else x.movedim(1, -1).reshape(-1, n_classes)  # (N, C): no view, no autograd node
     if target.is_floating_point():
         if t.shape != x.shape:
             raise InputValueError(f"target holds probabilities, so it must have the input's shape "
                                   f"{tuple(input.shape)}, but got {tuple(target.shape)}. Pass class indices as an "
                                   f"integer (long) tensor.")
         check_unit_interval(TORCH, t, "target", "Soft targets are probabilities; pass class indices as integers.")
-        return rows, t.movedim(1, -1).reshape(-1, n_classes), batch, unbatched
+        return rows, t if t.dim() == 2 else t.movedim(1, -1).reshape(-1, n_classes), batch, unbatched
     if target.dtype in (torch.bool, torch.complex64, torch.complex128):
         raise InputTypeError(f"target must be class indices (an integer tensor) or probabilities (a float tensor), "
                              f"but got dtype {target.dtype}.")
     if tuple(t.shape) != batch:
         raise InputValueError(f"target holds class indices, so it must have the input's shape without dim 1, "
                               f"{batch}, but got {tuple(target.shape)}.")
-    t = t.reshape(-1).long()
+    t = (t if t.dim() == 1 else t.reshape(-1)).long()
     check_class_indices(TORCH, t, n_classes, ignore_index, " (the class dim is 1)")
     return rows, t, batch, unbatched
 
