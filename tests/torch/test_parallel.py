@@ -2,7 +2,8 @@
 single-process result on every rank (loss, logits-shard, input and weight-shard gradients, ignored targets), also
 with infinite logits: a shard row that is all -inf, an all -inf row, +inf on a target, and with per-token sample
 weights (parallel_worker.py), on the reference path and on the Triton kernels' shard partials (impl="triton");
-FSDP2 and vocabulary-sharded DTensor heads on 2 ranks."""
+FSDP2 and vocabulary-sharded DTensor heads on 2 ranks. One process group of 3 ranks runs every 3-rank case in turn
+(``gloo3``: a process start costs seconds, a case milliseconds); each case is still its own test."""
 
 import importlib.util
 import os
@@ -12,12 +13,17 @@ import pytest
 import torch
 import torch.multiprocessing as mp
 from conftest import tol
-from parallel_worker import run, run_accumulation, run_dtensor
+from parallel_worker import serve
 
 # Under pytest-xdist (make test) the gloo runs share one worker, so that two 3-rank groups never compete for the cores.
 pytestmark = pytest.mark.xdist_group("gloo")
 
-OPTIONS = [
+TRITON = importlib.util.find_spec("triton") is not None and os.environ.get("TRITON_INTERPRET") == "1"
+TRITON_OPTIONS = [
+    {"reduction": "mean", "label_smoothing": 0.1, "z_loss": 1e-3, "impl": "triton"},
+    {"reduction": "none", "label_smoothing": 0.1, "z_loss": 0.01, "infinite": True, "impl": "triton"},
+]
+PLAIN_OPTIONS = [
     {"reduction": "mean"},
     {"reduction": "sum", "label_smoothing": 0.1},
     {"reduction": "none", "label_smoothing": 0.2, "z_loss": 0.01},
@@ -27,14 +33,10 @@ OPTIONS = [
     {"reduction": "none", "label_smoothing": 0.1, "infinite": True},
     {"reduction": "mean", "label_smoothing": 0.1, "weighted": True},
     {"reduction": "none", "z_loss": 0.01, "weighted": True},
-    # the Triton kernels' shard partials (CPU tensors: Triton's interpreter, set by conftest.py)
-    *(pytest.param(o, marks=pytest.mark.skipif(
-        importlib.util.find_spec("triton") is None or os.environ.get("TRITON_INTERPRET") != "1",
-        reason="Triton's interpreter is not on")) for o in (
-        {"reduction": "mean", "label_smoothing": 0.1, "z_loss": 1e-3, "impl": "triton"},
-        {"reduction": "none", "label_smoothing": 0.1, "z_loss": 0.01, "infinite": True, "impl": "triton"},
-    )),
 ]
+OPTIONS = [*PLAIN_OPTIONS,  # and the Triton kernels' shard partials (CPU tensors: Triton's interpreter, conftest.py)
+           *(pytest.param(o, marks=pytest.mark.skipif(not TRITON, reason="Triton's interpreter is not on"))
+             for o in TRITON_OPTIONS)]
 
 
 def free_port() -> int:
@@ -43,27 +45,48 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def spawn_and_compare(worker, world: int, tmp_path, options: dict, n_results: int | None = None) -> None:
-    """Run ``worker`` on ``world`` gloo ranks; every rank's (got, expected) pairs agree at the float64 tier."""
-    mp.start_processes(worker, args=(world, free_port(), str(tmp_path), options), nprocs=world, join=True,
+ACCUMULATION = [{}, {"label_smoothing": 0.1, "z_loss": 1e-2}]
+
+
+def key(options: dict) -> str:
+    return "-".join(f"{k}={v}" for k, v in options.items()) or "defaults"
+
+
+def spawn(world: int, out_dir, jobs: list) -> None:
+    """``parallel_worker.serve``: the ``jobs`` ``(key, body, options)`` on one group of ``world`` gloo ranks."""
+    mp.start_processes(serve, args=(world, free_port(), str(out_dir), jobs), nprocs=world, join=True,
                        start_method="spawn")
+
+
+def compare(out_dir, key: str, world: int, n_results: int | None = None) -> None:
+    """Every rank's (got, expected) pairs of the job ``key`` agree at the float64 tier."""
     for rank in range(world):
-        results = torch.load(tmp_path / f"rank{rank}.pt", weights_only=True)
+        results = torch.load(out_dir / f"{key}-rank{rank}.pt", weights_only=True)
         assert n_results is None or len(results) == n_results
         for name, (got, expected) in results.items():
             torch.testing.assert_close(got, expected, equal_nan=True, **tol(torch.float64), msg=f"rank {rank}: {name}")
 
 
-@pytest.mark.parametrize("options", OPTIONS, ids=lambda o: "-".join(f"{k}={v}" for k, v in o.items()))
-def test_three_gloo_ranks_equal_single_process(tmp_path, options):
-    spawn_and_compare(run, 3, tmp_path, options)
+@pytest.fixture(scope="module")
+def gloo3(tmp_path_factory):
+    """The folder of every 3-rank case's results, from one group of 3 gloo ranks."""
+    out_dir = tmp_path_factory.mktemp("gloo3")
+    jobs = [(f"run-{key(o)}", "run", o) for o in PLAIN_OPTIONS + (TRITON_OPTIONS if TRITON else [])]
+    jobs += [(f"accumulation-{key(o)}", "run_accumulation", o) for o in ACCUMULATION]
+    spawn(3, out_dir, jobs)
+    return out_dir
 
 
-@pytest.mark.parametrize("options", [{}, {"label_smoothing": 0.1, "z_loss": 1e-2}])
-def test_micro_batches_on_three_ranks_sum_to_the_single_process_mean_gradient(tmp_path, options):
+@pytest.mark.parametrize("options", OPTIONS, ids=key)
+def test_three_gloo_ranks_equal_single_process(gloo3, options):
+    compare(gloo3, f"run-{key(options)}", 3)
+
+
+@pytest.mark.parametrize("options", ACCUMULATION, ids=key)
+def test_micro_batches_on_three_ranks_sum_to_the_single_process_mean_gradient(gloo3, options):
     """Uneven micro-batches on 3 gloo ranks with total_weight(..., group) (parallel_worker.run_accumulation):
     gradients accumulated over micro-batches and summed over ranks equal the single-process "mean" gradient."""
-    spawn_and_compare(run_accumulation, 3, tmp_path, options, n_results=5)
+    compare(gloo3, f"accumulation-{key(options)}", 3, n_results=5)
 
 
 def test_needs_an_initialised_group():
@@ -77,4 +100,5 @@ def test_fsdp2_and_vocab_sharded_dtensor_heads_on_two_gloo_ranks(tmp_path):
     """linear_cross_entropy and linear_logprobs on 2 gloo ranks (parallel_worker.run_dtensor): a head wrapped by
     FSDP2's fully_shard, read outside its forward (each rank its own tokens), and a Shard(0) vocabulary-sharded
     DTensor head with a replicated DTensor input; values and gradients equal the single-process ones."""
-    spawn_and_compare(run_dtensor, 2, tmp_path, {}, n_results=16)
+    spawn(2, tmp_path, [("dtensor", "run_dtensor", {})])
+    compare(tmp_path, "dtensor", 2, n_results=16)
