@@ -2,15 +2,17 @@
 
 Every ```python block of README.md runs on its own, in a fresh temporary directory, in a fresh interpreter (so it
 cannot lean on names that an earlier block defined, or on files the tests make). Of the shell examples, the cheap
-commands run in order in one fresh directory: the ``python -c`` lines that make the example files, then the
-``crossentropy`` commands in ``CHEAP`` (``$ `` prompts are dropped); any other line (``make``, ``pip``, a long
-training) is left out.
+commands run in order in one fresh directory: the ``python -c`` lines that make the example files (in bash), then the
+``crossentropy`` commands in ``CHEAP`` (``$ `` prompts are dropped), through the command's ``main`` in this process,
+as tests/test_cli_e2e.py runs the installed command end to end; any other line (``make``, ``pip``, a long training)
+is left out.
 """
 
 from __future__ import annotations
 
 import os
 import re
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -18,6 +20,7 @@ from pathlib import Path
 import pytest
 
 import crossentropy
+from crossentropy.cli import main
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 FENCE = re.compile(r"^```(\w*)\n(.*?)^```", re.S | re.M)
@@ -65,11 +68,16 @@ def test_python_block_runs_as_written(tmp_path, index):
     assert run.returncode == 0, f"README python block {index} failed:\n{code}\n--- stderr ---\n{run.stderr[-3000:]}"
 
 
-def test_cheap_shell_examples_run_in_order(tmp_path):
+def test_cheap_shell_examples_run_in_order(tmp_path, monkeypatch):
     """The lines run in one directory, so the commands find the files the one-liners before them made."""
-    python = f'"{sys.executable}"'
-    prelude = f'python() {{ {python} "$@"; }}\ncrossentropy() {{ {python} -m crossentropy "$@"; }}\n'
+    monkeypatch.chdir(tmp_path)
+    prelude = f'python() {{ "{sys.executable}" "$@"; }}\n'
     for line in _shell_lines():
-        run = subprocess.run(["bash", "-c", prelude + line], cwd=tmp_path, env=_env(), capture_output=True, text=True,
-                             timeout=TIMEOUT_S)
-        assert run.returncode == 0, f"README shell line failed:\n{line}\n--- stderr ---\n{run.stderr[-3000:]}"
+        if line.startswith("python -c "):
+            run = subprocess.run(["bash", "-c", prelude + line], env=_env(), capture_output=True, text=True,
+                                 timeout=TIMEOUT_S)
+            assert run.returncode == 0, f"README shell line failed:\n{line}\n--- stderr ---\n{run.stderr[-3000:]}"
+            continue
+        argv = shlex.split(line, comments=True)
+        assert argv[0] == "crossentropy" and not set("|><&;") & set("".join(argv)), line  # a plain command
+        assert main(argv[1:]) == 0, f"README shell line failed:\n{line}"
