@@ -69,11 +69,15 @@ def compare(out_dir, key: str, world: int, n_results: int | None = None) -> None
 
 @pytest.fixture(scope="module")
 def gloo3(tmp_path_factory):
-    """The folder of every 3-rank case's results, from one group of 3 gloo ranks."""
-    out_dir = tmp_path_factory.mktemp("gloo3")
-    jobs = [(f"run-{key(o)}", "run", o) for o in PLAIN_OPTIONS + (TRITON_OPTIONS if TRITON else [])]
-    jobs += [(f"accumulation-{key(o)}", "run_accumulation", o) for o in ACCUMULATION]
-    spawn(3, out_dir, jobs)
+    """The folder of every 3-rank case's results, from one group of 3 gloo ranks. The folder lives as long as the
+    session (pytest-xdist may tear a module fixture down and set it up again between two batches of tests)."""
+    out_dir = tmp_path_factory.getbasetemp() / "gloo3"
+    if not (out_dir / "done").exists():
+        out_dir.mkdir(exist_ok=True)
+        jobs = [(f"run-{key(o)}", "run", o) for o in PLAIN_OPTIONS + (TRITON_OPTIONS if TRITON else [])]
+        jobs += [(f"accumulation-{key(o)}", "run_accumulation", o) for o in ACCUMULATION]
+        spawn(3, out_dir, jobs)
+        (out_dir / "done").touch()
     return out_dir
 
 
