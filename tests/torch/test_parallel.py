@@ -8,6 +8,8 @@ FSDP2 and vocabulary-sharded DTensor heads on 2 ranks. One process group of 3 ra
 import importlib.util
 import os
 import socket
+import time
+from pathlib import Path
 
 import pytest
 import torch
@@ -45,6 +47,7 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+WAIT_S = 600
 ACCUMULATION = [{}, {"label_smoothing": 0.1, "z_loss": 1e-2}]
 
 
@@ -67,18 +70,37 @@ def compare(out_dir, key: str, world: int, n_results: int | None = None) -> None
             torch.testing.assert_close(got, expected, equal_nan=True, **tol(torch.float64), msg=f"rank {rank}: {name}")
 
 
+def once(tmp_path_factory, name: str, make) -> Path:
+    """The folder ``name`` after ``make(folder)``, run once per test session: pytest-xdist workers share it (the
+    first makes it, the others wait), and a module fixture set up again finds it made."""
+    root = tmp_path_factory.getbasetemp()
+    root = root.parent if os.environ.get("PYTEST_XDIST_WORKER") else root  # the workers' common folder
+    folder = root / name
+    try:
+        folder.mkdir()
+    except FileExistsError:
+        deadline = time.monotonic() + WAIT_S
+        while not (folder / "done").exists():
+            if (folder / "failed").exists() or time.monotonic() > deadline:
+                pytest.fail(f"{name} failed on another worker: {(folder / 'failed').read_text()}"
+                            if (folder / "failed").exists() else f"{name} took over {WAIT_S} s on another worker")
+            time.sleep(0.2)
+        return folder
+    try:
+        make(folder)
+    except BaseException as exc:
+        (folder / "failed").write_text(repr(exc))
+        raise
+    (folder / "done").touch()
+    return folder
+
+
 @pytest.fixture(scope="module")
 def gloo3(tmp_path_factory):
-    """The folder of every 3-rank case's results, from one group of 3 gloo ranks. The folder lives as long as the
-    session (pytest-xdist may tear a module fixture down and set it up again between two batches of tests)."""
-    out_dir = tmp_path_factory.getbasetemp() / "gloo3"
-    if not (out_dir / "done").exists():
-        out_dir.mkdir(exist_ok=True)
-        jobs = [(f"run-{key(o)}", "run", o) for o in PLAIN_OPTIONS + (TRITON_OPTIONS if TRITON else [])]
-        jobs += [(f"accumulation-{key(o)}", "run_accumulation", o) for o in ACCUMULATION]
-        spawn(3, out_dir, jobs)
-        (out_dir / "done").touch()
-    return out_dir
+    """The folder of every 3-rank case's results, from one group of 3 gloo ranks."""
+    jobs = [(f"run-{key(o)}", "run", o) for o in PLAIN_OPTIONS + (TRITON_OPTIONS if TRITON else [])]
+    jobs += [(f"accumulation-{key(o)}", "run_accumulation", o) for o in ACCUMULATION]
+    return once(tmp_path_factory, "gloo3", lambda folder: spawn(3, folder, jobs))
 
 
 @pytest.mark.parametrize("options", OPTIONS, ids=key)
