@@ -17,7 +17,7 @@ import torch.multiprocessing as mp
 from conftest import tol
 from parallel_worker import serve
 
-# Under pytest-xdist (make test) the gloo runs share one worker, so that two 3-rank groups never compete for the cores.
+# Under pytest-xdist (make test) the gloo tests are one group (--dist loadgroup); `once` runs their processes once.
 pytestmark = pytest.mark.xdist_group("gloo")
 
 TRITON = importlib.util.find_spec("triton") is not None and os.environ.get("TRITON_INTERPRET") == "1"
