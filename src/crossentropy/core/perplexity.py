@@ -12,7 +12,6 @@ of merges.
 
 from __future__ import annotations
 
-import csv
 import json
 import math
 import statistics
@@ -22,6 +21,7 @@ import numpy as np
 
 from ..rules.errors import InputTypeError, InputValueError
 from ._inputs import float_array
+from .textio import read_csv_cells
 
 LN2 = math.log(2.0)
 
@@ -212,8 +212,7 @@ def _is_number(text: str) -> bool:
 
 
 def _read_csv(path: Path, column: str | None) -> tuple[np.ndarray, bool | None]:
-    with path.open(newline="", encoding="utf-8-sig") as f:  # a byte-order mark is skipped
-        rows = [row for row in csv.reader(f) if row]
+    rows = read_csv_cells(path, "the token scores")
     if not rows:
         return np.zeros(0), None
     headed = not all(_is_number(v) for v in rows[0])
@@ -222,7 +221,7 @@ def _read_csv(path: Path, column: str | None) -> tuple[np.ndarray, bool | None]:
     j = names.index(name)
     try:
         values = [float(row[j]) for row in rows[1 if headed else 0:]]
-    except (ValueError, IndexError):
+    except ValueError:
         raise InputValueError(f"column {name!r} of {path} must hold one number per row.") from None
     return np.array(values, dtype=np.float64), says
 

@@ -1,14 +1,17 @@
 """Reading text files for the data loaders (CSV, TSV, CoNLL, plain text): one place that turns a missing file, a
-directory, an unknown codec or bytes that do not decode into an ``InputValueError`` naming the file."""
+directory, an unknown codec or bytes that do not decode into an ``InputValueError`` naming the file; and the
+library's one CSV reader (``read_csv_cells``), which ``learn.io.data`` and ``core.perplexity`` share."""
 
 from __future__ import annotations
 
 import codecs
+import csv
+import io
 from pathlib import Path
 
 from ..rules.errors import InputValueError
 
-ENCODING_HINT = "encoding='latin-1'"  # how a message names the option (the CLI spells it --encoding)
+ENCODING_HINT = "`encoding='latin-1'`"  # a parameter in a message (the CLI shows it as --encoding latin-1)
 DEFAULT_ENCODING = "utf-8-sig"  # UTF-8, with a byte-order mark (Notepad, Excel's "CSV UTF-8") dropped
 
 
@@ -47,3 +50,31 @@ def read_text_file(path, name: str, *, encoding: str = DEFAULT_ENCODING) -> str:
                               f"encoding, such as {ENCODING_HINT}.") from None
     except OSError as exc:
         raise InputValueError(f"cannot read {name} from {path}: {exc.strerror or exc}") from None
+
+
+def read_csv_cells(path, name: str, *, encoding: str = DEFAULT_ENCODING, delimiter: str = ",") -> list[list[str]]:
+    """The cells of the CSV file at ``path`` (``delimiter="\\t"``: TSV) as stripped strings, one list per line that
+    is not blank, every one as wide as the first: a shorter line is padded with empty cells, a longer one is an
+    ``InputValueError``; an empty file gives ``[]``. Quoting is the ``csv`` module's (Excel's dialect).
+
+    >>> import pathlib, tempfile
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "t.csv"
+    >>> _ = path.write_text('label, "a, b"\\n\\ncat\\n')
+    >>> read_csv_cells(path, "labels")
+    [['label', 'a, b'], ['cat', '']]
+    """
+    text = read_text_file(path, name, encoding=encoding)
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, skipinitialspace=True)
+    rows: list[list[str]] = []
+    try:
+        for row in reader:
+            if not row or (len(row) == 1 and not row[0].strip()):  # a blank line
+                continue
+            if rows and len(row) > len(rows[0]):
+                raise InputValueError(f"{name} {path}: line {reader.line_num} has {len(row)} fields, but the first "
+                                      f"line has {len(rows[0])}; quote the fields that hold the delimiter "
+                                      f"{delimiter!r}.")
+            rows.append([cell.strip() for cell in row] + [""] * (len(rows[0]) - len(row) if rows else 0))
+    except csv.Error as exc:
+        raise InputValueError(f"cannot read {name} from {path}: line {reader.line_num}: {exc}") from None
+    return rows

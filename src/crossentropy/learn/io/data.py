@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 from sklearn import datasets as sk_datasets
 
-from ...core.textio import DEFAULT_ENCODING, check_file, read_text_file
+from ...core.textio import DEFAULT_ENCODING, check_file, read_csv_cells, read_text_file
 from ...rules.errors import InputValueError
 from ..choices import DATASETS
 
@@ -206,19 +206,11 @@ def _load_npy(path: Path, name: str) -> np.ndarray:
 
 
 def _csv_cells(path: Path, name: str, encoding: str) -> np.ndarray:
-    import io
-
-    import pandas as pd
-
-    text = read_text_file(path, name, encoding=encoding)
-    try:
-        frame = pd.read_csv(io.StringIO(text), sep=DELIMITERS[path.suffix.lower()], header=None, dtype=str,
-                            keep_default_na=False, skip_blank_lines=True)
-    except pd.errors.EmptyDataError:
-        raise InputValueError(f"{name} {path} is empty.") from None
-    except pd.errors.ParserError as exc:
-        raise InputValueError(f"cannot read {name} from {path}: {str(exc).splitlines()[0]}") from None
-    return np.char.strip(frame.fillna("").to_numpy(dtype=str))
+    """The cells of a CSV / TSV file (``textio.read_csv_cells``) as a 2-D array of strings."""
+    rows = read_csv_cells(path, name, encoding=encoding, delimiter=DELIMITERS[path.suffix.lower()])
+    if not rows:
+        raise InputValueError(f"{name} {path} is empty.")
+    return np.array(rows, dtype=str)
 
 
 def _has_header(cells: np.ndarray) -> bool:
