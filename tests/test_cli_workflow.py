@@ -338,3 +338,19 @@ def test_calibrate_the_predictions_of_a_real_table(wine, tmp_path):
     with np.errstate(divide="ignore"):
         logits = np.log(proba.to_numpy())
     assert_close(result["temperature"], brute_force_temperature(logits, target), "minimizer")
+
+
+def test_library_messages_show_the_commands_flags(tmp_path):
+    """The library names its parameters (`target`, `text_columns`, `labels_column`, `logprobs=True`); the command
+    shows each as its own flag (cli.as_flags), in errors and in the column note."""
+    pd.DataFrame({"a": [1, 2, 3, 4], "b": ["x y", "y z", "z x", "x x"], "y": [0, 1, 0, 1]}).to_csv(
+        tmp_path / "t.csv", index=False)
+    table = tmp_path / "t.csv"
+    fails("train", "--data", table, message="--target is required with a file")
+    fails("train", "--data", table, "--target", "y", "--task", "text", "--text", "nope", message="--text names 'nope'")
+    fails("train", "--data", table, "--target", "y", "--drop", "a", "--drop", "b",
+          message="b (--drop); override with --text, --categorical or --drop); keep at least one with --text "
+                  "or --categorical")
+    fails("eval", "--proba", table, "--labels", table, message="say which holds the labels with --labels-column")
+    np.save(tmp_path / "lp.npy", -np.ones(4))
+    assert "`" not in fails("perplexity", tmp_path / "lp.npy", message="pass --logprobs, which reads them")

@@ -5,6 +5,7 @@ under src/crossentropy, the deferred ones (inside functions) included."""
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 import pytest
@@ -139,3 +140,30 @@ def test_layer_imports_only_what_the_layer_table_allows(layer):
                 if any(m == banned or m.startswith(banned + ".") for m in full):
                     bad.append(f"{name}:{line} imports {module}{'.' + imported if imported else ''}")
     assert sorted(set(bad)) == []
+
+
+FLAG = re.compile(r"(?<![\w-])--[a-z]")
+
+
+def _message_strings(tree: ast.AST):
+    """The string pieces of every ``raise`` and ``warnings.warn(...)`` in ``tree``, with their line numbers."""
+    for node in ast.walk(tree):
+        is_warn = (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "warn")
+        if isinstance(node, ast.Raise) or is_warn:
+            for piece in ast.walk(node):
+                if isinstance(piece, ast.Constant) and isinstance(piece.value, str):
+                    yield piece.lineno, piece.value
+
+
+def test_the_message_scanner_finds_a_flag():
+    code = 'import warnings\nraise ValueError(f"pass {x} or --labels-column")\nwarnings.warn("raise --epochs")\n'
+    assert [line for line, text in _message_strings(ast.parse(code)) if FLAG.search(text)] == [2, 3]
+
+
+def test_library_messages_name_parameters_not_flags():
+    """Errors and warnings outside cli.py name the library's parameters (in backticks, which the CLI shows as its
+    flags: cli.as_flags), never a command-line flag."""
+    found = [f"{path.relative_to(PACKAGE)}:{line}: {text.strip()[:70]}"
+             for path in sorted(PACKAGE.rglob("*.py")) if path.name != "cli.py"
+             for line, text in _message_strings(ast.parse(path.read_text())) if FLAG.search(text)]
+    assert found == []

@@ -21,6 +21,7 @@ import argparse
 import contextlib
 import datetime
 import os
+import re
 import shutil
 import sys
 import warnings
@@ -32,7 +33,7 @@ from . import __version__
 from .core._inputs import unit_name
 from .core.information import cross_entropy, entropy, kl_divergence
 from .core.jsonio import to_json
-from .core.textio import DEFAULT_ENCODING, ENCODING_HINT, check_file
+from .core.textio import DEFAULT_ENCODING, check_file
 from .rules.errors import InputError
 
 LEARN_MODULES = {"sklearn", "scipy", "pandas", "matplotlib", "rich", "pyarrow"}
@@ -45,6 +46,31 @@ REFUSED_WITH_TASK = {
     "text": (("--model", "--log-dir"), "it trains a fastText-style classifier of one text column, without "
                                       "TensorBoard logging"),
 }
+
+
+# The library's messages name a parameter in backticks (`labels_column`, `encoding='latin-1'`); the command shows
+# each as its flag: the parameter's name with dashes (labels_column: --labels-column), or this table's flag where
+# the two names differ.
+FLAG_OF = {"learning_rate": "--lr", "max_epochs": "--epochs", "text_columns": "--text", "text_column": "--text",
+           "categorical_columns": "--categorical", "drop_columns": "--drop", "n_bytes": "--bytes",
+           "overwrite": "--force"}
+PARAMETER = re.compile(r"`(\w+)(?:=([^`]*))?`")
+
+
+def as_flags(message: str, args=None) -> str:
+    """``message`` with each backticked parameter shown as the command's flag, ``name=value`` as ``--flag value``
+    (``--flag`` alone for True); a parameter the command (``args``, when given) has no flag for keeps its name.
+
+    >>> as_flags("give its encoding, such as `encoding='latin-1'`; or pass `labels_column`")
+    'give its encoding, such as --encoding latin-1; or pass --labels-column'
+    """
+    def flag(match) -> str:
+        name, value = match.groups()
+        option = FLAG_OF.get(name, "--" + name.replace("_", "-"))
+        if args is not None and not hasattr(args, option[2:].replace("-", "_")):
+            return name if value is None else f"{name}={value}"
+        return option if value in (None, "True") else f"{option} {value.strip(chr(39) + chr(34))}"
+    return PARAMETER.sub(flag, message)
 
 
 class UsageError(Exception):
@@ -362,6 +388,7 @@ def _train(args, data, out: Path, tensorboard, test, note: str) -> int:
     total = epoch_budget(args.model, args.epochs)
     print(f"{data.name}: {data.X.shape[0]} samples, {data.X.shape[1]} features, {len(np.unique(data.y))} classes; "
           f"model {args.model}, loss {args.loss}; writing to {out}")
+    note = as_flags(note, args)
     print(note)
     with _progress(args.quiet) as progress:
         task = progress.add_task("train", total=total, losses="")
@@ -767,15 +794,16 @@ def _encoding_option(parser) -> None:
                              f"(default: {DEFAULT_ENCODING}, UTF-8 with or without a byte-order mark)")
 
 
-def _one_line_warning(message, category, filename, lineno, file=None, line=None):
-    first = (str(message).strip().splitlines() or [""])[0]
-    if category.__name__ == "ConvergenceWarning":  # the estimator's parameter, as the command's option
-        first = first.replace("max_epochs=", "--epochs ").replace("raise max_epochs", "raise --epochs")
-    print(f"crossentropy: warning: {first} ({category.__name__})", file=file or sys.stderr)
+def _one_line_warnings(args):
+    """A ``warnings.showwarning`` that prints each warning as one line, its parameters as ``args``'s flags."""
+    def show(message, category, filename, lineno, file=None, line=None):
+        first = (str(message).strip().splitlines() or [""])[0]
+        print(f"crossentropy: warning: {as_flags(first, args)} ({category.__name__})", file=file or sys.stderr)
+    return show
 
 
 def main(argv: list[str] | None = None) -> int:
-    prog = "crossentropy"
+    prog, args = "crossentropy", None
     try:
         args, extra = build_parser().parse_known_args(argv)
         prog = f"crossentropy {args.command}"  # every later message names the command
@@ -783,14 +811,14 @@ def main(argv: list[str] | None = None) -> int:
             raise UsageError(f"{prog}: unrecognized arguments: {' '.join(extra)} (see --help)")
         args.argv = list(sys.argv[1:] if argv is None else argv)
         with warnings.catch_warnings():
-            warnings.showwarning = _one_line_warning
+            warnings.showwarning = _one_line_warnings(args)
             # a dependency's deprecation notice is for developers, not for the command's user (Python hides it
             # outside __main__ too): e.g. an older matplotlib calling pyparsing's parseString
             warnings.simplefilter("ignore", DeprecationWarning)
             return args.func(args)
     except (UsageError, InputError) as exc:
         message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        message = message.replace(ENCODING_HINT, "--encoding latin-1")  # the library's parameter, as a flag
+        message = as_flags(message, args)  # the library's parameters, as the command's flags
         print(message if message.startswith("crossentropy") else f"{prog}: error: {message}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -161,7 +161,7 @@ def test_apply_temperature():
     assert_close(apply_temperature(3.0, proba=ce.sigmoid(zb)), ce.sigmoid(zb / 3.0))
     with pytest.raises(ce.InputValueError, match="temperature must be a positive finite number"):
         apply_temperature(0.0, logits=z)
-    with pytest.raises(ce.InputValueError, match="exactly one of logits= or proba="):
+    with pytest.raises(ce.InputValueError, match="exactly one of `logits` or `proba`"):
         apply_temperature(1.0)
 
 

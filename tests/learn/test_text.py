@@ -99,7 +99,7 @@ def test_column_roles_find_id_date_text_and_take_overrides():
     assert roles == {"Individual ID": "dropped: id", "Date Egg": "dropped: date", "Island": "category",
                      "Culmen Length (mm)": "numeric", "Flipper Length (mm)": "numeric", "Comments": "text"}
     roles = column_roles(frame, categorical_columns=["Comments"], drop_columns=["Island"])
-    assert roles["Comments"] == "category" and roles["Island"] == "dropped: --drop"
+    assert roles["Comments"] == "category" and roles["Island"] == "dropped: drop_columns"
     with pytest.raises(InputValueError, match="not a column"):
         column_roles(frame, text_columns=["nope"])
     with pytest.raises(InputValueError, match="two roles"):
@@ -133,8 +133,18 @@ def test_drop_flag_and_text_override_reach_the_model(tmp_path, capsys):
                  "--drop", "Comments", "--text", "Island", "--out", str(tmp_path / "run"), "--quiet"]) == 0
     assert "Comments (--drop)" in capsys.readouterr().out
     prep = load_model(tmp_path / "run")[0]
-    assert prep.dropped_ == {"Individual ID": "id", "Date Egg": "date", "Comments": "--drop"}
+    assert prep.dropped_ == {"Individual ID": "id", "Date Egg": "date", "Comments": "drop_columns"}
     assert prep.kinds_[list(prep.feature_names_in_).index("Island")] == "text"
+    # the reason as files saved before it named the parameter, and a tampered one
+    info_path = tmp_path / "run" / "model.json"
+    info = json.loads(info_path.read_text())
+    info["preprocessing"]["dropped"]["Comments"] = "--drop"
+    info_path.write_text(json.dumps(info))
+    assert load_model(tmp_path / "run")[0].dropped_["Comments"] == "drop_columns"
+    info["preprocessing"]["dropped"]["Comments"] = "because"
+    info_path.write_text(json.dumps(info))
+    with pytest.raises(InputValueError, match="dropped columns are malformed"):
+        load_model(tmp_path / "run")
 
 
 def test_text_pipeline_round_trips_through_save_model(tmp_path):

@@ -200,7 +200,7 @@ def _pick_column(names: list[str], column: str | None, where: str) -> tuple[str,
     if len(names) == 1:
         return names[0], None
     raise InputValueError(f"{where} has columns {names}; name the one holding per-token NLLs or log-probs with a "
-                          f"column (--column), or call it 'nll' or 'logprob'.")
+                          f"`column`, or call it 'nll' or 'logprob'.")
 
 
 def _is_number(text: str) -> bool:
@@ -276,7 +276,7 @@ def read_token_scores(path, *, column: str | None = None, logprobs: bool | None 
     if logprobs if logprobs is not None else bool(says):
         if (values > 0).any():
             raise InputValueError(f"{path} holds log-probabilities, which must be <= 0, but its largest value is "
-                                  f"{values.max()}. If these are NLLs, drop --logprobs or rename the column.")
+                                  f"{values.max()}. If these are NLLs, leave out `logprobs` or rename the column.")
         values = -values
     return values
 
@@ -301,14 +301,14 @@ def perplexity_report(path, *, column: str | None = None, logprobs: bool | None 
     ``n_bytes`` or the UTF-8 file ``text`` (not both): what ``crossentropy perplexity`` prints. A file of no
     tokens, or of values that are all <= 0 (log-probabilities) without ``logprobs``, is an ``InputValueError``."""
     if n_bytes is not None and text is not None:
-        raise InputValueError("give the byte count once: n_bytes (--bytes) or text (--text), not both.")
+        raise InputValueError("give the byte count once: `n_bytes` or `text`, not both.")
     if text is not None:
         n_bytes = text_bytes(text)
     scores = read_token_scores(path, column=column, logprobs=logprobs)
     if scores.size == 0:
         raise InputValueError(f"{path} holds no token scores; perplexity needs at least one token.")
     if (scores < 0).any() and (scores <= 0).all():
-        raise InputValueError(f"the values in {path} are all <= 0, as log-probabilities are; pass logprobs=True "
-                              f"(--logprobs), which reads them as log-probabilities.")
+        raise InputValueError(f"the values in {path} are all <= 0, as log-probabilities are; pass `logprobs=True`, "
+                              f"which reads them as log-probabilities.")
     nll = nll_values(scores, f"the values in {path}")
     return PerplexityMeter().update(nll, n_bytes=n_bytes).result(ci=ci)

@@ -92,7 +92,7 @@ def check_trainable(data: Dataset, model: str = DEFAULT_MODEL, test_size: float 
     build_classifier(model, **options)
     if model == "cnn" and not data.images:
         raise InputValueError(f"the cnn model needs image data (digits), but {data.name!r} is tabular; use "
-                              f"--model mlp.")
+                              f"`model='mlp'`.")
     if test is None and not 0 < test_size < 1:
         raise InputValueError(f"test_size must be a share strictly between 0 and 1, but got {test_size}.")
     if type_of_target(data.y) == "continuous":
@@ -110,7 +110,7 @@ def check_trainable(data: Dataset, model: str = DEFAULT_MODEL, test_size: float 
         n_test = split_sizes(data.y, test_size)[0]
     if test is None and (n_test < 1 or len(data.y) - n_test < 2):
         raise InputValueError(f"{data.name} has {len(data.y)} rows, too few to hold out {test_size:.0%} for testing "
-                              f"and train on the rest; give more rows or another --test-size.")
+                              f"and train on the rest; give more rows or another `test_size`.")
     # missing values, infinities, unknown column names: refused here, by column name
     table = TablePreprocessor(**table_options).fit(data.X)
     if test is not None:
@@ -169,6 +169,6 @@ def predict_table(model, frame):
     return out
 
 
-def predict_file(model, path, name: str = "--data", *, encoding: str = DEFAULT_ENCODING):
+def predict_file(model, path, name: str = "`data`", *, encoding: str = DEFAULT_ENCODING):
     """``predict_table`` for the CSV, TSV (decoded with ``encoding``) or Parquet table at ``path``."""
     return predict_table(model, read_table(path, name, encoding=encoding))

@@ -121,6 +121,6 @@ def write_conll(path, sentences, *, overwrite: bool = False) -> Path:
         with path.open("w" if overwrite else "x", encoding="utf-8") as f:
             f.write(format_conll(sentences))
     except FileExistsError:
-        raise InputValueError(f"{path} already exists; choose another output file (or pass --force to overwrite "
+        raise InputValueError(f"{path} already exists; choose another output file (or pass `overwrite=True` to replace "
                               f"it).") from None
     return path

@@ -32,7 +32,7 @@ class Dataset:
     images: bool  # square grayscale images, flattened (the cnn model needs this)
 
 
-def load_dataset(source: str, target: str | None = None, name: str = "--data", *, encoding: str = DEFAULT_ENCODING
+def load_dataset(source: str, target: str | None = None, name: str = "`data`", *, encoding: str = DEFAULT_ENCODING
                  ) -> Dataset:
     """A bundled data set by name (``digits``, ``iris``, ``wine``, ``breast_cancer``), or a CSV/TSV/Parquet file
     (CSV and TSV decoded with ``encoding``) whose ``target`` column holds the labels and whose other columns (numbers,
@@ -54,7 +54,8 @@ def load_dataset(source: str, target: str | None = None, name: str = "--data", *
                               f".parquet file.")
     frame = read_table(path, name, encoding=encoding)
     if target is None:
-        raise InputValueError(f"--target is required with a file: name the label column, one of {list(frame.columns)}.")
+        raise InputValueError(f"`target` is required with a file: name the label column, one of "
+                              f"{list(frame.columns)}.")
     if target not in frame.columns:
         raise InputValueError(f"column {target!r} is not in {path.name}; its columns are {list(frame.columns)}.")
     features = frame.drop(columns=[target])
@@ -144,21 +145,21 @@ def load_labels(path_text: str, name: str, *, column: str | None = None, classes
     if columns is None:
         if column is not None:
             raise InputValueError(f"{name} {path} has no header, so it has no column {column!r}; drop "
-                                  f"--labels-column or add a header row.")
+                                  f"`labels_column` or add a header row.")
         if len(arrays) != 1:
             raise InputValueError(f"{name} must hold one label per row, but {path} has {len(arrays)} columns and no "
-                                  f"header; add a header and pass --labels-column.")
+                                  f"header; add a header and pass `labels_column`.")
         return arrays[0]
     named = [c for c in columns if c and not c.startswith("Unnamed:")]  # pandas writes its index unnamed
     wanted = column if column is not None else (named[0] if len(named) == 1 else None)
     if wanted is None:
-        raise InputValueError(f"{name} {path} has columns {columns}; say which holds the labels with --labels-column.")
+        raise InputValueError(f"{name} {path} has columns {columns}; say which holds the labels with `labels_column`.")
     if wanted not in columns:
         raise InputValueError(f"{name} {path} has no column {wanted!r}; its columns are {columns}.")
     return arrays[columns.index(wanted)]
 
 
-def load_predictions(proba: str, labels: str, *, labels_column: str | None = None, name: str = "--proba",
+def load_predictions(proba: str, labels: str, *, labels_column: str | None = None, name: str = "`proba`",
                      encoding: str = DEFAULT_ENCODING):
     """What ``crossentropy eval`` and ``calibrate`` read: the scores in ``proba`` (the option ``name``), their column
     names (None without a header), and the labels in ``labels``, each file's header recognised with the help of the
@@ -166,7 +167,7 @@ def load_predictions(proba: str, labels: str, *, labels_column: str | None = Non
     not a score: it is skipped."""
     kw = {"ignore": (PREDICTED,), "encoding": encoding}
     scores, columns = load_array(proba, name, **kw)
-    y = load_labels(labels, "--labels", column=labels_column, classes=columns, n_rows=scores.shape[0],
+    y = load_labels(labels, "`labels`", column=labels_column, classes=columns, n_rows=scores.shape[0],
                     encoding=encoding)
     if columns is None and scores.shape[0] == y.shape[0] + 1:  # a header of integer class labels
         scores, columns = load_array(proba, name, n_rows=y.shape[0], **kw)

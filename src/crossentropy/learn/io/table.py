@@ -73,7 +73,7 @@ def column_kind(series) -> str:
 
 def column_roles(frame, *, text_columns=(), categorical_columns=(), drop_columns=()) -> dict[str, str]:
     """The role of each column of ``frame`` by name: ``"numeric"``, ``"category"``, ``"text"``, or why it is dropped
-    (``"dropped: --drop"``, ``"dropped: date"``, ``"dropped: id"``), by the rule of the module doc.
+    (``"dropped: drop_columns"``, ``"dropped: date"``, ``"dropped: id"``), by the rule of the module doc.
 
     >>> import pandas as pd
     >>> frame = pd.DataFrame({"id": [f"N{i}A" for i in range(20)], "day": ["2007-11-1"] * 20, "x": range(20),
@@ -84,10 +84,10 @@ def column_roles(frame, *, text_columns=(), categorical_columns=(), drop_columns
     names = [str(c) for c in frame.columns]
     given = {"text_columns": text_columns, "categorical_columns": categorical_columns, "drop_columns": drop_columns}
     chosen: dict[str, str] = {}
-    for arg, role in zip(given, (TEXT, CATEGORY, "dropped: --drop"), strict=True):
+    for arg, role in zip(given, (TEXT, CATEGORY, "dropped: drop_columns"), strict=True):
         for name in given[arg] or ():
             if name not in names:
-                raise InputValueError(f"{arg} names {name!r}, which is not a column; the columns are {names}.")
+                raise InputValueError(f"`{arg}` names {name!r}, which is not a column; the columns are {names}.")
             if name in chosen:
                 raise InputValueError(f"column {name!r} is given two roles ({chosen[name]} and {role}); give it one.")
             chosen[name] = role
@@ -126,10 +126,11 @@ def describe_roles(roles: dict[str, str]) -> str:
         if names:
             shown = ", ".join(names[:6]) + (f", ... {len(names) - 6} more" if len(names) > 6 else "")
             parts.append(f"{len(names)} {label} ({shown})")
-    why = {"dropped: id": "ID: one distinct value per row", "dropped: date": "a date", "dropped: --drop": "--drop"}
+    why = {"dropped: id": "ID: one distinct value per row", "dropped: date": "a date",
+           "dropped: drop_columns": "`drop_columns`"}
     dropped = [f"{n} ({why[r]})" for n, r in roles.items() if r.startswith("dropped")]
     return "columns: " + ", ".join(parts) + (f"; dropped {', '.join(dropped)}" if dropped else "") \
-        + "; override with --text, --categorical or --drop"
+        + "; override with `text_columns`, `categorical_columns` or `drop_columns`"
 
 
 def _numeric_values(series, name: str) -> np.ndarray:
@@ -189,8 +190,8 @@ class TablePreprocessor(TransformerMixin, BaseEstimator):
         self.note_ = describe_roles(roles)
         self.dropped_ = {n: r.removeprefix("dropped: ") for n, r in roles.items() if r.startswith("dropped")}
         if len(self.dropped_) == len(names):
-            raise InputValueError(f"every column of X is dropped ({self.note_}); keep at least one with --text or "
-                                  f"--categorical.")
+            raise InputValueError(f"every column of X is dropped ({self.note_}); keep at least one with "
+                                  f"`text_columns` or `categorical_columns`.")
         kept = [c for c in frame.columns if str(c) not in self.dropped_]
         self.feature_names_in_ = np.array([str(c) for c in kept], dtype=object)
         self.n_features_in_ = len(kept)
@@ -315,7 +316,9 @@ class TablePreprocessor(TransformerMixin, BaseEstimator):
         if not (np.isfinite(center).all() and np.isfinite(scale).all() and (scale > 0).all()):
             raise InputValueError("the saved preprocessing has a non-finite center or a scale that is not positive.")
         dropped = info.get("dropped", {})
-        if not isinstance(dropped, dict) or not all(isinstance(v, str) for v in dropped.values()):
+        if isinstance(dropped, dict):  # files saved before the reason was named by the parameter
+            dropped = {n: "drop_columns" if r == "--drop" else r for n, r in dropped.items()}
+        if not isinstance(dropped, dict) or not all(r in ("id", "date", "drop_columns") for r in dropped.values()):
             raise InputValueError(f"the saved preprocessing's dropped columns are malformed: {dropped!r:.80}")
         self = cls()
         self.dropped_ = dict(dropped)

@@ -96,12 +96,12 @@ def calibration_error(y_true, proba, *, labels=None, bins: int = 15, strategy: s
 def _as_logits(logits, proba) -> np.ndarray:
     """Logits of shape (n, K) from exactly one of ``logits`` (n, K) / (n,) binary, or ``proba`` (used as log p)."""
     if (logits is None) == (proba is None):
-        raise InputValueError("pass exactly one of logits= or proba=.")
+        raise InputValueError("pass exactly one of `logits` or `proba`.")
     if logits is not None:
         z = np.asarray(logits, dtype=np.float64)
         return np.column_stack([np.zeros_like(z), z]) if z.ndim == 1 else z
     p = np.asarray(proba, dtype=np.float64)
-    check_unit_interval(NUMPY, p, "proba", "If these are logits, pass logits= (--logits on the command line).")
+    check_unit_interval(NUMPY, p, "proba", "If these are logits, pass them as `logits`.")
     p = np.column_stack([1 - p, p]) if p.ndim == 1 else p
     with np.errstate(divide="ignore"):
         return np.log(p)

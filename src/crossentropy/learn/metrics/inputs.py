@@ -33,7 +33,8 @@ def check_inputs(y_true, proba, labels):
         raise InputValueError("proba contains NaN; check the model's outputs.")
     if p.min() < 0 or p.max() > 1:
         raise InputValueError(f"proba must hold probabilities in [0, 1], but its values range from {p.min():.6g} to "
-                         f"{p.max():.6g}. If these are logits, apply softmax (or pass --logits on the command line).")
+                              f"{p.max():.6g}. If these are logits, apply softmax first, or pass them as `logits` "
+                              f"where that is taken.")
     sums = p.sum(axis=1)
     far = np.abs(sums - 1) > FAR_FROM_ONE
     if far.any():

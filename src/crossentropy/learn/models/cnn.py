@@ -75,7 +75,7 @@ class CNNClassifier(ClassifierBase):
         side = math.isqrt(X.shape[1])
         if side * side != X.shape[1] or side < 2:
             raise InputValueError(f"the cnn model needs square images flattened to side*side features, but X has "
-                             f"{X.shape[1]} features. Use --model mlp for tabular data.")
+                             f"{X.shape[1]} features. Use the MLP (`model='mlp'`) for tabular data.")
         self.side_ = side
         y_idx = self._set_classes(y)
         torch.manual_seed(self.random_state)

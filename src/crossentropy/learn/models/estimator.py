@@ -319,9 +319,9 @@ class CrossEntropyClassifier(ClassifierBase):
             n_layers = len(self.coefs_)
             self.coefs_, self.intercepts_ = best.weights[:n_layers], best.weights[n_layers:]
         if not converged:
-            warnings.warn(f"{type(self).__name__}: training ended at max_epochs={self.max_epochs} before the "
+            warnings.warn(f"{type(self).__name__}: training ended at `max_epochs={self.max_epochs}` before the "
                           f"{'validation' if self.early_stopping else 'training'} loss stopped improving (by tol="
-                          f"{self.tol} for n_iter_no_change={self.n_iter_no_change} epochs); raise max_epochs.",
+                          f"{self.tol} for n_iter_no_change={self.n_iter_no_change} epochs); raise `max_epochs`.",
                           ConvergenceWarning, stacklevel=2)
         return self
 

@@ -256,8 +256,8 @@ class TokenTagger(BaseEstimator):
         info, arrays = read_model_files(directory)
         if info.get("kind") != cls.__name__:
             raise InputValueError(f"{Path(directory) / 'model.json'} is not a saved tagger (kind "
-                                  f"{info.get('kind')!r:.40}); pass a run directory written by 'crossentropy train "
-                                  f"--task tagging'.")
+                                  f"{info.get('kind')!r:.40}); pass a directory that TokenTagger.save wrote (a tagging "
+                                  f"run's directory).")
         params, tags, vocabularies = (info.get(key) for key in ("params", "tags", "vocabularies"))
         if not isinstance(params, dict) or set(params) != set(cls.PARAMS):
             got = sorted(params) if isinstance(params, dict) else params
@@ -323,7 +323,7 @@ def train_tagger(train: ConllCorpus, test: ConllCorpus | None = None, *,
         n_test = max(1, round(len(tokens) * test_size))
         if n_test >= len(tokens):
             raise InputValueError(f"{train.name} has {len(tokens)} sentence(s); holding out {test_size:g} of them "
-                                  f"leaves none to train on. Pass --test FILE or more sentences.")
+                                  f"leaves none to train on. Pass held-out sentences as `test`, or more sentences.")
         test_tokens, test_tags = [tokens[i] for i in order[:n_test]], [tags[i] for i in order[:n_test]]
         tokens, tags = [tokens[i] for i in order[n_test:]], [tags[i] for i in order[n_test:]]
     options = {k: v for k, v in options.items() if v is not None}

@@ -288,19 +288,20 @@ def check_text_data(data, text_columns=None, test=None) -> str:
     only column that ``table.column_roles`` calls text. Anything else is an ``InputValueError``."""
     if text_columns:
         if len(text_columns) != 1:
-            raise InputValueError(f"--task text reads one text column, but --text names {list(text_columns)}.")
+            raise InputValueError(f"the text classifier reads one text column, but `text_columns` names "
+                                  f"{list(text_columns)}.")
         column = text_columns[0]
         if column not in data.X.columns:
-            raise InputValueError(f"--text {column!r} is not a column of {data.name}; its columns are "
-                                  f"{list(data.X.columns)}.")
+            raise InputValueError(f"`text_columns` names {column!r}, which is not a column of {data.name}; its "
+                                  f"columns are {list(data.X.columns)}.")
     else:
         texts = [n for n, role in column_roles(data.X).items() if role == TEXT]
         if len(texts) != 1:
-            raise InputValueError(f"--task text needs one text column, but {data.name} has "
-                                  f"{len(texts)} that look like text ({texts}); name one with --text COL.")
+            raise InputValueError(f"the text classifier needs one text column, but {data.name} has "
+                                  f"{len(texts)} that look like text ({texts}); name one with `text_columns`.")
         column = texts[0]
     if test is not None and column not in test.X.columns:
-        raise InputValueError(f"the --test data lacks the text column {column!r}.")
+        raise InputValueError(f"the `test` data lacks the text column {column!r}.")
     return column
 
 
