@@ -51,7 +51,8 @@ test-min:
 	$(VENV_MIN)/bin/python -m pytest -p no:cacheprovider $(SMOKE)
 
 bench: kernel
-	cd benchmarks && ../$(BIN)/python bench_core.py && ../$(BIN)/python bench_overhead.py && ../$(BIN)/python bench_learn.py \
+	cd benchmarks && ../$(BIN)/python bench_core.py && ../$(BIN)/python bench_overhead.py && ../$(BIN)/python bench_tagger.py \
+		&& ../$(BIN)/python bench_learn.py \
 		&& ../$(BIN)/python bench_text.py && ../$(BIN)/python bench_linear.py && ../$(BIN)/python bench_hf.py \
 		&& ../$(BIN)/python bench_gpu.py
 
