@@ -355,12 +355,12 @@ def build(fn, ints, i64, i8, half, consts):
     src = ASTSource(fn=fn, signature=sig, constexprs={(names.index(k),): v for k, v in consts.items()})
     triton.compile(src, target=GPUTarget("cuda", 90, 32), options={"num_warps": 8})
 
-flags = dict(ACC=tl.float32, HAS_W=True, SOFTCAP=True, ZLOSS=True, GRAD=True, BLOCK=4096)
+flags = dict(ACC=tl.float32, HAS_W=True, HAS_SOFTCAP=True, HAS_Z_LOSS=True, GRAD=True, BLOCK=4096)
 for index, stats, forward in ((True, True, True), (False, False, True), (True, False, False)):
     build(jit.softmax_rows_kernel, ("stride_x", "stride_g", "stride_p", "V"), ("Y", "ARGMAX"), (), ("X", "G", "P"),
           dict(flags, INDEX=index, HAS_U=index, STATS=stats, FORWARD=forward))
 build(jit.logprob_backward_kernel, ("stride_x", "stride_g", "V"), ("Y",), ("KEEP",), ("X", "G"),
-      dict(ACC=tl.float32, SOFTCAP=True, BLOCK=1024))
+      dict(ACC=tl.float32, HAS_SOFTCAP=True, BLOCK=1024))
 for divergence in (0, 1, 2):
     build(jit.distill_rows_kernel, ("stride_s", "stride_t", "stride_g", "V"), (), ("KEEP",), ("ZS", "ZT", "G"),
           dict(ACC=tl.float32, DIVERGENCE=divergence, GRAD=True, BLOCK=1024))

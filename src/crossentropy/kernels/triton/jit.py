@@ -16,7 +16,7 @@ import triton
 import triton.language as tl
 
 # PARAMS slots
-Z_LOSS, CAP, INV_T, ALPHA, BETA, LOG_BETA, LOG_1MBETA, TAU = (tl.constexpr(i) for i in range(8))
+Z_LOSS, SOFTCAP, INV_T, ALPHA, BETA, LOG_BETA, LOG_1MBETA, TEMPERATURE = (tl.constexpr(i) for i in range(8))
 LOWEST = tl.constexpr(-3.0e38)  # rules/rows.py's clamp of shifted logits in the entropy: exp(LOWEST) = 0
 
 
@@ -47,10 +47,10 @@ def _tanh(x):
 
 
 @triton.jit
-def _capped(x, cap, inv_t, SOFTCAP: tl.constexpr):
-    """``softcap(x) / T``: ``cap tanh(x / cap) inv_t`` (``x inv_t`` without a cap)."""
-    if SOFTCAP:
-        x = cap * _tanh(x / cap)
+def _capped(x, softcap, inv_t, HAS_SOFTCAP: tl.constexpr):
+    """``softcap(x) / T``: ``softcap tanh(x / softcap) inv_t`` (``x inv_t`` without a softcap)."""
+    if HAS_SOFTCAP:
+        x = softcap * _tanh(x / softcap)
     return x * inv_t
 
 
@@ -59,7 +59,7 @@ def softmax_rows_kernel(X, stride_x, G, stride_g, P, stride_p, V,
                         Y, AY, U, W, O, SROW, RS, PARAMS,
                         LOSS, MAX, TOTAL, LSE, LINEAR, MASS, ENT, LOGPT, ARGMAX,
                         ACC: tl.constexpr, INDEX: tl.constexpr, HAS_W: tl.constexpr, HAS_U: tl.constexpr,
-                        SOFTCAP: tl.constexpr, ZLOSS: tl.constexpr, STATS: tl.constexpr, FORWARD: tl.constexpr,
+                        HAS_SOFTCAP: tl.constexpr, HAS_Z_LOSS: tl.constexpr, STATS: tl.constexpr, FORWARD: tl.constexpr,
                         GRAD: tl.constexpr, BLOCK: tl.constexpr):
     """Softmax cross-entropy of one row (``rules.rows.softmax_rows``), with ``zc = softcap(x) * inv_t``.
 
@@ -73,14 +73,14 @@ def softmax_rows_kernel(X, stride_x, G, stride_g, P, stride_p, V,
 
     Pass 2 (``GRAD``), with ``r = RS[row]`` and ``f = o r / S * (1 + 2 z_loss lse)``::
 
-        G_c = (f exp(shift(zc_c, m)) - r a_c) * inv_t * (1 - (zc_c / (cap inv_t))**2 under a softcap)
+        G_c = (f exp(shift(zc_c, m)) - r a_c) * inv_t * (1 - (zc_c / (softcap inv_t))**2 under a softcap)
 
     ``a_c = a_y [c == y] + u b_c`` for index targets (``b = w`` or 1), ``s_i w_c (alpha T_c + beta)`` for
     probability targets ``T`` (the row ``P``).
     """
     row = tl.program_id(0).to(tl.int64)
     x_row = X + row * stride_x
-    cap = tl.load(PARAMS + CAP)
+    softcap = tl.load(PARAMS + SOFTCAP)
     inv_t = tl.load(PARAMS + INV_T)
     o = tl.load(O + row)
     if INDEX:
@@ -108,7 +108,7 @@ def softmax_rows_kernel(X, stride_x, G, stride_g, P, stride_p, V,
             offs = start + tl.arange(0, BLOCK)
             inside = offs < V
             x = tl.load(x_row + offs, mask=inside, other=0.0).to(ACC)
-            zc = tl.where(inside, _capped(x, cap, inv_t, SOFTCAP), ninf)
+            zc = tl.where(inside, _capped(x, softcap, inv_t, HAS_SOFTCAP), ninf)
             top = tl.max(zc, 0)
             m_new = tl.maximum(m, top)
             rescale = tl.exp(_shift(m, m_new))
@@ -156,7 +156,7 @@ def softmax_rows_kernel(X, stride_x, G, stride_g, P, stride_p, V,
         finite_part = spread + _masked(fin_mass, ref - m) + tl.where(n_neg != 0, ninf, 0.0)
         spread_term = tl.where(at_limit, tl.where((m > 0) & lost, ninf, 0.0), finite_part)
         if INDEX:
-            z_y = _capped(tl.load(x_row + y).to(ACC), cap, inv_t, SOFTCAP)
+            z_y = _capped(tl.load(x_row + y).to(ACC), softcap, inv_t, HAS_SOFTCAP)
             s_y = _shift(z_y, m)
             linear = _masked(a_y, s_y)
             if HAS_U:
@@ -169,7 +169,7 @@ def softmax_rows_kernel(X, stride_x, G, stride_g, P, stride_p, V,
         log_s = tl.log(total)
         lse = m + log_s
         loss = _masked(o, log_s) - linear
-        if ZLOSS:
+        if HAS_Z_LOSS:
             loss += _masked(o, lse * lse * tl.load(PARAMS + Z_LOSS))
         tl.store(LOSS + row, loss)
         tl.store(MAX + row, m)
@@ -189,14 +189,14 @@ def softmax_rows_kernel(X, stride_x, G, stride_g, P, stride_p, V,
     if GRAD:
         r = tl.load(RS + row)
         factor = _masked(o, r / total)
-        if ZLOSS:
+        if HAS_Z_LOSS:
             factor = factor * (lse * (2.0 * tl.load(PARAMS + Z_LOSS)) + 1.0)
         g_row = G + row * stride_g
         for start in range(0, V, BLOCK):
             offs = start + tl.arange(0, BLOCK)
             inside = offs < V
             x = tl.load(x_row + offs, mask=inside, other=0.0).to(ACC)
-            zc = _capped(x, cap, inv_t, SOFTCAP)
+            zc = _capped(x, softcap, inv_t, HAS_SOFTCAP)
             g = tl.exp(_shift(zc, m)) * factor
             if INDEX:
                 g -= tl.where(offs == y, a_y * r, 0.0)
@@ -211,8 +211,8 @@ def softmax_rows_kernel(X, stride_x, G, stride_g, P, stride_p, V,
                 if HAS_W:
                     a = a * tl.load(W + offs, mask=inside, other=0.0).to(ACC)
                 g -= a * r
-            if SOFTCAP:
-                q = zc / (cap * inv_t)
+            if HAS_SOFTCAP:
+                q = zc / (softcap * inv_t)
                 g = g * (1.0 - q * q)
             g = g * inv_t
             tl.store(g_row + offs, g.to(G.dtype.element_ty), mask=inside)
@@ -220,16 +220,16 @@ def softmax_rows_kernel(X, stride_x, G, stride_g, P, stride_p, V,
 
 @triton.jit
 def logprob_backward_kernel(X, stride_x, G, stride_g, V, Y, KEEP, MAX, TOTAL, ENT, GLOGP, GENT, PARAMS,
-                            ACC: tl.constexpr, SOFTCAP: tl.constexpr, BLOCK: tl.constexpr):
+                            ACC: tl.constexpr, HAS_SOFTCAP: tl.constexpr, BLOCK: tl.constexpr):
     """The gradient of ``sum_i (g_logp_i log q_iy + g_ent_i H_i)`` w.r.t. the raw logits ``x`` of one row, with
     ``zc = softcap(x) / T``, ``log q_c = shift(zc_c, m) - log S`` (``m``, ``S`` and ``H`` from the forward pass)::
 
-        G_c = (g_logp ([c == y] - q_c) - g_ent q_c (log q_c + H)) / T * (1 - tanh(x_c / cap)**2 under a softcap)
+        G_c = (g_logp ([c == y] - q_c) - g_ent q_c (log q_c + H)) / T * (1 - tanh(x_c / softcap)**2 under a softcap)
 
     (``q log q`` masked: 0 where ``q = 0``); 0 on an ignored row.
     """
     row = tl.program_id(0).to(tl.int64)
-    cap = tl.load(PARAMS + CAP)
+    softcap = tl.load(PARAMS + SOFTCAP)
     inv_t = tl.load(PARAMS + INV_T)
     y = tl.load(Y + row)
     keep = tl.load(KEEP + row) != 0
@@ -242,12 +242,12 @@ def logprob_backward_kernel(X, stride_x, G, stride_g, V, Y, KEEP, MAX, TOTAL, EN
         offs = start + tl.arange(0, BLOCK)
         inside = offs < V
         x = tl.load(X + row * stride_x + offs, mask=inside, other=0.0).to(ACC)
-        zc = _capped(x, cap, inv_t, SOFTCAP)
+        zc = _capped(x, softcap, inv_t, HAS_SOFTCAP)
         log_q = _shift(zc, m) - log_s
         q = tl.exp(log_q)
         g = g_logp * (tl.where(offs == y, 1.0, 0.0) - q) - _masked(g_ent, _masked(q, log_q + h))
-        if SOFTCAP:
-            c = zc / (cap * inv_t)
+        if HAS_SOFTCAP:
+            c = zc / (softcap * inv_t)
             g = g * (1.0 - c * c)
         g = tl.where(keep, g * inv_t, 0.0)
         tl.store(G + row * stride_g + offs, g.to(G.dtype.element_ty), mask=inside)
@@ -313,7 +313,7 @@ def distill_rows_kernel(ZS, stride_s, ZT, stride_t, G, stride_g, V, KEEP, RS, LO
     writes the other gradients.
     """
     row = tl.program_id(0).to(tl.int64)
-    tau = tl.load(PARAMS + TAU)
+    temperature = tl.load(PARAMS + TEMPERATURE)
     inv_t = tl.load(PARAMS + INV_T)
     beta = tl.load(PARAMS + BETA)
     log_beta = tl.load(PARAMS + LOG_BETA)
@@ -322,9 +322,9 @@ def distill_rows_kernel(ZS, stride_s, ZT, stride_t, G, stride_g, V, KEEP, RS, LO
     s_row, t_row, g_row = ZS + row * stride_s, ZT + row * stride_t, G + row * stride_g
     ms, log_ss = _online(s_row, V, inv_t, ACC, BLOCK)
     mt, log_st = _online(t_row, V, inv_t, ACC, BLOCK)
-    scale = tau
+    scale = temperature
     if GRAD:
-        scale = tl.load(RS + row) * tau
+        scale = tl.load(RS + row) * temperature
     value = tl.zeros((), ACC)
     g_sum = tl.zeros((), ACC)
     for start in range(0, V, BLOCK):
@@ -343,7 +343,7 @@ def distill_rows_kernel(ZS, stride_s, ZT, stride_t, G, stride_g, V, KEEP, RS, LO
             value += beta * tl.sum(tl.where(inside, _masked(t, _log_ratio(lt, lm)), 0.0), 0) \
                 + (1.0 - beta) * tl.sum(s_term, 0)
             g_sum += (1.0 - beta) * tl.sum(s_term, 0)
-    tl.store(LOSS + row, tl.where(keep, tl.where(value < 0, 0.0, value) * (tau * tau), 0.0))
+    tl.store(LOSS + row, tl.where(keep, tl.where(value < 0, 0.0, value) * (temperature * temperature), 0.0))
     if GRAD:
         if DIVERGENCE != 0:
             for start in range(0, V, BLOCK):

@@ -79,7 +79,7 @@ def _acc(x: torch.Tensor):
 
 def _params(like: torch.Tensor, dtype, *, z_loss=0.0, softcap=None, temperature=1.0, alpha=1.0, beta=0.0,
             log_beta=0.0, log_1mbeta=0.0) -> torch.Tensor:
-    """The kernels' scalar options as one tensor (``jit.Z_LOSS`` ... ``jit.TAU``)."""
+    """The kernels' scalar options as one tensor (``jit.Z_LOSS`` ... ``jit.TEMPERATURE``)."""
     values = [z_loss, 1.0 if softcap is None else softcap, 1.0 / temperature, alpha, beta, log_beta, log_1mbeta,
               temperature]
     host = torch.tensor(values, dtype=dtype)
@@ -145,7 +145,7 @@ def _launch(x, coef, *, z_loss, softcap, temperature=1.0, row_scale=None, stats=
             outs["loss"], outs["max"], outs["total"], outs["lse"], outs["linear"], outs["mass"], outs["entropy"],
             outs["logpt"], outs["argmax"],
             ACC=tl_acc, INDEX=coef.index, HAS_W=coef.w is not None, HAS_U=coef.u is not None,
-            SOFTCAP=softcap is not None, ZLOSS=bool(z_loss), STATS=stats, FORWARD=given is None,
+            HAS_SOFTCAP=softcap is not None, HAS_Z_LOSS=bool(z_loss), STATS=stats, FORWARD=given is None,
             GRAD=row_scale is not None, **_launch_options(vocab, block))
     return outs, grad
 
@@ -267,7 +267,7 @@ def logprob_rows_backward(x: torch.Tensor, target: torch.Tensor, forward: LogPro
         jit.logprob_backward_kernel[(n,)](
             x, x.stride(0), grad, grad.stride(0), vocab, y, keep.to(torch.int8).contiguous(), forward.max,
             forward.total, forward.entropy, _vec(g_logp, acc, x), _vec(g_entropy, acc, x), params,
-            ACC=tl_acc, SOFTCAP=softcap is not None, **_launch_options(vocab, block))
+            ACC=tl_acc, HAS_SOFTCAP=softcap is not None, **_launch_options(vocab, block))
     return grad
 
 
