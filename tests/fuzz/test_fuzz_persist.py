@@ -1,11 +1,12 @@
 """Fuzz area 3, tampered model files: ``crossentropy.learn.models.persist.save_model`` / ``load_model``.
 
-A small fitted ``CrossEntropyClassifier`` (alone, after a ``StandardScaler``, and after a ``TablePreprocessor``)
+A small fitted ``CrossEntropyClassifier`` (alone, after a ``StandardScaler``, after a ``TablePreprocessor``, and
+after one that drops an ID column and a column by name)
 and a small ``TokenTagger`` are saved, then their ``model.npz`` / ``model.json`` are truncated, bit-flipped,
 emptied, given wrong-shape, wrong-dtype (float16 and float32 included) or object arrays, missing or extra members,
 and edited JSON (keys deleted, values of the wrong type, ``classes`` shortened, any value at any depth replaced by
 one of the wrong kind or range such as ``true``, ``Infinity`` or ``NaN`` (issue 21 #30), a value nested 100,000
-deep).
+deep), and any string value renamed (``test_fuzz_string_values_renamed``).
 
 Invariants: ``load_model`` raises an InputError (a ValueError or TypeError), or returns a model that predicts
 exactly what the saved one did (``predict_proba`` then raising anything but an InputError is a failure too);
@@ -21,6 +22,7 @@ import io
 import json
 import math
 import pickle
+import shutil
 import zipfile
 from pathlib import Path
 
@@ -60,6 +62,7 @@ def saved(tmp_path_factory):
     X, y = load_iris(return_X_y=True)
     table = wine_table()
     tx, ty = table.drop(columns="cultivar"), table["cultivar"]
+    with_id = tx.assign(row_id=[f"r{i}" for i in range(len(tx))])
     sentences = generate(40, seed=0)
     tokens, tags = [[t for t, _ in s] for s in sentences], [[g for _, g in s] for s in sentences]
     fitted = {
@@ -69,6 +72,10 @@ def saved(tmp_path_factory):
         "table + classifier": (make_pipeline(TablePreprocessor(), CrossEntropyClassifier((4,), max_epochs=3,
                                                                                           random_state=0)).fit(tx, ty),
                                tx),
+        # a column dropped as an ID and one by name: their reasons are leaves of model.json to tamper with
+        "dropping table + classifier": (make_pipeline(TablePreprocessor(drop_columns=["alcohol"]),
+                                                      CrossEntropyClassifier((4,), max_epochs=3, random_state=0)
+                                                      ).fit(with_id, ty), with_id),
         "tagger": (TokenTagger(epochs=1, embedding_dim=8, hidden_size=4).fit(tokens, tags), tokens[:8]),
     }
     models = {}
@@ -226,6 +233,50 @@ def test_fuzz_tampered_model_files(saved, tmp_path, monkeypatch):
         else:
             known.setdefault((kind, outcome), [0, label])[0] += 1
     a.known.extend(f"issue 12 {KNOWN_ITEM}: {k[1]} x{n}, e.g. {label}" for k, (n, label) in sorted(known.items()))
+    a.check(since)
+
+
+def _string_leaves(node, path=()):
+    """The path of every string value inside a JSON document."""
+    for leaf in _leaves(node, path):
+        value = node
+        for key in leaf:
+            value = value[key]
+        if isinstance(value, str):
+            yield leaf
+
+
+def test_fuzz_string_values_renamed(saved, tmp_path):
+    """Each string of model.json (a class, a column name, a column's kind, a dropped column's reason, a word of a
+    tagger's vocabulary...) set to one the model never had: ``load_model`` raises an InputError, or returns a model
+    whose predictions come back or raise an InputError (a renamed class or word is a different valid model, which
+    may predict differently). Up to 1% of the budget per model, in a shuffled order of its strings."""
+    a = area("model files")
+    since = len(a.failures)
+    for name in sorted(saved):
+        src, data, _ = saved[name]
+        info = json.loads((src / "model.json").read_text())
+        paths = list(_string_leaves(info))
+        order = rng_for("persist strings", name).permutation(len(paths))
+        for i in order[:count(0.01, least=5)]:
+            path = paths[i]
+            tampered = json.loads((src / "model.json").read_text())
+            node = tampered
+            for key in path[:-1]:
+                node = node[key]
+            node[path[-1]] = "renamed" if node[path[-1]] != "renamed" else "other"
+            dst = tmp_path / f"{name.replace(' + ', '-')}-{i}"
+            shutil.copytree(src, dst)
+            (dst / "model.json").write_text(json.dumps(tampered))
+            a.cases += 1
+            try:
+                _predictions(load_model(dst), data)
+            except InputError as exc:
+                if isinstance(exc, (ValueError, TypeError)):
+                    continue
+                a.fail(f"load_model(dir) after {list(path)} renamed ({name})", type(exc).__name__)
+            except Exception as exc:  # noqa: BLE001 -- the failure being looked for
+                a.fail(f"load_model(dir) after {list(path)} renamed ({name}): {exc}"[:200], type(exc).__name__)
     a.check(since)
 
 
