@@ -81,6 +81,10 @@ def run(rank: int, world: int, options: dict) -> dict:
         loss_l.backward(grad_out(loss_l))
         results.update(linear_loss=(loss_l.detach(), ref.detach()), input_grad=(xl.grad, xr.grad),
                        weight_grad=(wl.grad, wr.grad[shard]))
+    # float32 logits: the loss comes back in float32, as cross_entropy's does (a float64 sum once leaked out)
+    single = full.float()
+    loss32 = vocab_parallel_cross_entropy(single[:, shard].clone(), y, **options, impl=impl)
+    results["float32_loss"] = (loss32.detach(), cross_entropy(single, y, **options, impl="reference").detach())
     return results
 
 

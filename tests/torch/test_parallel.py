@@ -62,12 +62,12 @@ def spawn(world: int, out_dir, jobs: list) -> None:
 
 
 def compare(out_dir, key: str, world: int, n_results: int | None = None) -> None:
-    """Every rank's (got, expected) pairs of the job ``key`` agree at the float64 tier."""
+    """Every rank's (got, expected) pairs of the job ``key`` agree at their dtype's tier (dtypes equal)."""
     for rank in range(world):
         results = torch.load(out_dir / f"{key}-rank{rank}.pt", weights_only=True)
         assert n_results is None or len(results) == n_results
         for name, (got, expected) in results.items():
-            torch.testing.assert_close(got, expected, equal_nan=True, **tol(torch.float64), msg=f"rank {rank}: {name}")
+            torch.testing.assert_close(got, expected, equal_nan=True, **tol(expected.dtype), msg=f"rank {rank}: {name}")
 
 
 def once(tmp_path_factory, name: str, make) -> Path:

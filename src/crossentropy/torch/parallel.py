@@ -28,7 +28,7 @@ from ..rules.rows import softmax_rows
 from ..rules.targets import index_coefficients
 from ._autograd import row_scale
 from ._cpu import softmax_kernel
-from ._inputs import check_sample_weight, check_tensor, compute_dtype, index_target_last_dim
+from ._inputs import check_sample_weight, check_tensor, compute_dtype, index_target_last_dim, loss_dtype
 from ._xp import TORCH
 
 _layouts: dict = {}
@@ -164,7 +164,7 @@ def vocab_parallel_cross_entropy_with(options: SoftmaxOptions, logits_shard, tar
     # "reference" or "triton" (its partials) runs it; "compiled" raises (the compiled kernel has no collective)
     options = replace(options, impl=softmax_kernel(options, logits_shard, has_compiled=False))
     rows = logits_shard.reshape(-1, logits_shard.shape[-1])
-    loss = VocabParallelCrossEntropyFunction.apply(rows, t, s, total_weight, group, options)
+    loss = VocabParallelCrossEntropyFunction.apply(rows, t, s, total_weight, group, options).to(loss_dtype(rows))
     return loss.reshape(target.shape) if options.reduction == "none" else loss
 
 
