@@ -96,7 +96,12 @@ def test_bad_input(wine_outputs, tmp_path):
     fails("calibrate", "--logits", logits, "--labels", labels, "--apply", str(tmp_path / "two.npy"), "--out",
           str(tmp_path / "p.csv"), message="3 column(s) per row")
     assert not (tmp_path / "p.csv").exists()
-    fails("calibrate", "--proba", logits, "--labels", labels, message="proba must hold probabilities")
+    fails("calibrate", "--proba", logits, "--labels", labels, message="--proba must hold probabilities")
+    # scores given as labels: one line naming --labels, in calibrate and eval (a traceback before)
+    np.save(tmp_path / "scores.npy", np.linspace(0.5, 2.5, 45))
+    for command in ("calibrate", "eval"):
+        fails(command, "--logits", logits, "--labels", str(tmp_path / "scores.npy"),
+              message="--labels must hold class labels (integers or text), but it holds the number 0.5")
     fails("calibrate", "--logits", str(tmp_path / "missing.npy"), "--labels", labels, message="no such file")
 
 

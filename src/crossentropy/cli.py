@@ -53,7 +53,7 @@ REFUSED_WITH_TASK = {
 # the two names differ.
 FLAG_OF = {"learning_rate": "--lr", "max_epochs": "--epochs", "text_columns": "--text", "text_column": "--text",
            "categorical_columns": "--categorical", "drop_columns": "--drop", "n_bytes": "--bytes",
-           "overwrite": "--force"}
+           "overwrite": "--force", "y_true": "--labels"}
 PARAMETER = re.compile(r"`(\w+)(?:=([^`]*))?`")
 
 

@@ -161,15 +161,20 @@ def test_explain():
     (lambda: evaluate([0, 1], [[0.5, 0.65], [0.5, 0.5]]), r"row 0 sums to 1.15, more than 0.1 away.*Normalize"),
     (lambda: evaluate([0, 1], [[0.9, 0.9], [0.5, 0.5]]), r"row 0 sums to 1.8.*per-class scores"),
     (lambda: evaluate([0, 1], [[0.0, 0.0], [0.5, 0.5]]), r"row 0 sums to 0, more than 0.1 away"),
-    (lambda: evaluate([0, 1], [[1.5, -0.5], [0.5, 0.5]]), r"proba must hold probabilities in \[0, 1\].*logits"),
-    (lambda: evaluate([0, 1], [[np.nan, 0.5], [0.5, 0.5]]), r"proba contains NaN"),
-    (lambda: evaluate([], np.zeros((0, 2))), r"y_true is empty"),
+    (lambda: evaluate([0, 1], [[1.5, -0.5], [0.5, 0.5]]), r"`proba` must hold probabilities in \[0, 1\].*logits"),
+    (lambda: evaluate([0, 1], [[np.nan, 0.5], [0.5, 0.5]]), r"`proba` contains NaN"),
+    (lambda: evaluate([], np.zeros((0, 2))), r"`y_true` is empty"),
     (lambda: evaluate(["a", "b", "c"], [[0.5, 0.5]] * 3), r"pass labels="),
-    (lambda: evaluate([0, 5], [[0.5, 0.5]] * 2, labels=[0, 1]), r"y_true has labels \[5\]"),
+    (lambda: evaluate([0, 5], [[0.5, 0.5]] * 2, labels=[0, 1]), r"`y_true` has labels \[5\]"),
     (lambda: hardest_examples([0, 1], [[0.5, 0.5]] * 2, k=0), r"k must be a positive int"),
     # issue 12 #3: integer labels outside 0..K-1 are not mapped onto columns by sorted order; duplicates refused
     (lambda: evaluate([0, 2, 3], np.full((3, 3), 1 / 3)), r"integer labels \[3\] outside 0..2"),
     (lambda: evaluate([0, 1, 1], np.full((3, 3), 1 / 3), labels=[0, 0, 1]), r"\[0\] appear more than once"),
+    # continuous labels (scores passed as labels) are refused by name, not left to scikit-learn's ValueError
+    (lambda: evaluate([0.5, 1.5], [[0.5, 0.5]] * 2), r"`y_true` must hold class labels.*0.5, which is not a whole"),
+    (lambda: evaluate([0.0, np.nan], [[0.5, 0.5]] * 2), r"`y_true` must hold class labels.*nan"),
+    # a binary (n,) column is checked as given: the range names its own values, not 1 - p
+    (lambda: evaluate([0, 1, 1], [0.0, 1.0, 2.0]), r"values range from 0 to 2\."),
 ])
 def test_bad_input(call, message):
     with pytest.raises(ValueError, match=message):

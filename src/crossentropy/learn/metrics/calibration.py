@@ -101,7 +101,7 @@ def _as_logits(logits, proba) -> np.ndarray:
         z = np.asarray(logits, dtype=np.float64)
         return np.column_stack([np.zeros_like(z), z]) if z.ndim == 1 else z
     p = np.asarray(proba, dtype=np.float64)
-    check_unit_interval(NUMPY, p, "proba", "If these are logits, pass them as `logits`.")
+    check_unit_interval(NUMPY, p, "`proba`", "If these are logits, pass them as `logits`.")
     p = np.column_stack([1 - p, p]) if p.ndim == 1 else p
     with np.errstate(divide="ignore"):
         return np.log(p)
