@@ -354,3 +354,32 @@ def test_library_messages_show_the_commands_flags(tmp_path):
     fails("eval", "--proba", table, "--labels", table, message="say which holds the labels with --labels-column")
     np.save(tmp_path / "lp.npy", -np.ones(4))
     assert "`" not in fails("perplexity", tmp_path / "lp.npy", message="pass --logprobs, which reads them")
+
+
+def test_a_new_users_mistakes_get_one_line_naming_the_flag(tmp_path):
+    """What a first trial of the README ran into, each now one line with exit status 2 that names the flag."""
+    frame = pd.DataFrame({"x": [1.0, 2.0, None, 4.0, 5.0, 6.0], "note": ["a"] * 6, "y": [0, 1, 0, 1, 0, 7]})
+    table = tmp_path / "t.csv"
+    frame.to_csv(table, index=False)
+    five = tmp_path / "five.csv"
+    frame.iloc[:5].to_csv(five, index=False)
+    before = five.read_bytes()
+    fails("train", "--data", five, "--target", "y", "--out", five, "--force",
+          message=f"--out {five} is --data {five}, which this command reads")
+    assert five.read_bytes() == before
+    (tmp_path / "file.txt").write_text("x")
+    fails("train", "--data", "iris", "--out", tmp_path / "file.txt", message="is a file; --out names the run directory")
+    fails("train", "--data", "iris", "--target", "y", message="the bundled data set 'iris' has its own labels")
+    fails("train", "--data", table, "--target", "y", message="class 7 of t has a single row")  # not np.int64(7)
+    fails("train", "--data", five, "--target", "y", "--drop", "y",
+          message="--drop names 'y', which is not a feature")
+    fails("predict", "--model", table, "--data", table, message="is a file, not a model's directory")
+    fails("eval", "--proba", table, "--labels-colum", "y", message="unrecognized arguments: --labels-colum y")
+    np.save(tmp_path / "p.npy", np.full((6, 2), 0.5))
+    # a labels file of several columns, one with a gap: asked for the column, not told of the gap
+    fails("eval", "--proba", tmp_path / "p.npy", "--labels", table, message="say which holds the labels with "
+                                                                            "--labels-column")
+    np.save(tmp_path / "p5.npy", np.full((5, 2), 0.5))
+    fails("eval", "--proba", tmp_path / "p5.npy", "--labels", five, "--labels-column", "y", "--out", five,
+          message=f"--out {five} is a file, not a directory")
+    assert five.read_bytes() == before

@@ -78,6 +78,9 @@ class UsageError(Exception):
 
 
 class _Parser(argparse.ArgumentParser):
+    def __init__(self, *args, **kwargs):  # a prefix of an option is a typo, not the option: --dat is refused
+        super().__init__(*args, allow_abbrev=False, **kwargs)
+
     def error(self, message):  # argparse prints usage over several lines; keep it to one
         raise UsageError(f"{self.prog}: {message} (see --help)")
 
@@ -170,6 +173,12 @@ def _new_run_dir(args) -> tuple[Path, bool]:
             if path is not None and os.path.exists(path) and out.resolve() in Path(path).resolve().parents:
                 raise UsageError(f"--out {out} holds {flag} {path}, which this command reads; choose another --out "
                                  f"(--force never writes over an input)")
+            if path is not None and (out.resolve() == Path(path).resolve() or _same_file(out, path)):
+                raise UsageError(f"--out {out} is {flag} {path}, which this command reads; --out names the run "
+                                 f"directory to write: choose a new one (--force never replaces an input)")
+        if out.exists() and not out.is_dir():
+            raise UsageError(f"--out {out} is a file; --out names the run directory to write: choose a new "
+                             f"directory")
         if out.exists() and (not out.is_dir() or any(out.iterdir())) and not args.force:
             raise UsageError(f"--out {out} already exists and is not empty; choose a new directory, or pass --force "
                              f"to write into it")
@@ -184,8 +193,10 @@ def _new_run_dir(args) -> tuple[Path, bool]:
     return _writable_dir(out), created
 
 
-def _writable_dir(out: Path) -> Path:
-    """Create ``out`` if needed and prove it writable, before any work is done."""
+def _writable_dir(out: Path, flag: str = "--out") -> Path:
+    """Create ``out`` (the directory of ``flag``) if needed and prove it writable, before any work is done."""
+    if os.path.lexists(out) and not out.is_dir():
+        raise UsageError(f"{flag} {out} is a file, not a directory; choose a new directory")
     try:
         out.mkdir(parents=True, exist_ok=True)
         probe = out / ".crossentropy-write-test"
@@ -451,7 +462,7 @@ def _tensorboard(log_dir):
 
     created = not os.path.lexists(log_dir)
     with _removed_on_failure(Path(log_dir), created):
-        yield TensorBoardLog(_writable_dir(Path(log_dir)))
+        yield TensorBoardLog(_writable_dir(Path(log_dir), "--log-dir"))
 
 
 # ------------------------------------------------------------------------------------------------ predict

@@ -100,7 +100,7 @@ def test_column_roles_find_id_date_text_and_take_overrides():
                      "Culmen Length (mm)": "numeric", "Flipper Length (mm)": "numeric", "Comments": "text"}
     roles = column_roles(frame, categorical_columns=["Comments"], drop_columns=["Island"])
     assert roles["Comments"] == "category" and roles["Island"] == "dropped: drop_columns"
-    with pytest.raises(InputValueError, match="not a column"):
+    with pytest.raises(InputValueError, match="not a feature column"):
         column_roles(frame, text_columns=["nope"])
     with pytest.raises(InputValueError, match="two roles"):
         column_roles(frame, text_columns=["Island"], drop_columns=["Island"])

@@ -83,6 +83,11 @@ def _split_options(options: dict) -> tuple[dict, dict]:
     return table, {k: v for k, v in options.items() if k not in TABLE_OPTIONS}
 
 
+def _plain(value):
+    """A NumPy scalar as the Python value it holds (so a message shows ``7``, not ``np.int64(7)``)."""
+    return value.item() if isinstance(value, np.generic) else value
+
+
 def check_trainable(data: Dataset, model: str = DEFAULT_MODEL, test_size: float = TRAIN_DEFAULTS["test_size"], *,
                     test: Dataset | None = None, **options) -> str:
     """Everything about ``data`` (and ``test``) and the ``options`` of ``build_classifier`` and
@@ -101,12 +106,13 @@ def check_trainable(data: Dataset, model: str = DEFAULT_MODEL, test_size: float 
                               f"class labels, so name the label column as the target, or bin the values.")
     classes, counts = np.unique(data.y, return_counts=True)
     if len(classes) < 2:
-        raise InputValueError(f"{data.name} has a single class ({classes[0]!r}); a classifier needs at least two.")
+        raise InputValueError(f"{data.name} has a single class ({_plain(classes[0])!r}); a classifier needs at "
+                              f"least two.")
     if test is None:
         if counts.min() < 2:
-            raise InputValueError(f"class {classes[counts.argmin()]!r} of {data.name} has a single row, so it cannot "
-                                  f"be both trained on and held out for testing; give each class at least two rows, "
-                                  f"or drop that class.")
+            raise InputValueError(f"class {_plain(classes[counts.argmin()])!r} of {data.name} has a single row, so "
+                                  f"it cannot be both trained on and held out for testing; give each class at least "
+                                  f"two rows, or drop that class.")
         n_test = split_sizes(data.y, test_size)[0]
     if test is None and (n_test < 1 or len(data.y) - n_test < 2):
         raise InputValueError(f"{data.name} has {len(data.y)} rows, too few to hold out {test_size:.0%} for testing "

@@ -41,6 +41,9 @@ def load_dataset(source: str, target: str | None = None, name: str = "`data`", *
     import pandas as pd
 
     if source in BUNDLED:
+        if target is not None:
+            raise InputValueError(f"the bundled data set {source!r} has its own labels; `target` names the label "
+                                  f"column of a file, so leave it out (or pass a file).")
         bunch = BUNDLED[source]()
         names = np.asarray(bunch.target_names)
         y = bunch.target if source == "digits" else names[bunch.target]
@@ -133,10 +136,15 @@ def load_labels(path_text: str, name: str, *, column: str | None = None, classes
         first = str(cells[0, 0]).strip()
         header = _has_header(cells) or column is not None or cells.shape[1] > 1 or (
             first not in {str(c) for c in classes} if classes is not None else cells.shape[0] == (n_rows or 0) + 1)
+        named = [c for c in cells[0].tolist() if c and not c.startswith("Unnamed:")] if header else []
+        if header and column is None and len(named) > 1:  # before the cells are typed: gaps elsewhere do not matter
+            raise InputValueError(f"{name} {path} has columns {named}; say which holds the labels with "
+                                  f"`labels_column`.")
         if header and column is not None:  # only the named column: gaps in the others do not matter
             names = cells[0].tolist()
             if column not in names:
-                raise InputValueError(f"{name} {path} has no column {column!r}; its columns are {names}.")
+                hint = "" if _has_header(cells) else "; if the file has no header row, leave out `labels_column`"
+                raise InputValueError(f"{name} {path} has no column {column!r}; its columns are {names}{hint}.")
             cells = cells[:, [names.index(column)]]
         arrays, columns = _typed_columns(cells, header, path, name)
     else:

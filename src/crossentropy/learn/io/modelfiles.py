@@ -32,6 +32,9 @@ def read_model_files(directory) -> tuple[dict, dict[str, np.ndarray]]:
     """The JSON record and the numeric arrays of the model saved in ``directory``, refusing a missing, damaged or
     foreign file (and JSON nested too deep to parse) with an ``InputValueError``."""
     directory = Path(directory)
+    if directory.exists() and not directory.is_dir():
+        raise InputValueError(f"{directory} is a file, not a model's directory; pass the run directory that holds "
+                              f"model.json and model.npz.")
     try:
         text = (directory / "model.json").read_text(encoding="utf-8")
         with np.load(directory / "model.npz", allow_pickle=False) as npz:

@@ -87,7 +87,8 @@ def column_roles(frame, *, text_columns=(), categorical_columns=(), drop_columns
     for arg, role in zip(given, (TEXT, CATEGORY, "dropped: drop_columns"), strict=True):
         for name in given[arg] or ():
             if name not in names:
-                raise InputValueError(f"`{arg}` names {name!r}, which is not a column; the columns are {names}.")
+                raise InputValueError(f"`{arg}` names {name!r}, which is not a feature column (the label column is "
+                                      f"not one); the feature columns are {names}.")
             if name in chosen:
                 raise InputValueError(f"column {name!r} is given two roles ({chosen[name]} and {role}); give it one.")
             chosen[name] = role
