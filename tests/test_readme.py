@@ -68,10 +68,23 @@ def test_python_block_runs_as_written(tmp_path, index):
     assert run.returncode == 0, f"README python block {index} failed:\n{code}\n--- stderr ---\n{run.stderr[-3000:]}"
 
 
-def test_cheap_shell_examples_run_in_order(tmp_path, monkeypatch):
-    """The lines run in one directory, so the commands find the files the one-liners before them made."""
+def _wine_excerpt() -> list[list[str]]:
+    """The README's excerpt of ``crossentropy predict --model runs/wine --data new.csv``: its rows, split."""
+    body = next(b for lang, b in FENCE.findall(README.read_text(encoding="utf-8")) if b.startswith("predicted,"))
+    return [line.split(",") for line in body.splitlines() if line != "..."]
+
+
+def _rounded(rows: list[list[str]]) -> list[list[str]]:
+    return [[cell if i == 0 or r == 0 else f"{float(cell):.3f}" for i, cell in enumerate(row)]
+            for r, row in enumerate(rows)]
+
+
+def test_cheap_shell_examples_run_in_order(tmp_path, monkeypatch, capsys):
+    """The lines run in one directory, so the commands find the files the one-liners before them made; the wine
+    predictions print as the README shows them (to 3 decimals: BLAS builds differ in the last digits)."""
     monkeypatch.chdir(tmp_path)
     prelude = f'python() {{ "{sys.executable}" "$@"; }}\n'
+    compared = False
     for line in _shell_lines():
         if line.startswith("python -c "):
             run = subprocess.run(["bash", "-c", prelude + line], env=_env(), capture_output=True, text=True,
@@ -80,4 +93,11 @@ def test_cheap_shell_examples_run_in_order(tmp_path, monkeypatch):
             continue
         argv = shlex.split(line, comments=True)
         assert argv[0] == "crossentropy" and not set("|><&;") & set("".join(argv)), line  # a plain command
+        capsys.readouterr()
         assert main(argv[1:]) == 0, f"README shell line failed:\n{line}"
+        if argv[1:] == ["predict", "--model", "runs/wine", "--data", "new.csv"]:
+            excerpt = _wine_excerpt()
+            printed = [row.split(",") for row in capsys.readouterr().out.splitlines()[:len(excerpt)]]
+            assert _rounded(printed) == _rounded(excerpt)
+            compared = True
+    assert compared, "the README no longer runs the wine predict line whose output it shows"
