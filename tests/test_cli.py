@@ -132,7 +132,7 @@ def files(tmp_path):
     (["train", "--data", "{d}/t.csv"], "--target is required"),
     (["train", "--data", "iris", "--model", "cnn"], "the cnn model needs image data"),
     (["train", "--data", "iris", "--optimizer", "lbfgs"], "invalid choice: 'lbfgs'"),
-    (["train", "--data", "iris", "--label-smoothing", "1.5", "--out", "{d}/ls"], "label_smoothing"),
+    (["train", "--data", "iris", "--label-smoothing", "1.5", "--out", "{d}/ls"], "The --label-smoothing parameter"),
     (["train", "--data", "iris", "--out", "/proc/forbidden/run"], "cannot write to /proc/forbidden/run"),
     (["eval", "--proba", "{d}/nothere.npy", "--labels", "{d}/labels2.npy"], "no such file for --proba"),
     (["eval", "--proba", "{d}/bad_range.npy", "--labels", "{d}/labels2.npy"],

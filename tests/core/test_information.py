@@ -142,7 +142,7 @@ def test_bad_input_messages():
         ce.cross_entropy([0.5, 0.5], [0.5, 0.6])
     with pytest.raises(ValueError, match=r"p must be non-negative, but its smallest value is -0\.5"):
         ce.entropy([1.5, -0.5])
-    with pytest.raises(ValueError, match=r"p and q must have the same shape, or shapes that broadcast .* but got "
+    with pytest.raises(ValueError, match=r"`p` and `q` must have the same shape, or shapes that broadcast .* but got "
                                          r"\(2,\) and \(3,\)"):
         ce.kl_divergence([0.5, 0.5], [0.2, 0.3, 0.5])
     with pytest.raises(ValueError, match=r"base must be a positive number other than 1"):

@@ -38,7 +38,7 @@ def test_the_epoch_count_must_be_positive(cls, data):
 
 
 def test_check_params_raises_the_library_error_with_its_origin():
-    with pytest.raises(InputValueError, match="model.json params: The 'loss' parameter of TokenTagger"):
+    with pytest.raises(InputValueError, match="model.json params: The `loss` parameter of TokenTagger"):
         check_params(TokenTagger(loss="hinge"), "model.json params: ")
     tagger = TokenTagger()
     assert check_params(tagger) is tagger

@@ -147,7 +147,7 @@ class PerplexityMeter:
         ``ci`` (a level in (0, 1)), also ``"ci": {"level", "method": "analytic", "nll_mean", "perplexity",
         "bits_per_token", "bits_per_byte"}``, each a ``[low, high]`` pair (None where undefined)."""
         if ci is not None and (isinstance(ci, bool) or not isinstance(ci, (int, float)) or not 0 < ci < 1):
-            raise InputValueError(f"ci must be a confidence level in (0, 1) such as 0.95, or None, but got {ci!r}.")
+            raise InputValueError(f"`ci` must be a confidence level in (0, 1) such as 0.95, or None, but got {ci!r}.")
         n, total = self.tokens, self.nll_sum
         finite = self._moments[0] == n  # no +inf NLL
         mean = None if not n else self._moments[1] if finite and math.isinf(total) else total / n

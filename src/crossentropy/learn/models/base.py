@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import math
+import re
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
@@ -14,6 +15,8 @@ from sklearn.utils._param_validation import InvalidParameterError
 from ...core.weights import class_weights
 from ...rules.errors import InputValueError
 
+QUOTED_PARAMETER = re.compile(r"^The '(\w+)' parameter")
+
 
 def check_params(estimator, where: str = ""):
     """``estimator`` after scikit-learn's check of its parameters against its ``_parameter_constraints`` (what
@@ -21,8 +24,9 @@ def check_params(estimator, where: str = ""):
     (``where`` says whence the parameters came)."""
     try:
         estimator._validate_params()
-    except InvalidParameterError as exc:
-        raise InputValueError(f"{where}{exc}") from None
+    except InvalidParameterError as exc:  # scikit-learn quotes the parameter ('label_smoothing'): name it as ours
+        message = QUOTED_PARAMETER.sub(r"The `\1` parameter", str(exc), count=1)
+        raise InputValueError(f"{where}{message}") from None
     return estimator
 
 
