@@ -104,7 +104,7 @@ def test_confidence_interval_is_the_normal_interval_of_the_mean():
     (lambda m: m.update([1.0, np.nan]), "nll contains NaN"),
     (lambda m: m.update([1.0, -0.5]), "nll must be non-negative"),
     (lambda m: m.update([1.0], n_bytes=-3), "n_bytes must be non-negative"),
-    (lambda m: m.result(ci=1.5), "ci must be"),
+    (lambda m: m.result(ci=1.5), "`ci` must be"),
 ])
 def test_bad_input_names_the_argument(call, match):
     with pytest.raises(ce.InputValueError, match=match):

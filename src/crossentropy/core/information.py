@@ -34,8 +34,8 @@ def _pair(p, q, axis: int, normalize: bool) -> tuple[np.ndarray, np.ndarray, int
     try:
         shape = np.broadcast_shapes(a.shape, b.shape)
     except ValueError:
-        raise InputValueError(f"`p` and `q` must have the same shape, or shapes that broadcast (NumPy's rules), but got "
-                              f"{a.shape} and {b.shape}.") from None
+        raise InputValueError(f"`p` and `q` must have the same shape, or shapes that broadcast (NumPy's rules), but "
+                              f"got {a.shape} and {b.shape}.") from None
     a, ax = _distribution(np.broadcast_to(a, shape), "p", axis, normalize)
     b, _ = _distribution(np.broadcast_to(b, shape), "q", axis, normalize)
     return a, b, ax
