@@ -105,6 +105,16 @@ def test_bad_input(wine_outputs, tmp_path):
     fails("calibrate", "--logits", str(tmp_path / "missing.npy"), "--labels", labels, message="no such file")
 
 
+def test_probabilities_given_as_logits_warn_in_one_line(wine_outputs, tmp_path):
+    """calibrate --logits of probabilities (rows in [0, 1] summing to 1) runs, with one warning naming the flags."""
+    folder = wine_outputs[0]
+    logits, labels = np.load(folder / "logits.npy"), str(folder / "labels.csv")
+    np.save(tmp_path / "p.npy", ce.softmax(logits))
+    proc = run("calibrate", "--logits", tmp_path / "p.npy", "--labels", labels)
+    assert "warning: --logits look like probabilities" in proc.stderr and "pass them as --proba" in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1
+
+
 def test_eval_per_class_plot(wine_outputs, tmp_path):
     folder = wine_outputs[0]
     run("eval", "--proba", str(folder / "proba.csv"), "--labels", str(folder / "labels.csv"), "--out",

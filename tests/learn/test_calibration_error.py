@@ -3,6 +3,7 @@ bootstrap interval; calibrate / apply_temperature against fit_temperature; relia
 
 import subprocess
 import sys
+import warnings
 
 import numpy as np
 import pytest
@@ -163,6 +164,19 @@ def test_apply_temperature():
         apply_temperature(0.0, logits=z)
     with pytest.raises(ce.InputValueError, match="exactly one of `logits` or `proba`"):
         apply_temperature(1.0)
+
+
+def test_probabilities_passed_as_logits_warn():
+    """Suspicious but usable: rows in [0, 1] that sum to 1 are almost surely probabilities; as logits they give
+    nearly uniform output, so a UserWarning says to pass them as `proba`. Genuine logits do not warn."""
+    y, z = _overconfident(3)
+    with pytest.warns(UserWarning, match="`logits` look like probabilities"):
+        flat = apply_temperature(1.0, logits=ce.softmax(z))
+    assert flat.max() < 0.6  # what the mistake gives: near 1/3 each
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        apply_temperature(1.0, logits=z)
+        apply_temperature(1.0, logits=np.full((4, 3), 0.3))  # in [0, 1], rows not summing to 1
 
 
 def test_reliability_curves_binary_uses_positive_class():

@@ -7,6 +7,7 @@ Binning: ``bins.py``.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -93,12 +94,18 @@ def calibration_error(y_true, proba, *, labels=None, bins: int = 15, strategy: s
 
 
 # ------------------------------------------------------------------------------------------------ temperature
+LOOKS_NORMALIZED = 1e-6  # rows of "logits" in [0, 1] summing to 1 this closely are probabilities passed by mistake
 def _as_logits(logits, proba) -> np.ndarray:
     """Logits of shape (n, K) from exactly one of ``logits`` (n, K) / (n,) binary, or ``proba`` (used as log p)."""
     if (logits is None) == (proba is None):
         raise InputValueError("pass exactly one of `logits` or `proba`.")
     if logits is not None:
         z = np.asarray(logits, dtype=np.float64)
+        if z.ndim == 2 and z.shape[1] > 1 and z.size and (z >= 0).all() and (z <= 1).all() \
+                and np.allclose(z.sum(axis=1), 1.0, rtol=0.0, atol=LOOKS_NORMALIZED):
+            warnings.warn("`logits` look like probabilities: every row lies in [0, 1] and sums to 1. If they are, "
+                          "pass them as `proba` (as logits they give nearly uniform probabilities).", UserWarning,
+                          stacklevel=3)
         return np.column_stack([np.zeros_like(z), z]) if z.ndim == 1 else z
     p = np.asarray(proba, dtype=np.float64)
     check_unit_interval(NUMPY, p, "`proba`", "If these are logits, pass them as `logits`.")
