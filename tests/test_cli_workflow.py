@@ -368,7 +368,8 @@ def test_a_new_users_mistakes_get_one_line_naming_the_flag(tmp_path):
           message=f"--out {five} is --data {five}, which this command reads")
     assert five.read_bytes() == before
     (tmp_path / "file.txt").write_text("x")
-    fails("train", "--data", "iris", "--out", tmp_path / "file.txt", message="is a file; --out names the run directory")
+    fails("train", "--data", "iris", "--out", tmp_path / "file.txt",
+          message=f"--out {tmp_path / 'file.txt'} is a file, not a directory; --out names the directory to write")
     fails("train", "--data", "iris", "--target", "y", message="the bundled data set 'iris' has its own labels")
     fails("train", "--data", table, "--target", "y", message="class 7 of t has a single row")  # not np.int64(7)
     fails("train", "--data", five, "--target", "y", "--drop", "y",

@@ -169,17 +169,13 @@ def _new_run_dir(args) -> tuple[Path, bool]:
     ``runs/<data>-<model>-<timestamp>`` with a numeric suffix if that exists; and whether it was created here."""
     if args.out:
         out = Path(args.out)
-        for flag, path in (("--data", args.data), ("--test", args.test)):
+        inputs = (("--data", args.data), ("--test", args.test))
+        _refuse_inputs([out], inputs)
+        for flag, path in inputs:
             if path is not None and os.path.exists(path) and out.resolve() in Path(path).resolve().parents:
                 raise UsageError(f"--out {out} holds {flag} {path}, which this command reads; choose another --out "
                                  f"(--force never writes over an input)")
-            if path is not None and (out.resolve() == Path(path).resolve() or _same_file(out, path)):
-                raise UsageError(f"--out {out} is {flag} {path}, which this command reads; --out names the run "
-                                 f"directory to write: choose a new one (--force never replaces an input)")
-        if out.exists() and not out.is_dir():
-            raise UsageError(f"--out {out} is a file; --out names the run directory to write: choose a new "
-                             f"directory")
-        if out.exists() and (not out.is_dir() or any(out.iterdir())) and not args.force:
+        if out.is_dir() and any(out.iterdir()) and not args.force:  # a file: refused by _writable_dir
             raise UsageError(f"--out {out} already exists and is not empty; choose a new directory, or pass --force "
                              f"to write into it")
     else:
@@ -196,7 +192,8 @@ def _new_run_dir(args) -> tuple[Path, bool]:
 def _writable_dir(out: Path, flag: str = "--out") -> Path:
     """Create ``out`` (the directory of ``flag``) if needed and prove it writable, before any work is done."""
     if os.path.lexists(out) and not out.is_dir():
-        raise UsageError(f"{flag} {out} is a file, not a directory; choose a new directory")
+        raise UsageError(f"{flag} {out} is a file, not a directory; {flag} names the directory to write: choose "
+                         f"a new one")
     try:
         out.mkdir(parents=True, exist_ok=True)
         probe = out / ".crossentropy-write-test"
