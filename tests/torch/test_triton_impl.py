@@ -102,6 +102,18 @@ def _linear(x, w, b, target, weight, impl, **options):
     return loss, [t.grad for t in leaves], stats
 
 
+def _head_case(seed: int, dtype, *, ignored: int):
+    """A linear head's inputs: 5 tokens of width 8, a vocabulary of 67, token ``ignored`` marked -100; and the
+    generator, for what a test draws next."""
+    g = torch.Generator().manual_seed(seed)
+    n, hidden, vocab = 5, 8, 67
+    x, w, b = (torch.randn(*shape, generator=g).to(dtype).to(DEVICE) for shape in ((n, hidden), (vocab, hidden),
+                                                                                    (vocab,)))
+    target = torch.randint(0, vocab, (n,), generator=g).to(DEVICE)
+    target[ignored] = -100
+    return g, x, w, b, target
+
+
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("options", [
     {"reduction": "mean", "label_smoothing": 0.1, "z_loss": 1e-2, "softcap": 20.0, "return_stats": True},
@@ -110,12 +122,8 @@ def _linear(x, w, b, target, weight, impl, **options):
     {"reduction": "mean", "total_weight": 4.0},
 ])
 def test_linear_cross_entropy_triton_equals_reference(options, dtype):
-    g = torch.Generator().manual_seed(5)
-    n, hidden, vocab = 5, 8, 67
-    x, w, b = (torch.randn(*shape, generator=g).to(dtype).to(DEVICE) for shape in ((n, hidden), (vocab, hidden),
-                                                                                    (vocab,)))
-    target = torch.randint(0, vocab, (n,), generator=g).to(DEVICE)
-    target[2] = -100
+    g, x, w, b, target = _head_case(5, dtype, ignored=2)
+    vocab = w.shape[0]
     weight = (torch.rand(vocab, generator=g) + 0.1).to(DEVICE)
     loss, grads, stats = _linear(x, w, b, target, weight, "triton", **options)
     ref_loss, ref_grads, ref_stats = _linear(x, w, b, target, weight, "reference", **options)
@@ -182,12 +190,8 @@ def _logprobs(x, w, b, target, impl, upstream, **options):
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("options", [{}, {"temperature": 0.7, "softcap": 5.0}])
 def test_linear_logprobs_triton_equals_reference(options, dtype):
-    g = torch.Generator().manual_seed(9)
-    n, hidden, vocab = 5, 8, 67
-    x, w, b = (torch.randn(*shape, generator=g).to(dtype).to(DEVICE) for shape in ((n, hidden), (vocab, hidden),
-                                                                                    (vocab,)))
-    target = torch.randint(0, vocab, (n,), generator=g).to(DEVICE)
-    target[1] = -100
+    g, x, w, b, target = _head_case(9, dtype, ignored=1)
+    n = x.shape[0]
     upstream = [torch.randn(n, generator=g).to(DEVICE) for _ in range(2)]  # advantages, an entropy bonus
     logp, entropy, grads = _logprobs(x, w, b, target, "triton", upstream, **options)
     ref_logp, ref_entropy, ref_grads = _logprobs(x, w, b, target, "reference", upstream, **options)
