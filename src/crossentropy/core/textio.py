@@ -11,7 +11,6 @@ from pathlib import Path
 
 from ..rules.errors import InputValueError
 
-ENCODING_HINT = "`encoding='latin-1'`"  # a parameter in a message (the CLI shows it as --encoding latin-1)
 DEFAULT_ENCODING = "utf-8-sig"  # UTF-8, with a byte-order mark (Notepad, Excel's "CSV UTF-8") dropped
 
 
@@ -47,7 +46,7 @@ def read_text_file(path, name: str, *, encoding: str = DEFAULT_ENCODING) -> str:
         where = f" at byte {exc.start}" if isinstance(exc, UnicodeDecodeError) else ""
         shown = "UTF-8" if codec.startswith("utf-8") else encoding
         raise InputValueError(f"{name} {path} is not {shown} text ({getattr(exc, 'reason', exc)}{where}); give its "
-                              f"encoding, such as {ENCODING_HINT}.") from None
+                              f"encoding, such as `encoding='latin-1'`.") from None
     except OSError as exc:
         raise InputValueError(f"cannot read {name} from {path}: {exc.strerror or exc}") from None
 
