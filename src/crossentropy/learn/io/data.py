@@ -136,7 +136,7 @@ def load_labels(path_text: str, name: str, *, column: str | None = None, classes
         first = str(cells[0, 0]).strip()
         header = _has_header(cells) or column is not None or cells.shape[1] > 1 or (
             first not in {str(c) for c in classes} if classes is not None else cells.shape[0] == (n_rows or 0) + 1)
-        named = [c for c in cells[0].tolist() if c and not c.startswith("Unnamed:")] if header else []
+        named = _named_columns(cells[0].tolist()) if header else []
         if header and column is None and len(named) > 1:  # before the cells are typed: gaps elsewhere do not matter
             raise InputValueError(f"{name} {path} has columns {named}; say which holds the labels with "
                                   f"`labels_column`.")
@@ -158,13 +158,18 @@ def load_labels(path_text: str, name: str, *, column: str | None = None, classes
             raise InputValueError(f"{name} must hold one label per row, but {path} has {len(arrays)} columns and no "
                                   f"header; add a header and pass `labels_column`.")
         return arrays[0]
-    named = [c for c in columns if c and not c.startswith("Unnamed:")]  # pandas writes its index unnamed
+    named = _named_columns(columns)
     wanted = column if column is not None else (named[0] if len(named) == 1 else None)
     if wanted is None:
         raise InputValueError(f"{name} {path} has columns {columns}; say which holds the labels with `labels_column`.")
     if wanted not in columns:
         raise InputValueError(f"{name} {path} has no column {wanted!r}; its columns are {columns}.")
     return arrays[columns.index(wanted)]
+
+
+def _named_columns(columns: list[str]) -> list[str]:
+    """The header's names but the index column ``pandas.to_csv`` writes unnamed (read back as ``Unnamed: 0``)."""
+    return [c for c in columns if c and not c.startswith("Unnamed:")]
 
 
 def load_predictions(proba: str, labels: str, *, labels_column: str | None = None, name: str = "`proba`",
