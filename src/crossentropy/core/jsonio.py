@@ -11,7 +11,8 @@ import numpy as np
 
 
 def json_value(v):
-    """A NumPy scalar as the Python number it holds (for json.dumps); anything else unchanged."""
+    """A NumPy scalar as the Python value it holds (for json.dumps, and for messages: ``7``, not
+    ``np.int64(7)``); anything else unchanged."""
     return v.item() if isinstance(v, np.generic) else v
 
 

@@ -11,6 +11,7 @@ from sklearn.model_selection import train_test_split
 from sklearn.pipeline import make_pipeline
 from sklearn.utils.multiclass import type_of_target
 
+from ..core.jsonio import json_value
 from ..core.textio import DEFAULT_ENCODING
 from ..rules.errors import InputValueError
 from .choices import DEFAULT_MODEL, MODELS, TRAIN_DEFAULTS
@@ -83,11 +84,6 @@ def _split_options(options: dict) -> tuple[dict, dict]:
     return table, {k: v for k, v in options.items() if k not in TABLE_OPTIONS}
 
 
-def _plain(value):
-    """A NumPy scalar as the Python value it holds (so a message shows ``7``, not ``np.int64(7)``)."""
-    return value.item() if isinstance(value, np.generic) else value
-
-
 def check_trainable(data: Dataset, model: str = DEFAULT_MODEL, test_size: float = TRAIN_DEFAULTS["test_size"], *,
                     test: Dataset | None = None, **options) -> str:
     """Everything about ``data`` (and ``test``) and the ``options`` of ``build_classifier`` and
@@ -106,11 +102,11 @@ def check_trainable(data: Dataset, model: str = DEFAULT_MODEL, test_size: float 
                               f"class labels, so name the label column as the target, or bin the values.")
     classes, counts = np.unique(data.y, return_counts=True)
     if len(classes) < 2:
-        raise InputValueError(f"{data.name} has a single class ({_plain(classes[0])!r}); a classifier needs at "
+        raise InputValueError(f"{data.name} has a single class ({json_value(classes[0])!r}); a classifier needs at "
                               f"least two.")
     if test is None:
         if counts.min() < 2:
-            raise InputValueError(f"class {_plain(classes[counts.argmin()])!r} of {data.name} has a single row, so "
+            raise InputValueError(f"class {json_value(classes[counts.argmin()])!r} of {data.name} has a single row, so "
                                   f"it cannot be both trained on and held out for testing; give each class at least "
                                   f"two rows, or drop that class.")
         n_test = split_sizes(data.y, test_size)[0]

@@ -30,6 +30,7 @@ from sklearn.model_selection import train_test_split
 from sklearn.utils._param_validation import Interval
 from torch import nn
 
+from ...core.jsonio import json_value
 from ...core.weights import class_weights
 from ...rules.errors import InputValueError
 from ..choices import TRAIN_DEFAULTS
@@ -248,7 +249,7 @@ class FastTextClassifier(BaseEstimator):
         np.savez(npz, **{name: t.detach().cpu().numpy() for name, t in self.network_.state_dict().items()})
         params = {k: list(v) if isinstance(v, tuple) else v for k, v in self.get_params().items()}
         info = {"format": FORMAT, "version": 1, "kind": type(self).__name__, "params": params,
-                "classes": [c.item() if isinstance(c, np.generic) else c for c in self.classes_],
+                "classes": [json_value(c) for c in self.classes_],
                 "loss_curve": self.loss_curve_, "validation_loss_curve": self.validation_loss_curve_,
                 "metadata": metadata or {}}
         meta.write_text(json.dumps(info, indent=1))
